@@ -1,0 +1,64 @@
+//! The API Gateway Management API adapter of the `Pusher` port.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+use crate::ports::{PushError, Pusher};
+
+/// Posts through `@connections`, with one client per management endpoint (one per API stage,
+/// in practice one), built on first use from the shared SDK config.
+#[derive(Debug)]
+pub struct ManagementApiPusher {
+    config: SdkConfig,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl ManagementApiPusher {
+    pub fn new(config: SdkConfig) -> Self {
+        Self { config, clients: Mutex::default() }
+    }
+
+    /// Uses `client` for `endpoint` (tests inject mocked clients this way).
+    pub fn with_client(self, endpoint: &str, client: Client) -> Self {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.to_owned(), client);
+        self
+    }
+
+    fn client(&self, endpoint: &str) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(endpoint.to_owned())
+            .or_insert_with(|| {
+                let conf =
+                    aws_sdk_apigatewaymanagement::config::Builder::from(&self.config).endpoint_url(endpoint).build();
+                Client::from_conf(conf)
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Pusher for ManagementApiPusher {
+    async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        let result =
+            self.client(endpoint).post_to_connection().connection_id(connection_id).data(Blob::new(data)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(PostToConnectionError::GoneException(_)) => Err(PushError::Gone(connection_id.to_owned())),
+                Some(PostToConnectionError::LimitExceededException(_)) => Err(PushError::Throttled(Box::new(e))),
+                _ if matches!(e.code(), Some("TooManyRequestsException" | "ThrottlingException")) => {
+                    Err(PushError::Throttled(Box::new(e)))
+                }
+                _ => Err(PushError::Failed(Box::new(e))),
+            },
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
+//! One mutex per store makes each port call atomic, as the DynamoDB transactions are.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
+use crate::ports::{
+    AppendOutcome, Appended, ConnectionStore, HistoryPage, MessageStore, NewMessage, PushError, Pusher, Queue,
+    QueueError, RateLimiter, StoreError, SubscriptionStore,
+};
+
+#[derive(Debug)]
+struct StoredMessage {
+    message: Message,
+    expires_at: i64,
+}
+
+#[derive(Debug)]
+struct DedupRecord {
+    seq: u64,
+    expires_at: i64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    connections: HashMap<String, Connection>,
+    user_connections: BTreeSet<(String, String)>,
+    /// room → connection id → user
+    subscribers: BTreeMap<String, BTreeMap<String, String>>,
+    /// connection id → rooms
+    subscriptions: HashMap<String, BTreeSet<String>>,
+    /// room → users
+    members: BTreeMap<String, BTreeSet<String>>,
+    heads: HashMap<String, u64>,
+    messages: HashMap<String, BTreeMap<u64, StoredMessage>>,
+    /// (room, dedup key) → record
+    dedup: HashMap<(String, String), DedupRecord>,
+    rates: HashMap<(String, i64), u64>,
+}
+
+/// Every store port in memory.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    page_size: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self { state: Mutex::default(), page_size: 1000 }
+    }
+
+    /// Pages subscriber listings by `n`, to exercise pagination.
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied write (each call mutates
+        // after all checks), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connection ids of a user (for tests and the devstack's inspection).
+    pub fn connections_of(&self, user: &str) -> Vec<String> {
+        let s = self.lock();
+        s.user_connections.iter().filter(|(u, _)| u == user).map(|(_, c)| c.clone()).collect()
+    }
+
+    /// Users who are members of a room.
+    pub fn members_of(&self, room: &str) -> Vec<String> {
+        self.lock().members.get(room).map(|m| m.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// How many messages are stored for a room.
+    pub fn message_count(&self, room: &str) -> usize {
+        self.lock().messages.get(room).map_or(0, BTreeMap::len)
+    }
+}
+
+fn dedup_key(msg: &NewMessage) -> String {
+    match &msg.client_msg_id {
+        Some(c) => format!("DEDUP#{}#{c}", msg.from),
+        None => format!("MSGID#{}", msg.id),
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn register(&self, conn: &Connection) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        s.connections.insert(conn.id.clone(), conn.clone());
+        s.user_connections.insert((conn.user.clone(), conn.id.clone()));
+        Ok(())
+    }
+
+    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.lock().connections.get(connection_id).cloned())
+    }
+
+    async fn remove(&self, connection_id: &str) -> Result<Removed, StoreError> {
+        let mut s = self.lock();
+        let conn = s.connections.remove(connection_id);
+        if let Some(c) = &conn {
+            s.user_connections.remove(&(c.user.clone(), c.id.clone()));
+        }
+        let rooms: Vec<String> = s.subscriptions.remove(connection_id).unwrap_or_default().into_iter().collect();
+        for room in &rooms {
+            if let Some(subs) = s.subscribers.get_mut(room) {
+                subs.remove(connection_id);
+                if subs.is_empty() {
+                    s.subscribers.remove(room);
+                }
+            }
+        }
+        s.rates.retain(|(c, _), _| c != connection_id);
+        Ok(Removed { user: conn.map(|c| c.user), rooms })
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
+    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if !s.connections.contains_key(&conn.id) {
+            return Err(StoreError::NotFound(format!("connection {}", conn.id)));
+        }
+        s.subscribers.entry(room.to_owned()).or_default().insert(conn.id.clone(), conn.user.clone());
+        s.subscriptions.entry(conn.id.clone()).or_default().insert(room.to_owned());
+        s.members.entry(room.to_owned()).or_default().insert(conn.user.clone());
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some(subs) = s.subscribers.get_mut(room) {
+            subs.remove(&conn.id);
+        }
+        if let Some(rooms) = s.subscriptions.get_mut(&conn.id) {
+            rooms.remove(room);
+        }
+        if let Some(members) = s.members.get_mut(room) {
+            members.remove(&conn.user);
+        }
+        Ok(())
+    }
+
+    async fn is_subscribed(&self, room: &str, connection_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().subscribers.get(room).is_some_and(|s| s.contains_key(connection_id)))
+    }
+
+    async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError> {
+        Ok(self.lock().subscriptions.get(connection_id).map_or(0, BTreeSet::len))
+    }
+
+    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError> {
+        let s = self.lock();
+        let Some(subs) = s.subscribers.get(room) else {
+            return Ok(Page { items: vec![], next: None });
+        };
+        let mut iter: Box<dyn Iterator<Item = (&String, &String)>> = match cursor {
+            Some(c) => Box::new(subs.range::<str, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))),
+            None => Box::new(subs.iter()),
+        };
+        let items: Vec<Subscriber> = iter
+            .by_ref()
+            .take(self.page_size)
+            .map(|(c, u)| Subscriber { connection_id: c.clone(), user: u.clone() })
+            .collect();
+        let next = match (items.len() == self.page_size, iter.next()) {
+            (true, Some(_)) => items.last().map(|s| s.connection_id.clone()),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        let mut s = self.lock();
+        let key = (msg.room.clone(), dedup_key(&msg));
+        if let Some(rec) = s.dedup.get(&key).filter(|r| r.expires_at >= msg.now) {
+            let seq = rec.seq;
+            let stored = s
+                .messages
+                .get(&msg.room)
+                .and_then(|m| m.get(&seq))
+                .map(|m| m.message.clone())
+                .ok_or_else(|| StoreError::NotFound(format!("message {} #{seq}", msg.room)))?;
+            let outcome = if stored.id == msg.id { AppendOutcome::Redelivered } else { AppendOutcome::Duplicate };
+            return Ok(Appended { message: stored, outcome });
+        }
+        let seq = s.heads.get(&msg.room).copied().unwrap_or(0) + 1;
+        let message = Message {
+            room: msg.room.clone(),
+            seq,
+            id: msg.id.clone(),
+            from: msg.from.clone(),
+            body: msg.body.clone(),
+            sent_at: msg.sent_at.clone(),
+            client_msg_id: msg.client_msg_id.clone(),
+        };
+        s.heads.insert(msg.room.clone(), seq);
+        s.messages
+            .entry(msg.room.clone())
+            .or_default()
+            .insert(seq, StoredMessage { message: message.clone(), expires_at: msg.expires_at });
+        s.dedup.insert(key, DedupRecord { seq, expires_at: msg.now + crate::model::DEDUP_WINDOW_SECS });
+        Ok(Appended { message, outcome: AppendOutcome::Fresh })
+    }
+
+    async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
+        Ok(self.lock().heads.get(room).copied().unwrap_or(0))
+    }
+
+    async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
+        let s = self.lock();
+        let Some(msgs) = s.messages.get(room) else {
+            return Ok(HistoryPage { messages: vec![], has_more: false });
+        };
+        let upper = before.unwrap_or(u64::MAX);
+        let mut newest_first = msgs.range(..upper).rev().filter(|(_, m)| m.expires_at >= now);
+        let mut messages: Vec<Message> =
+            newest_first.by_ref().take(limit as usize).map(|(_, m)| m.message.clone()).collect();
+        let has_more = newest_first.next().is_some();
+        messages.reverse();
+        Ok(HistoryPage { messages, has_more })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn hit(&self, connection_id: &str, window_start: i64, _expires_at: i64) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        // Old windows are useless once a newer one is counted; drop them to bound memory.
+        s.rates.retain(|(c, w), _| c != connection_id || *w >= window_start);
+        let n = s.rates.entry((connection_id.to_owned(), window_start)).or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+}
+
+/// A queue that only collects envelopes; the devstack brings its own FIFO semantics.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    items: Mutex<VecDeque<Envelope>>,
+}
+
+impl MemoryQueue {
+    pub fn drain(&self) -> Vec<Envelope> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).push_back(envelope.clone());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct PusherState {
+    posts: Vec<(String, String)>,
+    connected: HashSet<String>,
+    /// connection id → how many more posts fail with a throttle
+    throttled: HashMap<String, u32>,
+}
+
+/// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
+/// every other one answers Gone, as the management API does.
+#[derive(Debug, Default)]
+pub struct MemoryPusher {
+    state: Mutex<PusherState>,
+}
+
+impl MemoryPusher {
+    fn lock(&self) -> MutexGuard<'_, PusherState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn connect(&self, connection_id: &str) {
+        self.lock().connected.insert(connection_id.to_owned());
+    }
+
+    pub fn disconnect(&self, connection_id: &str) {
+        self.lock().connected.remove(connection_id);
+    }
+
+    /// The next `times` posts to this connection fail as throttled.
+    pub fn throttle(&self, connection_id: &str, times: u32) {
+        self.lock().throttled.insert(connection_id.to_owned(), times);
+    }
+
+    /// Frames posted to a connection, in order.
+    pub fn posts_to(&self, connection_id: &str) -> Vec<String> {
+        self.lock().posts.iter().filter(|(c, _)| c == connection_id).map(|(_, d)| d.clone()).collect()
+    }
+
+    pub fn post_count(&self) -> usize {
+        self.lock().posts.len()
+    }
+}
+
+#[async_trait]
+impl Pusher for MemoryPusher {
+    async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        let mut s = self.lock();
+        if let Some(n) = s.throttled.get_mut(connection_id).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(PushError::Throttled("injected throttle".into()));
+        }
+        if !s.connected.contains(connection_id) {
+            return Err(PushError::Gone(connection_id.to_owned()));
+        }
+        s.posts.push((connection_id.to_owned(), String::from_utf8_lossy(data).into_owned()));
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! The small traits at the I/O edge. Domain code takes these; adapters implement them
+//! (`memory` for tests and the devstack, `dynamo`/`sqs`/`apigw` for AWS).
+
+use async_trait::async_trait;
+
+use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A storage failure, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store is shedding load: retry later (the record, or the whole invocation).
+    #[error("store throttled the request; retry later")]
+    Throttled(#[source] BoxError),
+    /// Another writer moved the room head too often to win; retry later.
+    #[error("too much contention on room {room}; retry later")]
+    Contention { room: String },
+    /// The thing the request needs does not exist (e.g. the connection is gone).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An item could not be read back into its type: a bug or a foreign write; do not retry.
+    #[error("corrupt item {key}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: BoxError,
+    },
+    /// Any other failure of the store; retrying may help.
+    #[error("store request failed")]
+    Failed(#[source] BoxError),
+}
+
+/// Whether `append` stored a new message or found it stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored now with a new seq: deliver it.
+    Fresh,
+    /// The same message id was stored before (a redelivered queue record): deliver it again,
+    /// since the earlier attempt may have died before delivering; clients drop seen seqs.
+    Redelivered,
+    /// Another message with the same sender and clientMsgId was stored within the dedup window:
+    /// do not deliver it again.
+    Duplicate,
+}
+
+/// What `append` did, and the stored message (the earlier one for a duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub message: Message,
+    pub outcome: AppendOutcome,
+}
+
+/// A message to sequence and store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: String,
+    pub room: String,
+    pub from: String,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+    pub sent_at: String,
+    /// Epoch seconds after which the message is past retention.
+    pub expires_at: i64,
+    /// Epoch seconds now, to tell a live dedup record from an expired one (TTL is lazy).
+    pub now: i64,
+}
+
+/// One page of history, ascending by seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// Connections and what hangs off them.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Registers a connection (and indexes it under its user).
+    async fn register(&self, conn: &Connection) -> Result<(), StoreError>;
+    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
+    /// Removes the connection, its user index and all its subscriptions. Idempotent: removing an
+    /// unknown or already removed connection succeeds and returns an empty `Removed`.
+    async fn remove(&self, connection_id: &str) -> Result<Removed, StoreError>;
+}
+
+/// Room subscriptions (online connections) and memberships (users).
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Subscribes the connection and makes its user a member. Idempotent.
+    /// `NotFound` when the connection is not registered (e.g. it disconnected meanwhile).
+    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
+    /// Unsubscribes the connection and ends its user's membership. Idempotent.
+    async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
+    async fn is_subscribed(&self, room: &str, connection_id: &str) -> Result<bool, StoreError>;
+    /// How many rooms this connection is subscribed to.
+    async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError>;
+    /// One page of a room's subscribers; pass `next` back for the following page.
+    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError>;
+}
+
+/// Sequenced, idempotent message storage.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Gives the message the room's next seq and stores it, atomically and exactly once per
+    /// message id and per `(from, clientMsgId)` within the dedup window.
+    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError>;
+    /// The room's last seq (0 for a room with no messages).
+    async fn last_seq(&self, room: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` messages with seq < `before` (all when `None`), newest last, skipping
+    /// messages whose `expiresAt` is before `now`.
+    async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError>;
+}
+
+/// Per-connection fixed-window counters.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit in the window starting at `window_start` (epoch seconds) and returns the
+    /// window's count including this hit.
+    async fn hit(&self, connection_id: &str, window_start: i64, expires_at: i64) -> Result<u64, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue throttled the request; retry later")]
+    Throttled(#[source] BoxError),
+    #[error("enqueue failed")]
+    Failed(#[source] BoxError),
+}
+
+/// The queue between `send` and the fanout.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection no longer exists (410): delete it and its subscriptions.
+    #[error("connection {0} is gone")]
+    Gone(String),
+    /// The management API is throttling: retry later.
+    #[error("push throttled; retry later")]
+    Throttled(#[source] BoxError),
+    #[error("push failed")]
+    Failed(#[source] BoxError),
+}
+
+/// Posts frames to connected clients (the API Gateway Management API).
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    /// `endpoint` is the management API base URL (`https://{domain}/{stage}`).
+    async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
+}

@@ -1,0 +1,102 @@
+//! Where the JWT secret comes from: inline for local runs, Secrets Manager or SSM in AWS.
+
+use aws_config::SdkConfig;
+
+use crate::config::{ConfigError, optional};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `STARLING_JWT_SECRET`: the secret itself (devstack, tests).
+    Inline(String),
+    /// `STARLING_JWT_SECRET_ID` naming a Secrets Manager secret (name or ARN).
+    SecretsManager(String),
+    /// `STARLING_JWT_SECRET_ID` naming an SSM SecureString parameter (`/path` or an `arn:aws:ssm:` ARN).
+    Ssm(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("reading secret {id} from Secrets Manager failed")]
+    SecretsManager {
+        id: String,
+        #[source]
+        source: Box<aws_sdk_secretsmanager::Error>,
+    },
+    #[error("reading parameter {id} from SSM failed")]
+    Ssm {
+        id: String,
+        #[source]
+        source: Box<aws_sdk_ssm::Error>,
+    },
+    #[error("secret {0} has no string value")]
+    Empty(String),
+}
+
+impl SecretSource {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_values(optional("STARLING_JWT_SECRET"), optional("STARLING_JWT_SECRET_ID"))
+    }
+
+    pub fn from_values(inline: Option<String>, id: Option<String>) -> Result<Self, ConfigError> {
+        match (inline, id) {
+            (Some(secret), _) => Ok(Self::Inline(secret)),
+            (None, Some(id)) if id.starts_with('/') || id.starts_with("arn:aws:ssm:") => Ok(Self::Ssm(id)),
+            (None, Some(id)) => Ok(Self::SecretsManager(id)),
+            (None, None) => Err(ConfigError::Missing("STARLING_JWT_SECRET or STARLING_JWT_SECRET_ID")),
+        }
+    }
+
+    /// Fetches the secret, building only the client the source needs.
+    pub async fn load(&self, config: &SdkConfig) -> Result<String, SecretError> {
+        match self {
+            Self::Inline(s) => Ok(s.clone()),
+            Self::SecretsManager(id) => from_secrets_manager(&aws_sdk_secretsmanager::Client::new(config), id).await,
+            Self::Ssm(id) => from_ssm(&aws_sdk_ssm::Client::new(config), id).await,
+        }
+    }
+}
+
+pub async fn from_secrets_manager(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, SecretError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| SecretError::SecretsManager { id: id.to_owned(), source: Box::new(e.into()) })?;
+    out.secret_string.filter(|s| !s.is_empty()).ok_or_else(|| SecretError::Empty(id.to_owned()))
+}
+
+pub async fn from_ssm(client: &aws_sdk_ssm::Client, id: &str) -> Result<String, SecretError> {
+    let out = client
+        .get_parameter()
+        .name(id)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| SecretError::Ssm { id: id.to_owned(), source: Box::new(e.into()) })?;
+    out.parameter.and_then(|p| p.value).filter(|s| !s.is_empty()).ok_or_else(|| SecretError::Empty(id.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_secret_wins_then_ssm_paths_then_secrets_manager() {
+        assert_eq!(
+            SecretSource::from_values(Some("s".into()), Some("/x".into())).unwrap(),
+            SecretSource::Inline("s".into())
+        );
+        assert_eq!(
+            SecretSource::from_values(None, Some("/starling/jwt".into())).unwrap(),
+            SecretSource::Ssm("/starling/jwt".into())
+        );
+        let ssm_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/starling/jwt";
+        assert_eq!(SecretSource::from_values(None, Some(ssm_arn.into())).unwrap(), SecretSource::Ssm(ssm_arn.into()));
+        assert_eq!(
+            SecretSource::from_values(None, Some("starling/jwt".into())).unwrap(),
+            SecretSource::SecretsManager("starling/jwt".into())
+        );
+        assert!(SecretSource::from_values(None, None).is_err());
+    }
+}

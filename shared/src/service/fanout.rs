@@ -1,0 +1,240 @@
+//! The queue consumer: sequence and store each message once, then push it to every subscriber.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream;
+use tracing::{info, warn};
+
+use crate::model::{Clock, Envelope, Message, Publish};
+use crate::ports::{
+    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PushError, Pusher, StoreError, SubscriptionStore,
+};
+use crate::protocol::ServerFrame;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutSettings {
+    /// Posts in flight at once for one message.
+    pub concurrency: usize,
+    /// How long messages are kept (drives `expiresAt`).
+    pub retention_secs: i64,
+    /// Overrides the endpoint carried by each message (custom domains, the devstack).
+    pub endpoint_override: Option<String>,
+    /// Tries per post before a throttled or failed post fails the record.
+    pub push_attempts: u32,
+    /// First back-off between post retries; doubles each time.
+    pub push_backoff: Duration,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            retention_secs: 30 * 24 * 60 * 60,
+            endpoint_override: None,
+            push_attempts: 3,
+            push_backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// What the fanout function needs.
+#[derive(Clone)]
+pub struct FanoutDeps {
+    pub messages: Arc<dyn MessageStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub pusher: Arc<dyn Pusher>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: FanoutSettings,
+}
+
+impl std::fmt::Debug for FanoutDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FanoutDeps").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// One queue record, as the event source mapping hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    /// The FIFO message group; `None` on a standard queue.
+    pub group: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutError {
+    /// The record is not an envelope we understand: retrying cannot help, so it will reach the
+    /// DLQ after maxReceiveCount, where a human can look at it.
+    #[error("record is not a valid envelope")]
+    Poison(#[source] serde_json::Error),
+    #[error("no management endpoint: the message carries none and STARLING_WS_ENDPOINT is unset")]
+    NoEndpoint,
+    #[error("storing the message failed")]
+    Store(#[from] StoreError),
+    /// Some posts failed for a reason other than Gone: retry the record (subscribers that got it
+    /// already drop the repeated seq).
+    #[error("{failed} of {total} posts failed")]
+    Undelivered { failed: usize, total: usize },
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub room: String,
+    pub seq: u64,
+    pub outcome: AppendOutcome,
+    pub delivered: usize,
+    pub gone: usize,
+}
+
+/// Processes a batch and returns the ids of the records to retry: a failed record and, since
+/// FIFO order within a group must hold, every later record of its group.
+pub async fn process_batch(deps: &FanoutDeps, records: Vec<Record>) -> Vec<String> {
+    let mut groups: Vec<(Option<String>, Vec<Record>)> = Vec::new();
+    for record in records {
+        match record.group.clone() {
+            Some(g) => match groups.iter_mut().find(|(k, _)| k.as_deref() == Some(g.as_str())) {
+                Some((_, rs)) => rs.push(record),
+                None => groups.push((Some(g), vec![record])),
+            },
+            None => groups.push((None, vec![record])),
+        }
+    }
+    let group_count = groups.len().max(1);
+    stream::iter(groups)
+        .map(|(_, records)| process_group(deps, records))
+        .buffer_unordered(group_count)
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
+async fn process_group(deps: &FanoutDeps, records: Vec<Record>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for record in records {
+        if !failed.is_empty() {
+            failed.push(record.id);
+            continue;
+        }
+        match process_record(deps, &record).await {
+            Ok(d) => info!(
+                record = %record.id, room = %d.room, seq = d.seq, outcome = ?d.outcome,
+                delivered = d.delivered, gone = d.gone, "fanout record done"
+            ),
+            Err(e) => {
+                warn!(record = %record.id, error = %e, source = ?std::error::Error::source(&e), "fanout record failed");
+                failed.push(record.id);
+            }
+        }
+    }
+    failed
+}
+
+/// Handles one record: append (idempotent), then deliver unless it is a duplicate.
+pub async fn process_record(deps: &FanoutDeps, record: &Record) -> Result<Delivery, FanoutError> {
+    let envelope: Envelope = serde_json::from_str(&record.body).map_err(FanoutError::Poison)?;
+    match envelope {
+        Envelope::Publish(p) => publish(deps, p).await,
+    }
+}
+
+async fn publish(deps: &FanoutDeps, p: Publish) -> Result<Delivery, FanoutError> {
+    let endpoint = deps.settings.endpoint_override.clone().or(p.endpoint).ok_or(FanoutError::NoEndpoint)?;
+    let now = deps.clock.now().timestamp();
+    let appended = deps
+        .messages
+        .append(NewMessage {
+            id: p.id,
+            room: p.room,
+            from: p.from,
+            body: p.body,
+            client_msg_id: p.client_msg_id,
+            sent_at: p.sent_at,
+            expires_at: now + deps.settings.retention_secs,
+            now,
+        })
+        .await?;
+    let mut delivery = Delivery {
+        room: appended.message.room.clone(),
+        seq: appended.message.seq,
+        outcome: appended.outcome,
+        delivered: 0,
+        gone: 0,
+    };
+    if appended.outcome == AppendOutcome::Duplicate {
+        return Ok(delivery);
+    }
+    let (delivered, gone) = deliver(deps, &endpoint, &appended.message).await?;
+    delivery.delivered = delivered;
+    delivery.gone = gone;
+    Ok(delivery)
+}
+
+enum PostResult {
+    Delivered,
+    Gone(String),
+    Failed,
+}
+
+/// Pushes one message to every subscriber of its room; returns (delivered, gone).
+pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Result<(usize, usize), FanoutError> {
+    let frame = ServerFrame::Message(message.clone()).to_json().into_bytes();
+    let mut subscribers = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = deps.subscriptions.subscribers(&message.room, cursor.as_deref()).await?;
+        subscribers.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let total = subscribers.len();
+    let results: Vec<PostResult> = stream::iter(subscribers)
+        .map(|s| post_with_retry(deps, endpoint, s.connection_id, &frame))
+        .buffer_unordered(deps.settings.concurrency.max(1))
+        .collect()
+        .await;
+    let (mut delivered, mut failed) = (0, 0);
+    let mut gone = Vec::new();
+    for r in results {
+        match r {
+            PostResult::Delivered => delivered += 1,
+            PostResult::Gone(id) => gone.push(id),
+            PostResult::Failed => failed += 1,
+        }
+    }
+    for id in &gone {
+        // A failed clean-up is not the message's failure: the next post to it answers 410 again.
+        if let Err(e) = deps.connections.remove(id).await {
+            warn!(connection_id = %id, error = %e, "removing a gone connection failed");
+        }
+    }
+    if failed > 0 {
+        return Err(FanoutError::Undelivered { failed, total });
+    }
+    Ok((delivered, gone.len()))
+}
+
+async fn post_with_retry(deps: &FanoutDeps, endpoint: &str, connection_id: String, frame: &[u8]) -> PostResult {
+    let attempts = deps.settings.push_attempts.max(1);
+    let mut backoff = deps.settings.push_backoff;
+    for attempt in 1..=attempts {
+        match deps.pusher.post(endpoint, &connection_id, frame).await {
+            Ok(()) => return PostResult::Delivered,
+            Err(PushError::Gone(_)) => return PostResult::Gone(connection_id),
+            Err(e) => {
+                warn!(connection_id = %connection_id, attempt, error = %e, "post failed");
+                if attempt < attempts {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+            }
+        }
+    }
+    PostResult::Failed
+}

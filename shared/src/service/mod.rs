@@ -1,0 +1,4 @@
+//! Domain logic. It works on the ports only: no client is built here.
+
+pub mod actions;
+pub mod fanout;

@@ -1,0 +1,145 @@
+//! Test harness shared by the integration tests of `starling-shared`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use starling_shared::adapters::memory::{MemoryPusher, MemoryQueue, MemoryStore};
+use starling_shared::model::{Connection, Envelope, ManualClock};
+use starling_shared::protocol::ServerFrame;
+use starling_shared::service::actions::{self, ActionDeps, ActionLimits, Caller};
+use starling_shared::service::fanout::{self, FanoutDeps, FanoutSettings, Record};
+
+pub const ENDPOINT: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
+
+/// The whole service on the in-memory adapters, with a hand-driven queue and clock.
+pub struct World {
+    pub store: Arc<MemoryStore>,
+    pub queue: Arc<MemoryQueue>,
+    pub pusher: Arc<MemoryPusher>,
+    pub clock: ManualClock,
+    pub actions: ActionDeps,
+    pub fanout: FanoutDeps,
+    next_conn: std::sync::atomic::AtomicU64,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::with(ActionLimits { rate_limit: 10_000, ..ActionLimits::default() }, MemoryStore::new())
+    }
+
+    pub fn with(limits: ActionLimits, store: MemoryStore) -> Self {
+        let store = Arc::new(store);
+        let queue = Arc::new(MemoryQueue::default());
+        let pusher = Arc::new(MemoryPusher::default());
+        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 21, 0, 0).unwrap());
+        let actions = ActionDeps {
+            subscriptions: store.clone(),
+            messages: store.clone(),
+            limiter: store.clone(),
+            queue: queue.clone(),
+            clock: Arc::new(clock.clone()),
+            limits,
+        };
+        let fanout = FanoutDeps {
+            messages: store.clone(),
+            subscriptions: store.clone(),
+            connections: store.clone(),
+            pusher: pusher.clone(),
+            clock: Arc::new(clock.clone()),
+            settings: FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() },
+        };
+        Self { store, queue, pusher, clock, actions, fanout, next_conn: Default::default() }
+    }
+
+    /// Registers and "opens" a connection for `user`.
+    pub async fn connect(&self, user: &str) -> Caller {
+        use starling_shared::ports::ConnectionStore;
+        let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let conn = Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: 1_795_000_000_000 };
+        self.store.register(&conn).await.unwrap();
+        self.pusher.connect(&conn.id);
+        Caller { connection: conn, endpoint: Some(ENDPOINT.into()) }
+    }
+
+    pub async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
+        actions::handle_frame(&self.actions, caller, frame).await.frame
+    }
+
+    pub async fn join(&self, caller: &Caller, room: &str) {
+        let reply = self.act(caller, &format!(r#"{{"action":"join","room":"{room}"}}"#)).await;
+        assert!(matches!(reply, ServerFrame::Joined { .. }), "join failed: {reply:?}");
+    }
+
+    pub async fn send(&self, caller: &Caller, room: &str, body: &str, cmid: Option<&str>) -> ServerFrame {
+        let frame = match cmid {
+            Some(c) => serde_json::json!({"action":"send","room":room,"body":body,"clientMsgId":c}),
+            None => serde_json::json!({"action":"send","room":room,"body":body}),
+        };
+        self.act(caller, &frame.to_string()).await
+    }
+
+    /// Takes everything queued as SQS-like records (group = room), in order.
+    pub fn drain_records(&self) -> Vec<Record> {
+        self.queue
+            .drain()
+            .into_iter()
+            .enumerate()
+            .map(|(i, e): (usize, Envelope)| Record {
+                id: format!("rec-{i}-{}", ulid::Ulid::generate()),
+                group: Some(e.group_id().to_owned()),
+                body: e.to_json(),
+            })
+            .collect()
+    }
+
+    /// Runs the fanout over everything queued, in batches of 10 as the event source mapping
+    /// does; returns the failed record ids.
+    pub async fn pump(&self) -> Vec<String> {
+        let records = self.drain_records();
+        let mut failed = Vec::new();
+        for batch in records.chunks(10) {
+            failed.extend(fanout::process_batch(&self.fanout, batch.to_vec()).await);
+        }
+        failed
+    }
+
+    /// The `message` frames a connection received, in order.
+    pub fn received(&self, caller: &Caller) -> Vec<starling_shared::model::Message> {
+        self.pusher
+            .posts_to(&caller.connection.id)
+            .iter()
+            .filter_map(|p| match serde_json::from_str::<ServerFrame>(p) {
+                Ok(ServerFrame::Message(m)) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub fn error_code(frame: &ServerFrame) -> Option<&'static str> {
+    match frame {
+        ServerFrame::Error(e) => Some(e.code.as_str()),
+        _ => None,
+    }
+}
+
+/// An SDK config pointed at the moto server that `scripts/test.sh` starts. A missing server is
+/// a failure, never a skip.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("STARLING_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("STARLING_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts moto")
+    });
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// A name no other test uses, for tables and queues on the shared moto server.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::generate().to_string().to_lowercase())
+}

@@ -1,0 +1,296 @@
+//! One suite, two backends: every case runs against the in-memory adapters and against the
+//! DynamoDB and SQS adapters on moto. If the two disagree, one of them is wrong.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use starling_shared::adapters::dynamo::DynamoStore;
+use starling_shared::adapters::memory::MemoryStore;
+use starling_shared::model::{Connection, DEDUP_WINDOW_SECS};
+use starling_shared::ports::{
+    AppendOutcome, ConnectionStore, MessageStore, NewMessage, RateLimiter, StoreError, SubscriptionStore,
+};
+
+/// Every store port in one object, as both adapters provide.
+trait Store: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter {}
+impl<T: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter> Store for T {}
+
+/// Page size for subscriber listings in both backends, small so pagination is exercised.
+const PAGE: usize = 2;
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new().with_page_size(PAGE))
+}
+
+async fn moto() -> Arc<dyn Store> {
+    let config = common::moto_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = common::unique_name("contract");
+    DynamoStore::create_table_if_missing(&client, &table).await.expect("create table on moto");
+    Arc::new(DynamoStore::new(client, table).with_page_size(PAGE as i32))
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory_backend {
+            $( #[tokio::test] async fn $case() { super::$case(super::memory()).await } )*
+        }
+        mod dynamodb_on_moto {
+            $( #[tokio::test] async fn $case() { super::$case(super::moto().await).await } )*
+        }
+    };
+}
+
+contract!(
+    registered_connection_reads_back_and_removal_is_idempotent,
+    removal_deletes_only_that_connections_subscriptions,
+    subscribe_needs_a_registered_connection,
+    subscribe_is_idempotent_and_unsubscribe_undoes_it,
+    subscribers_are_paginated_without_loss_or_repeat,
+    append_gives_gapless_seqs_even_when_concurrent,
+    append_of_the_same_message_id_is_a_redelivery,
+    append_with_a_repeated_client_msg_id_is_a_duplicate,
+    dedup_expires_after_its_window,
+    history_pages_newest_first_and_returns_ascending,
+    history_skips_expired_messages,
+    rate_limiter_counts_per_connection_and_window,
+);
+
+fn conn(id: &str, user: &str) -> Connection {
+    Connection { id: id.into(), user: user.into(), connected_at_ms: 1_795_000_000_000 }
+}
+
+fn msg(room: &str, id: &str, from: &str, cmid: Option<&str>, now: i64) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        room: room.into(),
+        from: from.into(),
+        body: format!("body of {id}"),
+        client_msg_id: cmid.map(Into::into),
+        sent_at: "2026-11-22T21:00:00.000Z".into(),
+        expires_at: now + 1000,
+        now,
+    }
+}
+
+async fn registered_connection_reads_back_and_removal_is_idempotent(s: Arc<dyn Store>) {
+    let c = conn("AAAA1234abc=", "alice");
+    assert_eq!(s.get(&c.id).await.unwrap(), None);
+    s.register(&c).await.unwrap();
+    assert_eq!(s.get(&c.id).await.unwrap(), Some(c.clone()));
+    let removed = s.remove(&c.id).await.unwrap();
+    assert_eq!(removed.user.as_deref(), Some("alice"));
+    assert_eq!(s.get(&c.id).await.unwrap(), None);
+    assert_eq!(s.remove(&c.id).await.unwrap(), Default::default());
+    assert_eq!(s.remove("never-existed").await.unwrap(), Default::default());
+}
+
+async fn removal_deletes_only_that_connections_subscriptions(s: Arc<dyn Store>) {
+    let (a, b) = (conn("a=", "alice"), conn("b=", "bob"));
+    s.register(&a).await.unwrap();
+    s.register(&b).await.unwrap();
+    for room in ["r1", "r2", "r3"] {
+        s.subscribe(room, &a).await.unwrap();
+    }
+    s.subscribe("r1", &b).await.unwrap();
+    s.hit(&a.id, 100, 200).await.unwrap();
+    let removed = s.remove(&a.id).await.unwrap();
+    assert_eq!(removed.rooms.into_iter().collect::<BTreeSet<_>>(), ["r1", "r2", "r3"].map(String::from).into());
+    for room in ["r1", "r2", "r3"] {
+        assert!(!s.is_subscribed(room, &a.id).await.unwrap());
+    }
+    assert_eq!(s.subscription_count(&a.id).await.unwrap(), 0);
+    assert!(s.is_subscribed("r1", &b.id).await.unwrap());
+    let r1 = s.subscribers("r1", None).await.unwrap();
+    assert_eq!(r1.items.iter().map(|x| x.connection_id.as_str()).collect::<Vec<_>>(), ["b="]);
+    assert_eq!(s.hit(&a.id, 100, 200).await.unwrap(), 1, "its rate counters went with it");
+}
+
+async fn subscribe_needs_a_registered_connection(s: Arc<dyn Store>) {
+    let ghost = conn("ghost=", "alice");
+    assert!(matches!(s.subscribe("lobby", &ghost).await, Err(StoreError::NotFound(_))));
+    assert!(!s.is_subscribed("lobby", &ghost.id).await.unwrap());
+}
+
+async fn subscribe_is_idempotent_and_unsubscribe_undoes_it(s: Arc<dyn Store>) {
+    let a = conn("a=", "alice");
+    s.register(&a).await.unwrap();
+    s.subscribe("lobby", &a).await.unwrap();
+    s.subscribe("lobby", &a).await.unwrap();
+    s.subscribe("other", &a).await.unwrap();
+    assert!(s.is_subscribed("lobby", &a.id).await.unwrap());
+    assert_eq!(s.subscription_count(&a.id).await.unwrap(), 2);
+    assert_eq!(s.subscribers("lobby", None).await.unwrap().items.len(), 1);
+    s.unsubscribe("lobby", &a).await.unwrap();
+    s.unsubscribe("lobby", &a).await.unwrap();
+    assert!(!s.is_subscribed("lobby", &a.id).await.unwrap());
+    assert_eq!(s.subscription_count(&a.id).await.unwrap(), 1);
+}
+
+async fn subscribers_are_paginated_without_loss_or_repeat(s: Arc<dyn Store>) {
+    let mut expected = BTreeSet::new();
+    for i in 0..7 {
+        let c = conn(&format!("c{i}="), &format!("user{i}"));
+        s.register(&c).await.unwrap();
+        s.subscribe("big", &c).await.unwrap();
+        expected.insert((c.id, c.user));
+    }
+    let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = s.subscribers("big", cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= PAGE);
+        pages += 1;
+        seen.extend(page.items.into_iter().map(|x| (x.connection_id, x.user)));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert!(pages >= 4, "7 subscribers in pages of {PAGE} took {pages} pages");
+    assert_eq!(seen.len(), 7, "no repeats");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
+async fn append_gives_gapless_seqs_even_when_concurrent(s: Arc<dyn Store>) {
+    for i in 0..5 {
+        let a = s.append(msg("room", &format!("seq{i}"), "u", None, 0)).await.unwrap();
+        assert_eq!((a.message.seq, a.outcome), (i + 1, AppendOutcome::Fresh));
+    }
+    let results = join_all((0..4).map(|i| {
+        let s = s.clone();
+        async move { s.append(msg("room", &format!("conc{i}"), "u", None, 0)).await.unwrap().message.seq }
+    }))
+    .await;
+    assert_eq!(results.into_iter().collect::<BTreeSet<_>>(), (6..=9).collect());
+    assert_eq!(s.last_seq("room").await.unwrap(), 9);
+    assert_eq!(s.last_seq("empty-room").await.unwrap(), 0);
+}
+
+async fn append_of_the_same_message_id_is_a_redelivery(s: Arc<dyn Store>) {
+    let first = s.append(msg("r", "ID1", "alice", None, 0)).await.unwrap();
+    let again = s.append(msg("r", "ID1", "alice", None, 0)).await.unwrap();
+    assert_eq!(again.outcome, AppendOutcome::Redelivered);
+    assert_eq!(again.message, first.message);
+    let with_cmid = s.append(msg("r", "ID2", "alice", Some("c-1"), 0)).await.unwrap();
+    let redelivered = s.append(msg("r", "ID2", "alice", Some("c-1"), 0)).await.unwrap();
+    assert_eq!((redelivered.outcome, redelivered.message.seq), (AppendOutcome::Redelivered, with_cmid.message.seq));
+    assert_eq!(s.last_seq("r").await.unwrap(), 2);
+}
+
+async fn append_with_a_repeated_client_msg_id_is_a_duplicate(s: Arc<dyn Store>) {
+    let original = s.append(msg("r", "ID1", "alice", Some("c-1"), 0)).await.unwrap();
+    let dup = s.append(msg("r", "ID2", "alice", Some("c-1"), 10)).await.unwrap();
+    assert_eq!(dup.outcome, AppendOutcome::Duplicate);
+    assert_eq!(dup.message, original.message, "the stored original comes back");
+    let other_sender = s.append(msg("r", "ID3", "bob", Some("c-1"), 10)).await.unwrap();
+    assert_eq!((other_sender.outcome, other_sender.message.seq), (AppendOutcome::Fresh, 2));
+    let other_room = s.append(msg("r2", "ID4", "alice", Some("c-1"), 10)).await.unwrap();
+    assert_eq!((other_room.outcome, other_room.message.seq), (AppendOutcome::Fresh, 1));
+}
+
+async fn dedup_expires_after_its_window(s: Arc<dyn Store>) {
+    s.append(msg("r", "ID1", "alice", Some("c-1"), 0)).await.unwrap();
+    let later = s.append(msg("r", "ID2", "alice", Some("c-1"), DEDUP_WINDOW_SECS + 1)).await.unwrap();
+    assert_eq!((later.outcome, later.message.seq, later.message.id.as_str()), (AppendOutcome::Fresh, 2, "ID2"));
+}
+
+async fn history_pages_newest_first_and_returns_ascending(s: Arc<dyn Store>) {
+    for i in 1..=12 {
+        s.append(msg("h", &format!("m{i}"), "u", None, 0)).await.unwrap();
+    }
+    let seqs = |p: &starling_shared::ports::HistoryPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let newest = s.history("h", None, 5, 0).await.unwrap();
+    assert_eq!((seqs(&newest), newest.has_more), ((8..=12).collect(), true));
+    let older = s.history("h", Some(8), 5, 0).await.unwrap();
+    assert_eq!((seqs(&older), older.has_more), ((3..=7).collect(), true));
+    let oldest = s.history("h", Some(3), 5, 0).await.unwrap();
+    assert_eq!((seqs(&oldest), oldest.has_more), (vec![1, 2], false));
+    let exact = s.history("h", Some(6), 5, 0).await.unwrap();
+    assert_eq!((seqs(&exact), exact.has_more), ((1..=5).collect(), false));
+    assert_eq!(s.history("h", Some(1), 5, 0).await.unwrap().messages, vec![]);
+    assert_eq!(s.history("none", None, 5, 0).await.unwrap().messages, vec![]);
+    let m = &newest.messages[0];
+    assert_eq!((m.room.as_str(), m.id.as_str(), m.body.as_str()), ("h", "m8", "body of m8"));
+}
+
+async fn history_skips_expired_messages(s: Arc<dyn Store>) {
+    // Sent at 0 and 100, each kept 1000 s: at 1050 only the second is live.
+    s.append(msg("h", "old", "u", None, 0)).await.unwrap();
+    s.append(msg("h", "new", "u", None, 100)).await.unwrap();
+    let page = s.history("h", None, 10, 1050).await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["new"]);
+    assert!(!page.has_more);
+}
+
+async fn rate_limiter_counts_per_connection_and_window(s: Arc<dyn Store>) {
+    assert_eq!(s.hit("a=", 100, 120).await.unwrap(), 1);
+    assert_eq!(s.hit("a=", 100, 120).await.unwrap(), 2);
+    assert_eq!(s.hit("b=", 100, 120).await.unwrap(), 1);
+    assert_eq!(s.hit("a=", 110, 130).await.unwrap(), 1);
+}
+
+mod queue {
+    //! The queue contract: an envelope comes out as it went in, in order; SQS adds FIFO
+    //! grouping by room and deduplication by (room, sender, clientMsgId).
+    use starling_shared::adapters::memory::MemoryQueue;
+    use starling_shared::adapters::sqs::SqsQueue;
+    use starling_shared::model::{Envelope, Publish};
+    use starling_shared::ports::Queue;
+
+    fn publish(id: &str, room: &str, cmid: Option<&str>) -> Envelope {
+        Envelope::Publish(Publish {
+            id: id.into(),
+            room: room.into(),
+            from: "alice".into(),
+            body: format!("body {id}"),
+            client_msg_id: cmid.map(Into::into),
+            sent_at: "2026-11-22T21:00:00.000Z".into(),
+            endpoint: Some("https://x.example/prod".into()),
+        })
+    }
+
+    #[tokio::test]
+    async fn memory_queue_returns_envelopes_in_order() {
+        let q = MemoryQueue::default();
+        let sent = [publish("1", "a", None), publish("2", "a", Some("c")), publish("3", "b", None)];
+        for e in &sent {
+            q.enqueue(e).await.unwrap();
+        }
+        assert_eq!(q.drain(), sent);
+    }
+
+    #[tokio::test]
+    async fn sqs_queue_groups_by_room_and_drops_a_repeated_client_msg_id() {
+        let config = super::common::moto_config().await;
+        let client = aws_sdk_sqs::Client::new(&config);
+        let name = super::common::unique_name("contract");
+        let (url, dlq) = SqsQueue::create_fifo_with_dlq(&client, &name, 30, 3).await.unwrap();
+        assert!(url.ends_with(".fifo") && dlq.ends_with("-dlq.fifo"), "{url} {dlq}");
+        let q = SqsQueue::new(client.clone(), &url);
+        let sent = [publish("1", "lobby", Some("c-1")), publish("2", "lobby", Some("c-1")), publish("3", "lobby", None)];
+        for e in &sent {
+            q.enqueue(e).await.unwrap();
+        }
+        let out = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages.unwrap_or_default();
+        let got: Vec<Envelope> = msgs.iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect();
+        assert_eq!(got, [sent[0].clone(), sent[2].clone()], "the retry with the same clientMsgId was dropped");
+        for m in &msgs {
+            let group = m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+            assert_eq!(group.map(String::as_str), Some("lobby"));
+        }
+        // Creating again is harmless (the devstack does it at every start).
+        let (again, _) = SqsQueue::create_fifo_with_dlq(&client, &name, 30, 3).await.unwrap();
+        assert_eq!(again, url);
+    }
+}

@@ -1,0 +1,236 @@
+//! The Lambda handlers fed with event JSON in the shapes AWS sends, through `aws_lambda_events`.
+
+mod common;
+
+use common::World;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use starling_shared::auth::{JwtVerifier, mint};
+use starling_shared::aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
+};
+use starling_shared::aws_lambda_events::encodings::Body;
+use starling_shared::aws_lambda_events::sqs::SqsEvent;
+use starling_shared::handlers::{self, ConnectionDeps};
+use starling_shared::model::{Envelope, Publish};
+use starling_shared::ports::{ConnectionStore, SubscriptionStore};
+use starling_shared::protocol::ServerFrame;
+
+const SECRET: &[u8] = b"handler-test-secret";
+const CONN_ID: &str = "Qx7Y2cPQoAMCJ1A=";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn event<T: serde::de::DeserializeOwned>(json: &str) -> LambdaEvent<T> {
+    LambdaEvent::new(serde_json::from_str(json).expect("fixture matches the aws_lambda_events type"), Context::default())
+}
+
+fn ws_event(name: &str) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
+    event(&fixture(name))
+}
+
+fn message_event(body: &str) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
+    let mut v: Value = serde_json::from_str(&fixture("message.json")).unwrap();
+    v["body"] = Value::String(body.into());
+    event(&v.to_string())
+}
+
+fn authorizer_event(token: Option<&str>, header: Option<&str>) -> LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest> {
+    let mut v: Value = serde_json::from_str(&fixture("authorizer-connect.json")).unwrap();
+    match token {
+        Some(t) => {
+            v["queryStringParameters"]["token"] = Value::String(t.into());
+            v["multiValueQueryStringParameters"]["token"] = serde_json::json!([t]);
+        }
+        None => {
+            v["queryStringParameters"] = serde_json::json!({});
+            v["multiValueQueryStringParameters"] = serde_json::json!({});
+        }
+    }
+    if let Some(h) = header {
+        v["headers"]["Authorization"] = Value::String(h.into());
+        v["multiValueHeaders"]["Authorization"] = serde_json::json!([h]);
+    }
+    event(&v.to_string())
+}
+
+fn body_frame(r: &ApiGatewayProxyResponse) -> ServerFrame {
+    match &r.body {
+        Some(Body::Text(t)) => serde_json::from_str(t).unwrap(),
+        other => panic!("no text body: {other:?}"),
+    }
+}
+
+fn valid_token(user: &str) -> String {
+    mint(SECRET, user, u64::try_from(chrono::Utc::now().timestamp()).unwrap() + 600).unwrap()
+}
+
+#[tokio::test]
+async fn authorizer_allows_a_valid_query_token_and_passes_the_user_on() {
+    let verifier = JwtVerifier::new(SECRET);
+    let token = valid_token("alice");
+    let response = handlers::authorize(&verifier, authorizer_event(Some(&token), None)).await.unwrap();
+    assert_eq!(response.principal_id.as_deref(), Some("alice"));
+    assert_eq!(response.context["user"], "alice");
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(json["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(json["policyDocument"]["Statement"][0]["Action"], serde_json::json!(["execute-api:Invoke"]));
+    assert_eq!(
+        json["policyDocument"]["Statement"][0]["Resource"],
+        serde_json::json!(["arn:aws:execute-api:us-east-1:123456789012:abc123defg/prod/$connect"])
+    );
+}
+
+#[tokio::test]
+async fn authorizer_accepts_a_bearer_header() {
+    let verifier = JwtVerifier::new(SECRET);
+    let header = format!("Bearer {}", valid_token("bob"));
+    let response = handlers::authorize(&verifier, authorizer_event(None, Some(&header))).await.unwrap();
+    assert_eq!(response.principal_id.as_deref(), Some("bob"));
+}
+
+#[tokio::test]
+async fn authorizer_refuses_missing_expired_and_forged_tokens_with_unauthorized() {
+    let verifier = JwtVerifier::new(SECRET);
+    let expired = mint(SECRET, "alice", 1_000).unwrap();
+    let forged = mint(b"someone-elses-secret", "alice", u64::MAX / 2).unwrap();
+    for (token, header) in [
+        (None, None),
+        (Some(expired.as_str()), None),
+        (Some(forged.as_str()), None),
+        (Some("garbage"), None),
+        (None, Some("Basic YWxpY2U6cGFzcw==")),
+    ] {
+        let err = handlers::authorize(&verifier, authorizer_event(token, header)).await.unwrap_err();
+        assert_eq!(err.to_string(), "Unauthorized", "API Gateway maps exactly this message to 401");
+    }
+}
+
+#[tokio::test]
+async fn connect_registers_the_authorized_user() {
+    let w = World::new();
+    let deps = ConnectionDeps { connections: w.store.clone() };
+    let response = handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
+    assert_eq!(response.status_code, 200);
+    let conn = w.store.get(CONN_ID).await.unwrap().expect("registered");
+    assert_eq!((conn.user.as_str(), conn.connected_at_ms), ("alice", 1_795_381_200_000));
+    assert_eq!(w.store.connections_of("alice"), [CONN_ID]);
+}
+
+#[tokio::test]
+async fn connect_without_an_authorizer_context_is_refused() {
+    let w = World::new();
+    let deps = ConnectionDeps { connections: w.store.clone() };
+    let mut v: Value = serde_json::from_str(&fixture("connect.json")).unwrap();
+    v["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    let response = handlers::connect(&deps, event(&v.to_string())).await.unwrap();
+    assert_eq!(response.status_code, 401);
+    assert!(w.store.get(CONN_ID).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn disconnect_removes_the_connection_and_its_subscriptions_and_may_repeat() {
+    let w = World::new();
+    let deps = ConnectionDeps { connections: w.store.clone() };
+    handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
+    let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
+    assert!(matches!(body_frame(&joined), ServerFrame::Joined { .. }));
+    assert!(w.store.is_subscribed("lobby", CONN_ID).await.unwrap());
+    for _ in 0..2 {
+        let response = handlers::disconnect(&deps, ws_event("disconnect.json")).await.unwrap();
+        assert_eq!(response.status_code, 200);
+    }
+    assert!(w.store.get(CONN_ID).await.unwrap().is_none());
+    assert!(!w.store.is_subscribed("lobby", CONN_ID).await.unwrap());
+}
+
+#[tokio::test]
+async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint() {
+    let w = World::new();
+    let deps = ConnectionDeps { connections: w.store.clone() };
+    handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
+    let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
+    assert_eq!((joined.status_code, body_frame(&joined)), (200, ServerFrame::Joined { room: "lobby".into(), last_seq: 0 }));
+    let sent =
+        handlers::message(&w.actions, message_event(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#))
+            .await
+            .unwrap();
+    assert!(matches!(body_frame(&sent), ServerFrame::Accepted { .. }));
+    let queued = w.queue.drain();
+    let [Envelope::Publish(p)] = queued.as_slice() else { panic!("expected one publish, got {queued:?}") };
+    assert_eq!(p.endpoint.as_deref(), Some("https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"));
+    assert_eq!((p.from.as_str(), p.room.as_str(), p.body.as_str()), ("alice", "lobby", "hi"));
+}
+
+#[tokio::test]
+async fn a_bad_frame_gets_an_error_body_and_a_200_so_the_connection_stays() {
+    let w = World::new();
+    for (body, code) in [("{", "bad_request"), (r#"{"action":"fly"}"#, "unknown_action"), ("", "bad_request")] {
+        let response = handlers::message(&w.actions, message_event(body)).await.unwrap();
+        assert_eq!(response.status_code, 200);
+        assert_eq!(common::error_code(&body_frame(&response)), Some(code), "{body:?}");
+    }
+    assert!(w.queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_message_from_a_connection_without_a_user_is_unauthorized() {
+    let w = World::new();
+    let mut v: Value = serde_json::from_str(&fixture("message.json")).unwrap();
+    v["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    let response = handlers::message(&w.actions, event(&v.to_string())).await.unwrap();
+    assert_eq!(common::error_code(&body_frame(&response)), Some("unauthorized"));
+}
+
+#[tokio::test]
+async fn a_binary_frame_is_a_bad_request() {
+    let w = World::new();
+    let mut v: Value = serde_json::from_str(&fixture("message.json")).unwrap();
+    v["isBase64Encoded"] = Value::Bool(true);
+    let response = handlers::message(&w.actions, event(&v.to_string())).await.unwrap();
+    assert_eq!(common::error_code(&body_frame(&response)), Some("bad_request"));
+}
+
+fn publish_json(id: &str, body: &str) -> String {
+    Envelope::Publish(Publish {
+        id: id.into(),
+        room: "lobby".into(),
+        from: "alice".into(),
+        body: body.into(),
+        client_msg_id: None,
+        sent_at: "2026-11-22T21:00:05.120Z".into(),
+        endpoint: Some(common::ENDPOINT.into()),
+    })
+    .to_json()
+}
+
+fn sqs_event(body1: &str, body2: &str) -> LambdaEvent<SqsEvent> {
+    let mut v: Value = serde_json::from_str(&fixture("sqs-fanout.json")).unwrap();
+    v["Records"][0]["body"] = Value::String(body1.into());
+    v["Records"][1]["body"] = Value::String(body2.into());
+    event(&v.to_string())
+}
+
+#[tokio::test]
+async fn fanout_delivers_an_sqs_batch_and_reports_no_failures() {
+    let w = World::new();
+    let alice = w.connect("alice").await;
+    w.join(&alice, "lobby").await;
+    let response =
+        handlers::fanout(&w.fanout, sqs_event(&publish_json("01A", "one"), &publish_json("01B", "two"))).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let got: Vec<(u64, String)> = w.received(&alice).into_iter().map(|m| (m.seq, m.body)).collect();
+    assert_eq!(got, [(1, "one".to_owned()), (2, "two".to_owned())]);
+}
+
+#[tokio::test]
+async fn fanout_reports_a_poison_record_and_the_rest_of_its_group() {
+    let w = World::new();
+    let response = handlers::fanout(&w.fanout, sqs_event("not an envelope", &publish_json("01B", "two"))).await.unwrap();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da", "2e1424d4-f796-459a-8184-9c92662be6db"]);
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "2e1424d4-f796-459a-8184-9c92662be6da");
+}
