@@ -120,7 +120,8 @@ async fn append_writes_head_message_and_dedup_in_one_conditional_transaction() {
             let put = |i: usize| items[i].put().unwrap();
             items.len() == 3
                 && put(0).condition_expression() == Some("lastSeq = :head")
-                && put(0).expression_attribute_values().and_then(|v| v.get(":head")) == Some(&AttributeValue::N("41".into()))
+                && put(0).expression_attribute_values().and_then(|v| v.get(":head"))
+                    == Some(&AttributeValue::N("41".into()))
                 && put(0).item().get("lastSeq") == Some(&AttributeValue::N("42".into()))
                 && put(1).condition_expression() == Some("attribute_not_exists(pk)")
                 && put(1).item().get("sk") == Some(&s("MSG#00000000000000000042"))
@@ -286,7 +287,9 @@ fn management_error(status: u16, kind: &str) -> HttpResponse {
 
 async fn push_with(response: fn() -> HttpResponse) -> Result<(), PushError> {
     let rule = mock!(aws_sdk_apigatewaymanagement::Client::post_to_connection)
-        .match_requests(|p| p.connection_id() == Some("c1=") && p.data().map(|d| d.as_ref()) == Some(b"frame".as_slice()))
+        .match_requests(|p| {
+            p.connection_id() == Some("c1=") && p.data().map(|d| d.as_ref()) == Some(b"frame".as_slice())
+        })
         .then_http_response(response);
     let client = mock_client!(aws_sdk_apigatewaymanagement, RuleMode::MatchAny, &[&rule], |c| c
         .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled()));

@@ -270,7 +270,8 @@ mod queue {
         let (url, dlq) = SqsQueue::create_fifo_with_dlq(&client, &name, 30, 3).await.unwrap();
         assert!(url.ends_with(".fifo") && dlq.ends_with("-dlq.fifo"), "{url} {dlq}");
         let q = SqsQueue::new(client.clone(), &url);
-        let sent = [publish("1", "lobby", Some("c-1")), publish("2", "lobby", Some("c-1")), publish("3", "lobby", None)];
+        let sent =
+            [publish("1", "lobby", Some("c-1")), publish("2", "lobby", Some("c-1")), publish("3", "lobby", None)];
         for e in &sent {
             q.enqueue(e).await.unwrap();
         }
@@ -286,7 +287,8 @@ mod queue {
         let got: Vec<Envelope> = msgs.iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect();
         assert_eq!(got, [sent[0].clone(), sent[2].clone()], "the retry with the same clientMsgId was dropped");
         for m in &msgs {
-            let group = m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+            let group =
+                m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
             assert_eq!(group.map(String::as_str), Some("lobby"));
         }
         // Creating again is harmless (the devstack does it at every start).

@@ -21,18 +21,18 @@ use starling_shared::service::fanout::{self, Record};
 async fn join_replies_with_the_rooms_last_seq() {
     let w = World::new();
     let alice = w.connect("alice").await;
-    assert_eq!(w.act(&alice, r#"{"action":"join","room":"lobby"}"#).await, ServerFrame::Joined {
-        room: "lobby".into(),
-        last_seq: 0
-    });
+    assert_eq!(
+        w.act(&alice, r#"{"action":"join","room":"lobby"}"#).await,
+        ServerFrame::Joined { room: "lobby".into(), last_seq: 0 }
+    );
     w.send(&alice, "lobby", "one", None).await;
     w.send(&alice, "lobby", "two", None).await;
     assert!(w.pump().await.is_empty());
     let bob = w.connect("bob").await;
-    assert_eq!(w.act(&bob, r#"{"action":"join","room":"lobby"}"#).await, ServerFrame::Joined {
-        room: "lobby".into(),
-        last_seq: 2
-    });
+    assert_eq!(
+        w.act(&bob, r#"{"action":"join","room":"lobby"}"#).await,
+        ServerFrame::Joined { room: "lobby".into(), last_seq: 2 }
+    );
 }
 
 #[tokio::test]
@@ -179,7 +179,9 @@ async fn history_pages_back_with_before_limit_and_has_more() {
     }
     assert!(w.pump().await.is_empty());
     let page = |frame: ServerFrame| match frame {
-        ServerFrame::History { messages, has_more, .. } => (messages.iter().map(|m| m.seq).collect::<Vec<_>>(), has_more),
+        ServerFrame::History { messages, has_more, .. } => {
+            (messages.iter().map(|m| m.seq).collect::<Vec<_>>(), has_more)
+        }
         other => panic!("not history: {other:?}"),
     };
     let (seqs, more) = page(w.act(&alice, r#"{"action":"history","room":"lobby"}"#).await);
@@ -311,7 +313,11 @@ async fn a_post_that_keeps_failing_fails_the_record_and_later_records_of_its_gro
     w.send(&bob, "quiet", "elsewhere", None).await;
     let records = w.drain_records();
     let failed = fanout::process_batch(&w.fanout, records.clone()).await;
-    assert_eq!(failed, vec![records[0].id.clone(), records[1].id.clone()], "the failed record and its group's later one");
+    assert_eq!(
+        failed,
+        vec![records[0].id.clone(), records[1].id.clone()],
+        "the failed record and its group's later one"
+    );
     assert_eq!(w.received(&bob).len(), 1, "another room's group is unaffected");
     // The redelivery succeeds; the first message keeps seq 1 and the second gets seq 2.
     let retry: Vec<Record> = records.into_iter().take(2).collect();
@@ -347,7 +353,8 @@ async fn a_message_without_an_endpoint_is_not_lost_silently() {
         endpoint: None,
     })
     .to_json();
-    let failed = fanout::process_batch(&w.fanout, vec![Record { id: "r1".into(), group: Some("lobby".into()), body }]).await;
+    let failed =
+        fanout::process_batch(&w.fanout, vec![Record { id: "r1".into(), group: Some("lobby".into()), body }]).await;
     assert_eq!(failed, ["r1"]);
 }
 
@@ -363,7 +370,10 @@ async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
     assert_eq!(w.queue.len(), 3, "the refused send was not queued");
     let other = w.connect("alice").await;
     w.join(&other, "lobby").await;
-    assert!(matches!(w.send(&other, "lobby", "x", None).await, ServerFrame::Accepted { .. }), "limit is per connection");
+    assert!(
+        matches!(w.send(&other, "lobby", "x", None).await, ServerFrame::Accepted { .. }),
+        "limit is per connection"
+    );
     w.clock.advance(chrono::Duration::seconds(10));
     assert!(matches!(w.send(&alice, "lobby", "x", None).await, ServerFrame::Accepted { .. }));
 }
@@ -424,10 +434,7 @@ async fn joining_after_the_connection_was_removed_is_not_found() {
     let alice = w.connect("alice").await;
     w.store.remove(&alice.connection.id).await.unwrap();
     assert_eq!(error_code(&w.act(&alice, r#"{"action":"join","room":"lobby"}"#).await), Some("not_found"));
-    assert!(matches!(
-        w.store.subscribe("lobby", &alice.connection).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(w.store.subscribe("lobby", &alice.connection).await, Err(StoreError::NotFound(_))));
 }
 
 #[tokio::test]
@@ -446,10 +453,20 @@ async fn subscribers_are_listed_across_pages() {
     }
     assert_eq!(w.pusher.post_count(), 10);
     assert_eq!(
-        w.store.append(starling_shared::ports::NewMessage {
-            id: "x".into(), room: "big".into(), from: "u0".into(), body: "b".into(),
-            client_msg_id: None, sent_at: "t".into(), expires_at: i64::MAX, now: 0,
-        }).await.unwrap().outcome,
+        w.store
+            .append(starling_shared::ports::NewMessage {
+                id: "x".into(),
+                room: "big".into(),
+                from: "u0".into(),
+                body: "b".into(),
+                client_msg_id: None,
+                sent_at: "t".into(),
+                expires_at: i64::MAX,
+                now: 0,
+            })
+            .await
+            .unwrap()
+            .outcome,
         AppendOutcome::Fresh
     );
 }

@@ -24,7 +24,10 @@ fn fixture(name: &str) -> String {
 }
 
 fn event<T: serde::de::DeserializeOwned>(json: &str) -> LambdaEvent<T> {
-    LambdaEvent::new(serde_json::from_str(json).expect("fixture matches the aws_lambda_events type"), Context::default())
+    LambdaEvent::new(
+        serde_json::from_str(json).expect("fixture matches the aws_lambda_events type"),
+        Context::default(),
+    )
 }
 
 fn ws_event(name: &str) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
@@ -37,7 +40,10 @@ fn message_event(body: &str) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
     event(&v.to_string())
 }
 
-fn authorizer_event(token: Option<&str>, header: Option<&str>) -> LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest> {
+fn authorizer_event(
+    token: Option<&str>,
+    header: Option<&str>,
+) -> LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest> {
     let mut v: Value = serde_json::from_str(&fixture("authorizer-connect.json")).unwrap();
     match token {
         Some(t) => {
@@ -152,11 +158,16 @@ async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint
     let deps = ConnectionDeps { connections: w.store.clone() };
     handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
     let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
-    assert_eq!((joined.status_code, body_frame(&joined)), (200, ServerFrame::Joined { room: "lobby".into(), last_seq: 0 }));
-    let sent =
-        handlers::message(&w.actions, message_event(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#))
-            .await
-            .unwrap();
+    assert_eq!(
+        (joined.status_code, body_frame(&joined)),
+        (200, ServerFrame::Joined { room: "lobby".into(), last_seq: 0 })
+    );
+    let sent = handlers::message(
+        &w.actions,
+        message_event(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#),
+    )
+    .await
+    .unwrap();
     assert!(matches!(body_frame(&sent), ServerFrame::Accepted { .. }));
     let queued = w.queue.drain();
     let [Envelope::Publish(p)] = queued.as_slice() else { panic!("expected one publish, got {queued:?}") };
@@ -228,7 +239,8 @@ async fn fanout_delivers_an_sqs_batch_and_reports_no_failures() {
 #[tokio::test]
 async fn fanout_reports_a_poison_record_and_the_rest_of_its_group() {
     let w = World::new();
-    let response = handlers::fanout(&w.fanout, sqs_event("not an envelope", &publish_json("01B", "two"))).await.unwrap();
+    let response =
+        handlers::fanout(&w.fanout, sqs_event("not an envelope", &publish_json("01B", "two"))).await.unwrap();
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da", "2e1424d4-f796-459a-8184-9c92662be6db"]);
     let json = serde_json::to_value(&response).unwrap();

@@ -57,7 +57,8 @@ impl World {
     pub async fn connect(&self, user: &str) -> Caller {
         use starling_shared::ports::ConnectionStore;
         let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let conn = Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: 1_795_000_000_000 };
+        let conn =
+            Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: 1_795_000_000_000 };
         self.store.register(&conn).await.unwrap();
         self.pusher.connect(&conn.id);
         Caller { connection: conn, endpoint: Some(ENDPOINT.into()) }
