@@ -24,7 +24,8 @@ async fn room_of(n: usize) -> FanoutDeps {
     FanoutDeps {
         messages: store.clone(),
         subscriptions: store.clone(),
-        connections: store,
+        connections: store.clone(),
+        presence: store,
         pusher,
         clock: Arc::new(SystemClock),
         settings: FanoutSettings::default(),

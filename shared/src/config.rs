@@ -39,13 +39,16 @@ where
 }
 
 impl ActionLimits {
-    /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`.
+    /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
+    /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
             rate_limit: parsed("STARLING_RATE_LIMIT", d.rate_limit)?,
             rate_window_secs: parsed("STARLING_RATE_WINDOW_SECS", d.rate_window_secs)?,
             max_rooms: parsed("STARLING_MAX_ROOMS", d.max_rooms)?,
+            typing_interval_ms: parsed("STARLING_TYPING_INTERVAL_MS", d.typing_interval_ms)?,
+            sync_limit: parsed("STARLING_SYNC_LIMIT", d.sync_limit)?,
         })
     }
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::auth::JwtVerifier;
-use crate::model::Connection;
-use crate::ports::ConnectionStore;
+use crate::model::{Clock, Connection, Envelope, PresenceNotice};
+use crate::ports::{ConnectionStore, Presence, PresenceStore, Queue};
 use crate::protocol::{ErrorCode, ServerFrame};
 use crate::service::actions::{self, ActionDeps, Caller, Reply};
 use crate::service::fanout::{self, FanoutDeps, Record};
@@ -31,6 +31,10 @@ const UNAUTHORIZED: &str = "Unauthorized";
 #[derive(Clone)]
 pub struct ConnectionDeps {
     pub connections: Arc<dyn ConnectionStore>,
+    pub presence: Arc<dyn PresenceStore>,
+    /// Where presence transitions go, for the fanout to announce.
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for ConnectionDeps {
@@ -122,8 +126,34 @@ pub async fn connect(
         return Ok(status(401, Some("no authorized user on this connection".into())));
     };
     deps.connections.register(&conn).await?;
+    let now = deps.clock.now();
+    let transition = deps.presence.connection_opened(&conn, now.timestamp()).await;
+    announce(deps, transition, now.timestamp_millis(), endpoint_of(ctx)).await;
     info!(connection_id = %conn.id, user = %conn.user, route = "$connect", outcome = "ok", "invocation");
     Ok(status(200, None))
+}
+
+/// Queues a presence transition for the fanout to announce. Presence is secondary to the
+/// connection itself, so a failure here is logged, not returned: the connection stands.
+async fn announce(
+    deps: &ConnectionDeps,
+    transition: Result<Option<Presence>, crate::ports::StoreError>,
+    at_ms: i64,
+    endpoint: Option<String>,
+) {
+    let presence = match transition {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(error = %e, "presence update failed");
+            return;
+        }
+    };
+    let notice =
+        PresenceNotice { user: presence.user, status: presence.status, last_seen: presence.last_seen, at_ms, endpoint };
+    if let Err(e) = deps.queue.enqueue(&Envelope::Presence(notice)).await {
+        warn!(error = %e, "queueing a presence change failed");
+    }
 }
 
 /// `$disconnect`: removes the connection and its subscriptions. Idempotent, since AWS may
@@ -138,6 +168,11 @@ pub async fn disconnect(
         return Ok(status(400, None));
     };
     let removed = deps.connections.remove(id).await?;
+    if let Some(conn) = &removed.connection {
+        let now = deps.clock.now();
+        let transition = deps.presence.connection_closed(conn, now.timestamp()).await;
+        announce(deps, transition, now.timestamp_millis(), endpoint_of(ctx)).await;
+    }
     info!(
         connection_id = %id, route = "$disconnect", rooms = removed.rooms.len(),
         reason = ?ctx.disconnect_reason, outcome = "ok", "invocation"
@@ -158,12 +193,12 @@ pub async fn message(
         None => Reply {
             action: None,
             room: None,
-            frame: ServerFrame::error(ErrorCode::Unauthorized, "this connection has no authorized user"),
+            frame: Some(ServerFrame::error(ErrorCode::Unauthorized, "this connection has no authorized user")),
         },
         Some(_) if payload.is_base64_encoded => Reply {
             action: None,
             room: None,
-            frame: ServerFrame::error(ErrorCode::BadRequest, "binary frames are not supported; send JSON text"),
+            frame: Some(ServerFrame::error(ErrorCode::BadRequest, "binary frames are not supported; send JSON text")),
         },
         Some(connection) => {
             let caller = Caller { connection, endpoint: endpoint_of(ctx) };
@@ -174,7 +209,7 @@ pub async fn message(
         connection_id = ?ctx.connection_id, route = %route, action = ?reply.action, room = ?reply.room,
         outcome = reply.outcome(), "invocation"
     );
-    Ok(status(200, Some(reply.frame.to_json())))
+    Ok(status(200, reply.frame.map(|f| f.to_json())))
 }
 
 /// The queue consumer: reports partial batch failures so only failed records (and, for FIFO

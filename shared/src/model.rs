@@ -65,6 +65,8 @@ pub struct Page<T> {
 pub struct Removed {
     pub user: Option<String>,
     pub rooms: Vec<String>,
+    /// The connection as it was registered, when it still was.
+    pub connection: Option<Connection>,
 }
 
 /// A message accepted by `send`, on its way to the fanout.
@@ -83,18 +85,36 @@ pub struct Publish {
     pub endpoint: Option<String>,
 }
 
-/// The body of every queue message. Tagged so later kinds can share the queue and its ordering.
+/// A presence transition to announce to the subscribers of the user's rooms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceNotice {
+    pub user: String,
+    pub status: crate::protocol::Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// When the transition happened (epoch ms), to tell notices apart for deduplication.
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// The body of every queue message. Tagged so several kinds share the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Envelope {
     Publish(Publish),
+    Presence(PresenceNotice),
 }
 
 impl Envelope {
-    /// The FIFO message group: one per room, so a room's messages are handled in order.
-    pub fn group_id(&self) -> &str {
+    /// The FIFO message group: one per room, so a room's messages are handled in order; one per
+    /// user for presence, so a user's transitions stay in order. `@` cannot start a room name,
+    /// so the two never share a group; the user id is hashed to fit the group id's alphabet.
+    pub fn group_id(&self) -> String {
         match self {
-            Self::Publish(p) => &p.room,
+            Self::Publish(p) => p.room.clone(),
+            Self::Presence(n) => format!("@presence:{}", &hex::encode(Sha256::digest(n.user.as_bytes()))[..32]),
         }
     }
 
@@ -117,6 +137,11 @@ impl Envelope {
                         h.update(p.id.as_bytes());
                     }
                 }
+                hex::encode(h.finalize())
+            }
+            Self::Presence(n) => {
+                let mut h = Sha256::new();
+                h.update(format!("p\0{}\0{}\0{}", n.user, n.status.as_str(), n.at_ms).as_bytes());
                 hex::encode(h.finalize())
             }
         }
@@ -153,12 +178,21 @@ impl ManualClock {
     pub fn advance(&self, by: chrono::Duration) {
         self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
+
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         Utc.timestamp_millis_opt(self.0.load(Ordering::SeqCst)).single().unwrap_or_default()
     }
+}
+
+/// The protocol's timestamp form of epoch seconds.
+pub fn timestamp_secs(secs: i64) -> String {
+    timestamp(Utc.timestamp_opt(secs, 0).single().unwrap_or_default())
 }
 
 /// `2026-11-22T21:00:00.000Z`, the protocol's timestamp form.

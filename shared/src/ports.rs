@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
+use crate::protocol::Status;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -73,6 +74,28 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// What a `sync` finds for one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPage {
+    /// Live messages after the given seq, ascending, at most the limit.
+    pub messages: Vec<Message>,
+    /// False when messages after the given seq are past retention (then use `history`).
+    pub recovered: bool,
+    /// More messages follow the last one returned.
+    pub has_more: bool,
+    /// The room's last seq.
+    pub last_seq: u64,
+}
+
+/// A user's presence as others see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub user: String,
+    pub status: Status,
+    /// When the user's last connection closed (for `offline`), or last changed status.
+    pub last_seen: Option<String>,
+}
+
 /// Connections and what hangs off them.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -97,6 +120,12 @@ pub trait SubscriptionStore: Send + Sync {
     async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError>;
     /// One page of a room's subscribers; pass `next` back for the following page.
     async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError>;
+    /// Whether the user is a member (joined and not left; offline members stay members).
+    async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError>;
+    /// The room's members.
+    async fn members(&self, room: &str) -> Result<Vec<String>, StoreError>;
+    /// The rooms the user is a member of.
+    async fn rooms_of(&self, user: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// Sequenced, idempotent message storage.
@@ -110,6 +139,34 @@ pub trait MessageStore: Send + Sync {
     /// Up to `limit` messages with seq < `before` (all when `None`), newest last, skipping
     /// messages whose `expiresAt` is before `now`.
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError>;
+    /// Up to `limit` live messages with seq > `after`, ascending, for `sync`.
+    async fn since(&self, room: &str, after: u64, limit: usize, now: i64) -> Result<SyncPage, StoreError>;
+}
+
+/// Presence, read cursors and the typing gate: per-user state.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// Records an open connection. Returns the new presence when the user was offline before
+    /// (the one transition to announce, however many devices connect at once).
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError>;
+    /// Records a closed connection. Returns the new presence when it was the user's last live
+    /// connection. Idempotent: closing an unknown or closed connection returns `None`.
+    async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError>;
+    /// Sets `online` or `away`. Returns the new presence when it changed and the user is online.
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError>;
+    /// The presence of each user, in the order given.
+    async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError>;
+    /// Moves the user's read cursor forward to `seq` (never back); returns the stored cursor.
+    async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError>;
+    async fn read_cursor(&self, user: &str, room: &str) -> Result<Option<u64>, StoreError>;
+    /// True at most once per `interval_ms` per connection and room.
+    async fn typing_allowed(
+        &self,
+        connection_id: &str,
+        room: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Per-connection fixed-window counters.

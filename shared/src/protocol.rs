@@ -21,6 +21,27 @@ pub const MAX_ROOM_CHARS: usize = 64;
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 /// Largest `history.limit`.
 pub const MAX_HISTORY_LIMIT: u32 = 100;
+/// Most rooms one `sync` may name.
+pub const MAX_SYNC_ROOMS: usize = 50;
+
+/// A user's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Online,
+    Away,
+    Offline,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+}
 
 /// The error codes of protocol v1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,10 +121,40 @@ impl std::fmt::Display for RoomId {
 /// A validated client request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Join { room: RoomId },
-    Leave { room: RoomId },
-    Send { room: RoomId, body: String, client_msg_id: Option<String> },
-    History { room: RoomId, before: Option<u64>, limit: u32 },
+    Join {
+        room: RoomId,
+    },
+    Leave {
+        room: RoomId,
+    },
+    Send {
+        room: RoomId,
+        body: String,
+        client_msg_id: Option<String>,
+    },
+    History {
+        room: RoomId,
+        before: Option<u64>,
+        limit: u32,
+    },
+    /// Rooms with the last seq seen; `None` resumes from the stored read cursor.
+    Sync {
+        rooms: Vec<(RoomId, Option<u64>)>,
+    },
+    Presence {
+        room: RoomId,
+    },
+    /// `online` or `away` (never `offline`: that follows from the connections).
+    SetStatus {
+        status: Status,
+    },
+    Typing {
+        room: RoomId,
+    },
+    Read {
+        room: RoomId,
+        seq: u64,
+    },
     Ping,
 }
 
@@ -114,16 +165,26 @@ impl Request {
             Self::Leave { .. } => "leave",
             Self::Send { .. } => "send",
             Self::History { .. } => "history",
+            Self::Sync { .. } => "sync",
+            Self::Presence { .. } => "presence",
+            Self::SetStatus { .. } => "status",
+            Self::Typing { .. } => "typing",
+            Self::Read { .. } => "read",
             Self::Ping => "ping",
         }
     }
 
     pub fn room(&self) -> Option<&RoomId> {
         match self {
-            Self::Join { room } | Self::Leave { room } | Self::Send { room, .. } | Self::History { room, .. } => {
-                Some(room)
-            }
-            Self::Ping => None,
+            Self::Join { room }
+            | Self::Leave { room }
+            | Self::Send { room, .. }
+            | Self::History { room, .. }
+            | Self::Presence { room }
+            | Self::Typing { room }
+            | Self::Read { room, .. } => Some(room),
+            Self::Sync { rooms } if rooms.len() == 1 => Some(&rooms[0].0),
+            Self::Sync { .. } | Self::SetStatus { .. } | Self::Ping => None,
         }
     }
 }
@@ -217,6 +278,44 @@ struct HistoryFields {
     limit: Option<u32>,
 }
 
+#[derive(Deserialize)]
+struct SyncFields {
+    rooms: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct StatusFields {
+    status: Status,
+}
+
+#[derive(Deserialize)]
+struct ReadFields {
+    room: String,
+    seq: u64,
+}
+
+fn parse_sync(fields: SyncFields) -> Result<Request, FieldError> {
+    if fields.rooms.is_empty() {
+        return Err(bad("rooms must name at least one room"));
+    }
+    if fields.rooms.len() > MAX_SYNC_ROOMS {
+        return Err((ErrorCode::TooLarge, format!("a sync may name at most {MAX_SYNC_ROOMS} rooms")));
+    }
+    let mut rooms = Vec::with_capacity(fields.rooms.len());
+    for (name, seq) in fields.rooms {
+        let room = room_of(&name)?;
+        let seq = match seq {
+            Value::Null => None,
+            Value::Number(n) => {
+                Some(n.as_u64().ok_or_else(|| bad(format!("rooms.{name} must be a seq (0 or more) or null")))?)
+            }
+            _ => return Err(bad(format!("rooms.{name} must be a seq (0 or more) or null"))),
+        };
+        rooms.push((room, seq));
+    }
+    Ok(Request::Sync { rooms })
+}
+
 fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, FieldError> {
     match action {
         "join" => {
@@ -259,6 +358,29 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
             }
             Ok(Request::History { room, before: f.before, limit })
         }
+        "sync" => parse_sync(fields_of(action, fields)?),
+        "presence" => {
+            let f: RoomFields = fields_of(action, fields)?;
+            Ok(Request::Presence { room: room_of(&f.room)? })
+        }
+        "status" => {
+            let f: StatusFields = fields_of(action, fields)?;
+            if f.status == Status::Offline {
+                return Err(bad("status must be online or away"));
+            }
+            Ok(Request::SetStatus { status: f.status })
+        }
+        "typing" => {
+            let f: RoomFields = fields_of(action, fields)?;
+            Ok(Request::Typing { room: room_of(&f.room)? })
+        }
+        "read" => {
+            let f: ReadFields = fields_of(action, fields)?;
+            if f.seq == 0 {
+                return Err(bad("seq must be 1 or more"));
+            }
+            Ok(Request::Read { room: room_of(&f.room)?, seq: f.seq })
+        }
         "ping" => Ok(Request::Ping),
         other => Err((ErrorCode::UnknownAction, format!("unknown action {other:?}"))),
     }
@@ -287,8 +409,46 @@ pub enum ServerFrame {
         messages: Vec<Message>,
         has_more: bool,
     },
+    /// Ends the messages `sync` recovered for a room. `hasMore` (only when true) means the
+    /// per-room sync limit was reached: sync again from `lastSeq`.
+    Synced {
+        room: String,
+        recovered: bool,
+        last_seq: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_more: bool,
+    },
+    Presence {
+        room: String,
+        members: Vec<MemberPresence>,
+    },
+    PresenceChanged {
+        user: String,
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen: Option<String>,
+    },
+    Typing {
+        room: String,
+        user: String,
+    },
+    Read {
+        room: String,
+        user: String,
+        seq: u64,
+    },
     Pong,
     Error(ErrorFrame),
+}
+
+/// One member in a `presence` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPresence {
+    pub user: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
 }
 
 impl ServerFrame {
@@ -337,6 +497,72 @@ mod tests {
         );
         let history = parse_request(r#"{"action":"history","room":"lobby","before":10}"#).unwrap();
         assert_eq!(history, Request::History { room: RoomId::parse("lobby").unwrap(), before: Some(10), limit: 50 });
+    }
+
+    #[test]
+    fn presence_sync_typing_read_and_status_parse() {
+        let room = |r: &str| RoomId::parse(r).unwrap();
+        assert_eq!(
+            parse_request(r#"{"action":"sync","rooms":{"lobby":41,"dm:alice:bob":null}}"#).unwrap(),
+            Request::Sync { rooms: vec![(room("lobby"), Some(41)), (room("dm:alice:bob"), None)] }
+        );
+        assert_eq!(
+            parse_request(r#"{"action":"presence","room":"lobby"}"#).unwrap(),
+            Request::Presence { room: room("lobby") }
+        );
+        assert_eq!(
+            parse_request(r#"{"action":"status","status":"away"}"#).unwrap(),
+            Request::SetStatus { status: Status::Away }
+        );
+        assert_eq!(
+            parse_request(r#"{"action":"typing","room":"lobby"}"#).unwrap(),
+            Request::Typing { room: room("lobby") }
+        );
+        assert_eq!(
+            parse_request(r#"{"action":"read","room":"lobby","seq":42}"#).unwrap(),
+            Request::Read { room: room("lobby"), seq: 42 }
+        );
+    }
+
+    #[test]
+    fn bad_presence_sync_typing_read_and_status_frames_are_refused() {
+        for text in [
+            r#"{"action":"sync","rooms":{}}"#,
+            r#"{"action":"sync","rooms":[]}"#,
+            r#"{"action":"sync","rooms":{"lobby":-1}}"#,
+            r#"{"action":"sync","rooms":{"lobby":"5"}}"#,
+            r#"{"action":"sync","rooms":{"bad room":1}}"#,
+            r#"{"action":"status","status":"offline"}"#,
+            r#"{"action":"status","status":"busy"}"#,
+            r#"{"action":"read","room":"lobby","seq":0}"#,
+            r#"{"action":"read","room":"lobby"}"#,
+            r#"{"action":"typing"}"#,
+        ] {
+            assert_eq!(err(text).code, ErrorCode::BadRequest, "{text}");
+        }
+        let many: Map<String, Value> = (0..=MAX_SYNC_ROOMS).map(|i| (format!("r{i}"), Value::Null)).collect();
+        let text = serde_json::json!({"action":"sync","rooms":many}).to_string();
+        assert_eq!(err(&text).code, ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn presence_frames_use_the_v1_names() {
+        let synced = ServerFrame::Synced { room: "lobby".into(), recovered: true, last_seq: 57, has_more: false };
+        assert_eq!(synced.to_json(), r#"{"type":"synced","room":"lobby","recovered":true,"lastSeq":57}"#);
+        let presence = ServerFrame::Presence {
+            room: "lobby".into(),
+            members: vec![MemberPresence { user: "alice".into(), status: Status::Online, last_seen: Some("t".into()) }],
+        };
+        assert_eq!(
+            presence.to_json(),
+            r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t"}]}"#
+        );
+        let changed = ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None };
+        assert_eq!(changed.to_json(), r#"{"type":"presenceChanged","user":"alice","status":"away"}"#);
+        let typing = ServerFrame::Typing { room: "lobby".into(), user: "alice".into() };
+        assert_eq!(typing.to_json(), r#"{"type":"typing","room":"lobby","user":"alice"}"#);
+        let read = ServerFrame::Read { room: "lobby".into(), user: "alice".into(), seq: 42 };
+        assert_eq!(read.to_json(), r#"{"type":"read","room":"lobby","user":"alice","seq":42}"#);
     }
 
     #[test]

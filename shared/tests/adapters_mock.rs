@@ -193,7 +193,14 @@ async fn removing_a_connection_deletes_its_items_and_retries_unprocessed_ones() 
         })
         .then_output(|| {
             QueryOutput::builder()
-                .items(item(&[("pk", s("CONN#c1=")), ("sk", s("CONN")), ("user", s("alice"))]))
+                .items(item(&[
+                    ("pk", s("CONN#c1=")),
+                    ("sk", s("CONN")),
+                    ("connectionId", s("c1=")),
+                    ("user", s("alice")),
+                    ("connectedAt", AttributeValue::N("1795381200000".into())),
+                    ("expiresAt", AttributeValue::N("1795389300".into())),
+                ]))
                 .items(item(&[("pk", s("CONN#c1=")), ("sk", s("SUB#lobby")), ("room", s("lobby"))]))
                 .build()
         });
@@ -219,6 +226,7 @@ async fn removing_a_connection_deletes_its_items_and_retries_unprocessed_ones() 
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&query, &batch, &retry]);
     let removed = DynamoStore::new(client, TABLE).remove("c1=").await.unwrap();
     assert_eq!((removed.user.as_deref(), removed.rooms.as_slice()), (Some("alice"), ["lobby".to_owned()].as_slice()));
+    assert_eq!(removed.connection.map(|c| c.connected_at_ms), Some(1_795_381_200_000));
     assert_eq!((batch.num_calls(), retry.num_calls()), (1, 1));
 }
 

@@ -11,7 +11,7 @@ use starling_shared::aws_lambda_events::apigw::{
 };
 use starling_shared::aws_lambda_events::encodings::Body;
 use starling_shared::aws_lambda_events::sqs::SqsEvent;
-use starling_shared::handlers::{self, ConnectionDeps};
+use starling_shared::handlers;
 use starling_shared::model::{Envelope, Publish};
 use starling_shared::ports::{ConnectionStore, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
@@ -117,7 +117,7 @@ async fn authorizer_refuses_missing_expired_and_forged_tokens_with_unauthorized(
 #[tokio::test]
 async fn connect_registers_the_authorized_user() {
     let w = World::new();
-    let deps = ConnectionDeps { connections: w.store.clone() };
+    let deps = w.connection_deps();
     let response = handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
     assert_eq!(response.status_code, 200);
     let conn = w.store.get(CONN_ID).await.unwrap().expect("registered");
@@ -128,7 +128,7 @@ async fn connect_registers_the_authorized_user() {
 #[tokio::test]
 async fn connect_without_an_authorizer_context_is_refused() {
     let w = World::new();
-    let deps = ConnectionDeps { connections: w.store.clone() };
+    let deps = w.connection_deps();
     let mut v: Value = serde_json::from_str(&fixture("connect.json")).unwrap();
     v["requestContext"].as_object_mut().unwrap().remove("authorizer");
     let response = handlers::connect(&deps, event(&v.to_string())).await.unwrap();
@@ -139,7 +139,7 @@ async fn connect_without_an_authorizer_context_is_refused() {
 #[tokio::test]
 async fn disconnect_removes_the_connection_and_its_subscriptions_and_may_repeat() {
     let w = World::new();
-    let deps = ConnectionDeps { connections: w.store.clone() };
+    let deps = w.connection_deps();
     handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
     let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
     assert!(matches!(body_frame(&joined), ServerFrame::Joined { .. }));
@@ -155,7 +155,7 @@ async fn disconnect_removes_the_connection_and_its_subscriptions_and_may_repeat(
 #[tokio::test]
 async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint() {
     let w = World::new();
-    let deps = ConnectionDeps { connections: w.store.clone() };
+    let deps = w.connection_deps();
     handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
     let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
     assert_eq!(

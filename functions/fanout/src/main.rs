@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let deps = FanoutDeps {
         messages: store.clone(),
         subscriptions: store.clone(),
-        connections: store,
+        connections: store.clone(),
+        presence: store,
         pusher: Arc::new(ManagementApiPusher::new(sdk)),
         clock: Arc::new(SystemClock),
         settings,

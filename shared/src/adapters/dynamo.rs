@@ -20,9 +20,10 @@ use tracing::debug;
 
 use crate::model::{Connection, DEDUP_WINDOW_SECS, Message, Page, Removed, Subscriber};
 use crate::ports::{
-    AppendOutcome, Appended, BoxError, ConnectionStore, HistoryPage, MessageStore, NewMessage, RateLimiter, StoreError,
-    SubscriptionStore,
+    AppendOutcome, Appended, BoxError, ConnectionStore, HistoryPage, MessageStore, NewMessage, Presence, PresenceStore,
+    RateLimiter, StoreError, SubscriptionStore, SyncPage,
 };
+use crate::protocol::Status;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -459,11 +460,11 @@ impl ConnectionStore for DynamoStore {
         for item in items {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sk == CONN_SK {
-                let user = item.get("user").and_then(|v| v.as_s().ok()).cloned();
-                if let Some(u) = &user {
-                    keys.push(key(user_pk(u), conn_pk(connection_id)));
-                }
-                removed.user = user;
+                let c: ConnectionItem = from_item(item)?;
+                keys.push(key(user_pk(&c.user), conn_pk(connection_id)));
+                removed.user = Some(c.user.clone());
+                removed.connection =
+                    Some(Connection { id: c.connection_id, user: c.user, connected_at_ms: c.connected_at });
             } else if let Some(room) = sk.strip_prefix("SUB#") {
                 keys.push(key(room_pk(room), sub_sk(connection_id)));
                 removed.rooms.push(room.to_owned());
@@ -597,6 +598,50 @@ impl SubscriptionStore for DynamoStore {
         let next = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
         Ok(Page { items, next })
     }
+
+    async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(room_pk(room), format!("MEMBER#{user}"))))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.item.is_some_and(|i| !i.is_empty()))
+    }
+
+    async fn members(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        let items = self.query_all(room_pk(room), Some("MEMBER#")).await?;
+        items.into_iter().map(|i| from_item::<MemberItem>(i).map(|m| m.user)).collect()
+    }
+
+    async fn rooms_of(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        let mut rooms = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :u")
+                .expression_attribute_values(":u", s(user_pk(user)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items.unwrap_or_default() {
+                rooms.push(from_item::<MemberItem>(item)?.room);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(rooms),
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -717,6 +762,44 @@ impl MessageStore for DynamoStore {
         messages.reverse();
         Ok(HistoryPage { messages, has_more })
     }
+    async fn since(&self, room: &str, after: u64, limit: usize, now: i64) -> Result<SyncPage, StoreError> {
+        let last_seq = self.last_seq(room).await?;
+        if last_seq <= after {
+            return Ok(SyncPage { messages: vec![], recovered: true, has_more: false, last_seq });
+        }
+        let want = limit + 1;
+        let mut live: Vec<MessageItem> = Vec::with_capacity(want.min(1024));
+        let mut start: Option<Item> = None;
+        while live.len() < want {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(room_pk(room)))
+                .expression_attribute_values(":lo", s(msg_sk(after + 1)))
+                .expression_attribute_values(":hi", s(msg_sk(u64::MAX)))
+                .limit(i32::try_from(want - live.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items.unwrap_or_default() {
+                let m: MessageItem = from_item(item)?;
+                if m.expires_at >= now {
+                    live.push(m);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let has_more = live.len() > limit;
+        let recovered = live.first().is_some_and(|m| m.seq == after + 1);
+        let messages = live.into_iter().take(limit).map(MessageItem::into_message).collect();
+        Ok(SyncPage { messages, recovered, has_more, last_seq })
+    }
 }
 
 #[async_trait]
@@ -737,5 +820,212 @@ impl RateLimiter for DynamoStore {
         out.attributes
             .and_then(|a| a.get("hits").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()))
             .ok_or_else(|| StoreError::Failed("UpdateItem returned no hit count".into()))
+    }
+}
+
+/// `USER#u / PRESENCE`: the user's open connections (as `<expiresAt>#<connectionId>`, so one
+/// whose `$disconnect` never came stops counting after API Gateway's 2-hour limit), `away`, `lastSeen`.
+const PRESENCE_SK: &str = "PRESENCE";
+
+fn conn_element(conn: &Connection) -> String {
+    format!("{}#{}", conn.expires_at(), conn.id)
+}
+
+fn element_live(element: &str, now: i64) -> bool {
+    element.split_once('#').and_then(|(exp, _)| exp.parse::<i64>().ok()).is_some_and(|exp| exp > now)
+}
+
+fn string_set(item: &Item, name: &str) -> Vec<String> {
+    item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default()
+}
+
+fn presence_of(user: &str, item: Option<&Item>, now: i64) -> Presence {
+    let live = item.is_some_and(|i| string_set(i, "conns").iter().any(|e| element_live(e, now)));
+    let away = item.and_then(|i| i.get("away")).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+    let last_seen = item
+        .and_then(|i| i.get("lastSeen"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .map(crate::model::timestamp_secs);
+    let status = match (live, away) {
+        (false, _) => Status::Offline,
+        (true, true) => Status::Away,
+        (true, false) => Status::Online,
+    };
+    Presence { user: user.to_owned(), status, last_seen }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+#[async_trait]
+impl PresenceStore for DynamoStore {
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
+        let element = conn_element(conn);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(&conn.user), PRESENCE_SK)))
+            .update_expression("ADD conns :c")
+            .expression_attribute_values(":c", AttributeValue::Ss(vec![element.clone()]))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let old = out.attributes.map(|a| string_set(&a, "conns")).unwrap_or_default();
+        let dead: Vec<String> = old.iter().filter(|e| !element_live(e, now) && **e != element).cloned().collect();
+        let was_offline = !old.iter().any(|e| element_live(e, now) && *e != element);
+        let expression = match (was_offline, dead.is_empty()) {
+            (true, true) => Some("REMOVE away"),
+            (true, false) => Some("REMOVE away DELETE conns :dead"),
+            (false, false) => Some("DELETE conns :dead"),
+            (false, true) => None,
+        };
+        if let Some(expression) = expression {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&conn.user), PRESENCE_SK)))
+                .update_expression(expression)
+                .set_expression_attribute_values(
+                    (!dead.is_empty()).then(|| HashMap::from([(":dead".to_owned(), AttributeValue::Ss(dead))])),
+                )
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(was_offline.then(|| Presence { user: conn.user.clone(), status: Status::Online, last_seen: None }))
+    }
+
+    async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
+        let element = conn_element(conn);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(&conn.user), PRESENCE_SK)))
+            .update_expression("DELETE conns :c SET lastSeen = :now")
+            .condition_expression("contains(conns, :e)")
+            .expression_attribute_values(":c", AttributeValue::Ss(vec![element.clone()]))
+            .expression_attribute_values(":e", s(element.clone()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => out.attributes.map(|a| string_set(&a, "conns")).unwrap_or_default(),
+            Err(e) if is_condition_failure(&e) => return Ok(None),
+            Err(e) => return Err(sdk_err(e)),
+        };
+        let was_live = old.iter().any(|e| element_live(e, now));
+        let still_live = old.iter().any(|e| element_live(e, now) && *e != element);
+        Ok((was_live && !still_live).then(|| Presence {
+            user: conn.user.clone(),
+            status: Status::Offline,
+            last_seen: Some(crate::model::timestamp_secs(now)),
+        }))
+    }
+
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), PRESENCE_SK)))
+            .update_expression("SET away = :away")
+            .expression_attribute_values(":away", AttributeValue::Bool(status == Status::Away))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let new = out.attributes.unwrap_or_default();
+        let after = presence_of(user, Some(&new), now);
+        let mut old = new.clone();
+        old.insert("away".into(), AttributeValue::Bool(status != Status::Away));
+        let before = presence_of(user, Some(&old), now);
+        Ok((before.status != after.status).then_some(Presence { last_seen: None, ..after }))
+    }
+
+    async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError> {
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for chunk in users.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|u| key(user_pk(u), PRESENCE_SK)).collect();
+            keys.dedup();
+            let mut backoff = Duration::from_millis(25);
+            for attempt in 1..=BATCH_WRITE_ATTEMPTS {
+                let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?;
+                let out = self.client.batch_get_item().request_items(&self.table, ka).send().await.map_err(sdk_err)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|p| p.strip_prefix("USER#")) {
+                        found.insert(pk.to_owned(), item);
+                    }
+                }
+                keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_WRITE_ATTEMPTS {
+                    return Err(StoreError::Throttled("presence reads left unprocessed".into()));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Ok(users.iter().map(|u| presence_of(u, found.get(u), now)).collect())
+    }
+
+    async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), format!("READ#{room}"))))
+            .update_expression("SET seq = :seq")
+            .condition_expression("attribute_not_exists(seq) OR seq < :seq")
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(seq),
+            Err(e) if is_condition_failure(&e) => Ok(self.read_cursor(user, room).await?.unwrap_or(seq)),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn read_cursor(&self, user: &str, room: &str) -> Result<Option<u64>, StoreError> {
+        let item = self.get_item(key(user_pk(user), format!("READ#{room}"))).await?;
+        Ok(item.and_then(|i| i.get("seq").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())))
+    }
+
+    async fn typing_allowed(
+        &self,
+        connection_id: &str,
+        room: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(connection_id), format!("TYPING#{room}"))))
+            .update_expression("SET lastTyping = :now, expiresAt = :exp")
+            .condition_expression("attribute_not_exists(lastTyping) OR lastTyping <= :cutoff")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":cutoff", n(now_ms - interval_ms))
+            .expression_attribute_values(":exp", n(now_ms / 1000 + crate::model::MAX_CONNECTION_SECS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 }

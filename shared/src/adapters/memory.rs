@@ -8,9 +8,10 @@ use async_trait::async_trait;
 
 use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
 use crate::ports::{
-    AppendOutcome, Appended, ConnectionStore, HistoryPage, MessageStore, NewMessage, PushError, Pusher, Queue,
-    QueueError, RateLimiter, StoreError, SubscriptionStore,
+    AppendOutcome, Appended, ConnectionStore, HistoryPage, MessageStore, NewMessage, Presence, PresenceStore,
+    PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore, SyncPage,
 };
+use crate::protocol::Status;
 
 #[derive(Debug)]
 struct StoredMessage {
@@ -39,6 +40,33 @@ struct State {
     /// (room, dedup key) → record
     dedup: HashMap<(String, String), DedupRecord>,
     rates: HashMap<(String, i64), u64>,
+    presence: HashMap<String, PresenceState>,
+    /// (user, room) → read cursor
+    reads: HashMap<(String, String), u64>,
+    /// (connection, room) → last typing (epoch ms)
+    typing: HashMap<(String, String), i64>,
+}
+
+#[derive(Debug, Default)]
+struct PresenceState {
+    /// connection id → when it is certainly closed (epoch s)
+    connections: BTreeMap<String, i64>,
+    away: bool,
+    last_seen: Option<i64>,
+}
+
+impl PresenceState {
+    fn live(&self, now: i64) -> usize {
+        self.connections.values().filter(|exp| **exp > now).count()
+    }
+
+    fn status(&self, now: i64) -> Status {
+        match (self.live(now), self.away) {
+            (0, _) => Status::Offline,
+            (_, true) => Status::Away,
+            (_, false) => Status::Online,
+        }
+    }
 }
 
 /// Every store port in memory.
@@ -124,7 +152,8 @@ impl ConnectionStore for MemoryStore {
             }
         }
         s.rates.retain(|(c, _), _| c != connection_id);
-        Ok(Removed { user: conn.map(|c| c.user), rooms })
+        s.typing.retain(|(c, _), _| c != connection_id);
+        Ok(Removed { user: conn.as_ref().map(|c| c.user.clone()), rooms, connection: conn })
     }
 }
 
@@ -183,6 +212,19 @@ impl SubscriptionStore for MemoryStore {
         };
         Ok(Page { items, next })
     }
+
+    async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().members.get(room).is_some_and(|m| m.contains(user)))
+    }
+
+    async fn members(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.members_of(room))
+    }
+
+    async fn rooms_of(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        let s = self.lock();
+        Ok(s.members.iter().filter(|(_, users)| users.contains(user)).map(|(room, _)| room.clone()).collect())
+    }
 }
 
 #[async_trait]
@@ -236,6 +278,106 @@ impl MessageStore for MemoryStore {
         let has_more = newest_first.next().is_some();
         messages.reverse();
         Ok(HistoryPage { messages, has_more })
+    }
+
+    async fn since(&self, room: &str, after: u64, limit: usize, now: i64) -> Result<SyncPage, StoreError> {
+        let s = self.lock();
+        let last_seq = s.heads.get(room).copied().unwrap_or(0);
+        let empty = BTreeMap::new();
+        let msgs = s.messages.get(room).unwrap_or(&empty);
+        let mut live = msgs.range(after.saturating_add(1)..).filter(|(_, m)| m.expires_at >= now);
+        let messages: Vec<Message> = live.by_ref().take(limit).map(|(_, m)| m.message.clone()).collect();
+        let has_more = live.next().is_some();
+        let recovered = match messages.first() {
+            Some(first) => first.seq == after + 1,
+            None => last_seq <= after,
+        };
+        Ok(SyncPage { messages, recovered, has_more, last_seq })
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryStore {
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
+        let mut s = self.lock();
+        let p = s.presence.entry(conn.user.clone()).or_default();
+        let was_offline = p.live(now) == 0;
+        p.connections.retain(|_, exp| *exp > now);
+        p.connections.insert(conn.id.clone(), conn.expires_at());
+        if !was_offline {
+            return Ok(None);
+        }
+        p.away = false;
+        Ok(Some(Presence { user: conn.user.clone(), status: Status::Online, last_seen: None }))
+    }
+
+    async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
+        let mut s = self.lock();
+        let Some(p) = s.presence.get_mut(&conn.user) else { return Ok(None) };
+        let was_live = p.live(now) > 0;
+        if p.connections.remove(&conn.id).is_none() {
+            return Ok(None);
+        }
+        p.last_seen = Some(now);
+        if was_live && p.live(now) == 0 {
+            return Ok(Some(Presence {
+                user: conn.user.clone(),
+                status: Status::Offline,
+                last_seen: Some(crate::model::timestamp_secs(now)),
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError> {
+        let mut s = self.lock();
+        let p = s.presence.entry(user.to_owned()).or_default();
+        let before = p.status(now);
+        p.away = status == Status::Away;
+        let after = p.status(now);
+        Ok((before != after).then(|| Presence { user: user.to_owned(), status: after, last_seen: None }))
+    }
+
+    async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError> {
+        let s = self.lock();
+        Ok(users
+            .iter()
+            .map(|u| {
+                let p = s.presence.get(u);
+                Presence {
+                    user: u.clone(),
+                    status: p.map_or(Status::Offline, |p| p.status(now)),
+                    last_seen: p.and_then(|p| p.last_seen).map(crate::model::timestamp_secs),
+                }
+            })
+            .collect())
+    }
+
+    async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let cursor = s.reads.entry((user.to_owned(), room.to_owned())).or_insert(0);
+        *cursor = (*cursor).max(seq);
+        Ok(*cursor)
+    }
+
+    async fn read_cursor(&self, user: &str, room: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock().reads.get(&(user.to_owned(), room.to_owned())).copied())
+    }
+
+    async fn typing_allowed(
+        &self,
+        connection_id: &str,
+        room: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let last = s.typing.entry((connection_id.to_owned(), room.to_owned())).or_insert(i64::MIN);
+        if now_ms.saturating_sub(*last) < interval_ms {
+            return Ok(false);
+        }
+        *last = now_ms;
+        Ok(true)
     }
 }
 

@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use crate::model::{Clock, Connection, Envelope, Publish, timestamp};
-use crate::ports::{MessageStore, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore};
-use crate::protocol::{ErrorCode, ProtocolError, Request, RoomId, ServerFrame, parse_request};
+use crate::model::{Clock, Connection, Envelope, PresenceNotice, Publish, timestamp};
+use crate::ports::{
+    MessageStore, PresenceStore, PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore,
+};
+use crate::protocol::{ErrorCode, MemberPresence, ProtocolError, Request, RoomId, ServerFrame, parse_request};
+use crate::service::broadcast::{self, PushPolicy};
 
 /// Per-connection limits of the actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,11 +19,15 @@ pub struct ActionLimits {
     pub rate_window_secs: i64,
     /// Rooms one connection may be subscribed to at once.
     pub max_rooms: usize,
+    /// At most one `typing` per this interval per connection and room; more are dropped.
+    pub typing_interval_ms: i64,
+    /// Messages one `sync` sends per room before it answers `hasMore`.
+    pub sync_limit: usize,
 }
 
 impl Default for ActionLimits {
     fn default() -> Self {
-        Self { rate_limit: 100, rate_window_secs: 10, max_rooms: 100 }
+        Self { rate_limit: 100, rate_window_secs: 10, max_rooms: 100, typing_interval_ms: 2_000, sync_limit: 1_000 }
     }
 }
 
@@ -31,8 +38,13 @@ pub struct ActionDeps {
     pub messages: Arc<dyn MessageStore>,
     pub limiter: Arc<dyn RateLimiter>,
     pub queue: Arc<dyn Queue>,
+    pub presence: Arc<dyn PresenceStore>,
+    /// Posts `sync`'s frames to the caller and `typing`/`read` to the room.
+    pub pusher: Arc<dyn Pusher>,
     pub clock: Arc<dyn Clock>,
     pub limits: ActionLimits,
+    /// Overrides the caller's management endpoint (custom domains, the devstack).
+    pub endpoint_override: Option<String>,
 }
 
 impl std::fmt::Debug for ActionDeps {
@@ -53,6 +65,8 @@ pub struct Caller {
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
@@ -62,16 +76,21 @@ pub enum ActionError {
     Store(#[from] StoreError),
     #[error("the queue is unavailable; retry")]
     Queue(#[from] QueueError),
+    #[error("no management endpoint to reach this connection")]
+    NoEndpoint,
+    #[error("posting to this connection failed; retry")]
+    Push(#[from] PushError),
 }
 
 impl ActionError {
     fn code(&self) -> ErrorCode {
         match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Store(StoreError::NotFound(_)) => ErrorCode::NotFound,
-            Self::Store(_) | Self::Queue(_) => ErrorCode::Internal,
+            Self::Store(_) | Self::Queue(_) | Self::NoEndpoint | Self::Push(_) => ErrorCode::Internal,
         }
     }
 }
@@ -81,14 +100,15 @@ impl ActionError {
 pub struct Reply {
     pub action: Option<String>,
     pub room: Option<String>,
-    pub frame: ServerFrame,
+    /// `None` when there is nothing to answer (a dropped `typing`) or all was pushed already.
+    pub frame: Option<ServerFrame>,
 }
 
 impl Reply {
     /// `ok`, or the error code sent back.
     pub fn outcome(&self) -> &'static str {
         match &self.frame {
-            ServerFrame::Error(e) => e.code.as_str(),
+            Some(ServerFrame::Error(e)) => e.code.as_str(),
             _ => "ok",
         }
     }
@@ -99,27 +119,181 @@ impl Reply {
 pub async fn handle_frame(deps: &ActionDeps, caller: &Caller, text: &str) -> Reply {
     let request = match parse_request(text) {
         Ok(r) => r,
-        Err(e) => return Reply { action: e.action.clone(), room: None, frame: e.to_frame() },
+        Err(e) => return Reply { action: e.action.clone(), room: None, frame: Some(e.to_frame()) },
     };
     let action = Some(request.action().to_owned());
     let room = request.room().map(ToString::to_string);
     let frame = match execute(deps, caller, &request).await {
         Ok(frame) => frame,
         Err(e) => {
-            if matches!(e, ActionError::Store(_) | ActionError::Queue(_)) {
+            if matches!(
+                e,
+                ActionError::Store(_) | ActionError::Queue(_) | ActionError::Push(_) | ActionError::NoEndpoint
+            ) {
                 warn!(error = %e, source = ?std::error::Error::source(&e), action = request.action(), "action failed");
             }
             let client_msg_id = match &request {
                 Request::Send { client_msg_id, .. } => client_msg_id.clone(),
                 _ => None,
             };
-            ProtocolError { code: e.code(), message: e.to_string(), action: action.clone(), client_msg_id }.to_frame()
+            Some(
+                ProtocolError { code: e.code(), message: e.to_string(), action: action.clone(), client_msg_id }
+                    .to_frame(),
+            )
         }
     };
     Reply { action, room, frame }
 }
 
-async fn execute(deps: &ActionDeps, caller: &Caller, request: &Request) -> Result<ServerFrame, ActionError> {
+async fn execute(deps: &ActionDeps, caller: &Caller, request: &Request) -> Result<Option<ServerFrame>, ActionError> {
+    let conn = &caller.connection;
+    let frame = match request {
+        Request::Sync { rooms } => return sync(deps, caller, rooms).await,
+        Request::Typing { room } => return typing(deps, caller, room).await,
+        Request::Presence { room } => {
+            require_member(deps, conn, room).await?;
+            let users = deps.subscriptions.members(room.as_str()).await?;
+            let now = deps.clock.now().timestamp();
+            let members = deps
+                .presence
+                .presence(&users, now)
+                .await?
+                .into_iter()
+                .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen })
+                .collect();
+            ServerFrame::Presence { room: room.to_string(), members }
+        }
+        Request::SetStatus { status } => {
+            let now = deps.clock.now();
+            if let Some(p) = deps.presence.set_status(&conn.user, *status, now.timestamp()).await? {
+                let notice = PresenceNotice {
+                    user: p.user,
+                    status: p.status,
+                    last_seen: None,
+                    at_ms: now.timestamp_millis(),
+                    endpoint: caller.endpoint.clone(),
+                };
+                deps.queue.enqueue(&Envelope::Presence(notice)).await?;
+            }
+            ServerFrame::PresenceChanged { user: conn.user.clone(), status: *status, last_seen: None }
+        }
+        Request::Read { room, seq } => {
+            require_member(deps, conn, room).await?;
+            let last = deps.messages.last_seq(room.as_str()).await?;
+            if *seq > last {
+                return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
+            }
+            let stored = deps.presence.set_read(&conn.user, room.as_str(), *seq).await?;
+            let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
+            let audience =
+                broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
+                    .await?;
+            let endpoint = endpoint(deps, caller)?;
+            broadcast::post_all(
+                deps.pusher.as_ref(),
+                PushPolicy::default(),
+                &endpoint,
+                audience,
+                frame.to_json().as_bytes(),
+            )
+            .await;
+            frame
+        }
+        other => execute_core(deps, caller, other).await?,
+    };
+    Ok(Some(frame))
+}
+
+fn endpoint(deps: &ActionDeps, caller: &Caller) -> Result<String, ActionError> {
+    deps.endpoint_override.clone().or_else(|| caller.endpoint.clone()).ok_or(ActionError::NoEndpoint)
+}
+
+/// `typing`: goes to the room's other subscribers (not the typist's own devices), never stored,
+/// and at most once per interval; extra ones are dropped without a reply.
+async fn typing(deps: &ActionDeps, caller: &Caller, room: &RoomId) -> Result<Option<ServerFrame>, ActionError> {
+    let conn = &caller.connection;
+    require_subscribed(deps, conn, room).await?;
+    let now_ms = deps.clock.now().timestamp_millis();
+    if !deps.presence.typing_allowed(&conn.id, room.as_str(), now_ms, deps.limits.typing_interval_ms).await? {
+        return Ok(None);
+    }
+    let frame = ServerFrame::Typing { room: room.to_string(), user: conn.user.clone() }.to_json();
+    let audience =
+        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
+    let endpoint = endpoint(deps, caller)?;
+    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
+    Ok(None)
+}
+
+/// `sync`: per room, the missed messages in seq order, then `synced`. Every frame but the last is
+/// posted to the caller in order; the last is the reply, which API Gateway sends after them.
+async fn sync(
+    deps: &ActionDeps,
+    caller: &Caller,
+    rooms: &[(RoomId, Option<u64>)],
+) -> Result<Option<ServerFrame>, ActionError> {
+    let conn = &caller.connection;
+    let endpoint = endpoint(deps, caller)?;
+    let now = deps.clock.now().timestamp();
+    let mut frames: Vec<ServerFrame> = Vec::new();
+    let mut pending: Option<ServerFrame> = None;
+    for (room, seq) in rooms {
+        let room_frames = match sync_room(deps, conn, room, *seq, now).await {
+            Ok(f) => f,
+            Err(e @ (ActionError::Forbidden(_) | ActionError::NotFound(_))) => vec![
+                ProtocolError {
+                    code: e.code(),
+                    message: format!("{room}: {e}"),
+                    action: Some("sync".into()),
+                    client_msg_id: None,
+                }
+                .to_frame(),
+            ],
+            Err(e) => return Err(e),
+        };
+        frames.extend(room_frames);
+        // Post as we go so a room of 1,000 messages is not held in memory twice.
+        let last = frames.pop();
+        for frame in frames.drain(..).chain(pending.take()) {
+            broadcast::post_with_retry(
+                deps.pusher.as_ref(),
+                PushPolicy::default(),
+                &endpoint,
+                &conn.id,
+                frame.to_json().as_bytes(),
+            )
+            .await?;
+        }
+        pending = last;
+    }
+    Ok(pending)
+}
+
+async fn sync_room(
+    deps: &ActionDeps,
+    conn: &Connection,
+    room: &RoomId,
+    seq: Option<u64>,
+    now: i64,
+) -> Result<Vec<ServerFrame>, ActionError> {
+    require_member(deps, conn, room).await?;
+    let after = match seq {
+        Some(s) => s,
+        None => deps.presence.read_cursor(&conn.user, room.as_str()).await?.unwrap_or(0),
+    };
+    let page = deps.messages.since(room.as_str(), after, deps.limits.sync_limit, now).await?;
+    let last_seq = if page.has_more { page.messages.last().map_or(after, |m| m.seq) } else { page.last_seq };
+    let mut frames: Vec<ServerFrame> = page.messages.into_iter().map(ServerFrame::Message).collect();
+    frames.push(ServerFrame::Synced {
+        room: room.to_string(),
+        recovered: page.recovered,
+        last_seq,
+        has_more: page.has_more,
+    });
+    Ok(frames)
+}
+
+async fn execute_core(deps: &ActionDeps, caller: &Caller, request: &Request) -> Result<ServerFrame, ActionError> {
     let conn = &caller.connection;
     match request {
         Request::Ping => Ok(ServerFrame::Pong),
@@ -159,6 +333,30 @@ async fn execute(deps: &ActionDeps, caller: &Caller, request: &Request) -> Resul
             let page = deps.messages.history(room.as_str(), *before, *limit, now).await?;
             Ok(ServerFrame::History { room: room.to_string(), messages: page.messages, has_more: page.has_more })
         }
+        Request::Sync { .. }
+        | Request::Typing { .. }
+        | Request::Presence { .. }
+        | Request::SetStatus { .. }
+        | Request::Read { .. } => unreachable_action(request),
+    }
+}
+
+/// `execute` handles these before delegating; reaching here is a bug, answered as internal.
+fn unreachable_action(request: &Request) -> Result<ServerFrame, ActionError> {
+    Err(ActionError::Store(StoreError::Failed(format!("{} was routed to the wrong handler", request.action()).into())))
+}
+
+/// Reading a room (history, sync, presence, read) takes membership or a live subscription.
+async fn require_member(deps: &ActionDeps, conn: &Connection, room: &RoomId) -> Result<(), ActionError> {
+    if !room.admits(&conn.user) {
+        return Err(forbidden_room(room));
+    }
+    if deps.subscriptions.is_member(room.as_str(), &conn.user).await?
+        || deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await?
+    {
+        Ok(())
+    } else {
+        Err(ActionError::Forbidden(format!("join {room} first")))
     }
 }
 

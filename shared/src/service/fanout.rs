@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream;
-use tracing::{info, warn};
+use tracing::{info, instrument, warn};
 
-use crate::model::{Clock, Envelope, Message, Publish};
+use crate::model::{Clock, Envelope, Message, PresenceNotice, Publish};
 use crate::ports::{
-    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PushError, Pusher, StoreError, SubscriptionStore,
+    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PresenceStore, Pusher, StoreError, SubscriptionStore,
 };
 use crate::protocol::ServerFrame;
+use crate::service::broadcast::{self, PushPolicy, Report};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FanoutSettings {
@@ -25,6 +26,12 @@ pub struct FanoutSettings {
     pub push_attempts: u32,
     /// First back-off between post retries; doubles each time.
     pub push_backoff: Duration,
+}
+
+impl FanoutSettings {
+    pub fn policy(&self) -> PushPolicy {
+        PushPolicy { concurrency: self.concurrency, attempts: self.push_attempts, backoff: self.push_backoff }
+    }
 }
 
 impl Default for FanoutSettings {
@@ -45,6 +52,7 @@ pub struct FanoutDeps {
     pub messages: Arc<dyn MessageStore>,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub connections: Arc<dyn ConnectionStore>,
+    pub presence: Arc<dyn PresenceStore>,
     pub pusher: Arc<dyn Pusher>,
     pub clock: Arc<dyn Clock>,
     pub settings: FanoutSettings,
@@ -135,10 +143,34 @@ async fn process_group(deps: &FanoutDeps, records: Vec<Record>) -> Vec<String> {
 }
 
 /// Handles one record: append (idempotent), then deliver unless it is a duplicate.
+#[instrument(skip_all, fields(record = %record.id, group = ?record.group))]
 pub async fn process_record(deps: &FanoutDeps, record: &Record) -> Result<Delivery, FanoutError> {
     let envelope: Envelope = serde_json::from_str(&record.body).map_err(FanoutError::Poison)?;
     match envelope {
         Envelope::Publish(p) => publish(deps, p).await,
+        Envelope::Presence(n) => {
+            let endpoint = deps
+                .settings
+                .endpoint_override
+                .clone()
+                .or_else(|| n.endpoint.clone())
+                .ok_or(FanoutError::NoEndpoint)?;
+            let report = announce(deps, &endpoint, &n).await?;
+            remove_gone(deps, &endpoint, &report.gone).await;
+            if report.failed > 0 {
+                return Err(FanoutError::Undelivered {
+                    failed: report.failed,
+                    total: report.delivered + report.failed,
+                });
+            }
+            Ok(Delivery {
+                room: format!("@{}", n.user),
+                seq: 0,
+                outcome: AppendOutcome::Fresh,
+                delivered: report.delivered,
+                gone: report.gone.len(),
+            })
+        }
     }
 }
 
@@ -174,67 +206,63 @@ async fn publish(deps: &FanoutDeps, p: Publish) -> Result<Delivery, FanoutError>
     Ok(delivery)
 }
 
-enum PostResult {
-    Delivered,
-    Gone(String),
-    Failed,
-}
-
 /// Pushes one message to every subscriber of its room; returns (delivered, gone).
 pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Result<(usize, usize), FanoutError> {
     let frame = ServerFrame::Message(message.clone()).to_json().into_bytes();
-    let mut subscribers = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = deps.subscriptions.subscribers(&message.room, cursor.as_deref()).await?;
-        subscribers.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    let audience =
+        broadcast::audience(deps.subscriptions.as_ref(), std::slice::from_ref(&message.room), |_| false).await?;
+    let total = audience.len();
+    let report = broadcast::post_all(deps.pusher.as_ref(), deps.settings.policy(), endpoint, audience, &frame).await;
+    remove_gone(deps, endpoint, &report.gone).await;
+    if report.failed > 0 {
+        return Err(FanoutError::Undelivered { failed: report.failed, total });
     }
-    let total = subscribers.len();
-    let results: Vec<PostResult> = stream::iter(subscribers)
-        .map(|s| post_with_retry(deps, endpoint, s.connection_id, &frame))
-        .buffer_unordered(deps.settings.concurrency.max(1))
-        .collect()
-        .await;
-    let (mut delivered, mut failed) = (0, 0);
-    let mut gone = Vec::new();
-    for r in results {
-        match r {
-            PostResult::Delivered => delivered += 1,
-            PostResult::Gone(id) => gone.push(id),
-            PostResult::Failed => failed += 1,
-        }
-    }
-    for id in &gone {
-        // A failed clean-up is not the message's failure: the next post to it answers 410 again.
-        if let Err(e) = deps.connections.remove(id).await {
-            warn!(connection_id = %id, error = %e, "removing a gone connection failed");
-        }
-    }
-    if failed > 0 {
-        return Err(FanoutError::Undelivered { failed, total });
-    }
-    Ok((delivered, gone.len()))
+    Ok((report.delivered, report.gone.len()))
 }
 
-async fn post_with_retry(deps: &FanoutDeps, endpoint: &str, connection_id: String, frame: &[u8]) -> PostResult {
-    let attempts = deps.settings.push_attempts.max(1);
-    let mut backoff = deps.settings.push_backoff;
-    for attempt in 1..=attempts {
-        match deps.pusher.post(endpoint, &connection_id, frame).await {
-            Ok(()) => return PostResult::Delivered,
-            Err(PushError::Gone(_)) => return PostResult::Gone(connection_id),
+/// Announces a presence transition to the subscribers of every room the user is a member of.
+async fn announce(deps: &FanoutDeps, endpoint: &str, notice: &PresenceNotice) -> Result<Report, FanoutError> {
+    let rooms = deps.subscriptions.rooms_of(&notice.user).await?;
+    let frame = ServerFrame::PresenceChanged {
+        user: notice.user.clone(),
+        status: notice.status,
+        last_seen: notice.last_seen.clone(),
+    }
+    .to_json()
+    .into_bytes();
+    let audience = broadcast::audience(deps.subscriptions.as_ref(), &rooms, |_| false).await?;
+    Ok(broadcast::post_all(deps.pusher.as_ref(), deps.settings.policy(), endpoint, audience, &frame).await)
+}
+
+/// Removes connections that answered 410, and announces users that went offline with them.
+/// A failed clean-up is not the message's failure: the next post to it answers 410 again.
+async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
+    for id in gone {
+        let removed = match deps.connections.remove(id).await {
+            Ok(r) => r,
             Err(e) => {
-                warn!(connection_id = %connection_id, attempt, error = %e, "post failed");
-                if attempt < attempts {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                warn!(connection_id = %id, error = %e, "removing a gone connection failed");
+                continue;
+            }
+        };
+        let Some(conn) = removed.connection else { continue };
+        let now = deps.clock.now();
+        match deps.presence.connection_closed(&conn, now.timestamp()).await {
+            Ok(Some(p)) => {
+                let notice = PresenceNotice {
+                    user: p.user,
+                    status: p.status,
+                    last_seen: p.last_seen,
+                    at_ms: now.timestamp_millis(),
+                    endpoint: None,
+                };
+                // Connections found gone while announcing are removed on their next post.
+                if let Err(e) = announce(deps, endpoint, &notice).await {
+                    warn!(user = %notice.user, error = %e, "announcing offline failed");
                 }
             }
+            Ok(None) => {}
+            Err(e) => warn!(connection_id = %id, error = %e, "presence update of a gone connection failed"),
         }
     }
-    PostResult::Failed
 }

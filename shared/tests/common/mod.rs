@@ -39,13 +39,17 @@ impl World {
             messages: store.clone(),
             limiter: store.clone(),
             queue: queue.clone(),
+            presence: store.clone(),
+            pusher: pusher.clone(),
             clock: Arc::new(clock.clone()),
             limits,
+            endpoint_override: None,
         };
         let fanout = FanoutDeps {
             messages: store.clone(),
             subscriptions: store.clone(),
             connections: store.clone(),
+            presence: store.clone(),
             pusher: pusher.clone(),
             clock: Arc::new(clock.clone()),
             settings: FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() },
@@ -53,19 +57,39 @@ impl World {
         Self { store, queue, pusher, clock, actions, fanout, next_conn: Default::default() }
     }
 
-    /// Registers and "opens" a connection for `user`.
+    /// What `connect` and `disconnect` need, on this world's stores.
+    pub fn connection_deps(&self) -> starling_shared::handlers::ConnectionDeps {
+        starling_shared::handlers::ConnectionDeps {
+            connections: self.store.clone(),
+            presence: self.store.clone(),
+            queue: self.queue.clone(),
+            clock: Arc::new(self.clock.clone()),
+        }
+    }
+
+    /// Registers and "opens" a connection for `user`, as `$connect` does (presence included).
     pub async fn connect(&self, user: &str) -> Caller {
-        use starling_shared::ports::ConnectionStore;
+        use starling_shared::ports::{ConnectionStore, PresenceStore};
         let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let conn =
-            Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: 1_795_000_000_000 };
+        let conn = Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: self.clock.now_ms() };
         self.store.register(&conn).await.unwrap();
+        self.store.connection_opened(&conn, conn.connected_at_ms / 1000).await.unwrap();
         self.pusher.connect(&conn.id);
         Caller { connection: conn, endpoint: Some(ENDPOINT.into()) }
     }
 
-    pub async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
+    /// The reply to a frame, if any.
+    pub async fn reply(&self, caller: &Caller, frame: &str) -> Option<ServerFrame> {
         actions::handle_frame(&self.actions, caller, frame).await.frame
+    }
+
+    pub async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
+        self.reply(caller, frame).await.expect("a reply")
+    }
+
+    /// Every frame posted to a connection, parsed, in order.
+    pub fn frames(&self, caller: &Caller) -> Vec<ServerFrame> {
+        self.pusher.posts_to(&caller.connection.id).iter().map(|p| serde_json::from_str(p).unwrap()).collect()
     }
 
     pub async fn join(&self, caller: &Caller, room: &str) {

@@ -1,0 +1,123 @@
+//! Posting one frame to many connections: bounded concurrency, retries of throttled posts, and a
+//! report of who is gone. Used by the fanout (messages, presence) and by `typing`/`read`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream;
+use tracing::warn;
+
+use crate::model::Subscriber;
+use crate::ports::{PushError, Pusher, StoreError, SubscriptionStore};
+
+/// How hard to try one post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPolicy {
+    /// Posts in flight at once.
+    pub concurrency: usize,
+    /// Tries per post before a throttled or failed post counts as failed.
+    pub attempts: u32,
+    /// First back-off between tries; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for PushPolicy {
+    fn default() -> Self {
+        Self { concurrency: 64, attempts: 3, backoff: Duration::from_millis(50) }
+    }
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub delivered: usize,
+    /// Connections that answered 410: the caller removes them.
+    pub gone: Vec<String>,
+    pub failed: usize,
+}
+
+/// Every subscriber of a room, across pages.
+pub async fn subscribers_of(subs: &dyn SubscriptionStore, room: &str) -> Result<Vec<Subscriber>, StoreError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = subs.subscribers(room, cursor.as_deref()).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Every subscriber of any of the rooms, each connection once, except those `skip` rejects.
+pub async fn audience(
+    subs: &dyn SubscriptionStore,
+    rooms: &[String],
+    skip: impl Fn(&Subscriber) -> bool,
+) -> Result<Vec<String>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for room in rooms {
+        for s in subscribers_of(subs, room).await? {
+            if !skip(&s) && seen.insert(s.connection_id.clone()) {
+                ids.push(s.connection_id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Posts `frame` to each connection, `policy.concurrency` at a time.
+pub async fn post_all(
+    pusher: &dyn Pusher,
+    policy: PushPolicy,
+    endpoint: &str,
+    connection_ids: Vec<String>,
+    frame: &[u8],
+) -> Report {
+    let results: Vec<(String, Result<(), PushError>)> = stream::iter(connection_ids)
+        .map(|id| async move {
+            let r = post_with_retry(pusher, policy, endpoint, &id, frame).await;
+            (id, r)
+        })
+        .buffer_unordered(policy.concurrency.max(1))
+        .collect()
+        .await;
+    let mut report = Report::default();
+    for (id, r) in results {
+        match r {
+            Ok(()) => report.delivered += 1,
+            Err(PushError::Gone(_)) => report.gone.push(id),
+            Err(_) => report.failed += 1,
+        }
+    }
+    report
+}
+
+/// One post, retried on throttles and failures (not on Gone, which is final).
+pub async fn post_with_retry(
+    pusher: &dyn Pusher,
+    policy: PushPolicy,
+    endpoint: &str,
+    connection_id: &str,
+    frame: &[u8],
+) -> Result<(), PushError> {
+    let attempts = policy.attempts.max(1);
+    let mut backoff = policy.backoff;
+    let mut attempt = 1;
+    loop {
+        match pusher.post(endpoint, connection_id, frame).await {
+            Ok(()) => return Ok(()),
+            Err(e @ PushError::Gone(_)) => return Err(e),
+            Err(e) if attempt >= attempts => return Err(e),
+            Err(e) => {
+                warn!(connection_id, attempt, error = %e, "post failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
