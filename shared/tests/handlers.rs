@@ -157,6 +157,9 @@ async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint
     let w = World::new();
     let deps = w.connection_deps();
     handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
+    let notices = w.queue.drain();
+    let [Envelope::Presence(n)] = notices.as_slice() else { panic!("expected the online notice, got {notices:?}") };
+    assert_eq!((n.user.as_str(), n.status), ("alice", starling_shared::protocol::Status::Online));
     let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
     assert_eq!(
         (joined.status_code, body_frame(&joined)),
