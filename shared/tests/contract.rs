@@ -11,12 +11,13 @@ use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::model::{Connection, DEDUP_WINDOW_SECS};
 use starling_shared::ports::{
-    AppendOutcome, ConnectionStore, MessageStore, NewMessage, RateLimiter, StoreError, SubscriptionStore,
+    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PresenceStore, RateLimiter, StoreError, SubscriptionStore,
 };
+use starling_shared::protocol::Status;
 
 /// Every store port in one object, as both adapters provide.
-trait Store: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter {}
-impl<T: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter> Store for T {}
+trait Store: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter + PresenceStore {}
+impl<T: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter + PresenceStore> Store for T {}
 
 /// Page size for subscriber listings in both backends, small so pagination is exercised.
 const PAGE: usize = 2;
@@ -57,6 +58,13 @@ contract!(
     history_pages_newest_first_and_returns_ascending,
     history_skips_expired_messages,
     rate_limiter_counts_per_connection_and_window,
+    membership_survives_disconnect_and_lists_both_ways,
+    since_returns_missed_messages_with_recovery_and_limit,
+    presence_changes_once_per_transition_across_devices,
+    a_connection_past_its_lifetime_does_not_keep_a_user_online,
+    away_is_a_transition_only_while_online,
+    read_cursor_only_moves_forward,
+    typing_is_gated_per_connection_and_room,
 );
 
 fn conn(id: &str, user: &str) -> Connection {
@@ -230,6 +238,119 @@ async fn rate_limiter_counts_per_connection_and_window(s: Arc<dyn Store>) {
     assert_eq!(s.hit("a=", 100, 120).await.unwrap(), 2);
     assert_eq!(s.hit("b=", 100, 120).await.unwrap(), 1);
     assert_eq!(s.hit("a=", 110, 130).await.unwrap(), 1);
+}
+
+async fn membership_survives_disconnect_and_lists_both_ways(s: Arc<dyn Store>) {
+    let (a, b) = (conn("a=", "alice"), conn("b=", "bob"));
+    for c in [&a, &b] {
+        s.register(c).await.unwrap();
+    }
+    s.subscribe("lobby", &a).await.unwrap();
+    s.subscribe("lobby", &b).await.unwrap();
+    s.subscribe("dm:alice:bob", &a).await.unwrap();
+    s.remove(&a.id).await.unwrap();
+    assert!(s.is_member("lobby", "alice").await.unwrap(), "offline members stay members");
+    assert!(!s.is_member("lobby", "carol").await.unwrap());
+    let mut members = s.members("lobby").await.unwrap();
+    members.sort();
+    assert_eq!(members, ["alice", "bob"]);
+    let mut rooms = s.rooms_of("alice").await.unwrap();
+    rooms.sort();
+    assert_eq!(rooms, ["dm:alice:bob", "lobby"]);
+    s.unsubscribe("lobby", &b).await.unwrap();
+    assert_eq!(s.members("lobby").await.unwrap(), ["alice"]);
+    assert!(s.rooms_of("bob").await.unwrap().is_empty());
+}
+
+async fn since_returns_missed_messages_with_recovery_and_limit(s: Arc<dyn Store>) {
+    // Seqs 1–3 expire at 1000, seqs 4–8 at 1500.
+    for i in 1..=3 {
+        s.append(msg("r", &format!("m{i}"), "u", None, 0)).await.unwrap();
+    }
+    for i in 4..=8 {
+        s.append(msg("r", &format!("m{i}"), "u", None, 500)).await.unwrap();
+    }
+    let seqs = |p: &starling_shared::ports::SyncPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let page = s.since("r", 2, 100, 0).await.unwrap();
+    assert_eq!((seqs(&page), page.recovered, page.has_more, page.last_seq), ((3..=8).collect(), true, false, 8));
+    let page = s.since("r", 0, 3, 0).await.unwrap();
+    assert_eq!((seqs(&page), page.recovered, page.has_more), (vec![1, 2, 3], true, true));
+    let page = s.since("r", 1, 100, 1200).await.unwrap();
+    assert_eq!((seqs(&page), page.recovered), ((4..=8).collect(), false), "2 and 3 are past retention");
+    let page = s.since("r", 3, 100, 1200).await.unwrap();
+    assert!(page.recovered, "nothing after 3 is lost");
+    let page = s.since("r", 8, 100, 0).await.unwrap();
+    assert_eq!((seqs(&page), page.recovered, page.last_seq), (vec![], true, 8));
+    let page = s.since("r", 5, 100, 2000).await.unwrap();
+    assert_eq!((seqs(&page), page.recovered), (vec![], false), "everything after 5 expired");
+    let empty = s.since("nothing-here", 0, 10, 0).await.unwrap();
+    assert_eq!((empty.recovered, empty.last_seq), (true, 0));
+}
+
+async fn presence_changes_once_per_transition_across_devices(s: Arc<dyn Store>) {
+    let now = 1_795_000_100;
+    let (phone, laptop) = (conn("phone=", "alice"), conn("laptop=", "alice"));
+    let first = s.connection_opened(&phone, now).await.unwrap();
+    assert_eq!(first.map(|p| p.status), Some(Status::Online));
+    assert_eq!(s.connection_opened(&laptop, now).await.unwrap(), None, "second device: no transition");
+    assert_eq!(s.connection_closed(&phone, now + 10).await.unwrap(), None, "still on the laptop");
+    assert_eq!(s.presence(&["alice".to_owned()], now + 10).await.unwrap()[0].status, Status::Online);
+    let last = s.connection_closed(&laptop, now + 20).await.unwrap().expect("offline transition");
+    assert_eq!((last.status, last.last_seen.as_deref()), (Status::Offline, Some("2026-11-18T11:08:40.000Z")));
+    assert_eq!(s.connection_closed(&laptop, now + 30).await.unwrap(), None, "a repeated close is no transition");
+    let listed = s.presence(&["alice".to_owned(), "nobody".to_owned()], now + 40).await.unwrap();
+    assert_eq!((listed[0].status, listed[0].last_seen.as_deref()), (Status::Offline, Some("2026-11-18T11:08:40.000Z")));
+    assert_eq!(
+        (listed[1].user.as_str(), listed[1].status, listed[1].last_seen.as_deref()),
+        ("nobody", Status::Offline, None)
+    );
+}
+
+async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn Store>) {
+    let old = conn("old=", "alice");
+    let after_lifetime = old.expires_at() + 1;
+    s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
+    assert_eq!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].status, Status::Offline);
+    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
+    let back = s.connection_opened(&fresh, after_lifetime).await.unwrap();
+    assert_eq!(back.map(|p| p.status), Some(Status::Online), "the dead connection does not hide the transition");
+}
+
+async fn away_is_a_transition_only_while_online(s: Arc<dyn Store>) {
+    let now = 1_795_000_100;
+    let c = conn("c=", "alice");
+    s.connection_opened(&c, now).await.unwrap();
+    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap().map(|p| p.status), Some(Status::Away));
+    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap(), None);
+    assert_eq!(s.presence(&["alice".to_owned()], now).await.unwrap()[0].status, Status::Away);
+    assert_eq!(s.set_status("alice", Status::Online, now).await.unwrap().map(|p| p.status), Some(Status::Online));
+    s.set_status("alice", Status::Away, now).await.unwrap();
+    s.connection_closed(&c, now).await.unwrap();
+    let back = conn("c2=", "alice");
+    s.connection_opened(&back, now).await.unwrap();
+    assert_eq!(
+        s.presence(&["alice".to_owned()], now).await.unwrap()[0].status,
+        Status::Online,
+        "a new session starts online"
+    );
+}
+
+async fn read_cursor_only_moves_forward(s: Arc<dyn Store>) {
+    assert_eq!(s.read_cursor("alice", "lobby").await.unwrap(), None);
+    assert_eq!(s.set_read("alice", "lobby", 5).await.unwrap(), 5);
+    assert_eq!(s.set_read("alice", "lobby", 3).await.unwrap(), 5);
+    assert_eq!(s.set_read("alice", "lobby", 9).await.unwrap(), 9);
+    assert_eq!(s.read_cursor("alice", "lobby").await.unwrap(), Some(9));
+    assert_eq!(s.read_cursor("alice", "other").await.unwrap(), None);
+}
+
+async fn typing_is_gated_per_connection_and_room(s: Arc<dyn Store>) {
+    let t = 1_795_000_000_000;
+    assert!(s.typing_allowed("a=", "lobby", t, 2000).await.unwrap());
+    assert!(!s.typing_allowed("a=", "lobby", t + 1999, 2000).await.unwrap());
+    assert!(s.typing_allowed("a=", "other", t + 1999, 2000).await.unwrap());
+    assert!(s.typing_allowed("b=", "lobby", t + 1999, 2000).await.unwrap());
+    assert!(s.typing_allowed("a=", "lobby", t + 2000, 2000).await.unwrap());
 }
 
 mod queue {

@@ -360,7 +360,10 @@ async fn a_message_without_an_endpoint_is_not_lost_silently() {
 
 #[tokio::test]
 async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
-    let w = World::with(ActionLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..ActionLimits::default() }, MemoryStore::new());
+    let w = World::with(
+        ActionLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..ActionLimits::default() },
+        MemoryStore::new(),
+    );
     let alice = w.connect("alice").await;
     w.join(&alice, "lobby").await;
     for _ in 0..3 {
@@ -380,7 +383,10 @@ async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
 
 #[tokio::test]
 async fn a_connection_may_join_at_most_max_rooms() {
-    let w = World::with(ActionLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..ActionLimits::default() }, MemoryStore::new());
+    let w = World::with(
+        ActionLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..ActionLimits::default() },
+        MemoryStore::new(),
+    );
     let alice = w.connect("alice").await;
     w.join(&alice, "a").await;
     w.join(&alice, "b").await;

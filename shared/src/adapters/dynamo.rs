@@ -936,15 +936,15 @@ impl PresenceStore for DynamoStore {
             .set_key(Some(key(user_pk(user), PRESENCE_SK)))
             .update_expression("SET away = :away")
             .expression_attribute_values(":away", AttributeValue::Bool(status == Status::Away))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(sdk_err)?;
-        let new = out.attributes.unwrap_or_default();
-        let after = presence_of(user, Some(&new), now);
-        let mut old = new.clone();
-        old.insert("away".into(), AttributeValue::Bool(status != Status::Away));
+        let old = out.attributes.unwrap_or_default();
         let before = presence_of(user, Some(&old), now);
+        let mut new = old;
+        new.insert("away".into(), AttributeValue::Bool(status == Status::Away));
+        let after = presence_of(user, Some(&new), now);
         Ok((before.status != after.status).then_some(Presence { last_seen: None, ..after }))
     }
 

@@ -254,7 +254,7 @@ async fn sync(
         frames.extend(room_frames);
         // Post as we go so a room of 1,000 messages is not held in memory twice.
         let last = frames.pop();
-        for frame in frames.drain(..).chain(pending.take()) {
+        for frame in pending.take().into_iter().chain(frames.drain(..)) {
             broadcast::post_with_retry(
                 deps.pusher.as_ref(),
                 PushPolicy::default(),

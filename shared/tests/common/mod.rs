@@ -71,7 +71,8 @@ impl World {
     pub async fn connect(&self, user: &str) -> Caller {
         use starling_shared::ports::{ConnectionStore, PresenceStore};
         let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let conn = Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: self.clock.now_ms() };
+        let conn =
+            Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: self.clock.now_ms() };
         self.store.register(&conn).await.unwrap();
         self.store.connection_opened(&conn, conn.connected_at_ms / 1000).await.unwrap();
         self.pusher.connect(&conn.id);
@@ -167,4 +168,19 @@ pub async fn moto_config() -> aws_config::SdkConfig {
 /// A name no other test uses, for tables and queues on the shared moto server.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
+
+/// A `$connect` or `$disconnect` event in the shape AWS sends, for `conn_id` of `user`.
+pub fn lifecycle_event(
+    fixture: &str,
+    conn_id: &str,
+    user: &str,
+    connected_at_ms: i64,
+) -> lambda_runtime::LambdaEvent<starling_shared::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest> {
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["requestContext"]["connectionId"] = conn_id.into();
+    v["requestContext"]["connectedAt"] = connected_at_ms.into();
+    v["requestContext"]["authorizer"] = serde_json::json!({"principalId": user, "user": user});
+    lambda_runtime::LambdaEvent::new(serde_json::from_value(v).unwrap(), lambda_runtime::Context::default())
 }
