@@ -406,6 +406,48 @@ impl DynamoStore {
         heads.insert(room.to_owned(), seq);
     }
 
+    /// Up to `want` messages of a room with seq in `lo..=hi`, ascending or descending, across
+    /// DynamoDB's 1 MB pages (101 messages of 16 KiB exceed one); `keep` drops items uncounted.
+    async fn query_messages(
+        &self,
+        room: &str,
+        lo: u64,
+        hi: u64,
+        ascending: bool,
+        want: usize,
+        keep: impl Fn(&MessageItem) -> bool + Send,
+    ) -> Result<Vec<MessageItem>, StoreError> {
+        let mut found: Vec<MessageItem> = Vec::with_capacity(want.min(1024));
+        let mut start: Option<Item> = None;
+        while found.len() < want {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(room_pk(room)))
+                .expression_attribute_values(":lo", s(msg_sk(lo)))
+                .expression_attribute_values(":hi", s(msg_sk(hi)))
+                .scan_index_forward(ascending)
+                .limit(i32::try_from(want - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items.unwrap_or_default() {
+                let m: MessageItem = from_item(item)?;
+                if keep(&m) {
+                    found.push(m);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
     async fn read_dedup(&self, msg: &NewMessage) -> Result<Option<DedupItem>, StoreError> {
         let Some(item) = self.get_item(key(room_pk(&msg.room), dedup_sk(msg))).await? else {
             return Ok(None);
@@ -725,36 +767,11 @@ impl MessageStore for DynamoStore {
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
         let upper = match before {
             Some(0 | 1) => return Ok(HistoryPage { messages: vec![], has_more: false }),
-            Some(b) => msg_sk(b - 1),
-            None => msg_sk(u64::MAX),
+            Some(b) => b - 1,
+            None => u64::MAX,
         };
         let want = limit as usize + 1;
-        let mut newest_first: Vec<MessageItem> = Vec::with_capacity(want);
-        let mut start: Option<Item> = None;
-        // A page stops at 1 MB, which 101 messages of 16 KiB exceed: keep reading until `want`.
-        while newest_first.len() < want {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(room_pk(room)))
-                .expression_attribute_values(":lo", s(msg_sk(1)))
-                .expression_attribute_values(":hi", s(upper.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(want - newest_first.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for item in out.items.unwrap_or_default() {
-                newest_first.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let newest_first = self.query_messages(room, 1, upper, false, want, |_| true).await?;
         // Retention is by seq order, so once one message is expired every older one is too.
         let live: Vec<MessageItem> = newest_first.into_iter().take_while(|m| m.expires_at >= now).collect();
         let has_more = live.len() > limit as usize;
@@ -767,34 +784,9 @@ impl MessageStore for DynamoStore {
         if last_seq <= after {
             return Ok(SyncPage { messages: vec![], recovered: true, has_more: false, last_seq });
         }
-        let want = limit + 1;
-        let mut live: Vec<MessageItem> = Vec::with_capacity(want.min(1024));
-        let mut start: Option<Item> = None;
-        while live.len() < want {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(room_pk(room)))
-                .expression_attribute_values(":lo", s(msg_sk(after + 1)))
-                .expression_attribute_values(":hi", s(msg_sk(u64::MAX)))
-                .limit(i32::try_from(want - live.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for item in out.items.unwrap_or_default() {
-                let m: MessageItem = from_item(item)?;
-                if m.expires_at >= now {
-                    live.push(m);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        // Expired messages are the oldest, so they sit at the start of the range; skipping them
+        // without counting them keeps `limit` live ones.
+        let live = self.query_messages(room, after + 1, u64::MAX, true, limit + 1, |m| m.expires_at >= now).await?;
         let has_more = live.len() > limit;
         let recovered = live.first().is_some_and(|m| m.seq == after + 1);
         let messages = live.into_iter().take(limit).map(MessageItem::into_message).collect();
