@@ -324,3 +324,18 @@ async fn a_gone_connection_found_by_the_fanout_announces_its_user_offline() {
     let queued: Vec<Envelope> = w.queue.drain();
     assert!(queued.is_empty(), "announced by the fanout itself, not queued again: {queued:?}");
 }
+
+#[tokio::test]
+async fn a_returning_member_reads_history_without_joining_again() {
+    let w = World::new();
+    let alice = w.connect("alice").await;
+    w.join(&alice, "lobby").await;
+    send_n(&w, &alice, "lobby", 3).await;
+    go_offline(&w, &alice).await;
+    let again = w.connect("alice").await;
+    let ServerFrame::History { messages, .. } = w.act(&again, r#"{"action":"history","room":"lobby"}"#).await else {
+        panic!("a member reads history from a new connection")
+    };
+    assert_eq!(messages.len(), 3);
+    assert_eq!(error_code(&w.send(&again, "lobby", "hi", None).await), Some("forbidden"), "sending takes a join");
+}

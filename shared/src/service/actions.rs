@@ -8,7 +8,7 @@ use crate::model::{Clock, Connection, Envelope, PresenceNotice, Publish, timesta
 use crate::ports::{
     MessageStore, PresenceStore, PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore,
 };
-use crate::protocol::{ErrorCode, MemberPresence, ProtocolError, Request, RoomId, ServerFrame, parse_request};
+use crate::protocol::{ErrorCode, MemberPresence, ProtocolError, Request, RoomId, ServerFrame, Status, parse_request};
 use crate::service::broadcast::{self, PushPolicy};
 
 /// Per-connection limits of the actions.
@@ -148,60 +148,111 @@ pub async fn handle_frame(deps: &ActionDeps, caller: &Caller, text: &str) -> Rep
 async fn execute(deps: &ActionDeps, caller: &Caller, request: &Request) -> Result<Option<ServerFrame>, ActionError> {
     let conn = &caller.connection;
     let frame = match request {
+        Request::Ping => ServerFrame::Pong,
+        Request::Join { room } => join(deps, conn, room).await?,
+        Request::Leave { room } => leave(deps, conn, room).await?,
+        Request::Send { room, body, client_msg_id } => send(deps, caller, room, body, client_msg_id).await?,
+        Request::History { room, before, limit } => {
+            require_member(deps, conn, room).await?;
+            let now = deps.clock.now().timestamp();
+            let page = deps.messages.history(room.as_str(), *before, *limit, now).await?;
+            ServerFrame::History { room: room.to_string(), messages: page.messages, has_more: page.has_more }
+        }
+        Request::Presence { room } => presence(deps, conn, room).await?,
+        Request::SetStatus { status } => set_status(deps, caller, *status).await?,
+        Request::Read { room, seq } => read(deps, caller, room, *seq).await?,
         Request::Sync { rooms } => return sync(deps, caller, rooms).await,
         Request::Typing { room } => return typing(deps, caller, room).await,
-        Request::Presence { room } => {
-            require_member(deps, conn, room).await?;
-            let users = deps.subscriptions.members(room.as_str()).await?;
-            let now = deps.clock.now().timestamp();
-            let members = deps
-                .presence
-                .presence(&users, now)
-                .await?
-                .into_iter()
-                .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen })
-                .collect();
-            ServerFrame::Presence { room: room.to_string(), members }
-        }
-        Request::SetStatus { status } => {
-            let now = deps.clock.now();
-            if let Some(p) = deps.presence.set_status(&conn.user, *status, now.timestamp()).await? {
-                let notice = PresenceNotice {
-                    user: p.user,
-                    status: p.status,
-                    last_seen: None,
-                    at_ms: now.timestamp_millis(),
-                    endpoint: caller.endpoint.clone(),
-                };
-                deps.queue.enqueue(&Envelope::Presence(notice)).await?;
-            }
-            ServerFrame::PresenceChanged { user: conn.user.clone(), status: *status, last_seen: None }
-        }
-        Request::Read { room, seq } => {
-            require_member(deps, conn, room).await?;
-            let last = deps.messages.last_seq(room.as_str()).await?;
-            if *seq > last {
-                return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
-            }
-            let stored = deps.presence.set_read(&conn.user, room.as_str(), *seq).await?;
-            let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
-            let audience =
-                broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
-                    .await?;
-            let endpoint = endpoint(deps, caller)?;
-            broadcast::post_all(
-                deps.pusher.as_ref(),
-                PushPolicy::default(),
-                &endpoint,
-                audience,
-                frame.to_json().as_bytes(),
-            )
-            .await;
-            frame
-        }
-        other => execute_core(deps, caller, other).await?,
     };
     Ok(Some(frame))
+}
+
+async fn leave(deps: &ActionDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    if !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+        return Err(ActionError::NotFound(format!("not subscribed to {room}")));
+    }
+    deps.subscriptions.unsubscribe(room.as_str(), conn).await?;
+    Ok(ServerFrame::Left { room: room.to_string() })
+}
+
+async fn send(
+    deps: &ActionDeps,
+    caller: &Caller,
+    room: &RoomId,
+    body: &str,
+    client_msg_id: &Option<String>,
+) -> Result<ServerFrame, ActionError> {
+    let conn = &caller.connection;
+    require_subscribed(deps, conn, room).await?;
+    let now = deps.clock.now();
+    let window = deps.limits.rate_window_secs.max(1);
+    let window_start = now.timestamp() - now.timestamp().rem_euclid(window);
+    let hits = deps.limiter.hit(&conn.id, window_start, window_start + 2 * window).await?;
+    if hits > deps.limits.rate_limit {
+        return Err(ActionError::RateLimited { limit: deps.limits.rate_limit, window });
+    }
+    let id = ulid::Ulid::generate().to_string();
+    let envelope = Envelope::Publish(Publish {
+        id: id.clone(),
+        room: room.to_string(),
+        from: conn.user.clone(),
+        body: body.to_owned(),
+        client_msg_id: client_msg_id.clone(),
+        sent_at: timestamp(now),
+        endpoint: caller.endpoint.clone(),
+    });
+    deps.queue.enqueue(&envelope).await?;
+    Ok(ServerFrame::Accepted { room: room.to_string(), client_msg_id: client_msg_id.clone(), id })
+}
+
+async fn presence(deps: &ActionDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    require_member(deps, conn, room).await?;
+    let users = deps.subscriptions.members(room.as_str()).await?;
+    let now = deps.clock.now().timestamp();
+    let members = deps
+        .presence
+        .presence(&users, now)
+        .await?
+        .into_iter()
+        .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen })
+        .collect();
+    Ok(ServerFrame::Presence { room: room.to_string(), members })
+}
+
+/// `status`: a transition is queued for the fanout to announce to the user's rooms; the caller
+/// gets its own `presenceChanged` as the reply.
+async fn set_status(deps: &ActionDeps, caller: &Caller, status: Status) -> Result<ServerFrame, ActionError> {
+    let user = &caller.connection.user;
+    let now = deps.clock.now();
+    if let Some(p) = deps.presence.set_status(user, status, now.timestamp()).await? {
+        let notice = PresenceNotice {
+            user: p.user,
+            status: p.status,
+            last_seen: None,
+            at_ms: now.timestamp_millis(),
+            endpoint: caller.endpoint.clone(),
+        };
+        deps.queue.enqueue(&Envelope::Presence(notice)).await?;
+    }
+    Ok(ServerFrame::PresenceChanged { user: user.clone(), status, last_seen: None })
+}
+
+/// `read`: stores the cursor and tells the room's other subscribers; the reader gets it as the reply.
+async fn read(deps: &ActionDeps, caller: &Caller, room: &RoomId, seq: u64) -> Result<ServerFrame, ActionError> {
+    let conn = &caller.connection;
+    require_member(deps, conn, room).await?;
+    let last = deps.messages.last_seq(room.as_str()).await?;
+    if seq > last {
+        return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
+    }
+    let stored = deps.presence.set_read(&conn.user, room.as_str(), seq).await?;
+    let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
+    let audience =
+        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id).await?;
+    let endpoint = endpoint(deps, caller)?;
+    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.to_json().as_bytes())
+        .await;
+    Ok(frame)
 }
 
 fn endpoint(deps: &ActionDeps, caller: &Caller) -> Result<String, ActionError> {
@@ -291,59 +342,6 @@ async fn sync_room(
         has_more: page.has_more,
     });
     Ok(frames)
-}
-
-async fn execute_core(deps: &ActionDeps, caller: &Caller, request: &Request) -> Result<ServerFrame, ActionError> {
-    let conn = &caller.connection;
-    match request {
-        Request::Ping => Ok(ServerFrame::Pong),
-        Request::Join { room } => join(deps, conn, room).await,
-        Request::Leave { room } => {
-            if !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
-                return Err(ActionError::NotFound(format!("not subscribed to {room}")));
-            }
-            deps.subscriptions.unsubscribe(room.as_str(), conn).await?;
-            Ok(ServerFrame::Left { room: room.to_string() })
-        }
-        Request::Send { room, body, client_msg_id } => {
-            require_subscribed(deps, conn, room).await?;
-            let now = deps.clock.now();
-            let window = deps.limits.rate_window_secs.max(1);
-            let window_start = now.timestamp() - now.timestamp().rem_euclid(window);
-            let hits = deps.limiter.hit(&conn.id, window_start, window_start + 2 * window).await?;
-            if hits > deps.limits.rate_limit {
-                return Err(ActionError::RateLimited { limit: deps.limits.rate_limit, window });
-            }
-            let id = ulid::Ulid::generate().to_string();
-            let envelope = Envelope::Publish(Publish {
-                id: id.clone(),
-                room: room.to_string(),
-                from: conn.user.clone(),
-                body: body.clone(),
-                client_msg_id: client_msg_id.clone(),
-                sent_at: timestamp(now),
-                endpoint: caller.endpoint.clone(),
-            });
-            deps.queue.enqueue(&envelope).await?;
-            Ok(ServerFrame::Accepted { room: room.to_string(), client_msg_id: client_msg_id.clone(), id })
-        }
-        Request::History { room, before, limit } => {
-            require_subscribed(deps, conn, room).await?;
-            let now = deps.clock.now().timestamp();
-            let page = deps.messages.history(room.as_str(), *before, *limit, now).await?;
-            Ok(ServerFrame::History { room: room.to_string(), messages: page.messages, has_more: page.has_more })
-        }
-        Request::Sync { .. }
-        | Request::Typing { .. }
-        | Request::Presence { .. }
-        | Request::SetStatus { .. }
-        | Request::Read { .. } => unreachable_action(request),
-    }
-}
-
-/// `execute` handles these before delegating; reaching here is a bug, answered as internal.
-fn unreachable_action(request: &Request) -> Result<ServerFrame, ActionError> {
-    Err(ActionError::Store(StoreError::Failed(format!("{} was routed to the wrong handler", request.action()).into())))
 }
 
 /// Reading a room (history, sync, presence, read) takes membership or a live subscription.
