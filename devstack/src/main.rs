@@ -1,1 +1,165 @@
-fn main() {}
+//! `starling-devstack`: the whole service on one machine. See docs/devstack.md.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use starling_devstack::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
+use starling_shared::service::actions::ActionLimits;
+use starling_shared::service::fanout::FanoutSettings;
+
+/// Starling on one machine: an API Gateway-like WebSocket gateway with the management API,
+/// and the SQS → fanout event source mapping, running the same handlers as the Lambdas.
+#[derive(Debug, Parser)]
+#[command(name = "starling-devstack", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "STARLING_DEVSTACK_HOST")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 3001, env = "STARLING_DEVSTACK_PORT")]
+    port: u16,
+    /// The API stage: the WebSocket URL is ws://HOST:PORT/STAGE.
+    #[arg(long, default_value = "local")]
+    stage: String,
+    /// The HS256 secret tokens are verified with.
+    #[arg(long, env = "STARLING_JWT_SECRET", default_value = "dev-secret", hide_env_values = true)]
+    jwt_secret: String,
+
+    /// Use DynamoDB and SQS at this endpoint (moto, LocalStack) instead of memory.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Use DynamoDB and SQS in AWS itself (the SDK's default endpoints and credentials).
+    #[arg(long, conflicts_with = "endpoint_url")]
+    aws: bool,
+    /// DynamoDB table (created when missing).
+    #[arg(long, default_value = "starling-dev")]
+    table: String,
+    /// SQS FIFO queue name without `.fifo`; `NAME.fifo` and `NAME-dlq.fifo` are created when missing.
+    #[arg(long, default_value = "starling-dev")]
+    queue: String,
+
+    /// Largest frame in bytes; larger closes the connection with 1009.
+    #[arg(long, default_value_t = 32 * 1024)]
+    max_frame_bytes: usize,
+    /// Largest message in bytes; larger closes the connection with 1009.
+    #[arg(long, default_value_t = 128 * 1024)]
+    max_message_bytes: usize,
+    /// Idle timeout in seconds.
+    #[arg(long, default_value_t = 600)]
+    idle_timeout_secs: u64,
+    /// Maximum connection duration in seconds.
+    #[arg(long, default_value_t = 7200)]
+    max_connection_secs: u64,
+
+    /// Records per fanout invocation (1-10).
+    #[arg(long, default_value_t = 10)]
+    batch_size: usize,
+    /// Visibility timeout in seconds: when a failed record is retried.
+    #[arg(long, default_value_t = 30)]
+    visibility_timeout_secs: u64,
+    /// Receives before a record moves to the DLQ.
+    #[arg(long, default_value_t = 5)]
+    max_receive_count: u32,
+    /// Concurrent fanout pollers.
+    #[arg(long, default_value_t = 2)]
+    pollers: usize,
+
+    /// `send`s allowed per connection per rate window.
+    #[arg(long, env = "STARLING_RATE_LIMIT", default_value_t = ActionLimits::default().rate_limit)]
+    rate_limit: u64,
+    /// The rate window in seconds.
+    #[arg(long, env = "STARLING_RATE_WINDOW_SECS", default_value_t = ActionLimits::default().rate_window_secs)]
+    rate_window_secs: i64,
+    /// Rooms one connection may be in.
+    #[arg(long, env = "STARLING_MAX_ROOMS", default_value_t = ActionLimits::default().max_rooms)]
+    max_rooms: usize,
+    /// Posts in flight per message in the fanout.
+    #[arg(long, env = "STARLING_FANOUT_CONCURRENCY", default_value_t = FanoutSettings::default().concurrency)]
+    fanout_concurrency: usize,
+
+    /// Log JSON lines (as the Lambdas do) instead of human-readable lines.
+    #[arg(long)]
+    json_logs: bool,
+}
+
+impl Args {
+    fn config(self) -> Config {
+        let backend = match (self.endpoint_url, self.aws) {
+            (Some(url), _) => {
+                Backend::Aws(AwsBackend { endpoint_url: Some(url), table: self.table, queue: self.queue })
+            }
+            (None, true) => Backend::Aws(AwsBackend { endpoint_url: None, table: self.table, queue: self.queue }),
+            (None, false) => Backend::Memory,
+        };
+        Config {
+            host: self.host,
+            port: self.port,
+            stage: self.stage,
+            jwt_secret: self.jwt_secret,
+            backend,
+            limits: GatewayLimits {
+                max_frame_bytes: self.max_frame_bytes,
+                max_message_bytes: self.max_message_bytes,
+                idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+                max_connection_duration: Duration::from_secs(self.max_connection_secs),
+            },
+            action_limits: ActionLimits {
+                rate_limit: self.rate_limit,
+                rate_window_secs: self.rate_window_secs,
+                max_rooms: self.max_rooms,
+                ..ActionLimits::default()
+            },
+            mapping: MappingSettings {
+                batch_size: self.batch_size,
+                visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
+                max_receive_count: self.max_receive_count,
+                pollers: self.pollers,
+            },
+            fanout: FanoutSettings { concurrency: self.fanout_concurrency, ..FanoutSettings::default() },
+            routes: vec![],
+            start_paused: false,
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    if json {
+        starling_shared::telemetry::init();
+    } else {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).compact().init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logs(args.json_logs);
+    let config = args.config();
+    let backend = match &config.backend {
+        Backend::Memory => "in-memory".to_owned(),
+        Backend::Aws(a) => format!(
+            "DynamoDB table {} and SQS queue {}.fifo at {}",
+            a.table,
+            a.queue,
+            a.endpoint_url.as_deref().unwrap_or("AWS")
+        ),
+    };
+    let handle = starling_devstack::serve(config).await.context("starting the devstack")?;
+    println!("Starling devstack ({backend})");
+    println!("  WebSocket:      {}", handle.ws_url());
+    println!("  Management API: {}/@connections/{{connectionId}}", handle.management_url());
+    println!("  DLQ:            {}/_devstack/dlq", handle.management_url());
+    println!("Get a dev token:  cargo run -p starling-cli -- token alice");
+    println!(
+        "Chat:             cargo run -p starling-cli -- chat --url {} --token <TOKEN> --room lobby",
+        handle.ws_url()
+    );
+    println!("Ctrl-C stops it gracefully.");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(())
+}
