@@ -25,7 +25,7 @@ use crate::service::fanout::{self, FanoutDeps, Record};
 pub const USER_CONTEXT_KEY: &str = "user";
 
 /// The message API Gateway maps to HTTP 401 at the handshake.
-const UNAUTHORIZED: &str = "Unauthorized";
+pub const UNAUTHORIZED: &str = "Unauthorized";
 
 /// What `connect` and `disconnect` need.
 #[derive(Clone)]
