@@ -37,6 +37,20 @@ pub struct ConnectionDeps {
     pub clock: Arc<dyn Clock>,
 }
 
+impl ConnectionDeps {
+    /// The AWS wiring of `connect` and `disconnect`: DynamoDB for connections and presence, SQS
+    /// for presence notices.
+    pub fn on_aws(sdk: &aws_config::SdkConfig, table: String, queue_url: String) -> Self {
+        let store = Arc::new(crate::adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table));
+        Self {
+            connections: store.clone(),
+            presence: store,
+            queue: Arc::new(crate::adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)),
+            clock: Arc::new(crate::model::SystemClock),
+        }
+    }
+}
+
 impl std::fmt::Debug for ConnectionDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionDeps").finish_non_exhaustive()

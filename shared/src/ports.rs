@@ -67,6 +67,21 @@ pub struct NewMessage {
     pub now: i64,
 }
 
+impl NewMessage {
+    /// The message as stored once it has `seq`.
+    pub fn sequenced(&self, seq: u64) -> Message {
+        Message {
+            room: self.room.clone(),
+            seq,
+            id: self.id.clone(),
+            from: self.from.clone(),
+            body: self.body.clone(),
+            sent_at: self.sent_at.clone(),
+            client_msg_id: self.client_msg_id.clone(),
+        }
+    }
+}
+
 /// One page of history, ascending by seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {

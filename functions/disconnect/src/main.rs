@@ -1,13 +1,8 @@
-//! `$disconnect`: removes the connection and its subscriptions.
-
-use std::sync::Arc;
+//! `$disconnect`: removes the connection, its subscriptions, and records presence.
 
 use lambda_runtime::{Error, run, service_fn};
-use starling_shared::adapters::dynamo::DynamoStore;
-use starling_shared::adapters::sqs::SqsQueue;
 use starling_shared::config;
 use starling_shared::handlers::{self, ConnectionDeps};
-use starling_shared::model::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,13 +10,6 @@ async fn main() -> Result<(), Error> {
     let table = config::required("STARLING_TABLE").expect("STARLING_TABLE");
     let queue_url = config::required("STARLING_QUEUE_URL").expect("STARLING_QUEUE_URL");
     let sdk = aws_config::load_from_env().await;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
-    let deps = ConnectionDeps {
-        connections: store.clone(),
-        presence: store,
-        // Presence transitions go to the fanout, which announces them to the user's rooms.
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
-        clock: Arc::new(SystemClock),
-    };
+    let deps = ConnectionDeps::on_aws(&sdk, table, queue_url);
     run(service_fn(|event| handlers::disconnect(&deps, event))).await
 }

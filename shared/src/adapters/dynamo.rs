@@ -139,6 +139,21 @@ struct MessageItem {
 }
 
 impl MessageItem {
+    fn new(pk: String, m: Message, expires_at: i64) -> Self {
+        Self {
+            pk,
+            sk: msg_sk(m.seq),
+            room: m.room,
+            seq: m.seq,
+            id: m.id,
+            from: m.from,
+            body: m.body,
+            sent_at: m.sent_at,
+            client_msg_id: m.client_msg_id,
+            expires_at,
+        }
+    }
+
     fn into_message(self) -> Message {
         Message {
             room: self.room,
@@ -703,18 +718,7 @@ impl MessageStore for DynamoStore {
                 .set_expression_attribute_values((head > 0).then(|| HashMap::from([(":head".to_owned(), n(head))])))
                 .build()
                 .map_err(build_err)?;
-            let message = MessageItem {
-                pk: pk.clone(),
-                sk: msg_sk(seq),
-                room: msg.room.clone(),
-                seq,
-                id: msg.id.clone(),
-                from: msg.from.clone(),
-                body: msg.body.clone(),
-                sent_at: msg.sent_at.clone(),
-                client_msg_id: msg.client_msg_id.clone(),
-                expires_at: msg.expires_at,
-            };
+            let message = MessageItem::new(pk.clone(), msg.sequenced(seq), msg.expires_at);
             let message_put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(to_item(&message)?))

@@ -244,15 +244,7 @@ impl MessageStore for MemoryStore {
             return Ok(Appended { message: stored, outcome });
         }
         let seq = s.heads.get(&msg.room).copied().unwrap_or(0) + 1;
-        let message = Message {
-            room: msg.room.clone(),
-            seq,
-            id: msg.id.clone(),
-            from: msg.from.clone(),
-            body: msg.body.clone(),
-            sent_at: msg.sent_at.clone(),
-            client_msg_id: msg.client_msg_id.clone(),
-        };
+        let message = msg.sequenced(seq);
         s.heads.insert(msg.room.clone(), seq);
         s.messages
             .entry(msg.room.clone())
