@@ -1,0 +1,484 @@
+// The Starling stack in CDK: the same resources, logical ids, parameters and outputs as
+// infra/sam/template.yaml. infra/parity compares the two synthesized templates.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Aws,
+  CfnCondition,
+  CfnOutput,
+  CfnParameter,
+  CfnResource,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
+import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { ManagedPolicy, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Code, EventSourceMapping, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { CHECKOV_SKIPS, skipChecks } from './checkov.js';
+import { FUNCTION_KEYS, type Contract, type FunctionKey, type PermissionKind, loadContract } from './contract.js';
+
+export interface StarlingStackProps extends StackProps {
+  /**
+   * Folder holding `starling-<name>/bootstrap.zip` for every function, as written by
+   * `cargo lambda build --release --arm64 --output-format zip` (its default is `<workspace>/target/lambda`).
+   */
+  readonly lambdaAssetDir: string;
+  /** The contract (defaults to infra/contract.json). */
+  readonly contract?: Contract;
+}
+
+const LOG_RETENTION_VALUES = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/** The zip of one function, or a clear error telling how to build it. */
+export function functionAssetPath(lambdaAssetDir: string, binary: string): string {
+  const zip = join(lambdaAssetDir, binary, 'bootstrap.zip');
+  if (!existsSync(zip) || !statSync(zip).isFile()) {
+    throw new Error(
+      `missing Lambda asset ${zip}: build the functions first with ` +
+        '`cargo lambda build --release --arm64 --output-format zip` at the workspace root, ' +
+        'or pass -c lambdaAssetDir=DIR (see docs/deploy.md)',
+    );
+  }
+  return zip;
+}
+
+function cfn(construct: Construct): CfnResource {
+  return construct.node.defaultChild as CfnResource;
+}
+
+export class StarlingStack extends Stack {
+  constructor(scope: Construct, id: string, props: StarlingStackProps) {
+    super(scope, id, props);
+    const contract = props.contract ?? loadContract();
+    Validations.of(this).acknowledge({
+      id: 'CloudFormation-Validate::W2509',
+      reason: 'JwtSecretId is the name or ARN of the secret (Secrets Manager or SSM), never the secret itself.',
+    });
+    this.templateOptions.description =
+      'Starling: serverless WebSocket messaging (API Gateway WebSocket API, Rust Lambda functions, ' +
+      'SQS FIFO fanout, DynamoDB single table). Same stack as infra/sam; infra/parity keeps them equal.';
+
+    // ------------------------------------------------------------ parameters (same names as SAM)
+    const stageName = new CfnParameter(this, 'StageName', {
+      type: 'String',
+      default: 'prod',
+      allowedPattern: '^[A-Za-z0-9_-]{1,128}$',
+      description: 'API Gateway stage name; the last path segment of the WebSocket URL.',
+    });
+    // Not NoEcho: it names the secret, it is not the secret.
+    const jwtSecretId = new CfnParameter(this, 'JwtSecretId', {
+      type: 'String',
+      minLength: 1,
+      allowedPattern: '^[A-Za-z0-9/_+=.@:-]+$',
+      description:
+        'Where the HS256 JWT secret lives, never the secret itself: a Secrets Manager secret name or full ARN, ' +
+        'or an SSM SecureString parameter name starting with "/" or its arn:aws:ssm: ARN.',
+    });
+    const burst = new CfnParameter(this, 'ThrottlingBurstLimit', {
+      type: 'Number',
+      default: 1000,
+      minValue: 1,
+      description: 'Stage default route throttling, burst (requests).',
+    });
+    const rate = new CfnParameter(this, 'ThrottlingRateLimit', {
+      type: 'Number',
+      default: 500,
+      minValue: 1,
+      description: 'Stage default route throttling, steady rate (requests per second).',
+    });
+    const maxReceiveCount = new CfnParameter(this, 'MaxReceiveCount', {
+      type: 'Number',
+      default: 5,
+      minValue: 1,
+      maxValue: 1000,
+      description: 'Receives of a fanout message before SQS moves it to the dead-letter queue.',
+    });
+    const numberParam = (name: string, dflt: number, description: string) =>
+      new CfnParameter(this, name, { type: 'Number', default: dflt, minValue: 1, description });
+    const envParams: Record<string, CfnParameter> = {
+      RateLimit: numberParam('RateLimit', 100, 'STARLING_RATE_LIMIT, frames a user may send per rate window.'),
+      RateWindowSecs: numberParam('RateWindowSecs', 10, 'STARLING_RATE_WINDOW_SECS, the rate window in seconds.'),
+      MaxRooms: numberParam('MaxRooms', 100, 'STARLING_MAX_ROOMS, rooms one connection may join.'),
+      FanoutConcurrency: numberParam(
+        'FanoutConcurrency',
+        64,
+        'STARLING_FANOUT_CONCURRENCY, PostToConnection calls in flight per fanout invocation.',
+      ),
+      RetentionDays: numberParam(
+        'RetentionDays',
+        30,
+        'STARLING_RETENTION_DAYS, how long messages stay readable (history, sync).',
+      ),
+      WsEndpoint: new CfnParameter(this, 'WsEndpoint', {
+        type: 'String',
+        default: '',
+        description:
+          'STARLING_WS_ENDPOINT, the management endpoint send and fanout post to. Empty derives it from the event ' +
+          '(https://{apiId}.execute-api.{region}.amazonaws.com/{stage}); set it when clients use a custom domain.',
+      }),
+      RustLog: new CfnParameter(this, 'RustLog', {
+        type: 'String',
+        default: 'info',
+        description: 'RUST_LOG for every function.',
+      }),
+      JwtSecretId: jwtSecretId,
+    };
+    const memorySize = new CfnParameter(this, 'FunctionMemorySize', {
+      type: 'Number',
+      default: 128,
+      minValue: 128,
+      maxValue: 10240,
+      description: 'Memory (MB) of every function.',
+    });
+    const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
+      type: 'Number',
+      default: '30', // a string, like the AllowedValues it must be one of
+      allowedValues: LOG_RETENTION_VALUES.map(String),
+      description: 'Retention of the function and access log groups.',
+    });
+    const alarmTopicArn = new CfnParameter(this, 'AlarmTopicArn', {
+      type: 'String',
+      default: '',
+      description: 'Optional SNS topic ARN notified when the dead-letter queue holds messages.',
+    });
+    const configureApiGatewayAccount = new CfnParameter(this, 'ConfigureApiGatewayAccount', {
+      type: 'String',
+      default: 'false',
+      allowedValues: ['true', 'false'],
+      description:
+        '"true" sets this region\'s account-wide API Gateway CloudWatch Logs role (needed once per account and ' +
+        'region before stage access logging works). Leave "false" when the account already has one.',
+    });
+
+    // ------------------------------------------------------------ conditions
+    const hasAlarmTopic = new CfnCondition(this, 'HasAlarmTopic', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alarmTopicArn.valueAsString, '')),
+    });
+    const jwtSecretIsArn = new CfnCondition(this, 'JwtSecretIsArn', {
+      expression: Fn.conditionEquals(Fn.select(0, Fn.split(':', jwtSecretId.valueAsString)), 'arn'),
+    });
+    const jwtSecretIsSsmName = new CfnCondition(this, 'JwtSecretIsSsmName', {
+      expression: Fn.conditionEquals(Fn.select(0, Fn.split('/', jwtSecretId.valueAsString)), ''),
+    });
+    const createApiGatewayAccount = new CfnCondition(this, 'CreateApiGatewayAccount', {
+      expression: Fn.conditionEquals(configureApiGatewayAccount.valueAsString, 'true'),
+    });
+
+    // ------------------------------------------------------------ data
+    const table = new Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    cfn(table).overrideLogicalId('Table');
+    skipChecks(cfn(table), CHECKOV_SKIPS.table);
+
+    // ------------------------------------------------------------ queue
+    const fanoutTimeout = contract.functions.fanout.timeoutSeconds;
+    if (contract.queue.visibilityTimeoutSeconds < 6 * fanoutTimeout) {
+      throw new Error('queue visibility timeout must be at least 6 x the fanout function timeout');
+    }
+    const deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      fifo: true,
+      contentBasedDeduplication: false,
+      retentionPeriod: Duration.seconds(contract.queue.dlqMessageRetentionSeconds),
+      encryption: QueueEncryption.SQS_MANAGED,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    cfn(deadLetterQueue).overrideLogicalId('DeadLetterQueue');
+    skipChecks(cfn(deadLetterQueue), CHECKOV_SKIPS.queue);
+
+    const queue = new Queue(this, 'Queue', {
+      fifo: true,
+      contentBasedDeduplication: false,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(contract.queue.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.seconds(contract.queue.messageRetentionSeconds),
+      encryption: QueueEncryption.SQS_MANAGED,
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    cfn(queue).overrideLogicalId('Queue');
+    skipChecks(cfn(queue), CHECKOV_SKIPS.queue);
+
+    const dlqAlarm = new Alarm(this, 'DeadLetterQueueAlarm', {
+      alarmDescription:
+        'Starling fanout messages reached the dead-letter queue (poison or repeatedly failing batches).',
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 0,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const cfnAlarm = cfn(dlqAlarm);
+    cfnAlarm.overrideLogicalId('DeadLetterQueueAlarm');
+    cfnAlarm.addPropertyOverride(
+      'AlarmActions',
+      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
+    );
+    Validations.of(dlqAlarm).acknowledge({
+      id: 'CloudFormation-Validate::W1030',
+      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+    });
+
+    // ------------------------------------------------------------ functions
+    const logGroup = (id: string) => {
+      const group = new LogGroup(this, id, {
+        retention: logRetentionDays.valueAsNumber as RetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      cfn(group).overrideLogicalId(id);
+      skipChecks(cfn(group), CHECKOV_SKIPS.logGroup);
+      return group;
+    };
+
+    const arnPrefix = (service: string) => `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
+    const tableIndexArn = `${table.tableArn}/index/gsi1`;
+    // Statements on the API's @connections resources get them once the API exists (the roles come first).
+    const connectionStatements: Array<[PolicyStatement, string[]]> = [];
+    const resourcesFor = (kind: PermissionKind, functionLogGroup: LogGroup): string[] => {
+      switch (kind) {
+        case 'logs':
+          return [functionLogGroup.logGroupArn];
+        case 'table':
+          return [table.tableArn];
+        case 'tableIndex':
+          return [tableIndexArn];
+        case 'queue':
+          return [queue.queueArn];
+        case 'connections':
+        case 'connectionsPost':
+          return [];
+        case 'jwtSecret':
+          // JwtSecretId names either kind; both statements are scoped to exactly that id.
+          return [
+            Fn.conditionIf(
+              jwtSecretIsArn.logicalId,
+              jwtSecretId.valueAsString,
+              `${arnPrefix('secretsmanager')}:secret:${jwtSecretId.valueAsString}-??????`,
+            ).toString(),
+          ];
+        case 'jwtParameter':
+          return [
+            Fn.conditionIf(
+              jwtSecretIsArn.logicalId,
+              jwtSecretId.valueAsString,
+              Fn.conditionIf(
+                jwtSecretIsSsmName.logicalId,
+                `${arnPrefix('ssm')}:parameter${jwtSecretId.valueAsString}`,
+                `${arnPrefix('ssm')}:parameter/${jwtSecretId.valueAsString}`,
+              ),
+            ).toString(),
+          ];
+      }
+    };
+    const sid: Record<PermissionKind, string> = {
+      logs: 'Logs',
+      table: 'Table',
+      tableIndex: 'TableIndex',
+      queue: 'Queue',
+      connections: 'Connections',
+      connectionsPost: 'ConnectionsPost',
+      jwtSecret: 'JwtSecret',
+      jwtParameter: 'JwtParameter',
+    };
+
+    const functions = {} as Record<FunctionKey, LambdaFunction>;
+    for (const key of FUNCTION_KEYS) {
+      const spec = contract.functions[key];
+      const id = spec.logicalId;
+      const group = logGroup(`${id}LogGroup`);
+      // Only the actions of the contract, each on its own resource; no managed policies.
+      const statements = (Object.keys(spec.permissions) as PermissionKind[]).map((kind) => {
+        const statement = new PolicyStatement({
+          sid: sid[kind],
+          actions: [...(spec.permissions[kind] ?? [])],
+          resources: resourcesFor(kind, group),
+        });
+        if (kind === 'connections') connectionStatements.push([statement, contract.api.connectionMethods]);
+        if (kind === 'connectionsPost') connectionStatements.push([statement, ['POST']]);
+        return statement;
+      });
+      const role = new Role(this, `${id}Role`, {
+        assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: { [spec.binary]: new PolicyDocument({ statements }) },
+      });
+      cfn(role).overrideLogicalId(`${id}Role`);
+
+      const environment: Record<string, string> = {};
+      for (const [name, source] of Object.entries(spec.environment)) {
+        if ('parameter' in source) {
+          const param = envParams[source.parameter];
+          if (!param) throw new Error(`contract: ${key}.${name} names unknown parameter ${source.parameter}`);
+          environment[name] = param.valueAsString;
+        } else {
+          environment[name] = source.resource === 'Table' ? table.tableName : queue.queueUrl;
+        }
+      }
+
+      const fn = new LambdaFunction(this, id, {
+        description: DESCRIPTIONS[key],
+        runtime: Runtime.PROVIDED_AL2023,
+        architecture: Architecture.ARM_64,
+        handler: 'bootstrap',
+        code: Code.fromAsset(functionAssetPath(props.lambdaAssetDir, spec.binary)),
+        memorySize: memorySize.valueAsNumber,
+        timeout: Duration.seconds(spec.timeoutSeconds),
+        role,
+        logGroup: group,
+        environment,
+      });
+      cfn(fn).overrideLogicalId(id);
+      skipChecks(cfn(fn), CHECKOV_SKIPS.lambda);
+      functions[key] = fn;
+    }
+
+    new EventSourceMapping(this, 'FanoutEventSourceMapping', {
+      target: functions.fanout,
+      eventSourceArn: queue.queueArn,
+      batchSize: contract.queue.batchSize,
+      reportBatchItemFailures: contract.queue.functionResponseTypes.includes('ReportBatchItemFailures'),
+      enabled: true,
+    });
+    cfn(this.node.findChild('FanoutEventSourceMapping')).overrideLogicalId('FanoutEventSourceMapping');
+
+    // ------------------------------------------------------------ WebSocket API
+    const routeOptions = (routeKey: string) => {
+      const route = contract.api.routes[routeKey];
+      if (!route) throw new Error(`contract: no route ${routeKey}`);
+      const fn = functions[route.function];
+      return {
+        integration: new WebSocketLambdaIntegration(`${route.function}Integration`, fn),
+        returnResponse: route.routeResponse,
+        ...(route.authorizer
+          ? {
+              authorizer: new WebSocketLambdaAuthorizer('Authorizer', functions.authorizer, {
+                authorizerName: contract.api.authorizer.name,
+                identitySource: contract.api.authorizer.identitySource,
+              }),
+            }
+          : {}),
+      };
+    };
+    const api = new WebSocketApi(this, 'WebSocketApi', {
+      apiName: `${Aws.STACK_NAME}-websocket`,
+      routeSelectionExpression: contract.api.routeSelectionExpression,
+      connectRouteOptions: routeOptions('$connect'),
+      disconnectRouteOptions: routeOptions('$disconnect'),
+      defaultRouteOptions: routeOptions('$default'),
+    });
+    cfn(api).overrideLogicalId('WebSocketApi');
+    for (const routeKey of Object.keys(contract.api.routes)) {
+      if (!['$connect', '$disconnect', '$default'].includes(routeKey)) {
+        throw new Error(`contract: route ${routeKey} is not wired in the CDK app`);
+      }
+    }
+    // The same logical ids as SAM for everything the L2 constructs generate: readable diffs, and a
+    // stack can move between the two tools without replacing resources.
+    const routeName: Record<string, string> = { $connect: 'Connect', $disconnect: 'Disconnect', $default: 'Default' };
+    const capitalized = (s: string) => s[0]!.toUpperCase() + s.slice(1);
+    for (const child of api.node.findAll()) {
+      if (!(child instanceof CfnResource) || child === cfn(api)) continue;
+      const rel = child.node.path.slice(api.node.path.length + 1);
+      let m: RegExpMatchArray | null;
+      let logicalId: string | undefined;
+      if ((m = rel.match(/^(\$\w+)-Route\/Resource$/))) logicalId = `${routeName[m[1]!]}Route`;
+      else if ((m = rel.match(/^(\$\w+)-Route\/Response$/))) logicalId = `${routeName[m[1]!]}RouteResponse`;
+      else if ((m = rel.match(/^(\$\w+)-Route\/\w+Integration\/Resource$/))) logicalId = `${routeName[m[1]!]}Integration`;
+      else if ((m = rel.match(/^(\$\w+)-Route\/\w+Integration-Permission$/)))
+        logicalId = `${capitalized(contract.api.routes[m[1]!]!.function)}InvokePermission`;
+      else if (rel === 'Authorizer/Resource') logicalId = 'Authorizer';
+      else if (/Authorizer\w*-Permission$/.test(rel)) logicalId = 'AuthorizerInvokePermission';
+      if (!logicalId) throw new Error(`no SAM logical id for ${child.node.path}: add one here and in the SAM template`);
+      child.overrideLogicalId(logicalId);
+    }
+
+    const accessLogGroup = logGroup('AccessLogGroup');
+    const stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: api,
+      stageName: stageName.valueAsString,
+      autoDeploy: true,
+      throttle: { burstLimit: burst.valueAsNumber, rateLimit: rate.valueAsNumber },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogGroup),
+        format: AccessLogFormat.custom(JSON.stringify(contract.api.accessLogFormat)),
+      },
+    });
+    cfn(stage).overrideLogicalId('Stage');
+
+    for (const [statement, methods] of connectionStatements) {
+      statement.addResources(
+        ...methods.map((m) => `${arnPrefix('execute-api')}:${api.apiId}/${stage.stageName}/${m}/@connections/*`),
+      );
+    }
+
+    // Account-wide (per region) role API Gateway needs to write access logs; optional, see the parameter.
+    const apiGatewayCloudWatchRole = new Role(this, 'ApiGatewayCloudWatchRole', {
+      assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+      managedPolicies: [
+        ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs'),
+      ],
+    });
+    cfn(apiGatewayCloudWatchRole).overrideLogicalId('ApiGatewayCloudWatchRole');
+    cfn(apiGatewayCloudWatchRole).cfnOptions.condition = createApiGatewayAccount;
+    const account = new CfnAccount(this, 'ApiGatewayAccount', {
+      cloudWatchRoleArn: apiGatewayCloudWatchRole.roleArn,
+    });
+    account.cfnOptions.condition = createApiGatewayAccount;
+
+    // ------------------------------------------------------------ outputs (same as SAM)
+    const host = `${api.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}`;
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'Clients connect here (wss://HOST/STAGE?token=JWT).',
+      value: `wss://${host}/${stageName.valueAsString}`,
+    });
+    new CfnOutput(this, 'ManagementEndpoint', {
+      description:
+        'The @connections management API endpoint (STARLING_WS_ENDPOINT when no custom domain is used).',
+      value: `https://${host}/${stageName.valueAsString}`,
+    });
+    new CfnOutput(this, 'WebSocketApiId', { description: 'The WebSocket API id.', value: api.apiId });
+    new CfnOutput(this, 'TableName', { description: 'The DynamoDB table.', value: table.tableName });
+    new CfnOutput(this, 'QueueUrl', { description: 'The fanout FIFO queue.', value: queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'The fanout dead-letter queue (alarmed when not empty).',
+      value: deadLetterQueue.queueUrl,
+    });
+  }
+}
+
+const DESCRIPTIONS: Record<FunctionKey, string> = {
+  authorizer: 'Starling $connect authorizer (HS256 JWT from the token query parameter)',
+  connect: 'Starling $connect (register the connection and presence)',
+  disconnect: 'Starling $disconnect (drop the connection, its subscriptions and presence)',
+  send: 'Starling $default (validate a frame, reply, enqueue for fanout)',
+  fanout: 'Starling fanout (sequence, persist and deliver queued messages to subscribers)',
+};

@@ -1,0 +1,305 @@
+// CDK assertion tests: node --import tsx --test test/*.test.ts
+// The stack is synthesized against placeholder zips (scripts/placeholder-assets.ts): no Rust build here.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { FUNCTION_KEYS, loadContract } from '../lib/contract.js';
+import { StarlingStack } from '../lib/starling-stack.js';
+import { writePlaceholderAssets } from '../scripts/placeholder-assets.js';
+
+const contract = loadContract();
+let assetDir: string;
+let template: Template;
+// Synthesized CloudFormation is untyped JSON.
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+let resources: Record<string, Json>;
+
+function synth(dir: string): Template {
+  const app = new App();
+  const stack = new StarlingStack(app, 'Starling', { lambdaAssetDir: dir });
+  return Template.fromStack(stack);
+}
+
+before(() => {
+  assetDir = writePlaceholderAssets(mkdtempSync(join(tmpdir(), 'starling-assets-')));
+  template = synth(assetDir);
+  resources = template.toJSON().Resources;
+});
+
+after(() => rmSync(assetDir, { recursive: true, force: true }));
+
+function props(logicalId: string): Json {
+  const resource = resources[logicalId];
+  assert.ok(resource, `resource ${logicalId} exists`);
+  return resource.Properties;
+}
+
+/** [action, resource] pairs granted to a role, one per action and resource. */
+function grants(roleId: string): Array<[string, Json]> {
+  const out: Array<[string, Json]> = [];
+  const role = props(roleId);
+  for (const policy of role.Policies ?? []) {
+    for (const st of policy.PolicyDocument.Statement) {
+      assert.equal(st.Effect, 'Allow');
+      for (const action of [st.Action].flat()) for (const res of [st.Resource].flat()) out.push([action, res]);
+    }
+  }
+  return out;
+}
+
+describe('functions', () => {
+  it('has the five Rust functions on provided.al2023 arm64 with handler bootstrap', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
+    for (const key of FUNCTION_KEYS) {
+      const fn = props(contract.functions[key].logicalId);
+      assert.equal(fn.Runtime, 'provided.al2023');
+      assert.deepEqual(fn.Architectures, ['arm64']);
+      assert.equal(fn.Handler, 'bootstrap');
+      assert.equal(fn.Timeout, contract.functions[key].timeoutSeconds);
+      assert.deepEqual(fn.MemorySize, { Ref: 'FunctionMemorySize' });
+      assert.deepEqual(fn.LoggingConfig, { LogGroup: { Ref: `${contract.functions[key].logicalId}LogGroup` } });
+    }
+  });
+
+  it('gives each function exactly the environment variable names of the contract', () => {
+    for (const key of FUNCTION_KEYS) {
+      const spec = contract.functions[key];
+      const vars = props(spec.logicalId).Environment.Variables;
+      assert.deepEqual(Object.keys(vars).sort(), Object.keys(spec.environment).sort(), key);
+      for (const [name, source] of Object.entries(spec.environment)) {
+        const want = 'parameter' in source ? { Ref: source.parameter } : { Ref: source.resource };
+        assert.deepEqual(vars[name], want, `${key} ${name}`);
+      }
+    }
+    // The JWT secret is named by a parameter, never inline.
+    assert.deepEqual(props('AuthorizerFunction').Environment.Variables.STARLING_JWT_SECRET_ID, { Ref: 'JwtSecretId' });
+    assert.equal(JSON.stringify(template.toJSON()).includes('STARLING_JWT_SECRET"'), false);
+  });
+
+  it('grants each role exactly the actions of the contract, on named resources only', () => {
+    for (const key of FUNCTION_KEYS) {
+      const spec = contract.functions[key];
+      const role = props(`${spec.logicalId}Role`);
+      assert.equal(role.ManagedPolicyArns, undefined, `${key}: no managed policies`);
+      assert.deepEqual(role.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'lambda.amazonaws.com' });
+      const granted = grants(`${spec.logicalId}Role`);
+      const actions = [...new Set(granted.map(([a]) => a))].sort();
+      const want = [...new Set(Object.values(spec.permissions).flat())].sort();
+      assert.deepEqual(actions, want, key);
+      for (const [action, res] of granted) {
+        assert.notEqual(res, '*', `${key}: ${action} on *`);
+        assert.ok(!action.includes('*'), `${key}: wildcard action ${action}`);
+      }
+    }
+    // No AWS::IAM::Policy side documents (grants would land there): everything is inline on the roles.
+    template.resourceCountIs('AWS::IAM::Policy', 0);
+  });
+
+  it('scopes DynamoDB to the table (and gsi1 for fanout alone), SQS to the queue', () => {
+    const on = (role: string, action: string) =>
+      grants(role)
+        .filter(([a]) => a === action)
+        .map(([, r]) => JSON.stringify(r));
+    const table = JSON.stringify({ 'Fn::GetAtt': ['Table', 'Arn'] });
+    const queue = JSON.stringify({ 'Fn::GetAtt': ['Queue', 'Arn'] });
+    assert.deepEqual(on('SendFunctionRole', 'dynamodb:UpdateItem'), [table]);
+    assert.deepEqual(on('SendFunctionRole', 'dynamodb:Query'), [table]);
+    assert.deepEqual(on('SendFunctionRole', 'sqs:SendMessage'), [queue]);
+    const fanoutQuery = on('FanoutFunctionRole', 'dynamodb:Query');
+    assert.equal(fanoutQuery.length, 2);
+    assert.ok(fanoutQuery.some((r) => r.includes('/index/gsi1')));
+    for (const role of ['ConnectFunctionRole', 'DisconnectFunctionRole']) {
+      assert.deepEqual(on(role, 'sqs:SendMessage'), [queue], role);
+    }
+  });
+
+  it('limits execute-api:ManageConnections to this API stage and POST/GET/DELETE @connections', () => {
+    const arns = grants('FanoutFunctionRole')
+      .filter(([a]) => a === 'execute-api:ManageConnections')
+      .map(([, r]) => JSON.stringify(r));
+    assert.equal(arns.length, 3);
+    for (const method of ['POST', 'GET', 'DELETE']) {
+      const arn = arns.find((a) => a.includes(`/${method}/@connections/*`));
+      assert.ok(arn, method);
+      assert.ok(arn.includes('{"Ref":"WebSocketApi"}') && arn.includes('{"Ref":"StageName"}'), arn);
+    }
+  });
+
+  it('lets send post to connections (POST only) and nothing else of the API', () => {
+    const arns = grants('SendFunctionRole')
+      .filter(([a]) => a === 'execute-api:ManageConnections')
+      .map(([, r]) => JSON.stringify(r));
+    assert.equal(arns.length, 1);
+    assert.ok(arns[0]!.includes('/POST/@connections/*'), arns[0]);
+    for (const role of ['AuthorizerFunctionRole', 'ConnectFunctionRole', 'DisconnectFunctionRole']) {
+      assert.ok(!grants(role).some(([a]) => a.startsWith('execute-api:')), role);
+    }
+  });
+
+  it('lets the authorizer read only the secret or parameter JwtSecretId names', () => {
+    const granted = grants('AuthorizerFunctionRole');
+    const secret = granted.find(([a]) => a === 'secretsmanager:GetSecretValue');
+    const param = granted.find(([a]) => a === 'ssm:GetParameter');
+    assert.ok(secret && param);
+    assert.equal(secret[1]['Fn::If'][0], 'JwtSecretIsArn');
+    assert.deepEqual(secret[1]['Fn::If'][1], { Ref: 'JwtSecretId' });
+    assert.equal(param[1]['Fn::If'][2]['Fn::If'][0], 'JwtSecretIsSsmName');
+  });
+});
+
+describe('WebSocket API', () => {
+  it('selects routes on $request.body.action', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('routes $connect (authorized), $disconnect and $default to their functions', () => {
+    const routes = template.findResources('AWS::ApiGatewayV2::Route');
+    const byKey = Object.fromEntries(Object.values(routes).map((r: Json) => [r.Properties.RouteKey, r.Properties]));
+    assert.deepEqual(Object.keys(byKey).sort(), ['$connect', '$default', '$disconnect']);
+    for (const [routeKey, route] of Object.entries(contract.api.routes)) {
+      const target = byKey[routeKey].Target['Fn::Join'][1][1].Ref as string;
+      const uri = JSON.stringify(props(target).IntegrationUri);
+      assert.ok(uri.includes(`"${contract.functions[route.function].logicalId}"`), `${routeKey} -> ${uri}`);
+      assert.equal(props(target).IntegrationType, 'AWS_PROXY');
+      assert.equal(byKey[routeKey].AuthorizationType, route.authorizer ? 'CUSTOM' : 'NONE');
+    }
+    assert.deepEqual(byKey.$connect.AuthorizerId, { Ref: 'Authorizer' });
+  });
+
+  it('authorizes $connect with a REQUEST authorizer on the token query parameter', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.querystring.token'],
+    });
+    assert.ok(JSON.stringify(props('Authorizer').AuthorizerUri).includes('AuthorizerFunction'));
+  });
+
+  it('returns the send reply to the caller (two-way $default route)', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::RouteResponse', {
+      RouteId: { Ref: 'DefaultRoute' },
+      RouteResponseKey: '$default',
+    });
+    assert.equal(props('DefaultRoute').RouteResponseSelectionExpression, '$default');
+  });
+
+  it('lets API Gateway invoke each routed function and the authorizer', () => {
+    const perms = Object.values(template.findResources('AWS::Lambda::Permission')) as Json[];
+    assert.equal(perms.length, 4);
+    for (const p of perms) assert.equal(p.Properties.Principal, 'apigateway.amazonaws.com');
+  });
+
+  it('has a stage with JSON access logs and throttling from parameters', () => {
+    const stage = props('Stage');
+    assert.equal(stage.AutoDeploy, true);
+    assert.deepEqual(stage.StageName, { Ref: 'StageName' });
+    assert.deepEqual(stage.AccessLogSettings.DestinationArn, { 'Fn::GetAtt': ['AccessLogGroup', 'Arn'] });
+    assert.deepEqual(JSON.parse(stage.AccessLogSettings.Format), contract.api.accessLogFormat);
+    assert.deepEqual(stage.DefaultRouteSettings, {
+      ThrottlingBurstLimit: { Ref: 'ThrottlingBurstLimit' },
+      ThrottlingRateLimit: { Ref: 'ThrottlingRateLimit' },
+    });
+  });
+
+  it('outputs the wss:// URL and the https:// management endpoint', () => {
+    const outputs = template.toJSON().Outputs;
+    const url = JSON.stringify(outputs.WebSocketUrl.Value);
+    const mgmt = JSON.stringify(outputs.ManagementEndpoint.Value);
+    assert.ok(url.startsWith('{"Fn::Join":["",["wss://",{"Ref":"WebSocketApi"},".execute-api."'), url);
+    assert.ok(mgmt.startsWith('{"Fn::Join":["",["https://",{"Ref":"WebSocketApi"},".execute-api."'), mgmt);
+    assert.ok(mgmt.endsWith('"/",{"Ref":"StageName"}]]}'), mgmt);
+  });
+});
+
+describe('queue and fanout', () => {
+  it('is a FIFO queue with sender-given dedup ids, visibility >= 6x the fanout timeout, and a FIFO DLQ', () => {
+    const queue = props('Queue');
+    assert.equal(queue.FifoQueue, true);
+    assert.equal(queue.ContentBasedDeduplication, false);
+    assert.ok(queue.VisibilityTimeout >= 6 * props('FanoutFunction').Timeout);
+    assert.deepEqual(queue.RedrivePolicy, {
+      deadLetterTargetArn: { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] },
+      maxReceiveCount: { Ref: 'MaxReceiveCount' },
+    });
+    assert.equal(props('DeadLetterQueue').FifoQueue, true);
+    assert.equal(template.toJSON().Parameters.MaxReceiveCount.Default, 5);
+  });
+
+  it('alarms when the DLQ holds any message', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DeadLetterQueue', 'QueueName'] } }],
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+    });
+  });
+
+  it('maps the queue to fanout in batches of 10 with partial batch failures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': ['Queue', 'Arn'] },
+      FunctionName: { Ref: 'FanoutFunction' },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+});
+
+describe('table', () => {
+  it('is an on-demand pk/sk table with gsi1, TTL on expiresAt, PITR and SSE, retained on delete', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'gsi1',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      },
+    });
+  });
+});
+
+describe('checkov skips', () => {
+  it('names every skipped check with a reason', () => {
+    let skipped = 0;
+    for (const [id, resource] of Object.entries(resources)) {
+      for (const skip of resource.Metadata?.checkov?.skip ?? []) {
+        assert.match(skip.id, /^CKV_AWS_\d+$/, id);
+        assert.ok(typeof skip.comment === 'string' && skip.comment.length > 20, `${id} ${skip.id} has a reason`);
+        skipped += 1;
+      }
+    }
+    assert.ok(skipped > 0);
+  });
+});
+
+describe('assets', () => {
+  it('fails with build instructions when a function zip is missing', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'starling-empty-'));
+    try {
+      assert.throws(() => synth(empty), /cargo lambda build --release --arm64 --output-format zip/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,264 @@
+"""Parity tests: the SAM template and the CDK synth output describe the same stack, both match
+infra/contract.json, and any drift on either side (a mutated copy of one template) is caught.
+
+Run from the repository root with the infra venv, after `cdk synth` (scripts/infra-check.sh does both):
+    .venv-infra/sam/bin/python -m pytest infra/parity
+STARLING_CDK_TEMPLATE overrides where the synthesized CDK template is read from.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import parity
+
+ROOT = parity.ROOT
+SAM_PATH = ROOT / "infra" / "sam" / "template.yaml"
+CDK_PATH = Path(os.environ.get("STARLING_CDK_TEMPLATE", ROOT / "infra" / "cdk" / "cdk.out" / "Starling.template.json"))
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict:
+    return parity.load_contract()
+
+
+@pytest.fixture(scope="module")
+def sam_source() -> dict:
+    return parity.load_sam(SAM_PATH)
+
+
+@pytest.fixture(scope="module")
+def sam(sam_source: dict) -> dict:
+    return parity.translate_sam(sam_source)
+
+
+@pytest.fixture(scope="module")
+def cdk() -> dict:
+    if not CDK_PATH.exists():
+        pytest.fail(
+            f"{CDK_PATH} is missing: synthesize the CDK app first "
+            "(scripts/infra-check.sh does, with placeholder assets)"
+        )
+    return parity.load_json(CDK_PATH)
+
+
+# --------------------------------------------------------------------------- the real templates
+
+
+def test_sam_and_cdk_agree_with_each_other_and_the_contract(sam: dict, cdk: dict, contract: dict) -> None:
+    errors = parity.compare(sam, cdk, contract)
+    assert errors == [], "\n".join(errors)
+
+
+def test_sam_iam_mapping_is_the_contract(sam_source: dict, contract: dict) -> None:
+    mapping = sam_source["Mappings"]["IamActions"]
+    assert mapping == {key: fn["permissions"] for key, fn in contract["functions"].items()}
+
+
+def test_sam_build_metadata_names_each_binary(sam_source: dict, contract: dict) -> None:
+    for fn in contract["functions"].values():
+        resource = sam_source["Resources"][fn["logicalId"]]
+        assert resource["Type"] == "AWS::Serverless::Function"
+        assert resource["Metadata"]["BuildMethod"] == "rust-cargolambda"
+        assert resource["Metadata"]["BuildProperties"] == {"Binary": fn["binary"]}
+        assert resource["Properties"]["CodeUri"] == "../..", "CodeUri must be the workspace root"
+        assert (ROOT / fn["crateDir"] / "Cargo.toml").exists()
+
+
+def test_the_model_covers_what_the_issue_lists(sam: dict) -> None:
+    model = parity.build_model(sam)
+    assert set(model["routes"]) == {"$connect", "$disconnect", "$default"}
+    assert model["routes"]["$connect"]["authorizer"]["IdentitySource"] == ["route.request.querystring.token"]
+    assert model["queues"]["Queue"]["FifoQueue"] == "true"
+    assert model["queues"]["Queue"]["RedrivePolicy"]["maxReceiveCount"] == "${MaxReceiveCount}"
+    assert model["tables"]["Table"]["TimeToLiveSpecification"]["AttributeName"] == "expiresAt"
+    assert model["eventSourceMappings"]["FanoutEventSourceMapping"]["BatchSize"] == "10"
+    assert len(model["functions"]) == 5
+    assert all(f["iam"] for f in model["functions"].values())
+
+
+def test_canonical_form_equates_sub_and_join() -> None:
+    canon = parity.Canon({"Mappings": {"M": {"a": {"b": ["x", "y"]}}}})
+    sub = {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${Queue.QueueName}/x"}
+    join = {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":sqs:", {"Ref": "AWS::Region"}, ":",
+             {"Fn::GetAtt": ["Queue", "QueueName"]}, "/x"],
+        ]
+    }
+    assert canon(sub) == canon(join) == "arn:${AWS::Partition}:sqs:${AWS::Region}:${Queue.QueueName}/x"
+    assert canon({"Fn::FindInMap": ["M", "a", "b"]}) == ["x", "y"]
+    assert canon(10) == canon("10") and canon(True) == "true"
+
+
+# --------------------------------------------------------------------------- drift is caught
+
+Mutation = Callable[[dict], None]
+
+
+def _resource(template: dict, logical_id: str) -> dict:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def _cdk_statement(template: dict, role: str, sid: str) -> dict:
+    for statement in _resource(template, role)["Policies"][0]["PolicyDocument"]["Statement"]:
+        if statement.get("Sid") == sid:
+            return statement
+    raise KeyError(sid)
+
+
+def _add_action(statement: dict, action: str) -> None:
+    actions = statement["Action"]
+    statement["Action"] = (actions if isinstance(actions, list) else [actions]) + [action]
+
+
+# Mutations of the SAM source (as if the YAML were edited), then translated.
+SAM_MUTATIONS: dict[str, Mutation] = {
+    "iam action dropped from the mapping": lambda t: t["Mappings"]["IamActions"]["send"]["table"].remove(
+        "dynamodb:UpdateItem"
+    ),
+    "iam action added to the mapping": lambda t: t["Mappings"]["IamActions"]["connect"]["table"].append(
+        "dynamodb:Scan"
+    ),
+    "table grant widened to every table": lambda t: _resource(t, "ConnectFunctionRole")["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"][1].update(Resource="*"),
+    "environment variable added": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].update(
+        STARLING_EXTRA="1"
+    ),
+    "environment variable removed": lambda t: _resource(t, "SendFunction")["Environment"]["Variables"].pop(
+        "STARLING_MAX_ROOMS"
+    ),
+    "authorizer identity source": lambda t: _resource(t, "Authorizer").update(
+        IdentitySource=["route.request.header.Authorization"]
+    ),
+    "route key renamed": lambda t: _resource(t, "DisconnectRoute").update(RouteKey="bye"),
+    "route response removed": lambda t: t["Resources"].pop("DefaultRouteResponse"),
+    "route selection expression": lambda t: _resource(t, "WebSocketApi").update(
+        RouteSelectionExpression="$request.body.type"
+    ),
+    "queue visibility timeout": lambda t: _resource(t, "Queue").update(VisibilityTimeout=60),
+    "queue content-based deduplication": lambda t: _resource(t, "Queue").update(ContentBasedDeduplication=True),
+    "redrive max receive count": lambda t: _resource(t, "Queue")["RedrivePolicy"].update(maxReceiveCount=3),
+    "dlq not fifo": lambda t: _resource(t, "DeadLetterQueue").pop("FifoQueue"),
+    "gsi removed": lambda t: _resource(t, "Table").pop("GlobalSecondaryIndexes"),
+    "ttl attribute": lambda t: _resource(t, "Table")["TimeToLiveSpecification"].update(AttributeName="ttl"),
+    "pitr off": lambda t: _resource(t, "Table")["PointInTimeRecoverySpecification"].update(
+        PointInTimeRecoveryEnabled=False
+    ),
+    "event source batch size": lambda t: _resource(t, "FanoutEventSourceMapping").update(BatchSize=5),
+    "event source without partial batch failures": lambda t: _resource(t, "FanoutEventSourceMapping").pop(
+        "FunctionResponseTypes"
+    ),
+    "function architecture": lambda t: t["Globals"]["Function"].update(Architectures=["x86_64"]),
+    "function timeout": lambda t: _resource(t, "FanoutFunction").update(Timeout=60),
+    "parameter default": lambda t: t["Parameters"]["MaxReceiveCount"].update(Default=7),
+    "output removed": lambda t: t["Outputs"].pop("ManagementEndpoint"),
+    "checkov skip removed": lambda t: t["Resources"]["Table"].pop("Metadata"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAM_MUTATIONS))
+def test_drift_in_the_sam_template_fails(name: str, sam_source: dict, cdk: dict, contract: dict) -> None:
+    mutated = copy.deepcopy(sam_source)
+    SAM_MUTATIONS[name](mutated)
+    errors = parity.compare(parity.translate_sam(mutated), cdk, contract)
+    assert errors, f"parity missed a SAM-side change: {name}"
+    assert any(e.startswith("SAM vs CDK") for e in errors)
+
+
+# Mutations of the synthesized CDK template.
+CDK_MUTATIONS: dict[str, Mutation] = {
+    "iam action added": lambda t: _add_action(_cdk_statement(t, "FanoutFunctionRole", "Table"), "dynamodb:Scan"),
+    "iam statement removed": lambda t: _resource(t, "FanoutFunctionRole")["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ].pop(),
+    "managed policy attached": lambda t: _resource(t, "SendFunctionRole").update(
+        ManagedPolicyArns=["arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"]
+    ),
+    "environment variable renamed": lambda t: _resource(t, "ConnectFunction")["Environment"]["Variables"].update(
+        TABLE_NAME=_resource(t, "ConnectFunction")["Environment"]["Variables"].pop("STARLING_TABLE")
+    ),
+    "route integrated with another function": lambda t: _resource(t, "DefaultRoute").update(
+        Target={"Fn::Join": ["", ["integrations/", {"Ref": "ConnectIntegration"}]]}
+    ),
+    "connect route without authorizer": lambda t: [
+        _resource(t, "ConnectRoute").update(AuthorizationType="NONE"),
+        _resource(t, "ConnectRoute").pop("AuthorizerId"),
+    ],
+    "dlq retention": lambda t: _resource(t, "DeadLetterQueue").update(MessageRetentionPeriod=345600),
+    "table sort key": lambda t: _resource(t, "Table")["KeySchema"][1].update(AttributeName="sk2"),
+    "sse off": lambda t: _resource(t, "Table")["SSESpecification"].update(SSEEnabled=False),
+    "alarm threshold": lambda t: _resource(t, "DeadLetterQueueAlarm").update(Threshold=5),
+    "stage throttling literal": lambda t: _resource(t, "Stage")["DefaultRouteSettings"].update(
+        ThrottlingRateLimit=100
+    ),
+    "extra resource": lambda t: t["Resources"].update(
+        Extra={"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}
+    ),
+    "parameter removed": lambda t: t["Parameters"].pop("RetentionDays"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CDK_MUTATIONS))
+def test_drift_in_the_cdk_template_fails(name: str, sam: dict, cdk: dict, contract: dict) -> None:
+    mutated = copy.deepcopy(cdk)
+    CDK_MUTATIONS[name](mutated)
+    errors = parity.compare(sam, mutated, contract)
+    assert errors, f"parity missed a CDK-side change: {name}"
+    assert any(e.startswith("SAM vs CDK") for e in errors)
+
+
+def test_a_contract_change_fails_both_sides(sam: dict, cdk: dict, contract: dict) -> None:
+    changed = copy.deepcopy(contract)
+    changed["functions"]["send"]["permissions"]["table"].append("dynamodb:DescribeTable")
+    changed["functions"]["connect"]["environment"]["STARLING_NEW"] = {"parameter": "RustLog"}
+    errors = parity.compare(sam, cdk, changed)
+    for side in ("SAM vs contract", "CDK vs contract"):
+        assert any(e.startswith(side) and "DescribeTable" in e for e in errors), errors
+        assert any(e.startswith(side) and "STARLING_NEW" in e for e in errors), errors
+
+
+def test_the_cli_fails_on_an_edited_copy_of_the_sam_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """End to end, as CI runs it: a text edit of a copy of template.yaml makes the CLI exit 1."""
+    edited = SAM_PATH.read_text().replace("BatchSize: 10", "BatchSize: 9", 1)
+    assert edited != SAM_PATH.read_text()
+    copy_path = tmp_path / "template.yaml"
+    copy_path.write_text(edited)
+    assert parity.main(["--sam", str(copy_path), "--cdk", str(CDK_PATH)]) == 1
+    assert "BatchSize" in capsys.readouterr().out
+    assert parity.main(["--sam", str(SAM_PATH), "--cdk", str(CDK_PATH)]) == 0
+
+
+def test_the_cli_fails_on_an_edited_copy_of_the_cdk_template(tmp_path: Path) -> None:
+    template = json.loads(CDK_PATH.read_text())
+    template["Resources"]["Queue"]["Properties"]["VisibilityTimeout"] = 120
+    copy_path = tmp_path / "Starling.template.json"
+    copy_path.write_text(json.dumps(template))
+    assert parity.main(["--sam", str(SAM_PATH), "--cdk", str(copy_path)]) == 1
+
+
+# --------------------------------------------------------------------------- the Rust side
+
+
+def test_every_variable_a_function_requires_is_in_the_contract(contract: dict) -> None:
+    """`config::required("X")` panics at init when X is unset: each one must be set by both stacks."""
+    import re
+
+    for key, fn in contract["functions"].items():
+        sources = sorted((ROOT / fn["crateDir"] / "src").rglob("*.rs"))
+        assert sources, f"no Rust sources for {key} in {fn['crateDir']}"
+        required = {
+            name
+            for path in sources
+            for name in re.findall(r'required\(\s*"([A-Z0-9_]+)"\s*\)', path.read_text())
+        }
+        missing = required - set(fn["environment"])
+        assert not missing, f"{key} requires {sorted(missing)}, which infra/contract.json does not set"

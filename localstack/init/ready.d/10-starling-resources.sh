@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# LocalStack init hook (ready.d): creates Starling's DynamoDB table and SQS FIFO queues when LocalStack
+# is ready, shaped as infra/sam/template.yaml and infra/cdk create them in AWS:
+#   table  pk/sk (S), GSI gsi1 (gsi1pk/gsi1sk, ALL), TTL on expiresAt, on demand, PITR
+#   queue  FIFO, ContentBasedDeduplication off (senders give dedup ids), per-message-group throughput,
+#          redrive to the FIFO DLQ after STARLING_MAX_RECEIVE_COUNT receives
+# Idempotent: existing resources are kept (and their settings re-applied where the API allows).
+#
+# Names and the settings the devstack passes when it creates the queues itself default to the devstack's
+# own defaults (--table starling-dev, --queue starling-dev, --visibility-timeout-secs 30,
+# --max-receive-count 5), so `cargo run -p starling-devstack -- --endpoint-url http://localhost:4566`
+# finds these resources and its own CreateQueue calls match them. Change both sides together.
+#
+# LocalStack runs it with its bundled `awslocal`. It also runs against any endpoint (moto, for the
+# project's own check) with AWSLOCAL="aws --endpoint-url http://127.0.0.1:PORT".
+set -euo pipefail
+
+TABLE="${STARLING_TABLE_NAME:-starling-dev}"
+QUEUE_BASE="${STARLING_QUEUE_NAME:-starling-dev}"   # like the devstack's --queue: without .fifo
+QUEUE="$QUEUE_BASE.fifo"
+DLQ="$QUEUE_BASE-dlq.fifo"
+MAX_RECEIVE_COUNT="${STARLING_MAX_RECEIVE_COUNT:-5}"
+VISIBILITY_TIMEOUT="${STARLING_VISIBILITY_TIMEOUT:-30}"
+read -r -a AWSLOCAL <<<"${AWSLOCAL:-awslocal}"
+
+case "$QUEUE_BASE" in *.fifo) echo "starling: STARLING_QUEUE_NAME is the name without .fifo" >&2; exit 1 ;; esac
+
+aws_() { "${AWSLOCAL[@]}" "$@"; }
+
+# ------------------------------------------------------------------ table
+if aws_ dynamodb describe-table --table-name "$TABLE" >/dev/null 2>&1; then
+  echo "starling: table $TABLE exists"
+else
+  aws_ dynamodb create-table \
+    --table-name "$TABLE" \
+    --billing-mode PAY_PER_REQUEST \
+    --attribute-definitions \
+      AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S \
+      AttributeName=gsi1pk,AttributeType=S AttributeName=gsi1sk,AttributeType=S \
+    --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE \
+    --global-secondary-indexes \
+      'IndexName=gsi1,KeySchema=[{AttributeName=gsi1pk,KeyType=HASH},{AttributeName=gsi1sk,KeyType=RANGE}],Projection={ProjectionType=ALL}' \
+    >/dev/null
+  aws_ dynamodb wait table-exists --table-name "$TABLE"
+  echo "starling: created table $TABLE"
+fi
+ttl_status="$(aws_ dynamodb describe-time-to-live --table-name "$TABLE" \
+  --query 'TimeToLiveDescription.TimeToLiveStatus' --output text 2>/dev/null || true)"
+if [ "$ttl_status" != "ENABLED" ] && [ "$ttl_status" != "ENABLING" ]; then
+  aws_ dynamodb update-time-to-live --table-name "$TABLE" \
+    --time-to-live-specification 'Enabled=true,AttributeName=expiresAt' >/dev/null
+fi
+# Point-in-time recovery, as in AWS (emulators accept and ignore it; best effort).
+aws_ dynamodb update-continuous-backups --table-name "$TABLE" \
+  --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true >/dev/null 2>&1 || true
+
+# ------------------------------------------------------------------ queues
+# CreateQueue on an existing queue succeeds only when the attributes it passes match the queue's: create
+# each queue with exactly the attributes the devstack passes, then set the others.
+attributes="$(mktemp)"
+trap 'rm -f "$attributes"' EXIT
+
+dlq_url="$(aws_ sqs create-queue --queue-name "$DLQ" --attributes FifoQueue=true --query QueueUrl --output text)"
+aws_ sqs set-queue-attributes --queue-url "$dlq_url" \
+  --attributes 'ContentBasedDeduplication=false,MessageRetentionPeriod=1209600'
+dlq_arn="$(aws_ sqs get-queue-attributes --queue-url "$dlq_url" --attribute-names QueueArn \
+  --query Attributes.QueueArn --output text)"
+
+cat >"$attributes" <<JSON
+{
+  "FifoQueue": "true",
+  "VisibilityTimeout": "$VISIBILITY_TIMEOUT",
+  "RedrivePolicy": "{\"deadLetterTargetArn\":\"$dlq_arn\",\"maxReceiveCount\":$MAX_RECEIVE_COUNT}"
+}
+JSON
+queue_url="$(aws_ sqs create-queue --queue-name "$QUEUE" --attributes "file://$attributes" \
+  --query QueueUrl --output text)"
+cat >"$attributes" <<JSON
+{
+  "ContentBasedDeduplication": "false",
+  "MessageRetentionPeriod": "345600",
+  "DeduplicationScope": "messageGroup",
+  "FifoThroughputLimit": "perMessageGroupId"
+}
+JSON
+aws_ sqs set-queue-attributes --queue-url "$queue_url" --attributes "file://$attributes"
+
+echo "starling: table $TABLE, queue $queue_url, dead-letter queue $dlq_url"
+echo "starling: STARLING_TABLE=$TABLE STARLING_QUEUE_URL=$queue_url"
