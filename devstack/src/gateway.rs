@@ -153,7 +153,7 @@ pub(crate) async fn handshake(
     let latency = started.elapsed().as_millis();
     let response = match authorized {
         Ok(r) => r,
-        Err(e) if e.to_string() == starling_shared::handlers::UNAUTHORIZED => {
+        Err(e) if e.downcast_ref::<starling_shared::handlers::Unauthorized>().is_some() => {
             info!(connection_id = %meta.connection_id, "handshake refused by the authorizer: 401");
             return refusal(StatusCode::UNAUTHORIZED, "Unauthorized");
         }

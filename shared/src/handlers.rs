@@ -24,8 +24,12 @@ use crate::service::fanout::{self, FanoutDeps, Record};
 /// The authorizer context key that carries the user id to every later route.
 pub const USER_CONTEXT_KEY: &str = "user";
 
-/// The message API Gateway maps to HTTP 401 at the handshake.
-pub const UNAUTHORIZED: &str = "Unauthorized";
+/// The authorizer's refusal. API Gateway answers the handshake with 401 when the authorizer
+/// fails with exactly the message "Unauthorized", which is this type's `Display`; the devstack
+/// recognises the refusal by downcasting to this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
 
 /// What `connect` and `disconnect` need.
 #[derive(Clone)]
@@ -79,7 +83,7 @@ pub async fn authorize(
         Ok(c) => c,
         Err(e) => {
             info!(request_id, route = "$connect", outcome = "unauthorized", reason = %e, "invocation");
-            return Err(UNAUTHORIZED.into());
+            return Err(Box::new(Unauthorized));
         }
     };
     let mut statement = IamPolicyStatement::default();
