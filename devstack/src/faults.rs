@@ -6,10 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use starling_shared::model::Envelope;
-use starling_shared::ports::{
-    Appended, HistoryPage, MessageStore, NewMessage, Queue, QueueError, StoreError, SyncPage,
-};
+use starling_shared::domain::{Appended, HistoryPage, NewMessage, SyncPage};
+use starling_shared::envelope::Envelope;
+use starling_shared::ports::{MessageStore, Queue, QueueError, StoreError};
 
 /// How an injected append failure fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -376,7 +376,7 @@ async fn route(app: &App, conn: &Conn, authorizer: &Map<String, Value>, body: St
         }
     };
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
-    match handlers::message(&app.action_deps, LambdaEvent::new(event, Context::default())).await {
+    match handlers::send(&app.action_deps, LambdaEvent::new(event, Context::default())).await {
         Ok(r) => {
             if let Some(Body::Text(t)) = r.body {
                 let _ = conn.tx.send(Outbound::Text(t));

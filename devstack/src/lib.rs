@@ -17,13 +17,13 @@ use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::adapters::sqs::SqsQueue;
 use starling_shared::auth::JwtVerifier;
-use starling_shared::handlers::ConnectionDeps;
-use starling_shared::model::SystemClock;
+use starling_shared::clock::SystemClock;
 use starling_shared::ports::{
     ConnectionStore, MessageStore, PresenceStore, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore,
 };
-use starling_shared::service::actions::{ActionDeps, ActionLimits};
+use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::{FanoutDeps, FanoutSettings};
+use starling_shared::service::send::{SendDeps, SendLimits};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -115,7 +115,7 @@ pub struct Config {
     pub jwt_secret: String,
     pub backend: Backend,
     pub limits: GatewayLimits,
-    pub action_limits: ActionLimits,
+    pub action_limits: SendLimits,
     pub mapping: MappingSettings,
     /// The fanout's settings; `endpoint_override` is set to this devstack's management API.
     pub fanout: FanoutSettings,
@@ -134,7 +134,7 @@ impl Default for Config {
             jwt_secret: "dev-secret".into(),
             backend: Backend::Memory,
             limits: GatewayLimits::default(),
-            action_limits: ActionLimits::default(),
+            action_limits: SendLimits::default(),
             mapping: MappingSettings::default(),
             fanout: FanoutSettings::default(),
             routes: vec![],
@@ -168,7 +168,7 @@ pub(crate) struct App {
     pub(crate) api_id: String,
     pub(crate) verifier: JwtVerifier,
     pub(crate) connection_deps: ConnectionDeps,
-    pub(crate) action_deps: ActionDeps,
+    pub(crate) action_deps: SendDeps,
     pub(crate) registry: gateway::Registry,
     pub(crate) source: mapping::Source,
     /// Cancelled when connections must close (shutdown).
@@ -412,7 +412,7 @@ pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
         clock: Arc::new(SystemClock),
         settings: fanout_settings,
     };
-    let action_deps = ActionDeps {
+    let action_deps = SendDeps {
         subscriptions: ports.subscriptions.clone(),
         messages: ports.messages.clone(),
         limiter: ports.limiter.clone(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use starling_devstack::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
-use starling_shared::service::actions::ActionLimits;
 use starling_shared::service::fanout::FanoutSettings;
+use starling_shared::service::send::SendLimits;
 
 /// Starling on one machine: an API Gateway-like WebSocket gateway with the management API,
 /// and the SQS → fanout event source mapping, running the same handlers as the Lambdas.
@@ -67,13 +67,13 @@ struct Args {
     pollers: usize,
 
     /// `send`s allowed per connection per rate window.
-    #[arg(long, env = "STARLING_RATE_LIMIT", default_value_t = ActionLimits::default().rate_limit)]
+    #[arg(long, env = "STARLING_RATE_LIMIT", default_value_t = SendLimits::default().rate_limit)]
     rate_limit: u64,
     /// The rate window in seconds.
-    #[arg(long, env = "STARLING_RATE_WINDOW_SECS", default_value_t = ActionLimits::default().rate_window_secs)]
+    #[arg(long, env = "STARLING_RATE_WINDOW_SECS", default_value_t = SendLimits::default().rate_window_secs)]
     rate_window_secs: i64,
     /// Rooms one connection may be in.
-    #[arg(long, env = "STARLING_MAX_ROOMS", default_value_t = ActionLimits::default().max_rooms)]
+    #[arg(long, env = "STARLING_MAX_ROOMS", default_value_t = SendLimits::default().max_rooms)]
     max_rooms: usize,
     /// Posts in flight per message in the fanout.
     #[arg(long, env = "STARLING_FANOUT_CONCURRENCY", default_value_t = FanoutSettings::default().concurrency)]
@@ -105,11 +105,11 @@ impl Args {
                 idle_timeout: Duration::from_secs(self.idle_timeout_secs),
                 max_connection_duration: Duration::from_secs(self.max_connection_secs),
             },
-            action_limits: ActionLimits {
+            action_limits: SendLimits {
                 rate_limit: self.rate_limit,
                 rate_window_secs: self.rate_window_secs,
                 max_rooms: self.max_rooms,
-                ..ActionLimits::default()
+                ..SendLimits::default()
             },
             mapping: MappingSettings {
                 batch_size: self.batch_size,

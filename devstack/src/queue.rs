@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use serde::Serialize;
-use starling_shared::model::Envelope;
+use starling_shared::envelope::Envelope;
 use starling_shared::ports::{Queue, QueueError};
 use tokio::sync::Notify;
 

@@ -11,17 +11,15 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_types::config_bag::ConfigBag;
 use criterion::{Criterion, criterion_group, criterion_main};
 use starling_shared::adapters::dynamo::DynamoStore;
-use starling_shared::adapters::memory::{MemoryPusher, MemoryQueue, MemoryStore};
-use starling_shared::model::{Connection, SystemClock};
-use starling_shared::ports::{ConnectionStore, MessageStore, NewMessage, PresenceStore, SubscriptionStore};
+use starling_shared::adapters::memory::{MemoryPusher, MemoryStore, RecordingQueue};
+use starling_shared::domain::Connection;
+use starling_shared::domain::NewMessage;
 use starling_shared::protocol::ServerFrame;
-use starling_shared::service::actions::{ActionDeps, ActionLimits, Caller, handle_frame};
+use starling_shared::service::send::{Caller, SendDeps, SendLimits, handle_frame};
+use starling_shared::wiring::{Ports, Store};
 
 const MISSED: u64 = 1_000;
 const SYNC: &str = r#"{"action":"sync","rooms":{"big":0}}"#;
-
-trait Store: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore {}
-impl<T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore> Store for T {}
 
 #[derive(Debug, Clone, Default)]
 struct CallCounter(Arc<AtomicUsize>);
@@ -41,7 +39,7 @@ impl Intercept for CallCounter {
     }
 }
 
-async fn room_with_missed<S: Store + 'static>(store: Arc<S>) -> (ActionDeps, Caller, Arc<MemoryPusher>) {
+async fn room_with_missed<S: Store + 'static>(store: Arc<S>) -> (SendDeps, Caller, Arc<MemoryPusher>) {
     let conn = Connection {
         id: "reader=".into(),
         user: "alice".into(),
@@ -67,21 +65,12 @@ async fn room_with_missed<S: Store + 'static>(store: Arc<S>) -> (ActionDeps, Cal
     }
     let pusher = Arc::new(MemoryPusher::default());
     pusher.connect(&conn.id);
-    let deps = ActionDeps {
-        subscriptions: store.clone(),
-        messages: store.clone(),
-        limiter: Arc::new(MemoryStore::new()),
-        queue: Arc::new(MemoryQueue::default()),
-        presence: store,
-        pusher: pusher.clone(),
-        clock: Arc::new(SystemClock),
-        limits: ActionLimits::default(),
-        endpoint_override: Some("https://bench.local/prod".into()),
-    };
+    let ports = Ports::new(store, Arc::new(RecordingQueue::default()), pusher.clone());
+    let deps = ports.send(SendLimits::default(), Some("https://bench.local/prod".into()));
     (deps, Caller { connection: conn, endpoint: None }, pusher)
 }
 
-async fn sync_once(deps: &ActionDeps, caller: &Caller) {
+async fn sync_once(deps: &SendDeps, caller: &Caller) {
     let reply = handle_frame(deps, caller, SYNC).await.frame;
     assert!(matches!(reply, Some(ServerFrame::Synced { last_seq: MISSED, recovered: true, .. })), "{reply:?}");
 }

@@ -1,16 +1,27 @@
-//! Environment configuration, read once at init by each binary.
+//! Each function's environment configuration, read once at init. Every failure names the
+//! variable, so a misconfigured deploy says what to fix in its first log line.
 
 use std::str::FromStr;
 
-use crate::service::actions::ActionLimits;
 use crate::service::fanout::FanoutSettings;
+use crate::service::send::SendLimits;
 
+/// A missing or invalid environment variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset or empty: set it (the SAM template and CDK app do).
     #[error("{0} must be set")]
     Missing(&'static str),
+    /// A variable is set to something that does not parse: fix its value.
     #[error("{name} is {value:?}, which is not valid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it does not parse.
+        reason: String,
+    },
 }
 
 /// A required, non-empty variable.
@@ -38,7 +49,65 @@ where
     }
 }
 
-impl ActionLimits {
+/// `$connect` and `$disconnect`: `STARLING_TABLE`, `STARLING_QUEUE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The DynamoDB table.
+    pub table: String,
+    /// The FIFO queue presence notices go to.
+    pub queue_url: String,
+}
+
+impl ConnectionConfig {
+    /// Reads the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { table: required("STARLING_TABLE")?, queue_url: required("STARLING_QUEUE_URL")? })
+    }
+}
+
+/// The `send` function: `STARLING_TABLE`, `STARLING_QUEUE_URL`, `STARLING_WS_ENDPOINT` and the
+/// limits of [`SendLimits::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendConfig {
+    /// The DynamoDB table.
+    pub table: String,
+    /// The FIFO queue accepted messages go to.
+    pub queue_url: String,
+    /// Per-connection limits.
+    pub limits: SendLimits,
+    /// Overrides the management endpoint of each event (custom domains).
+    pub endpoint_override: Option<String>,
+}
+
+impl SendConfig {
+    /// Reads the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required("STARLING_TABLE")?,
+            queue_url: required("STARLING_QUEUE_URL")?,
+            limits: SendLimits::from_env()?,
+            endpoint_override: optional("STARLING_WS_ENDPOINT"),
+        })
+    }
+}
+
+/// The fanout: `STARLING_TABLE` and the settings of [`FanoutSettings::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutConfig {
+    /// The DynamoDB table.
+    pub table: String,
+    /// Tuning.
+    pub settings: FanoutSettings,
+}
+
+impl FanoutConfig {
+    /// Reads the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { table: required("STARLING_TABLE")?, settings: FanoutSettings::from_env()? })
+    }
+}
+
+impl SendLimits {
     /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
     /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`.
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -1,11 +1,14 @@
-//! The small traits at the I/O edge. Domain code takes these; adapters implement them
-//! (`memory` for tests and the devstack, `dynamo`/`sqs`/`apigw` for AWS).
+//! The small traits at the I/O edge, and their errors; nothing else. Domain code takes these;
+//! adapters implement them (`memory` for tests and the devstack, `dynamo`/`sqs`/`apigw` for AWS).
 
 use async_trait::async_trait;
 
-use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
-use crate::protocol::Status;
+use crate::domain::{
+    Appended, Connection, HistoryPage, NewMessage, Page, Presence, Removed, Status, Subscriber, SyncPage,
+};
+use crate::envelope::Envelope;
 
+/// The source of an adapter's error, whatever its SDK.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A storage failure, by what the caller should do about it.
@@ -16,14 +19,19 @@ pub enum StoreError {
     Throttled(#[source] BoxError),
     /// Another writer moved the room head too often to win; retry later.
     #[error("too much contention on room {room}; retry later")]
-    Contention { room: String },
+    Contention {
+        /// The room whose head was contended.
+        room: String,
+    },
     /// The thing the request needs does not exist (e.g. the connection is gone).
     #[error("{0} not found")]
     NotFound(String),
     /// An item could not be read back into its type: a bug or a foreign write; do not retry.
     #[error("corrupt item {key}")]
     Corrupt {
+        /// The item's key.
         key: String,
+        /// Why it could not be read.
         #[source]
         source: BoxError,
     },
@@ -32,90 +40,12 @@ pub enum StoreError {
     Failed(#[source] BoxError),
 }
 
-/// Whether `append` stored a new message or found it stored already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOutcome {
-    /// Stored now with a new seq: deliver it.
-    Fresh,
-    /// The same message id was stored before (a redelivered queue record): deliver it again,
-    /// since the earlier attempt may have died before delivering; clients drop seen seqs.
-    Redelivered,
-    /// Another message with the same sender and clientMsgId was stored within the dedup window:
-    /// do not deliver it again.
-    Duplicate,
-}
-
-/// What `append` did, and the stored message (the earlier one for a duplicate).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    pub message: Message,
-    pub outcome: AppendOutcome,
-}
-
-/// A message to sequence and store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub id: String,
-    pub room: String,
-    pub from: String,
-    pub body: String,
-    pub client_msg_id: Option<String>,
-    pub sent_at: String,
-    /// Epoch seconds after which the message is past retention.
-    pub expires_at: i64,
-    /// Epoch seconds now, to tell a live dedup record from an expired one (TTL is lazy).
-    pub now: i64,
-}
-
-impl NewMessage {
-    /// The message as stored once it has `seq`.
-    pub fn sequenced(&self, seq: u64) -> Message {
-        Message {
-            room: self.room.clone(),
-            seq,
-            id: self.id.clone(),
-            from: self.from.clone(),
-            body: self.body.clone(),
-            sent_at: self.sent_at.clone(),
-            client_msg_id: self.client_msg_id.clone(),
-        }
-    }
-}
-
-/// One page of history, ascending by seq.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryPage {
-    pub messages: Vec<Message>,
-    pub has_more: bool,
-}
-
-/// What a `sync` finds for one room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncPage {
-    /// Live messages after the given seq, ascending, at most the limit.
-    pub messages: Vec<Message>,
-    /// False when messages after the given seq are past retention (then use `history`).
-    pub recovered: bool,
-    /// More messages follow the last one returned.
-    pub has_more: bool,
-    /// The room's last seq.
-    pub last_seq: u64,
-}
-
-/// A user's presence as others see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Presence {
-    pub user: String,
-    pub status: Status,
-    /// When the user's last connection closed (for `offline`), or last changed status.
-    pub last_seen: Option<String>,
-}
-
 /// Connections and what hangs off them.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Registers a connection (and indexes it under its user).
     async fn register(&self, conn: &Connection) -> Result<(), StoreError>;
+    /// The registered connection, if it still is.
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
     /// Removes the connection, its user index and all its subscriptions. Idempotent: removing an
     /// unknown or already removed connection succeeds and returns an empty `Removed`.
@@ -130,6 +60,7 @@ pub trait SubscriptionStore: Send + Sync {
     async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
     /// Unsubscribes the connection and ends its user's membership. Idempotent.
     async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
+    /// Whether this connection is subscribed to the room.
     async fn is_subscribed(&self, room: &str, connection_id: &str) -> Result<bool, StoreError>;
     /// How many rooms this connection is subscribed to.
     async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError>;
@@ -173,6 +104,7 @@ pub trait PresenceStore: Send + Sync {
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError>;
     /// Moves the user's read cursor forward to `seq` (never back); returns the stored cursor.
     async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError>;
+    /// The user's read cursor in the room, if they ever read it.
     async fn read_cursor(&self, user: &str, room: &str) -> Result<Option<u64>, StoreError>;
     /// True at most once per `interval_ms` per connection and room.
     async fn typing_allowed(
@@ -192,10 +124,13 @@ pub trait RateLimiter: Send + Sync {
     async fn hit(&self, connection_id: &str, window_start: i64, expires_at: i64) -> Result<u64, StoreError>;
 }
 
+/// A queue failure, by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The queue is shedding load: retry later.
     #[error("queue throttled the request; retry later")]
     Throttled(#[source] BoxError),
+    /// Any other failure; retrying may help.
     #[error("enqueue failed")]
     Failed(#[source] BoxError),
 }
@@ -203,9 +138,11 @@ pub enum QueueError {
 /// The queue between `send` and the fanout.
 #[async_trait]
 pub trait Queue: Send + Sync {
+    /// Puts the envelope on the queue, in its FIFO group, deduplicated by its dedup id.
     async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError>;
 }
 
+/// A failed post to a connection, by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// The connection no longer exists (410): delete it and its subscriptions.
@@ -214,6 +151,7 @@ pub enum PushError {
     /// The management API is throttling: retry later.
     #[error("push throttled; retry later")]
     Throttled(#[source] BoxError),
+    /// Any other failure; retrying may help.
     #[error("push failed")]
     Failed(#[source] BoxError),
 }

@@ -16,10 +16,9 @@ use aws_smithy_types::body::SdkBody;
 use starling_shared::adapters::apigw::ManagementApiPusher;
 use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::sqs::SqsQueue;
-use starling_shared::model::{Envelope, Publish};
-use starling_shared::ports::{
-    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PushError, Pusher, Queue, StoreError, SubscriptionStore,
-};
+use starling_shared::domain::{AppendOutcome, NewMessage};
+use starling_shared::envelope::{Envelope, Publish};
+use starling_shared::ports::{ConnectionStore, MessageStore, PushError, Pusher, Queue, StoreError, SubscriptionStore};
 
 const TABLE: &str = "starling";
 
@@ -256,7 +255,7 @@ async fn subscribing_a_vanished_connection_is_not_found() {
             )
         });
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact]);
-    let conn = starling_shared::model::Connection { id: "gone=".into(), user: "alice".into(), connected_at_ms: 0 };
+    let conn = starling_shared::domain::Connection { id: "gone=".into(), user: "alice".into(), connected_at_ms: 0 };
     let err = DynamoStore::new(client, TABLE).subscribe("lobby", &conn).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }

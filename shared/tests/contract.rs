@@ -9,15 +9,11 @@ use std::sync::Arc;
 use futures::future::join_all;
 use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
-use starling_shared::model::{Connection, DEDUP_WINDOW_SECS};
-use starling_shared::ports::{
-    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PresenceStore, RateLimiter, StoreError, SubscriptionStore,
-};
+use starling_shared::domain::{AppendOutcome, NewMessage};
+use starling_shared::domain::{Connection, DEDUP_WINDOW_SECS};
+use starling_shared::ports::StoreError;
 use starling_shared::protocol::Status;
-
-/// Every store port in one object, as both adapters provide.
-trait Store: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter + PresenceStore {}
-impl<T: ConnectionStore + SubscriptionStore + MessageStore + RateLimiter + PresenceStore> Store for T {}
+use starling_shared::wiring::Store;
 
 /// Page size for subscriber listings in both backends, small so pagination is exercised.
 const PAGE: usize = 2;
@@ -209,7 +205,7 @@ async fn history_pages_newest_first_and_returns_ascending(s: Arc<dyn Store>) {
     for i in 1..=12 {
         s.append(msg("h", &format!("m{i}"), "u", None, 0)).await.unwrap();
     }
-    let seqs = |p: &starling_shared::ports::HistoryPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let seqs = |p: &starling_shared::domain::HistoryPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
     let newest = s.history("h", None, 5, 0).await.unwrap();
     assert_eq!((seqs(&newest), newest.has_more), ((8..=12).collect(), true));
     let older = s.history("h", Some(8), 5, 0).await.unwrap();
@@ -270,7 +266,7 @@ async fn since_returns_missed_messages_with_recovery_and_limit(s: Arc<dyn Store>
     for i in 4..=8 {
         s.append(msg("r", &format!("m{i}"), "u", None, 500)).await.unwrap();
     }
-    let seqs = |p: &starling_shared::ports::SyncPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let seqs = |p: &starling_shared::domain::SyncPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
     let page = s.since("r", 2, 100, 0).await.unwrap();
     assert_eq!((seqs(&page), page.recovered, page.has_more, page.last_seq), ((3..=8).collect(), true, false, 8));
     let page = s.since("r", 0, 3, 0).await.unwrap();
@@ -356,9 +352,9 @@ async fn typing_is_gated_per_connection_and_room(s: Arc<dyn Store>) {
 mod queue {
     //! The queue contract: an envelope comes out as it went in, in order; SQS adds FIFO
     //! grouping by room and deduplication by (room, sender, clientMsgId).
-    use starling_shared::adapters::memory::MemoryQueue;
+    use starling_shared::adapters::memory::RecordingQueue;
     use starling_shared::adapters::sqs::SqsQueue;
-    use starling_shared::model::{Envelope, Publish};
+    use starling_shared::envelope::{Envelope, Publish};
     use starling_shared::ports::Queue;
 
     fn publish(id: &str, room: &str, cmid: Option<&str>) -> Envelope {
@@ -375,7 +371,7 @@ mod queue {
 
     #[tokio::test]
     async fn memory_queue_returns_envelopes_in_order() {
-        let q = MemoryQueue::default();
+        let q = RecordingQueue::default();
         let sent = [publish("1", "a", None), publish("2", "a", Some("c")), publish("3", "b", None)];
         for e in &sent {
             q.enqueue(e).await.unwrap();

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use common::{World, error_code};
 use futures::future::join_all;
 use starling_shared::adapters::memory::MemoryStore;
-use starling_shared::model::{Envelope, Publish};
+use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::ports::{ConnectionStore, MessageStore, Queue, QueueError, StoreError, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
-use starling_shared::service::actions::ActionLimits;
 use starling_shared::service::fanout::{self, Record};
+use starling_shared::service::send::SendLimits;
 
 #[tokio::test]
 async fn join_replies_with_the_rooms_last_seq() {
@@ -93,7 +93,7 @@ async fn concurrent_appends_to_one_room_never_share_or_skip_a_seq() {
     let appends = (0..100).map(|i| {
         let store = store.clone();
         async move {
-            let msg = starling_shared::ports::NewMessage {
+            let msg = starling_shared::domain::NewMessage {
                 id: format!("m{i}"),
                 room: "r".into(),
                 from: "u".into(),
@@ -355,7 +355,7 @@ async fn a_message_without_an_endpoint_is_not_lost_silently() {
 #[tokio::test]
 async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
     let w = World::with(
-        ActionLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..ActionLimits::default() },
+        SendLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..SendLimits::default() },
         MemoryStore::new(),
     );
     let alice = w.connect("alice").await;
@@ -378,7 +378,7 @@ async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
 #[tokio::test]
 async fn a_connection_may_join_at_most_max_rooms() {
     let w = World::with(
-        ActionLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..ActionLimits::default() },
+        SendLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..SendLimits::default() },
         MemoryStore::new(),
     );
     let alice = w.connect("alice").await;
@@ -420,7 +420,7 @@ impl Queue for BrokenQueue {
 #[tokio::test]
 async fn an_unavailable_queue_gives_internal_and_nothing_is_accepted() {
     let mut w = World::new();
-    w.actions.queue = Arc::new(BrokenQueue);
+    w.send_deps.queue = Arc::new(BrokenQueue);
     let alice = w.connect("alice").await;
     w.join(&alice, "lobby").await;
     let reply = w.send(&alice, "lobby", "hi", Some("c-1")).await;
@@ -439,7 +439,7 @@ async fn joining_after_the_connection_was_removed_is_not_found() {
 
 #[tokio::test]
 async fn subscribers_are_listed_across_pages() {
-    let w = World::with(ActionLimits::default(), MemoryStore::new().with_page_size(3));
+    let w = World::with(SendLimits::default(), MemoryStore::new().with_page_size(3));
     let mut all = Vec::new();
     for i in 0..10 {
         let c = w.connect(&format!("u{i}")).await;

@@ -11,8 +11,8 @@ use starling_shared::aws_lambda_events::apigw::{
 };
 use starling_shared::aws_lambda_events::encodings::Body;
 use starling_shared::aws_lambda_events::sqs::SqsEvent;
+use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::handlers;
-use starling_shared::model::{Envelope, Publish};
 use starling_shared::ports::{ConnectionStore, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
 
@@ -141,7 +141,7 @@ async fn disconnect_removes_the_connection_and_its_subscriptions_and_may_repeat(
     let w = World::new();
     let deps = w.connection_deps();
     handlers::connect(&deps, ws_event("connect.json")).await.unwrap();
-    let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
+    let joined = handlers::send(&w.send_deps, ws_event("message.json")).await.unwrap();
     assert!(matches!(body_frame(&joined), ServerFrame::Joined { .. }));
     assert!(w.store.is_subscribed("lobby", CONN_ID).await.unwrap());
     for _ in 0..2 {
@@ -160,13 +160,13 @@ async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint
     let notices = w.queue.drain();
     let [Envelope::Presence(n)] = notices.as_slice() else { panic!("expected the online notice, got {notices:?}") };
     assert_eq!((n.user.as_str(), n.status), ("alice", starling_shared::protocol::Status::Online));
-    let joined = handlers::message(&w.actions, ws_event("message.json")).await.unwrap();
+    let joined = handlers::send(&w.send_deps, ws_event("message.json")).await.unwrap();
     assert_eq!(
         (joined.status_code, body_frame(&joined)),
         (200, ServerFrame::Joined { room: "lobby".into(), last_seq: 0 })
     );
-    let sent = handlers::message(
-        &w.actions,
+    let sent = handlers::send(
+        &w.send_deps,
         message_event(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#),
     )
     .await
@@ -182,7 +182,7 @@ async fn message_replies_in_the_body_and_queues_the_send_with_the_event_endpoint
 async fn a_bad_frame_gets_an_error_body_and_a_200_so_the_connection_stays() {
     let w = World::new();
     for (body, code) in [("{", "bad_request"), (r#"{"action":"fly"}"#, "unknown_action"), ("", "bad_request")] {
-        let response = handlers::message(&w.actions, message_event(body)).await.unwrap();
+        let response = handlers::send(&w.send_deps, message_event(body)).await.unwrap();
         assert_eq!(response.status_code, 200);
         assert_eq!(common::error_code(&body_frame(&response)), Some(code), "{body:?}");
     }
@@ -194,7 +194,7 @@ async fn a_message_from_a_connection_without_a_user_is_unauthorized() {
     let w = World::new();
     let mut v: Value = serde_json::from_str(&fixture("message.json")).unwrap();
     v["requestContext"].as_object_mut().unwrap().remove("authorizer");
-    let response = handlers::message(&w.actions, event(&v.to_string())).await.unwrap();
+    let response = handlers::send(&w.send_deps, event(&v.to_string())).await.unwrap();
     assert_eq!(common::error_code(&body_frame(&response)), Some("unauthorized"));
 }
 
@@ -203,7 +203,7 @@ async fn a_binary_frame_is_a_bad_request() {
     let w = World::new();
     let mut v: Value = serde_json::from_str(&fixture("message.json")).unwrap();
     v["isBase64Encoded"] = Value::Bool(true);
-    let response = handlers::message(&w.actions, event(&v.to_string())).await.unwrap();
+    let response = handlers::send(&w.send_deps, event(&v.to_string())).await.unwrap();
     assert_eq!(common::error_code(&body_frame(&response)), Some("bad_request"));
 }
 

@@ -4,11 +4,12 @@ mod common;
 
 use common::{World, error_code, lifecycle_event};
 use starling_shared::adapters::memory::MemoryStore;
+use starling_shared::domain::Message;
+use starling_shared::envelope::Envelope;
 use starling_shared::handlers;
-use starling_shared::model::{Envelope, Message};
 use starling_shared::ports::{ConnectionStore, MessageStore, PresenceStore, SubscriptionStore};
 use starling_shared::protocol::{ServerFrame, Status};
-use starling_shared::service::actions::{ActionLimits, Caller};
+use starling_shared::service::send::{Caller, SendLimits};
 
 fn messages_in(frames: &[ServerFrame]) -> Vec<&Message> {
     frames
@@ -104,8 +105,7 @@ async fn a_gap_older_than_retention_is_not_recovered() {
 
 #[tokio::test]
 async fn a_sync_past_its_limit_says_has_more_and_resumes() {
-    let w =
-        World::with(ActionLimits { rate_limit: 1000, sync_limit: 10, ..ActionLimits::default() }, MemoryStore::new());
+    let w = World::with(SendLimits { rate_limit: 1000, sync_limit: 10, ..SendLimits::default() }, MemoryStore::new());
     let alice = w.connect("alice").await;
     w.join(&alice, "lobby").await;
     send_n(&w, &alice, "lobby", 25).await;

@@ -8,10 +8,9 @@ use starling_shared::secrets::SecretSource;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     starling_shared::telemetry::init();
-    let source = SecretSource::from_env().expect("set STARLING_JWT_SECRET_ID (or STARLING_JWT_SECRET locally)");
-    let config = aws_config::load_from_env().await;
+    let source = SecretSource::from_env()?;
+    let sdk = aws_config::load_from_env().await;
     // Read once at init: every invocation of this instance verifies against the same secret.
-    let secret = source.load(&config).await.expect("the JWT secret must be readable at init");
-    let verifier = JwtVerifier::new(secret.as_bytes());
+    let verifier = JwtVerifier::new(source.load(&sdk).await?.as_bytes());
     run(service_fn(|event| handlers::authorize(&verifier, event))).await
 }

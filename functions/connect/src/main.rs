@@ -1,15 +1,14 @@
 //! `$connect`: registers the connection and records the user online.
 
 use lambda_runtime::{Error, run, service_fn};
-use starling_shared::config;
-use starling_shared::handlers::{self, ConnectionDeps};
+use starling_shared::config::ConnectionConfig;
+use starling_shared::{handlers, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     starling_shared::telemetry::init();
-    let table = config::required("STARLING_TABLE").expect("STARLING_TABLE");
-    let queue_url = config::required("STARLING_QUEUE_URL").expect("STARLING_QUEUE_URL");
+    let config = ConnectionConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let deps = ConnectionDeps::on_aws(&sdk, table, queue_url);
+    let deps = wiring::aws::connection_deps(&sdk, config);
     run(service_fn(|event| handlers::connect(&deps, event))).await
 }

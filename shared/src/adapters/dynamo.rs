@@ -18,12 +18,13 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use crate::model::{Connection, DEDUP_WINDOW_SECS, Message, Page, Removed, Subscriber};
-use crate::ports::{
-    AppendOutcome, Appended, BoxError, ConnectionStore, HistoryPage, MessageStore, NewMessage, Presence, PresenceStore,
-    RateLimiter, StoreError, SubscriptionStore, SyncPage,
+use crate::domain::{
+    AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Page, Presence, Removed,
+    Status, Subscriber, SyncPage,
 };
-use crate::protocol::Status;
+use crate::ports::{
+    BoxError, ConnectionStore, MessageStore, PresenceStore, RateLimiter, StoreError, SubscriptionStore,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -842,7 +843,7 @@ fn presence_of(user: &str, item: Option<&Item>, now: i64) -> Presence {
         .and_then(|i| i.get("lastSeen"))
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse::<i64>().ok())
-        .map(crate::model::timestamp_secs);
+        .map(crate::domain::timestamp_secs);
     let status = match (live, away) {
         (false, _) => Status::Offline,
         (true, true) => Status::Away,
@@ -920,7 +921,7 @@ impl PresenceStore for DynamoStore {
         Ok((was_live && !still_live).then(|| Presence {
             user: conn.user.clone(),
             status: Status::Offline,
-            last_seen: Some(crate::model::timestamp_secs(now)),
+            last_seen: Some(crate::domain::timestamp_secs(now)),
         }))
     }
 
@@ -1015,7 +1016,7 @@ impl PresenceStore for DynamoStore {
             .condition_expression("attribute_not_exists(lastTyping) OR lastTyping <= :cutoff")
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":cutoff", n(now_ms - interval_ms))
-            .expression_attribute_values(":exp", n(now_ms / 1000 + crate::model::MAX_CONNECTION_SECS))
+            .expression_attribute_values(":exp", n(now_ms / 1000 + crate::domain::MAX_CONNECTION_SECS))
             .send()
             .await;
         match result {

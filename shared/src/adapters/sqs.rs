@@ -7,7 +7,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::model::Envelope;
+use crate::envelope::Envelope;
 use crate::ports::{BoxError, Queue, QueueError};
 
 /// Sends envelopes to a FIFO queue: one message group per room, dedup id from the envelope.

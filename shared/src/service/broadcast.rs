@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::stream;
 use tracing::warn;
 
-use crate::model::Subscriber;
+use crate::domain::Subscriber;
 use crate::ports::{PushError, Pusher, StoreError, SubscriptionStore};
 
 /// How hard to try one post.

@@ -7,13 +7,14 @@ use futures::StreamExt;
 use futures::stream;
 use tracing::{info, instrument, warn};
 
-use crate::model::{Clock, Envelope, Message, PresenceNotice, Publish};
-use crate::ports::{
-    AppendOutcome, ConnectionStore, MessageStore, NewMessage, PresenceStore, Pusher, StoreError, SubscriptionStore,
-};
+use crate::clock::Clock;
+use crate::domain::{AppendOutcome, Message, NewMessage, Status};
+use crate::envelope::{Envelope, PresenceNotice, Publish};
+use crate::ports::{ConnectionStore, MessageStore, PresenceStore, Pusher, StoreError, SubscriptionStore};
 use crate::protocol::ServerFrame;
 use crate::service::broadcast::{self, PushPolicy, Report};
 
+/// How the fanout function behaves; read from the environment in `config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FanoutSettings {
     /// Posts in flight at once for one message.
@@ -29,6 +30,7 @@ pub struct FanoutSettings {
 }
 
 impl FanoutSettings {
+    /// How hard to try each post.
     pub fn policy(&self) -> PushPolicy {
         PushPolicy { concurrency: self.concurrency, attempts: self.push_attempts, backoff: self.push_backoff }
     }
@@ -49,12 +51,19 @@ impl Default for FanoutSettings {
 /// What the fanout function needs.
 #[derive(Clone)]
 pub struct FanoutDeps {
+    /// Where messages are sequenced and stored.
     pub messages: Arc<dyn MessageStore>,
+    /// Who is subscribed to each room.
     pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// To remove connections that answered 410.
     pub connections: Arc<dyn ConnectionStore>,
+    /// To record the gone connections' users offline.
     pub presence: Arc<dyn PresenceStore>,
+    /// Posts to connections.
     pub pusher: Arc<dyn Pusher>,
+    /// Now.
     pub clock: Arc<dyn Clock>,
+    /// Tuning.
     pub settings: FanoutSettings,
 }
 
@@ -67,9 +76,11 @@ impl std::fmt::Debug for FanoutDeps {
 /// One queue record, as the event source mapping hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The SQS message id, reported back when the record fails.
     pub id: String,
     /// The FIFO message group; `None` on a standard queue.
     pub group: Option<String>,
+    /// The envelope's JSON.
     pub body: String,
 }
 
@@ -79,23 +90,57 @@ pub enum FanoutError {
     /// DLQ after maxReceiveCount, where a human can look at it.
     #[error("record is not a valid envelope")]
     Poison(#[source] serde_json::Error),
+    /// Neither the record nor the configuration names a management endpoint: a deployment error.
     #[error("no management endpoint: the message carries none and STARLING_WS_ENDPOINT is unset")]
     NoEndpoint,
+    /// Storing or reading failed: retry the record.
     #[error("storing the message failed")]
     Store(#[from] StoreError),
     /// Some posts failed for a reason other than Gone: retry the record (subscribers that got it
     /// already drop the repeated seq).
     #[error("{failed} of {total} posts failed")]
-    Undelivered { failed: usize, total: usize },
+    Undelivered {
+        /// Posts that failed after their retries.
+        failed: usize,
+        /// Posts attempted.
+        total: usize,
+    },
 }
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A message was stored (or found stored) and delivered.
+    Published(Delivery),
+    /// A presence transition was posted to the rooms of its user.
+    Announced(Announcement),
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// Its room.
     pub room: String,
+    /// Its seq there.
     pub seq: u64,
+    /// Whether it was stored now, before, or is a duplicate (then not delivered).
     pub outcome: AppendOutcome,
+    /// Connections it was posted to.
     pub delivered: usize,
+    /// Connections that answered 410 and were removed.
+    pub gone: usize,
+}
+
+/// What happened to one presence transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// Whose presence changed.
+    pub user: String,
+    /// To what.
+    pub status: Status,
+    /// Connections it was posted to.
+    pub delivered: usize,
+    /// Connections that answered 410 and were removed.
     pub gone: usize,
 }
 
@@ -129,9 +174,13 @@ async fn process_group(deps: &FanoutDeps, records: Vec<Record>) -> Vec<String> {
             continue;
         }
         match process_record(deps, &record).await {
-            Ok(d) => info!(
+            Ok(Outcome::Published(d)) => info!(
                 record = %record.id, room = %d.room, seq = d.seq, outcome = ?d.outcome,
-                delivered = d.delivered, gone = d.gone, "fanout record done"
+                delivered = d.delivered, gone = d.gone, "message delivered"
+            ),
+            Ok(Outcome::Announced(a)) => info!(
+                record = %record.id, user = %a.user, status = a.status.as_str(),
+                delivered = a.delivered, gone = a.gone, "presence announced"
             ),
             Err(e) => {
                 warn!(record = %record.id, error = %e, source = ?std::error::Error::source(&e), "fanout record failed");
@@ -144,34 +193,23 @@ async fn process_group(deps: &FanoutDeps, records: Vec<Record>) -> Vec<String> {
 
 /// Handles one record: append (idempotent), then deliver unless it is a duplicate.
 #[instrument(skip_all, fields(record = %record.id, group = ?record.group))]
-pub async fn process_record(deps: &FanoutDeps, record: &Record) -> Result<Delivery, FanoutError> {
+pub async fn process_record(deps: &FanoutDeps, record: &Record) -> Result<Outcome, FanoutError> {
     let envelope: Envelope = serde_json::from_str(&record.body).map_err(FanoutError::Poison)?;
     match envelope {
-        Envelope::Publish(p) => publish(deps, p).await,
-        Envelope::Presence(n) => {
-            let endpoint = deps
-                .settings
-                .endpoint_override
-                .clone()
-                .or_else(|| n.endpoint.clone())
-                .ok_or(FanoutError::NoEndpoint)?;
-            let report = announce(deps, &endpoint, &n).await?;
-            remove_gone(deps, &endpoint, &report.gone).await;
-            if report.failed > 0 {
-                return Err(FanoutError::Undelivered {
-                    failed: report.failed,
-                    total: report.delivered + report.failed,
-                });
-            }
-            Ok(Delivery {
-                room: format!("@{}", n.user),
-                seq: 0,
-                outcome: AppendOutcome::Fresh,
-                delivered: report.delivered,
-                gone: report.gone.len(),
-            })
-        }
+        Envelope::Publish(p) => Ok(Outcome::Published(publish(deps, p).await?)),
+        Envelope::Presence(n) => Ok(Outcome::Announced(announce_notice(deps, n).await?)),
     }
+}
+
+async fn announce_notice(deps: &FanoutDeps, n: PresenceNotice) -> Result<Announcement, FanoutError> {
+    let endpoint =
+        deps.settings.endpoint_override.clone().or_else(|| n.endpoint.clone()).ok_or(FanoutError::NoEndpoint)?;
+    let report = announce(deps, &endpoint, &n).await?;
+    remove_gone(deps, &endpoint, &report.gone).await;
+    if report.failed > 0 {
+        return Err(FanoutError::Undelivered { failed: report.failed, total: report.delivered + report.failed });
+    }
+    Ok(Announcement { user: n.user, status: n.status, delivered: report.delivered, gone: report.gone.len() })
 }
 
 async fn publish(deps: &FanoutDeps, p: Publish) -> Result<Delivery, FanoutError> {

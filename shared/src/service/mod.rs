@@ -1,5 +1,6 @@
 //! Domain logic. It works on the ports only: no client is built here.
 
-pub mod actions;
 pub mod broadcast;
+pub mod connection;
 pub mod fanout;
+pub mod send;

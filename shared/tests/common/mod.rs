@@ -5,66 +5,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use starling_shared::adapters::memory::{MemoryPusher, MemoryQueue, MemoryStore};
-use starling_shared::model::{Connection, Envelope, ManualClock};
+use starling_shared::adapters::memory::{MemoryPusher, MemoryStore, RecordingQueue};
+use starling_shared::clock::ManualClock;
+use starling_shared::domain::Connection;
+use starling_shared::envelope::Envelope;
 use starling_shared::protocol::ServerFrame;
-use starling_shared::service::actions::{self, ActionDeps, ActionLimits, Caller};
+use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::{self, FanoutDeps, FanoutSettings, Record};
+use starling_shared::service::send::{self, Caller, SendDeps, SendLimits};
+use starling_shared::wiring::Ports;
 
 pub const ENDPOINT: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
 
 /// The whole service on the in-memory adapters, with a hand-driven queue and clock.
 pub struct World {
     pub store: Arc<MemoryStore>,
-    pub queue: Arc<MemoryQueue>,
+    pub queue: Arc<RecordingQueue>,
     pub pusher: Arc<MemoryPusher>,
     pub clock: ManualClock,
-    pub actions: ActionDeps,
+    pub ports: Ports,
+    pub send_deps: SendDeps,
     pub fanout: FanoutDeps,
     next_conn: std::sync::atomic::AtomicU64,
 }
 
 impl World {
     pub fn new() -> Self {
-        Self::with(ActionLimits { rate_limit: 10_000, ..ActionLimits::default() }, MemoryStore::new())
+        Self::with(SendLimits { rate_limit: 10_000, ..SendLimits::default() }, MemoryStore::new())
     }
 
-    pub fn with(limits: ActionLimits, store: MemoryStore) -> Self {
+    pub fn with(limits: SendLimits, store: MemoryStore) -> Self {
         let store = Arc::new(store);
-        let queue = Arc::new(MemoryQueue::default());
+        let queue = Arc::new(RecordingQueue::default());
         let pusher = Arc::new(MemoryPusher::default());
         let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 21, 0, 0).unwrap());
-        let actions = ActionDeps {
-            subscriptions: store.clone(),
-            messages: store.clone(),
-            limiter: store.clone(),
-            queue: queue.clone(),
-            presence: store.clone(),
-            pusher: pusher.clone(),
-            clock: Arc::new(clock.clone()),
-            limits,
-            endpoint_override: None,
-        };
-        let fanout = FanoutDeps {
-            messages: store.clone(),
-            subscriptions: store.clone(),
-            connections: store.clone(),
-            presence: store.clone(),
-            pusher: pusher.clone(),
-            clock: Arc::new(clock.clone()),
-            settings: FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() },
-        };
-        Self { store, queue, pusher, clock, actions, fanout, next_conn: Default::default() }
+        let ports = Ports::new(store.clone(), queue.clone(), pusher.clone()).with_clock(Arc::new(clock.clone()));
+        let send_deps = ports.send(limits, None);
+        let fanout =
+            ports.fanout(FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() });
+        Self { store, queue, pusher, clock, ports, send_deps, fanout, next_conn: Default::default() }
     }
 
     /// What `connect` and `disconnect` need, on this world's stores.
-    pub fn connection_deps(&self) -> starling_shared::handlers::ConnectionDeps {
-        starling_shared::handlers::ConnectionDeps {
-            connections: self.store.clone(),
-            presence: self.store.clone(),
-            queue: self.queue.clone(),
-            clock: Arc::new(self.clock.clone()),
-        }
+    pub fn connection_deps(&self) -> ConnectionDeps {
+        self.ports.connection()
     }
 
     /// Registers and "opens" a connection for `user`, as `$connect` does (presence included).
@@ -81,7 +65,7 @@ impl World {
 
     /// The reply to a frame, if any.
     pub async fn reply(&self, caller: &Caller, frame: &str) -> Option<ServerFrame> {
-        actions::handle_frame(&self.actions, caller, frame).await.frame
+        send::handle_frame(&self.send_deps, caller, frame).await.frame
     }
 
     pub async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
@@ -132,7 +116,7 @@ impl World {
     }
 
     /// The `message` frames a connection received, in order.
-    pub fn received(&self, caller: &Caller) -> Vec<starling_shared::model::Message> {
+    pub fn received(&self, caller: &Caller) -> Vec<starling_shared::domain::Message> {
         self.pusher
             .posts_to(&caller.connection.id)
             .iter()

@@ -1,84 +1,27 @@
-//! The domain's data: connections, subscriptions, messages and what travels on the queue.
+//! What travels on the queue between `send`, `$connect`/`$disconnect` and the fanout: the
+//! envelope, and the FIFO group and deduplication ids derived from it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// API Gateway closes every WebSocket connection after two hours.
-pub const MAX_CONNECTION_SECS: i64 = 2 * 60 * 60;
-/// Connection-scoped items outlive the connection by this much, so a lost `$disconnect` is
-/// cleaned by TTL but a late one still finds its items.
-pub const CONNECTION_TTL_SLACK_SECS: i64 = 15 * 60;
-/// How long `(sender, clientMsgId)` stays deduplicated.
-pub const DEDUP_WINDOW_SECS: i64 = 24 * 60 * 60;
-
-/// A stored, sequenced message; also the `message` frame and the items of `history`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    pub room: String,
-    pub seq: u64,
-    pub id: String,
-    pub from: String,
-    pub body: String,
-    pub sent_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_msg_id: Option<String>,
-}
-
-/// A registered WebSocket connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
-    pub id: String,
-    pub user: String,
-    /// Epoch milliseconds, as API Gateway reports `connectedAt`.
-    pub connected_at_ms: i64,
-}
-
-impl Connection {
-    /// When the items of this connection may be deleted by TTL (epoch seconds).
-    pub fn expires_at(&self) -> i64 {
-        self.connected_at_ms / 1000 + MAX_CONNECTION_SECS + CONNECTION_TTL_SLACK_SECS
-    }
-}
-
-/// One online subscriber of a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscriber {
-    pub connection_id: String,
-    pub user: String,
-}
-
-/// One page of a paginated listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass back to get the next page; `None` on the last page.
-    pub next: Option<String>,
-}
-
-/// What a connection that called `remove` was attached to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Removed {
-    pub user: Option<String>,
-    pub rooms: Vec<String>,
-    /// The connection as it was registered, when it still was.
-    pub connection: Option<Connection>,
-}
+use crate::domain::Status;
 
 /// A message accepted by `send`, on its way to the fanout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Publish {
+    /// The server-given id (a ULID), also in `accepted`.
     pub id: String,
+    /// The room.
     pub room: String,
+    /// The sender.
     pub from: String,
+    /// The text.
     pub body: String,
+    /// The sender's idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// When `send` accepted it.
     pub sent_at: String,
     /// The management API endpoint of the sender's API (`https://{domain}/{stage}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,12 +32,16 @@ pub struct Publish {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceNotice {
+    /// Whose presence changed.
     pub user: String,
-    pub status: crate::protocol::Status,
+    /// The new status.
+    pub status: Status,
+    /// When the user was last seen, for `offline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
     /// When the transition happened (epoch ms), to tell notices apart for deduplication.
     pub at_ms: i64,
+    /// The management API endpoint of the API the transition happened on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
 }
@@ -103,7 +50,9 @@ pub struct PresenceNotice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Envelope {
+    /// A message to sequence, store and deliver.
     Publish(Publish),
+    /// A presence transition to announce.
     Presence(PresenceNotice),
 }
 
@@ -147,57 +96,10 @@ impl Envelope {
         }
     }
 
+    /// The queue message body.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
-}
-
-/// A source of "now", so retention, rate windows and dedup windows can be tested.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn at(t: DateTime<Utc>) -> Self {
-        Self(Arc::new(AtomicI64::new(t.timestamp_millis())))
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.0.load(Ordering::SeqCst)).single().unwrap_or_default()
-    }
-}
-
-/// The protocol's timestamp form of epoch seconds.
-pub fn timestamp_secs(secs: i64) -> String {
-    timestamp(Utc.timestamp_opt(secs, 0).single().unwrap_or_default())
-}
-
-/// `2026-11-22T21:00:00.000Z`, the protocol's timestamp form.
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -232,11 +134,5 @@ mod tests {
         assert!(json.starts_with(r#"{"kind":"publish","#), "{json}");
         let back: Envelope = serde_json::from_str(&json).unwrap();
         assert_eq!(back, publish("r", "alice", None, "ID1"));
-    }
-
-    #[test]
-    fn timestamps_have_millis_and_z() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 22, 21, 0, 0).unwrap();
-        assert_eq!(timestamp(t), "2026-11-22T21:00:00.000Z");
     }
 }

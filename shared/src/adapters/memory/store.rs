@@ -1,17 +1,16 @@
-//! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
-//! One mutex per store makes each port call atomic, as the DynamoDB transactions are.
+//! Every store port in memory. One mutex makes each port call atomic, as the DynamoDB
+//! transactions are.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::model::{Connection, Envelope, Message, Page, Removed, Subscriber};
-use crate::ports::{
-    AppendOutcome, Appended, ConnectionStore, HistoryPage, MessageStore, NewMessage, Presence, PresenceStore,
-    PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore, SyncPage,
+use crate::domain::{
+    AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Page, Presence, Removed,
+    Status, Subscriber, SyncPage, timestamp_secs,
 };
-use crate::protocol::Status;
+use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, StoreError, SubscriptionStore};
 
 #[derive(Debug)]
 struct StoredMessage {
@@ -250,7 +249,7 @@ impl MessageStore for MemoryStore {
             .entry(msg.room.clone())
             .or_default()
             .insert(seq, StoredMessage { message: message.clone(), expires_at: msg.expires_at });
-        s.dedup.insert(key, DedupRecord { seq, expires_at: msg.now + crate::model::DEDUP_WINDOW_SECS });
+        s.dedup.insert(key, DedupRecord { seq, expires_at: msg.now + DEDUP_WINDOW_SECS });
         Ok(Appended { message, outcome: AppendOutcome::Fresh })
     }
 
@@ -315,7 +314,7 @@ impl PresenceStore for MemoryStore {
             return Ok(Some(Presence {
                 user: conn.user.clone(),
                 status: Status::Offline,
-                last_seen: Some(crate::model::timestamp_secs(now)),
+                last_seen: Some(timestamp_secs(now)),
             }));
         }
         Ok(None)
@@ -339,7 +338,7 @@ impl PresenceStore for MemoryStore {
                 Presence {
                     user: u.clone(),
                     status: p.map_or(Status::Offline, |p| p.status(now)),
-                    last_seen: p.and_then(|p| p.last_seen).map(crate::model::timestamp_secs),
+                    last_seen: p.and_then(|p| p.last_seen).map(timestamp_secs),
                 }
             })
             .collect())
@@ -382,92 +381,5 @@ impl RateLimiter for MemoryStore {
         let n = s.rates.entry((connection_id.to_owned(), window_start)).or_insert(0);
         *n += 1;
         Ok(*n)
-    }
-}
-
-/// A queue that only collects envelopes; the devstack brings its own FIFO semantics.
-#[derive(Debug, Default)]
-pub struct MemoryQueue {
-    items: Mutex<VecDeque<Envelope>>,
-}
-
-impl MemoryQueue {
-    pub fn drain(&self) -> Vec<Envelope> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[async_trait]
-impl Queue for MemoryQueue {
-    async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).push_back(envelope.clone());
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct PusherState {
-    posts: Vec<(String, String)>,
-    connected: HashSet<String>,
-    /// connection id → how many more posts fail with a throttle
-    throttled: HashMap<String, u32>,
-}
-
-/// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
-/// every other one answers Gone, as the management API does.
-#[derive(Debug, Default)]
-pub struct MemoryPusher {
-    state: Mutex<PusherState>,
-}
-
-impl MemoryPusher {
-    fn lock(&self) -> MutexGuard<'_, PusherState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn connect(&self, connection_id: &str) {
-        self.lock().connected.insert(connection_id.to_owned());
-    }
-
-    pub fn disconnect(&self, connection_id: &str) {
-        self.lock().connected.remove(connection_id);
-    }
-
-    /// The next `times` posts to this connection fail as throttled.
-    pub fn throttle(&self, connection_id: &str, times: u32) {
-        self.lock().throttled.insert(connection_id.to_owned(), times);
-    }
-
-    /// Frames posted to a connection, in order.
-    pub fn posts_to(&self, connection_id: &str) -> Vec<String> {
-        self.lock().posts.iter().filter(|(c, _)| c == connection_id).map(|(_, d)| d.clone()).collect()
-    }
-
-    pub fn post_count(&self) -> usize {
-        self.lock().posts.len()
-    }
-}
-
-#[async_trait]
-impl Pusher for MemoryPusher {
-    async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
-        let mut s = self.lock();
-        if let Some(n) = s.throttled.get_mut(connection_id).filter(|n| **n > 0) {
-            *n -= 1;
-            return Err(PushError::Throttled("injected throttle".into()));
-        }
-        if !s.connected.contains(connection_id) {
-            return Err(PushError::Gone(connection_id.to_owned()));
-        }
-        s.posts.push((connection_id.to_owned(), String::from_utf8_lossy(data).into_owned()));
-        Ok(())
     }
 }

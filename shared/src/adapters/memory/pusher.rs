@@ -1,0 +1,70 @@
+//! A pusher that records what it posts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::ports::{PushError, Pusher};
+
+#[derive(Debug, Default)]
+struct PusherState {
+    posts: Vec<(String, String)>,
+    connected: HashSet<String>,
+    /// connection id → how many more posts fail with a throttle
+    throttled: HashMap<String, u32>,
+}
+
+/// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
+/// every other one answers Gone, as the management API does.
+#[derive(Debug, Default)]
+pub struct MemoryPusher {
+    state: Mutex<PusherState>,
+}
+
+impl MemoryPusher {
+    fn lock(&self) -> MutexGuard<'_, PusherState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the connection open: posts to it succeed.
+    pub fn connect(&self, connection_id: &str) {
+        self.lock().connected.insert(connection_id.to_owned());
+    }
+
+    /// Marks the connection closed: posts to it answer Gone.
+    pub fn disconnect(&self, connection_id: &str) {
+        self.lock().connected.remove(connection_id);
+    }
+
+    /// The next `times` posts to this connection fail as throttled.
+    pub fn throttle(&self, connection_id: &str, times: u32) {
+        self.lock().throttled.insert(connection_id.to_owned(), times);
+    }
+
+    /// Frames posted to a connection, in order.
+    pub fn posts_to(&self, connection_id: &str) -> Vec<String> {
+        self.lock().posts.iter().filter(|(c, _)| c == connection_id).map(|(_, d)| d.clone()).collect()
+    }
+
+    /// Posts made, to any connection.
+    pub fn post_count(&self) -> usize {
+        self.lock().posts.len()
+    }
+}
+
+#[async_trait]
+impl Pusher for MemoryPusher {
+    async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        let mut s = self.lock();
+        if let Some(n) = s.throttled.get_mut(connection_id).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(PushError::Throttled("injected throttle".into()));
+        }
+        if !s.connected.contains(connection_id) {
+            return Err(PushError::Gone(connection_id.to_owned()));
+        }
+        s.posts.push((connection_id.to_owned(), String::from_utf8_lossy(data).into_owned()));
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! WebSocket connections and what hangs off them.
+
+/// API Gateway closes every WebSocket connection after two hours.
+pub const MAX_CONNECTION_SECS: i64 = 2 * 60 * 60;
+/// Connection-scoped items outlive the connection by this much, so a lost `$disconnect` is
+/// cleaned by TTL but a late one still finds its items.
+pub const CONNECTION_TTL_SLACK_SECS: i64 = 15 * 60;
+
+/// A registered WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// API Gateway's connection id.
+    pub id: String,
+    /// The user the authorizer vouched for.
+    pub user: String,
+    /// Epoch milliseconds, as API Gateway reports `connectedAt`.
+    pub connected_at_ms: i64,
+}
+
+impl Connection {
+    /// When the items of this connection may be deleted by TTL (epoch seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.connected_at_ms / 1000 + MAX_CONNECTION_SECS + CONNECTION_TTL_SLACK_SECS
+    }
+}
+
+/// One online subscriber of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// The subscribed connection.
+    pub connection_id: String,
+    /// Its user.
+    pub user: String,
+}
+
+/// What a removed connection was attached to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The connection's user, when it was still registered.
+    pub user: Option<String>,
+    /// The rooms it was subscribed to.
+    pub rooms: Vec<String>,
+    /// The connection as it was registered, when it still was.
+    pub connection: Option<Connection>,
+}

@@ -1,0 +1,107 @@
+//! Messages: as sent, as stored with their seq, and as read back in pages.
+
+use serde::{Deserialize, Serialize};
+
+/// How long `(sender, clientMsgId)` stays deduplicated.
+pub const DEDUP_WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// A stored, sequenced message; also the `message` frame and the items of `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// The room it was sent to.
+    pub room: String,
+    /// Its place in the room: gap-free, from 1.
+    pub seq: u64,
+    /// The server-given id (a ULID).
+    pub id: String,
+    /// The sender's user id.
+    pub from: String,
+    /// The text, as sent.
+    pub body: String,
+    /// When `send` accepted it.
+    pub sent_at: String,
+    /// The sender's idempotency key, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+}
+
+/// A message to sequence and store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The server-given id.
+    pub id: String,
+    /// The room.
+    pub room: String,
+    /// The sender.
+    pub from: String,
+    /// The text.
+    pub body: String,
+    /// The sender's idempotency key.
+    pub client_msg_id: Option<String>,
+    /// When `send` accepted it.
+    pub sent_at: String,
+    /// Epoch seconds after which the message is past retention.
+    pub expires_at: i64,
+    /// Epoch seconds now, to tell a live dedup record from an expired one (TTL is lazy).
+    pub now: i64,
+}
+
+impl NewMessage {
+    /// The message as stored once it has `seq`.
+    pub fn sequenced(&self, seq: u64) -> Message {
+        Message {
+            room: self.room.clone(),
+            seq,
+            id: self.id.clone(),
+            from: self.from.clone(),
+            body: self.body.clone(),
+            sent_at: self.sent_at.clone(),
+            client_msg_id: self.client_msg_id.clone(),
+        }
+    }
+}
+
+/// Whether `append` stored a new message or found it stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored now with a new seq: deliver it.
+    Fresh,
+    /// The same message id was stored before (a redelivered queue record): deliver it again,
+    /// since the earlier attempt may have died before delivering; clients drop seen seqs.
+    Redelivered,
+    /// Another message with the same sender and clientMsgId was stored within the dedup window:
+    /// do not deliver it again.
+    Duplicate,
+}
+
+/// What `append` did, and the stored message (the earlier one for a duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The message as stored.
+    pub message: Message,
+    /// Whether it was stored now.
+    pub outcome: AppendOutcome,
+}
+
+/// One page of history, ascending by seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Older messages exist before the first one returned.
+    pub has_more: bool,
+}
+
+/// What a `sync` finds for one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPage {
+    /// Live messages after the given seq, ascending, at most the limit.
+    pub messages: Vec<Message>,
+    /// False when messages after the given seq are past retention (then use `history`).
+    pub recovered: bool,
+    /// More messages follow the last one returned.
+    pub has_more: bool,
+    /// The room's last seq.
+    pub last_seq: u64,
+}

@@ -1,0 +1,23 @@
+//! The domain's plain types: connections, subscriptions, messages and presence.
+//!
+//! This module depends on nothing else in the crate: the protocol, the ports, the adapters and
+//! the services all speak in these types, so none of them has to import another to share data.
+
+mod connection;
+mod message;
+mod presence;
+mod time;
+
+pub use connection::{CONNECTION_TTL_SLACK_SECS, Connection, MAX_CONNECTION_SECS, Removed, Subscriber};
+pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage};
+pub use presence::{Presence, Status};
+pub use time::{timestamp, timestamp_secs};
+
+/// One page of a paginated listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page, in the listing's order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}

@@ -1,0 +1,59 @@
+//! The `$connect` REQUEST authorizer.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::{Value, json};
+use tracing::info;
+
+use super::USER_CONTEXT_KEY;
+use crate::auth::{AuthError, JwtVerifier};
+
+/// The authorizer's refusal. API Gateway answers the handshake with 401 when the authorizer
+/// fails with exactly the message "Unauthorized", which is this type's `Display`; the devstack
+/// recognises the refusal by downcasting to this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+fn token_of(req: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Option<String> {
+    if let Some(t) = req.query_string_parameters.first("token").filter(|t| !t.is_empty()) {
+        return Some(t.to_owned());
+    }
+    let header = req.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// The REQUEST authorizer of `$connect`: a valid token gets an Allow policy with the user in
+/// the context; anything else fails with "Unauthorized", which API Gateway answers with 401.
+pub async fn authorize(
+    verifier: &JwtVerifier,
+    event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>,
+) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
+    let req = event.payload;
+    let request_id = req.request_context.request_id.clone().unwrap_or_default();
+    let verified = token_of(&req).ok_or(AuthError::Missing).and_then(|t| verifier.verify(&t));
+    let claims = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            info!(request_id, route = "$connect", outcome = "unauthorized", reason = %e, "invocation");
+            return Err(Box::new(Unauthorized));
+        }
+    };
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = IamPolicyEffect::Allow;
+    statement.resource = vec![req.method_arn.clone().unwrap_or_else(|| "*".to_owned())];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+    response.principal_id = Some(claims.sub.clone());
+    response.policy_document = policy;
+    response.context = json!({ USER_CONTEXT_KEY: claims.sub });
+    info!(request_id, route = "$connect", user = %claims.sub, outcome = "allow", "invocation");
+    Ok(response)
+}

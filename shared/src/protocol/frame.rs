@@ -1,0 +1,163 @@
+//! Frames the server sends.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorCode, ErrorFrame, Message, ProtocolError, Status};
+
+/// A frame the server sends: one JSON object per WebSocket text message, tagged by `type` (the
+/// variant name in camelCase, e.g. `presenceChanged`), with camelCase field names. Optional
+/// fields are omitted when they have no value, never sent as `null`. Replies carry no request
+/// id, so clients match them by `room` (and `accepted` by `clientMsgId`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ServerFrame {
+    /// `joined`: the reply to `join`. This connection is now subscribed to the room (live
+    /// `message`, `typing` and `read` frames come to it) and the user is a member.
+    Joined {
+        /// `room`: the room joined.
+        room: String,
+        /// `lastSeq`: the room's last seq when the join took effect (0 for a room with no
+        /// messages). Later messages arrive live; earlier ones come from `history` or `sync`. A
+        /// message sequenced at the very moment of the join can be missed by both (the subscriber
+        /// listing is eventually consistent); the next one then shows a seq gap, which `sync`
+        /// fills.
+        last_seq: u64,
+    },
+    /// `left`: the reply to `leave`. This connection is unsubscribed and the user's membership has
+    /// ended (for all of the user's devices, although their other connections stay subscribed).
+    Left {
+        /// `room`: the room left.
+        room: String,
+    },
+    /// `accepted`: the reply to `send`. The message was validated, authorized, counted against
+    /// the rate limit and queued; it has no seq yet and is not yet stored. It is sequenced and
+    /// stored afterwards and pushed as a `message` frame to every subscriber, the sender's own
+    /// connection included: that `message` is the confirmation that it was stored.
+    Accepted {
+        /// `room`: the room sent to.
+        room: String,
+        /// `clientMsgId`: the request's `clientMsgId`; omitted when the request had none. Match
+        /// `accepted` to the later `message` by this, not by `id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+        /// `id`: the ULID given to this request. When the same sender already used this
+        /// `clientMsgId` in this room within 24 h, the stored and delivered message keeps the
+        /// original id, and this id appears in no message.
+        id: String,
+    },
+    /// `message`: a stored message, with the fields of [`Message`] next to `type`. Pushed live to
+    /// every connection subscribed to the room (the sender's included), in seq order per room,
+    /// and posted by `sync`. Delivery is at least once, so the same `(room, seq)` can arrive more
+    /// than once, live and through `sync`/`history` alike: clients drop seqs they already hold.
+    Message(Message),
+    /// `history`: the reply to `history`, one page of the room's stored messages.
+    History {
+        /// `room`: the room read.
+        room: String,
+        /// `messages`: the newest `limit` (or fewer) retained messages with `seq` below the
+        /// request's `before` (or of the whole room when it had none), in ascending seq, as
+        /// objects with the fields of a `message` frame but no `type`.
+        messages: Vec<Message>,
+        /// `hasMore`: always present; `true` when older retained messages exist before the first
+        /// one of this page. To page back, ask again with `before` set to that first seq.
+        has_more: bool,
+    },
+    /// Ends the messages `sync` recovered for a room. `hasMore` (only when true) means the
+    /// per-room sync limit was reached: sync again from `lastSeq`.
+    Synced {
+        /// `room`: the room this ends. Rooms of one `sync` are not answered in request order.
+        room: String,
+        /// `recovered`: `true` when nothing after the requested seq was lost to retention (the
+        /// first message sent is exactly the next seq, or nothing follows it). `false` when the
+        /// messages right after it are past retention; what is still retained was sent anyway.
+        recovered: bool,
+        /// `lastSeq`: without `hasMore`, the room's last seq as read at the start of this room's
+        /// sync (it can be below seqs that arrived live meanwhile: keep the highest). With
+        /// `hasMore`, the seq of the last message sent, which is where the next `sync` starts.
+        last_seq: u64,
+        /// `hasMore`: present only when `true`: `STARLING_SYNC_LIMIT` (1,000) messages were sent
+        /// for this room and more follow.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_more: bool,
+    },
+    /// `presence`: the reply to `presence`.
+    Presence {
+        /// `room`: the room asked about.
+        room: String,
+        /// `members`: every member of the room (joined and not left, offline ones included), in
+        /// no particular order. Not paged, so a room with a few thousand members can exceed API
+        /// Gateway's 128 KB message limit.
+        members: Vec<MemberPresence>,
+    },
+    /// `presenceChanged`: a user's status changed. Announced once per transition (offline →
+    /// online at the first connection, online/away → offline when the last connection closes or
+    /// the fanout finds it gone, online ↔ away through `status`) to every connection subscribed
+    /// to any room the user is a member of. Also the reply to `status`, always, even when nothing
+    /// changed, so the caller often gets it twice. Clients treat it as state: it may repeat.
+    PresenceChanged {
+        /// `user`: whose status changed.
+        user: String,
+        /// `status`: `online`, `away` or `offline`.
+        status: Status,
+        /// `lastSeen`: omitted except on `offline` announcements, where it is when the user's
+        /// last connection closed (RFC 3339, whole seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen: Option<String>,
+    },
+    /// `typing`: another user is typing in a room this connection is subscribed to. Posted to
+    /// the room's subscribers except every connection of the typist, at most once per
+    /// `STARLING_TYPING_INTERVAL_MS` (2 s) per typist connection and room; never stored and
+    /// never a reply. No "stopped typing" frame exists: clients clear the indicator themselves
+    /// (e.g. about 5 s after the last one, or on a `message` from that user).
+    Typing {
+        /// `room`: where.
+        room: String,
+        /// `user`: who is typing.
+        user: String,
+    },
+    /// `read`: a user's read cursor in a room. The reply to `read`, and also posted to the
+    /// room's other subscribed connections (the reader's other devices included).
+    Read {
+        /// `room`: the room.
+        room: String,
+        /// `user`: the reader.
+        user: String,
+        /// `seq`: the stored cursor, which never moves back: a `read` below it is answered with
+        /// the current cursor. A `sync` with `null` for this room resumes after it.
+        seq: u64,
+    },
+    /// `pong`: the reply to `ping`; it has no fields.
+    Pong,
+    /// `error`: a request was refused (see [`ErrorFrame`] and [`ErrorCode`]). The connection
+    /// stays open, and the request never reached the queue.
+    Error(ErrorFrame),
+}
+
+/// One member in a `presence` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPresence {
+    /// `user`: the member's user id.
+    pub user: String,
+    /// `status`: `offline` with no live connection, `away` with one after the user said `away`,
+    /// `online` otherwise.
+    pub status: Status,
+    /// `lastSeen`: when one of the user's connections last closed (RFC 3339, whole seconds);
+    /// omitted if none ever closed. It can be present for an online user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
+impl ServerFrame {
+    /// The frame as the JSON text posted or replied on the wire.
+    pub fn to_json(&self) -> String {
+        // Every variant is plain data with string keys, so serialization cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from(r#"{"type":"error","code":"internal"}"#))
+    }
+
+    /// An `error` frame that echoes neither `action` nor `clientMsgId`, for refusals made before
+    /// the frame's action is known (a binary frame, a connection without a user).
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError::new(code, message).to_frame()
+    }
+}

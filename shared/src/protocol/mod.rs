@@ -1,0 +1,33 @@
+//! Wire protocol v1: the frames clients send and receive (specified in `docs/protocol.md`).
+//!
+//! Parsing is two-step on purpose: the frame is first read as a JSON object so that an error can
+//! still name the `action` and `clientMsgId` the client sent, then the action's own fields are
+//! validated. Nothing that fails here ever reaches the queue.
+
+mod error;
+mod frame;
+mod request;
+mod room;
+#[cfg(test)]
+mod tests;
+
+pub use crate::domain::{Message, Status};
+pub use error::{ErrorCode, ErrorFrame, ProtocolError};
+pub use frame::{MemberPresence, ServerFrame};
+pub use request::{Request, parse_request};
+pub use room::RoomId;
+
+/// API Gateway's largest WebSocket message (frames are reassembled before routing).
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+/// Largest `body` of a `send`, in UTF-8 bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest `clientMsgId`, in characters.
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 64;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+/// `history.limit` when the client gives none.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
+/// Largest `history.limit`.
+pub const MAX_HISTORY_LIMIT: u32 = 100;
+/// Most rooms one `sync` may name.
+pub const MAX_SYNC_ROOMS: usize = 50;

@@ -1,0 +1,51 @@
+//! Room names, and who a direct-message room admits.
+
+use serde::Serialize;
+
+use super::MAX_ROOM_CHARS;
+
+/// A validated room name: `[A-Za-z0-9_.:-]{1,64}`; `dm:a:b` rooms also have two sorted, distinct users.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoomId(String);
+
+impl RoomId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if len == 0 || len > MAX_ROOM_CHARS {
+            return Err(format!("room must be 1 to {MAX_ROOM_CHARS} characters"));
+        }
+        if let Some(c) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))) {
+            return Err(format!("room contains {c:?}; allowed: A-Z a-z 0-9 _ . : -"));
+        }
+        if raw.starts_with("dm:") {
+            let parts: Vec<&str> = raw.split(':').collect();
+            match parts.as_slice() {
+                ["dm", a, b] if !a.is_empty() && !b.is_empty() && a < b => {}
+                _ => return Err("a direct-message room is dm:<user>:<user>, users sorted and distinct".into()),
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The two users of a direct-message room, or `None` for an ordinary room.
+    pub fn dm_users(&self) -> Option<(&str, &str)> {
+        let rest = self.0.strip_prefix("dm:")?;
+        rest.split_once(':')
+    }
+
+    /// Whether `user` may join this room: anyone for ordinary rooms, only its two users for a DM.
+    pub fn admits(&self, user: &str) -> bool {
+        self.dm_users().is_none_or(|(a, b)| user == a || user == b)
+    }
+}
+
+impl std::fmt::Display for RoomId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,197 @@
+//! Protocol v1 parsing and frame names.
+
+use serde_json::{Map, Value};
+
+use super::*;
+
+fn err(text: &str) -> ProtocolError {
+    parse_request(text).unwrap_err()
+}
+
+#[test]
+fn every_v1_action_parses() {
+    assert_eq!(parse_request(r#"{"action":"ping"}"#).unwrap(), Request::Ping);
+    assert!(matches!(parse_request(r#"{"action":"join","room":"lobby"}"#).unwrap(), Request::Join { .. }));
+    assert!(matches!(parse_request(r#"{"action":"leave","room":"lobby"}"#).unwrap(), Request::Leave { .. }));
+    let send = parse_request(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#).unwrap();
+    assert_eq!(
+        send,
+        Request::Send { room: RoomId::parse("lobby").unwrap(), body: "hi".into(), client_msg_id: Some("c-1".into()) }
+    );
+    let history = parse_request(r#"{"action":"history","room":"lobby","before":10}"#).unwrap();
+    assert_eq!(history, Request::History { room: RoomId::parse("lobby").unwrap(), before: Some(10), limit: 50 });
+}
+
+#[test]
+fn presence_sync_typing_read_and_status_parse() {
+    let room = |r: &str| RoomId::parse(r).unwrap();
+    assert_eq!(
+        parse_request(r#"{"action":"sync","rooms":{"lobby":41,"dm:alice:bob":null}}"#).unwrap(),
+        Request::Sync { rooms: vec![(room("lobby"), Some(41)), (room("dm:alice:bob"), None)] }
+    );
+    assert_eq!(
+        parse_request(r#"{"action":"presence","room":"lobby"}"#).unwrap(),
+        Request::Presence { room: room("lobby") }
+    );
+    assert_eq!(
+        parse_request(r#"{"action":"status","status":"away"}"#).unwrap(),
+        Request::SetStatus { status: Status::Away }
+    );
+    assert_eq!(
+        parse_request(r#"{"action":"typing","room":"lobby"}"#).unwrap(),
+        Request::Typing { room: room("lobby") }
+    );
+    assert_eq!(
+        parse_request(r#"{"action":"read","room":"lobby","seq":42}"#).unwrap(),
+        Request::Read { room: room("lobby"), seq: 42 }
+    );
+}
+
+#[test]
+fn bad_presence_sync_typing_read_and_status_frames_are_refused() {
+    for text in [
+        r#"{"action":"sync","rooms":{}}"#,
+        r#"{"action":"sync","rooms":[]}"#,
+        r#"{"action":"sync","rooms":{"lobby":-1}}"#,
+        r#"{"action":"sync","rooms":{"lobby":"5"}}"#,
+        r#"{"action":"sync","rooms":{"bad room":1}}"#,
+        r#"{"action":"status","status":"offline"}"#,
+        r#"{"action":"status","status":"busy"}"#,
+        r#"{"action":"read","room":"lobby","seq":0}"#,
+        r#"{"action":"read","room":"lobby"}"#,
+        r#"{"action":"typing"}"#,
+    ] {
+        assert_eq!(err(text).code, ErrorCode::BadRequest, "{text}");
+    }
+    let many: Map<String, Value> = (0..=MAX_SYNC_ROOMS).map(|i| (format!("r{i}"), Value::Null)).collect();
+    let text = serde_json::json!({"action":"sync","rooms":many}).to_string();
+    assert_eq!(err(&text).code, ErrorCode::TooLarge);
+}
+
+#[test]
+fn presence_frames_use_the_v1_names() {
+    let synced = ServerFrame::Synced { room: "lobby".into(), recovered: true, last_seq: 57, has_more: false };
+    assert_eq!(synced.to_json(), r#"{"type":"synced","room":"lobby","recovered":true,"lastSeq":57}"#);
+    let presence = ServerFrame::Presence {
+        room: "lobby".into(),
+        members: vec![MemberPresence { user: "alice".into(), status: Status::Online, last_seen: Some("t".into()) }],
+    };
+    assert_eq!(
+        presence.to_json(),
+        r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t"}]}"#
+    );
+    let changed = ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None };
+    assert_eq!(changed.to_json(), r#"{"type":"presenceChanged","user":"alice","status":"away"}"#);
+    let typing = ServerFrame::Typing { room: "lobby".into(), user: "alice".into() };
+    assert_eq!(typing.to_json(), r#"{"type":"typing","room":"lobby","user":"alice"}"#);
+    let read = ServerFrame::Read { room: "lobby".into(), user: "alice".into(), seq: 42 };
+    assert_eq!(read.to_json(), r#"{"type":"read","room":"lobby","user":"alice","seq":42}"#);
+}
+
+#[test]
+fn malformed_frames_are_bad_requests() {
+    for text in ["not json", "[1,2]", "\"ping\"", "{}", r#"{"action":5}"#, r#"{"action":"join"}"#] {
+        assert_eq!(err(text).code, ErrorCode::BadRequest, "{text}");
+    }
+    let e = err(r#"{"action":"send","room":"lobby","body":7,"clientMsgId":"c-9"}"#);
+    assert_eq!(
+        (e.code, e.action.as_deref(), e.client_msg_id.as_deref()),
+        (ErrorCode::BadRequest, Some("send"), Some("c-9"))
+    );
+}
+
+#[test]
+fn unknown_action_is_named() {
+    let e = err(r#"{"action":"dance"}"#);
+    assert_eq!(e.code, ErrorCode::UnknownAction);
+    assert!(e.message.contains("dance"));
+}
+
+#[test]
+fn room_names_follow_the_pattern() {
+    for ok in ["a", "lobby", "team.eng:general_1-x", &"r".repeat(64), "dm:alice:bob"] {
+        assert!(RoomId::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in ["", &"r".repeat(65), "has space", "é", "a/b", "dm:bob:alice", "dm:alice:alice", "dm:alice", "dm:a:b:c"]
+    {
+        assert!(RoomId::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn dm_rooms_admit_only_their_two_users() {
+    let room = RoomId::parse("dm:alice:bob").unwrap();
+    assert!(room.admits("alice") && room.admits("bob") && !room.admits("carol"));
+    assert!(RoomId::parse("lobby").unwrap().admits("carol"));
+}
+
+#[test]
+fn body_limit_is_16_kib_of_utf8() {
+    let at_limit = format!(r#"{{"action":"send","room":"r","body":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+    assert!(parse_request(&at_limit).is_ok());
+    // 'é' is two bytes: 8193 of them is one byte over.
+    let over = format!(r#"{{"action":"send","room":"r","body":"{}"}}"#, "é".repeat(MAX_BODY_BYTES / 2 + 1));
+    assert_eq!(err(&over).code, ErrorCode::TooLarge);
+    let empty = r#"{"action":"send","room":"r","body":""}"#;
+    assert_eq!(err(empty).code, ErrorCode::BadRequest);
+}
+
+#[test]
+fn frame_limit_is_enforced_before_parsing() {
+    let huge = format!(r#"{{"action":"ping","pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+    assert_eq!(err(&huge).code, ErrorCode::TooLarge);
+}
+
+#[test]
+fn client_msg_id_limit() {
+    let ok = format!(r#"{{"action":"send","room":"r","body":"b","clientMsgId":"{}"}}"#, "c".repeat(64));
+    assert!(parse_request(&ok).is_ok());
+    let long = format!(r#"{{"action":"send","room":"r","body":"b","clientMsgId":"{}"}}"#, "c".repeat(65));
+    let e = err(&long);
+    assert_eq!(e.code, ErrorCode::BadRequest);
+    assert_eq!(e.client_msg_id, None, "an over-long id is not echoed back");
+}
+
+#[test]
+fn history_limit_range() {
+    for (limit, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+        let text = format!(r#"{{"action":"history","room":"r","limit":{limit}}}"#);
+        assert_eq!(parse_request(&text).is_ok(), ok, "limit {limit}");
+    }
+    assert_eq!(err(r#"{"action":"history","room":"r","before":-1}"#).code, ErrorCode::BadRequest);
+    assert_eq!(err(r#"{"action":"history","room":"r","before":0}"#).code, ErrorCode::BadRequest);
+}
+
+#[test]
+fn server_frames_use_the_v1_names() {
+    let joined = ServerFrame::Joined { room: "lobby".into(), last_seq: 41 }.to_json();
+    assert_eq!(joined, r#"{"type":"joined","room":"lobby","lastSeq":41}"#);
+    let accepted = ServerFrame::Accepted { room: "lobby".into(), client_msg_id: Some("c-1".into()), id: "X".into() };
+    assert_eq!(accepted.to_json(), r#"{"type":"accepted","room":"lobby","clientMsgId":"c-1","id":"X"}"#);
+    let msg = ServerFrame::Message(Message {
+        room: "lobby".into(),
+        seq: 42,
+        id: "X".into(),
+        from: "alice".into(),
+        body: "hi".into(),
+        sent_at: "2026-11-22T21:00:00.000Z".into(),
+        client_msg_id: None,
+    });
+    assert_eq!(
+        msg.to_json(),
+        r#"{"type":"message","room":"lobby","seq":42,"id":"X","from":"alice","body":"hi","sentAt":"2026-11-22T21:00:00.000Z"}"#
+    );
+    assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
+    let e = ProtocolError {
+        code: ErrorCode::RateLimited,
+        message: "slow down".into(),
+        action: Some("send".into()),
+        client_msg_id: Some("c-1".into()),
+    };
+    assert_eq!(
+        e.to_frame().to_json(),
+        r#"{"type":"error","code":"rate_limited","message":"slow down","action":"send","clientMsgId":"c-1"}"#
+    );
+    let history = ServerFrame::History { room: "r".into(), messages: vec![], has_more: false }.to_json();
+    assert_eq!(history, r#"{"type":"history","room":"r","messages":[],"hasMore":false}"#);
+}

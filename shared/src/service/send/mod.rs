@@ -1,0 +1,195 @@
+//! The `send` function: every client frame API Gateway routes to `$default`. Each action is
+//! validated, authorized against the caller's rooms, and answered with one reply frame.
+
+mod guards;
+mod messages;
+mod presence;
+mod rooms;
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::clock::Clock;
+use crate::domain::Connection;
+use crate::ports::{
+    MessageStore, PresenceStore, PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore,
+};
+use crate::protocol::{ErrorCode, ProtocolError, Request, ServerFrame, parse_request};
+
+/// Per-connection limits of the `send` function's actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// `send`s allowed per connection per window.
+    pub rate_limit: u64,
+    /// The rate window, in seconds.
+    pub rate_window_secs: i64,
+    /// Rooms one connection may be subscribed to at once.
+    pub max_rooms: usize,
+    /// At most one `typing` per this interval per connection and room; more are dropped.
+    pub typing_interval_ms: i64,
+    /// Messages one `sync` sends per room before it answers `hasMore`.
+    pub sync_limit: usize,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        Self { rate_limit: 100, rate_window_secs: 10, max_rooms: 100, typing_interval_ms: 2_000, sync_limit: 1_000 }
+    }
+}
+
+/// What the `send` function needs.
+#[derive(Clone)]
+pub struct SendDeps {
+    /// Rooms, subscriptions and memberships.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// History and sync read here; `send` never writes messages (the fanout does).
+    pub messages: Arc<dyn MessageStore>,
+    /// Counts each connection's sends.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Where accepted messages and presence notices go.
+    pub queue: Arc<dyn Queue>,
+    /// Presence, read cursors and the typing gate.
+    pub presence: Arc<dyn PresenceStore>,
+    /// Posts `sync`'s frames to the caller and `typing`/`read` to the room.
+    pub pusher: Arc<dyn Pusher>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// Per-connection limits.
+    pub limits: SendLimits,
+    /// Overrides the caller's management endpoint (custom domains, the devstack).
+    pub endpoint_override: Option<String>,
+}
+
+impl std::fmt::Debug for SendDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendDeps").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// Who sent the frame, as the gateway tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The connection, with the user the authorizer vouched for.
+    pub connection: Connection,
+    /// The management API endpoint to reach this caller's API.
+    pub endpoint: Option<String>,
+}
+
+/// Why an action was refused after it parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The frame parsed but asks for something impossible: fix the request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The caller may not do this (not a member, a DM of others, a limit): do not retry as is.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing named does not exist (e.g. leaving a room not joined).
+    #[error("{0}")]
+    NotFound(String),
+    /// Too many sends: wait for the window to pass.
+    #[error("more than {limit} sends in {window}s; slow down")]
+    RateLimited {
+        /// Sends allowed per window.
+        limit: u64,
+        /// The window, in seconds.
+        window: i64,
+    },
+    /// The store failed: the client may retry.
+    #[error("storage is unavailable; retry")]
+    Store(#[from] StoreError),
+    /// The queue failed: the client may retry (with the same clientMsgId).
+    #[error("the queue is unavailable; retry")]
+    Queue(#[from] QueueError),
+    /// Neither the event nor the configuration names a management endpoint: a deployment error.
+    #[error("no management endpoint to reach this connection")]
+    NoEndpoint,
+    /// Posting to the caller failed: the client may retry.
+    #[error("posting to this connection failed; retry")]
+    Push(#[from] PushError),
+}
+
+impl ActionError {
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Store(StoreError::NotFound(_)) => ErrorCode::NotFound,
+            Self::Store(_) | Self::Queue(_) | Self::NoEndpoint | Self::Push(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The reply to one frame, with what the invocation log line needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The action named by the frame, when it named one.
+    pub action: Option<String>,
+    /// The room it concerned, for the log line.
+    pub room: Option<String>,
+    /// `None` when there is nothing to answer (a dropped `typing`) or all was pushed already.
+    pub frame: Option<ServerFrame>,
+}
+
+impl Reply {
+    /// `ok`, or the error code sent back.
+    pub fn outcome(&self) -> &'static str {
+        match &self.frame {
+            Some(ServerFrame::Error(e)) => e.code.as_str(),
+            _ => "ok",
+        }
+    }
+}
+
+/// Handles one text frame and returns the reply. Never fails: every problem becomes an error
+/// frame, and the connection stays open.
+pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply {
+    let request = match parse_request(text) {
+        Ok(r) => r,
+        Err(e) => return Reply { action: e.action.clone(), room: None, frame: Some(e.to_frame()) },
+    };
+    let action = Some(request.action().to_owned());
+    let room = request.room().map(ToString::to_string);
+    let frame = match execute(deps, caller, &request).await {
+        Ok(frame) => frame,
+        Err(e) => {
+            if matches!(
+                e,
+                ActionError::Store(_) | ActionError::Queue(_) | ActionError::Push(_) | ActionError::NoEndpoint
+            ) {
+                warn!(error = %e, source = ?std::error::Error::source(&e), action = request.action(), "action failed");
+            }
+            let client_msg_id = match &request {
+                Request::Send { client_msg_id, .. } => client_msg_id.clone(),
+                _ => None,
+            };
+            Some(
+                ProtocolError { code: e.code(), message: e.to_string(), action: action.clone(), client_msg_id }
+                    .to_frame(),
+            )
+        }
+    };
+    Reply { action, room, frame }
+}
+
+async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<Option<ServerFrame>, ActionError> {
+    let conn = &caller.connection;
+    let frame = match request {
+        Request::Ping => ServerFrame::Pong,
+        Request::Join { room } => rooms::join(deps, conn, room).await?,
+        Request::Leave { room } => rooms::leave(deps, conn, room).await?,
+        Request::Send { room, body, client_msg_id } => {
+            messages::publish(deps, caller, room, body, client_msg_id).await?
+        }
+        Request::History { room, before, limit } => messages::history(deps, conn, room, *before, *limit).await?,
+        Request::Presence { room } => presence::members(deps, conn, room).await?,
+        Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
+        Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
+        Request::Sync { rooms } => return messages::sync(deps, caller, rooms).await,
+        Request::Typing { room } => return presence::typing(deps, caller, room).await,
+    };
+    Ok(Some(frame))
+}

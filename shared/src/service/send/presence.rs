@@ -1,0 +1,85 @@
+//! `presence`, `status`, `read` and `typing`: who is here and what they are doing.
+
+use super::guards::{endpoint, require_member, require_subscribed};
+use super::{ActionError, Caller, SendDeps};
+use crate::domain::{Connection, Status};
+use crate::envelope::{Envelope, PresenceNotice};
+use crate::protocol::{MemberPresence, RoomId, ServerFrame};
+use crate::service::broadcast::{self, PushPolicy};
+
+/// `presence`: every member of the room with their status.
+pub(super) async fn members(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    require_member(deps, conn, room).await?;
+    let users = deps.subscriptions.members(room.as_str()).await?;
+    let now = deps.clock.now().timestamp();
+    let members = deps
+        .presence
+        .presence(&users, now)
+        .await?
+        .into_iter()
+        .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen })
+        .collect();
+    Ok(ServerFrame::Presence { room: room.to_string(), members })
+}
+
+/// `status`: a transition is queued for the fanout to announce to the user's rooms; the caller
+/// gets its own `presenceChanged` as the reply.
+pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status) -> Result<ServerFrame, ActionError> {
+    let user = &caller.connection.user;
+    let now = deps.clock.now();
+    if let Some(p) = deps.presence.set_status(user, status, now.timestamp()).await? {
+        let notice = PresenceNotice {
+            user: p.user,
+            status: p.status,
+            last_seen: None,
+            at_ms: now.timestamp_millis(),
+            endpoint: caller.endpoint.clone(),
+        };
+        deps.queue.enqueue(&Envelope::Presence(notice)).await?;
+    }
+    Ok(ServerFrame::PresenceChanged { user: user.clone(), status, last_seen: None })
+}
+
+/// `read`: stores the cursor and tells the room's other subscribers; the reader gets it as the reply.
+pub(super) async fn read(
+    deps: &SendDeps,
+    caller: &Caller,
+    room: &RoomId,
+    seq: u64,
+) -> Result<ServerFrame, ActionError> {
+    let conn = &caller.connection;
+    require_member(deps, conn, room).await?;
+    let last = deps.messages.last_seq(room.as_str()).await?;
+    if seq > last {
+        return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
+    }
+    let stored = deps.presence.set_read(&conn.user, room.as_str(), seq).await?;
+    let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
+    let audience =
+        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id).await?;
+    let endpoint = endpoint(deps, caller)?;
+    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.to_json().as_bytes())
+        .await;
+    Ok(frame)
+}
+
+/// `typing`: goes to the room's other subscribers (not the typist's own devices), never stored,
+/// and at most once per interval; extra ones are dropped without a reply.
+pub(super) async fn typing(
+    deps: &SendDeps,
+    caller: &Caller,
+    room: &RoomId,
+) -> Result<Option<ServerFrame>, ActionError> {
+    let conn = &caller.connection;
+    require_subscribed(deps, conn, room).await?;
+    let now_ms = deps.clock.now().timestamp_millis();
+    if !deps.presence.typing_allowed(&conn.id, room.as_str(), now_ms, deps.limits.typing_interval_ms).await? {
+        return Ok(None);
+    }
+    let frame = ServerFrame::Typing { room: room.to_string(), user: conn.user.clone() }.to_json();
+    let audience =
+        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
+    let endpoint = endpoint(deps, caller)?;
+    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
+    Ok(None)
+}

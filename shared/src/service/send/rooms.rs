@@ -1,0 +1,30 @@
+//! `join` and `leave`.
+
+use super::guards::forbidden_room;
+use super::{ActionError, SendDeps};
+use crate::domain::Connection;
+use crate::protocol::{RoomId, ServerFrame};
+
+pub(super) async fn join(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    if !room.admits(&conn.user) {
+        return Err(forbidden_room(room));
+    }
+    let count = deps.subscriptions.subscription_count(&conn.id).await?;
+    if count >= deps.limits.max_rooms && !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+        return Err(ActionError::Forbidden(format!(
+            "a connection may be in at most {} rooms; leave one first",
+            deps.limits.max_rooms
+        )));
+    }
+    deps.subscriptions.subscribe(room.as_str(), conn).await?;
+    let last_seq = deps.messages.last_seq(room.as_str()).await?;
+    Ok(ServerFrame::Joined { room: room.to_string(), last_seq })
+}
+
+pub(super) async fn leave(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    if !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+        return Err(ActionError::NotFound(format!("not subscribed to {room}")));
+    }
+    deps.subscriptions.unsubscribe(room.as_str(), conn).await?;
+    Ok(ServerFrame::Left { room: room.to_string() })
+}
