@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use starling_shared::adapters::memory::{MemoryPusher, MemoryStore, RecordingQueue};
+use starling_shared::adapters::memory::{MemoryPusher, MemoryStore};
 use starling_shared::domain::Connection;
 use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::ports::{ConnectionStore, SubscriptionStore};
 use starling_shared::service::fanout::{FanoutDeps, FanoutSettings, Record, process_batch};
-use starling_shared::wiring::Ports;
+use starling_shared::wiring;
 
 const SUBSCRIBERS: usize = 1_000;
 
@@ -23,7 +23,7 @@ async fn room_of(n: usize) -> FanoutDeps {
         store.subscribe("big", &conn).await.unwrap();
         pusher.connect(&conn.id);
     }
-    Ports::new(store, Arc::new(RecordingQueue::default()), pusher).fanout(FanoutSettings::default())
+    wiring::fanout(store, pusher, FanoutSettings::default())
 }
 
 fn record(i: u64) -> Record {

@@ -14,9 +14,10 @@ use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::{MemoryPusher, MemoryStore, RecordingQueue};
 use starling_shared::domain::Connection;
 use starling_shared::domain::NewMessage;
+use starling_shared::ports::Store;
 use starling_shared::protocol::ServerFrame;
 use starling_shared::service::send::{Caller, SendDeps, SendLimits, handle_frame};
-use starling_shared::wiring::{Ports, Store};
+use starling_shared::wiring;
 
 const MISSED: u64 = 1_000;
 const SYNC: &str = r#"{"action":"sync","rooms":{"big":0}}"#;
@@ -65,8 +66,9 @@ async fn room_with_missed<S: Store + 'static>(store: Arc<S>) -> (SendDeps, Calle
     }
     let pusher = Arc::new(MemoryPusher::default());
     pusher.connect(&conn.id);
-    let ports = Ports::new(store, Arc::new(RecordingQueue::default()), pusher.clone());
-    let deps = ports.send(SendLimits::default(), Some("https://bench.local/prod".into()));
+    let queue = Arc::new(RecordingQueue::default());
+    let deps =
+        wiring::send(store, queue, pusher.clone(), SendLimits::default(), Some("https://bench.local/prod".into()));
     (deps, Caller { connection: conn, endpoint: None }, pusher)
 }
 

@@ -6,24 +6,39 @@ use serde::{Deserialize, Serialize};
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECS: u64 = 5;
 
+/// The claims Starling reads from a token (and writes when minting). Other claims (`iss`, `jti`,
+/// `nbf`, …) are ignored, except `aud`: no audience is configured, so a token carrying one is
+/// refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
     pub sub: String,
     /// Expiry, epoch seconds.
     pub exp: u64,
+    /// Issued at, epoch seconds. Optional and not checked; but because it is parsed into this
+    /// field, a token whose `iat` is not an integer is refused. Minted tokens leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
 }
 
+/// Why a token was refused. Only the authorizer's log tells the cases apart: the client gets a
+/// bare HTTP 401 for every one, because the authorizer fails with "Unauthorized" whatever the
+/// reason and API Gateway turns that into 401.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No token: no non-empty `?token=` query parameter and no `Authorization: Bearer` header,
+    /// or an empty token.
     #[error("no token: pass ?token=JWT or an Authorization: Bearer header")]
     Missing,
+    /// The signature is good but `exp` is more than the 5 s leeway in the past.
     #[error("token has expired")]
     Expired,
+    /// The token is valid but its `sub` is empty, which would make an anonymous user.
     #[error("token has an empty subject")]
     EmptySubject,
+    /// Anything else the JWT library refused: a malformed token, an `alg` other than HS256
+    /// (including `none`), a bad signature, a missing `exp` or `sub`, a non-integer `exp` or
+    /// `iat`, or an `aud` claim.
     #[error("token is invalid")]
     Invalid(#[source] jsonwebtoken::errors::Error),
 }
@@ -42,6 +57,14 @@ impl std::fmt::Debug for JwtVerifier {
 }
 
 impl JwtVerifier {
+    /// A verifier for tokens signed with `secret`, the deployment's JWT secret (loaded through
+    /// [`crate::secrets::SecretSource`] in the Lambdas; `--jwt-secret` in the devstack).
+    ///
+    /// Only HS256 is accepted: pinning the algorithm is what refuses `alg: none` and tokens
+    /// signed with another algorithm. `exp` and `sub` are required, and `exp` gets 5 s of leeway
+    /// for clock skew (the library's default is 60 s).
+    /// `nbf`, `iss` and `iat` are not checked, and no audience is configured, so any `aud` is
+    /// refused.
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);

@@ -5,8 +5,6 @@
 //! `protocol` → `ports` → `adapters`, `service` → `handlers` → `wiring`. `docs/architecture.md`
 //! has the map.
 
-#![warn(missing_docs, unreachable_pub)]
-
 pub mod adapters;
 pub mod auth;
 pub mod clock;

@@ -42,7 +42,7 @@ pub enum StoreError {
 
 /// Connections and what hangs off them.
 #[async_trait]
-pub trait ConnectionStore: Send + Sync {
+pub trait ConnectionStore: Send + Sync + std::fmt::Debug {
     /// Registers a connection (and indexes it under its user).
     async fn register(&self, conn: &Connection) -> Result<(), StoreError>;
     /// The registered connection, if it still is.
@@ -54,7 +54,7 @@ pub trait ConnectionStore: Send + Sync {
 
 /// Room subscriptions (online connections) and memberships (users).
 #[async_trait]
-pub trait SubscriptionStore: Send + Sync {
+pub trait SubscriptionStore: Send + Sync + std::fmt::Debug {
     /// Subscribes the connection and makes its user a member. Idempotent.
     /// `NotFound` when the connection is not registered (e.g. it disconnected meanwhile).
     async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
@@ -76,7 +76,7 @@ pub trait SubscriptionStore: Send + Sync {
 
 /// Sequenced, idempotent message storage.
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait MessageStore: Send + Sync + std::fmt::Debug {
     /// Gives the message the room's next seq and stores it, atomically and exactly once per
     /// message id and per `(from, clientMsgId)` within the dedup window.
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError>;
@@ -91,7 +91,7 @@ pub trait MessageStore: Send + Sync {
 
 /// Presence, read cursors and the typing gate: per-user state.
 #[async_trait]
-pub trait PresenceStore: Send + Sync {
+pub trait PresenceStore: Send + Sync + std::fmt::Debug {
     /// Records an open connection. Returns the new presence when the user was offline before
     /// (the one transition to announce, however many devices connect at once).
     async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError>;
@@ -118,7 +118,7 @@ pub trait PresenceStore: Send + Sync {
 
 /// Per-connection fixed-window counters.
 #[async_trait]
-pub trait RateLimiter: Send + Sync {
+pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Counts one hit in the window starting at `window_start` (epoch seconds) and returns the
     /// window's count including this hit.
     async fn hit(&self, connection_id: &str, window_start: i64, expires_at: i64) -> Result<u64, StoreError>;
@@ -137,7 +137,7 @@ pub enum QueueError {
 
 /// The queue between `send` and the fanout.
 #[async_trait]
-pub trait Queue: Send + Sync {
+pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Puts the envelope on the queue, in its FIFO group, deduplicated by its dedup id.
     async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError>;
 }
@@ -158,7 +158,13 @@ pub enum PushError {
 
 /// Posts frames to connected clients (the API Gateway Management API).
 #[async_trait]
-pub trait Pusher: Send + Sync {
+pub trait Pusher: Send + Sync + std::fmt::Debug {
     /// `endpoint` is the management API base URL (`https://{domain}/{stage}`).
     async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
 }
+
+/// Every store port at once: what `DynamoStore` and `MemoryStore` each implement, so one value
+/// can be wired into every narrow port a function needs.
+pub trait Store: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter {}
+
+impl<T> Store for T where T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter {}

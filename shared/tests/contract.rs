@@ -11,9 +11,9 @@ use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::domain::{AppendOutcome, NewMessage};
 use starling_shared::domain::{Connection, DEDUP_WINDOW_SECS};
+use starling_shared::ports::Store;
 use starling_shared::ports::StoreError;
 use starling_shared::protocol::Status;
-use starling_shared::wiring::Store;
 
 /// Page size for subscriber listings in both backends, small so pagination is exercised.
 const PAGE: usize = 2;

@@ -137,8 +137,7 @@ async fn repeated_client_msg_id_is_stored_and_delivered_once() {
 #[tokio::test]
 async fn client_msg_id_is_deduplicated_for_24_hours_only() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     w.send(&alice, "lobby", "first", Some("c-1")).await;
     w.pump().await;
     w.clock.advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
@@ -151,8 +150,7 @@ async fn client_msg_id_is_deduplicated_for_24_hours_only() {
 #[tokio::test]
 async fn redelivered_sqs_record_keeps_its_seq_and_is_pushed_again() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     w.send(&alice, "lobby", "once", None).await;
     let records = w.drain_records();
     assert!(fanout::process_batch(&w.fanout, records.clone()).await.is_empty());
@@ -166,8 +164,7 @@ async fn redelivered_sqs_record_keeps_its_seq_and_is_pushed_again() {
 #[tokio::test]
 async fn history_pages_back_with_before_limit_and_has_more() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     for i in 1..=120 {
         w.send(&alice, "lobby", &format!("m{i}"), None).await;
     }
@@ -191,8 +188,7 @@ async fn history_pages_back_with_before_limit_and_has_more() {
 #[tokio::test]
 async fn history_leaves_out_messages_past_retention() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     w.send(&alice, "lobby", "old", None).await;
     w.pump().await;
     w.clock.advance(chrono::Duration::days(20));
@@ -224,8 +220,7 @@ async fn only_subscribers_may_send_to_or_read_a_room() {
 #[tokio::test]
 async fn leave_unsubscribes_and_ends_membership() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     assert_eq!(w.store.members_of("lobby"), ["alice"]);
     assert_eq!(w.act(&alice, r#"{"action":"leave","room":"lobby"}"#).await, ServerFrame::Left { room: "lobby".into() });
     assert!(w.store.members_of("lobby").is_empty());
@@ -272,8 +267,7 @@ async fn gone_connection_is_deleted_with_its_subscriptions_and_no_other() {
 #[tokio::test]
 async fn disconnect_removes_the_connection_and_every_subscription_idempotently() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "a").await;
+    let [alice] = w.room("a", ["alice"]).await;
     w.join(&alice, "b").await;
     let removed = w.store.remove(&alice.connection.id).await.unwrap();
     assert_eq!(removed.user.as_deref(), Some("alice"));
@@ -287,8 +281,7 @@ async fn disconnect_removes_the_connection_and_every_subscription_idempotently()
 #[tokio::test]
 async fn a_throttled_post_is_retried_within_the_invocation() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     w.pusher.throttle(&alice.connection.id, 2);
     w.send(&alice, "lobby", "hi", None).await;
     assert!(w.pump().await.is_empty());
@@ -323,8 +316,7 @@ async fn a_post_that_keeps_failing_fails_the_record_and_later_records_of_its_gro
 #[tokio::test]
 async fn a_poison_record_fails_and_blocks_only_its_group() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     w.send(&alice, "lobby", "fine", None).await;
     let mut records = w.drain_records();
     records.insert(0, Record { id: "poison".into(), group: Some("broken".into()), body: "{not json".into() });
@@ -358,8 +350,7 @@ async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
         SendLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..SendLimits::default() },
         MemoryStore::new(),
     );
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     for _ in 0..3 {
         assert!(matches!(w.send(&alice, "lobby", "x", None).await, ServerFrame::Accepted { .. }));
     }
@@ -381,8 +372,7 @@ async fn a_connection_may_join_at_most_max_rooms() {
         SendLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..SendLimits::default() },
         MemoryStore::new(),
     );
-    let alice = w.connect("alice").await;
-    w.join(&alice, "a").await;
+    let [alice] = w.room("a", ["alice"]).await;
     w.join(&alice, "b").await;
     assert_eq!(error_code(&w.act(&alice, r#"{"action":"join","room":"c"}"#).await), Some("forbidden"));
     w.join(&alice, "b").await; // re-joining a room it is in is fine
@@ -421,8 +411,7 @@ impl Queue for BrokenQueue {
 async fn an_unavailable_queue_gives_internal_and_nothing_is_accepted() {
     let mut w = World::new();
     w.send_deps.queue = Arc::new(BrokenQueue);
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     let reply = w.send(&alice, "lobby", "hi", Some("c-1")).await;
     let ServerFrame::Error(e) = reply else { panic!("expected an error, got {reply:?}") };
     assert_eq!((e.code.as_str(), e.client_msg_id.as_deref()), ("internal", Some("c-1")));

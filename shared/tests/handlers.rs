@@ -230,8 +230,7 @@ fn sqs_event(body1: &str, body2: &str) -> LambdaEvent<SqsEvent> {
 #[tokio::test]
 async fn fanout_delivers_an_sqs_batch_and_reports_no_failures() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     let response =
         handlers::fanout(&w.fanout, sqs_event(&publish_json("01A", "one"), &publish_json("01B", "two"))).await.unwrap();
     assert!(response.batch_item_failures.is_empty());

@@ -50,9 +50,7 @@ async fn send_n(w: &World, c: &Caller, room: &str, n: usize) {
 #[tokio::test]
 async fn a_reconnecting_user_syncs_exactly_the_missed_messages_in_order() {
     let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "lobby").await;
+    let [alice, bob] = w.room("lobby", ["alice", "bob"]).await;
     send_n(&w, &bob, "lobby", 5).await;
     assert_eq!(w.received(&alice).last().map(|m| m.seq), Some(5));
     go_offline(&w, &alice).await;
@@ -71,8 +69,7 @@ async fn a_reconnecting_user_syncs_exactly_the_missed_messages_in_order() {
 #[tokio::test]
 async fn sync_without_a_seq_resumes_from_the_read_cursor() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     send_n(&w, &alice, "lobby", 10).await;
     let read = w.act(&alice, r#"{"action":"read","room":"lobby","seq":7}"#).await;
     assert_eq!(read, ServerFrame::Read { room: "lobby".into(), user: "alice".into(), seq: 7 });
@@ -87,8 +84,7 @@ async fn sync_without_a_seq_resumes_from_the_read_cursor() {
 #[tokio::test]
 async fn a_gap_older_than_retention_is_not_recovered() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     send_n(&w, &alice, "lobby", 3).await;
     w.clock.advance(chrono::Duration::days(29));
     send_n(&w, &alice, "lobby", 2).await;
@@ -106,8 +102,7 @@ async fn a_gap_older_than_retention_is_not_recovered() {
 #[tokio::test]
 async fn a_sync_past_its_limit_says_has_more_and_resumes() {
     let w = World::with(SendLimits { rate_limit: 1000, sync_limit: 10, ..SendLimits::default() }, MemoryStore::new());
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     send_n(&w, &alice, "lobby", 25).await;
     let again = w.connect("alice").await;
     let reply = w.act(&again, r#"{"action":"sync","rooms":{"lobby":0}}"#).await;
@@ -121,8 +116,7 @@ async fn a_sync_past_its_limit_says_has_more_and_resumes() {
 #[tokio::test]
 async fn sync_of_several_rooms_reports_each_and_refuses_foreign_ones_alone() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "a").await;
+    let [alice] = w.room("a", ["alice"]).await;
     w.join(&alice, "b").await;
     send_n(&w, &alice, "a", 2).await;
     send_n(&w, &alice, "b", 1).await;
@@ -145,8 +139,7 @@ async fn sync_of_several_rooms_reports_each_and_refuses_foreign_ones_alone() {
 async fn a_user_with_two_devices_changes_presence_once_per_transition() {
     let w = World::new();
     let deps = w.connection_deps();
-    let bob = w.connect("bob").await;
-    w.join(&bob, "lobby").await;
+    let [bob] = w.room("lobby", ["bob"]).await;
     w.queue.drain();
     let t0 = w.clock.now_ms();
     handlers::connect(&deps, lifecycle_event("connect.json", "phone=", "alice", t0)).await.unwrap();
@@ -184,9 +177,7 @@ async fn a_user_with_two_devices_changes_presence_once_per_transition() {
 #[tokio::test]
 async fn status_away_is_announced_once_and_back_online_again() {
     let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "lobby").await;
+    let [alice, bob] = w.room("lobby", ["alice", "bob"]).await;
     w.queue.drain();
     let away = w.act(&alice, r#"{"action":"status","status":"away"}"#).await;
     assert_eq!(away, ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None });
@@ -239,9 +230,7 @@ async fn typing_reaches_other_subscribers_only_at_most_every_two_seconds_and_is_
 #[tokio::test]
 async fn read_stores_a_forward_only_cursor_and_tells_the_room() {
     let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "lobby").await;
+    let [alice, bob] = w.room("lobby", ["alice", "bob"]).await;
     send_n(&w, &bob, "lobby", 5).await;
     let reply = w.act(&alice, r#"{"action":"read","room":"lobby","seq":4}"#).await;
     assert_eq!(reply, ServerFrame::Read { room: "lobby".into(), user: "alice".into(), seq: 4 });
@@ -291,9 +280,7 @@ async fn a_direct_message_room_tells_an_outsider_nothing() {
 #[tokio::test]
 async fn presence_lists_offline_members_until_they_leave() {
     let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "lobby").await;
+    let [alice, bob] = w.room("lobby", ["alice", "bob"]).await;
     go_offline(&w, &alice).await;
     let members = |f: ServerFrame| match f {
         ServerFrame::Presence { members, .. } => members.into_iter().map(|m| (m.user, m.status)).collect::<Vec<_>>(),
@@ -313,9 +300,7 @@ async fn presence_lists_offline_members_until_they_leave() {
 #[tokio::test]
 async fn a_gone_connection_found_by_the_fanout_announces_its_user_offline() {
     let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "lobby").await;
+    let [alice, bob] = w.room("lobby", ["alice", "bob"]).await;
     w.pusher.disconnect(&alice.connection.id); // vanished, no $disconnect
     send_n(&w, &bob, "lobby", 1).await;
     assert!(w.store.get(&alice.connection.id).await.unwrap().is_none());
@@ -328,8 +313,7 @@ async fn a_gone_connection_found_by_the_fanout_announces_its_user_offline() {
 #[tokio::test]
 async fn a_returning_member_reads_history_without_joining_again() {
     let w = World::new();
-    let alice = w.connect("alice").await;
-    w.join(&alice, "lobby").await;
+    let [alice] = w.room("lobby", ["alice"]).await;
     send_n(&w, &alice, "lobby", 3).await;
     go_offline(&w, &alice).await;
     let again = w.connect("alice").await;

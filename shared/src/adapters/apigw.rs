@@ -21,6 +21,9 @@ pub struct ManagementApiPusher {
 }
 
 impl ManagementApiPusher {
+    /// A pusher that builds its clients from `config` (credentials, region, retries) on the first
+    /// post to each endpoint. Clients are made lazily because the endpoint is only known from
+    /// each event or message (or the `STARLING_WS_ENDPOINT` override).
     pub fn new(config: SdkConfig) -> Self {
         Self { config, clients: Mutex::default() }
     }

@@ -245,6 +245,7 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// The store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), page_size: None, heads: Mutex::default() }
     }
@@ -255,6 +256,7 @@ impl DynamoStore {
         self
     }
 
+    /// The table name.
     pub fn table(&self) -> &str {
         &self.table
     }

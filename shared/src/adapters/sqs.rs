@@ -18,10 +18,13 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// Sends through `client` to the FIFO queue at `url` (the queue URL, not its name or ARN).
+    /// The queue must be FIFO: every send sets a message group and deduplication id.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self { client, url: url.into() }
     }
 
+    /// The URL of the queue this sends to.
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -49,8 +49,8 @@ pub enum ErrorCode {
     /// and resends with the same `clientMsgId`.
     RateLimited,
     /// `internal`: storage, the queue or the Management API was unavailable, or the deployment is
-    /// misconfigured. Nothing was queued by a failed `send`, so the client retries with backoff
-    /// (a `send` with the same `clientMsgId`; a `sync` from the messages already received).
+    /// misconfigured. The client retries with backoff: a `send` with the same `clientMsgId`
+    /// (which makes the retry safe), a `sync` from the messages already received.
     Internal,
 }
 

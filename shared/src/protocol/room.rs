@@ -10,6 +10,10 @@ use super::MAX_ROOM_CHARS;
 pub struct RoomId(String);
 
 impl RoomId {
+    /// Checks a room id as a client sent it: 1–64 characters of `A-Z a-z 0-9 _ . : -`,
+    /// case-sensitive. A room starting with `dm:` must be exactly `dm:{a}:{b}` with `a` and `b`
+    /// non-empty, free of `:` and `a < b` in byte order, so each pair of users has exactly one DM
+    /// room. The error is the human-readable reason, sent back as a `bad_request` message.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();
         if len == 0 || len > MAX_ROOM_CHARS {
@@ -28,6 +32,7 @@ impl RoomId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The room id exactly as the client spelled it (it is never normalised).
     pub fn as_str(&self) -> &str {
         &self.0
     }

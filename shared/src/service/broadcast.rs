@@ -31,9 +31,13 @@ impl Default for PushPolicy {
 /// What a broadcast did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Posts that succeeded, possibly after retries.
     pub delivered: usize,
     /// Connections that answered 410: the caller removes them.
     pub gone: Vec<String>,
+    /// Posts still throttled or failing after `PushPolicy::attempts` tries. What that means is
+    /// the caller's choice: the fanout fails the whole record (so every subscriber gets it
+    /// again), while `typing` and `read` ignore it.
     pub failed: usize,
 }
 

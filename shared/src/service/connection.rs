@@ -8,33 +8,26 @@ use tracing::warn;
 use crate::clock::Clock;
 use crate::domain::{Connection, Presence, Removed};
 use crate::envelope::{Envelope, PresenceNotice};
-use crate::ports::{ConnectionStore, PresenceStore, Queue, StoreError};
+use crate::ports::{Queue, StoreError};
+use crate::service::Stores;
 
 /// What `connect` and `disconnect` need.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ConnectionDeps {
-    /// Where connections are registered.
-    pub connections: Arc<dyn ConnectionStore>,
-    /// Presence: which of a user's connections are live.
-    pub presence: Arc<dyn PresenceStore>,
+    /// Connections and presence.
+    pub stores: Stores,
     /// Where presence transitions go, for the fanout to announce.
     pub queue: Arc<dyn Queue>,
     /// Now.
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for ConnectionDeps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionDeps").finish_non_exhaustive()
-    }
-}
-
 /// Registers the connection and records it in its user's presence. The connection must stand
 /// even when presence fails, so only the registration's failure is returned.
 pub async fn open(deps: &ConnectionDeps, conn: &Connection, endpoint: Option<String>) -> Result<(), StoreError> {
-    deps.connections.register(conn).await?;
+    deps.stores.connections.register(conn).await?;
     let now = deps.clock.now();
-    let transition = deps.presence.connection_opened(conn, now.timestamp()).await;
+    let transition = deps.stores.presence.connection_opened(conn, now.timestamp()).await;
     queue_presence(deps, transition, now.timestamp_millis(), endpoint).await;
     Ok(())
 }
@@ -46,10 +39,10 @@ pub async fn close(
     connection_id: &str,
     endpoint: Option<String>,
 ) -> Result<Removed, StoreError> {
-    let removed = deps.connections.remove(connection_id).await?;
+    let removed = deps.stores.connections.remove(connection_id).await?;
     if let Some(conn) = &removed.connection {
         let now = deps.clock.now();
-        let transition = deps.presence.connection_closed(conn, now.timestamp()).await;
+        let transition = deps.stores.presence.connection_closed(conn, now.timestamp()).await;
         queue_presence(deps, transition, now.timestamp_millis(), endpoint).await;
     }
     Ok(removed)

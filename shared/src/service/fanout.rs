@@ -10,8 +10,9 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::domain::{AppendOutcome, Message, NewMessage, Status};
 use crate::envelope::{Envelope, PresenceNotice, Publish};
-use crate::ports::{ConnectionStore, MessageStore, PresenceStore, Pusher, StoreError, SubscriptionStore};
+use crate::ports::{Pusher, StoreError};
 use crate::protocol::ServerFrame;
+use crate::service::Stores;
 use crate::service::broadcast::{self, PushPolicy, Report};
 
 /// How the fanout function behaves; read from the environment in `config`.
@@ -49,28 +50,16 @@ impl Default for FanoutSettings {
 }
 
 /// What the fanout function needs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct FanoutDeps {
-    /// Where messages are sequenced and stored.
-    pub messages: Arc<dyn MessageStore>,
-    /// Who is subscribed to each room.
-    pub subscriptions: Arc<dyn SubscriptionStore>,
-    /// To remove connections that answered 410.
-    pub connections: Arc<dyn ConnectionStore>,
-    /// To record the gone connections' users offline.
-    pub presence: Arc<dyn PresenceStore>,
+    /// Messages are sequenced and stored here; gone connections removed.
+    pub stores: Stores,
     /// Posts to connections.
     pub pusher: Arc<dyn Pusher>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Tuning.
     pub settings: FanoutSettings,
-}
-
-impl std::fmt::Debug for FanoutDeps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FanoutDeps").field("settings", &self.settings).finish_non_exhaustive()
-    }
 }
 
 /// One queue record, as the event source mapping hands it over.
@@ -84,6 +73,10 @@ pub struct Record {
     pub body: String,
 }
 
+/// Why a queue record failed. Whatever the variant, the record (and, to keep FIFO order, every
+/// later record of its group in the batch) is reported as a batch item failure, so SQS delivers
+/// it again after the visibility timeout and moves it to the DLQ after `maxReceiveCount`
+/// receives.
 #[derive(Debug, thiserror::Error)]
 pub enum FanoutError {
     /// The record is not an envelope we understand: retrying cannot help, so it will reach the
@@ -216,6 +209,7 @@ async fn publish(deps: &FanoutDeps, p: Publish) -> Result<Delivery, FanoutError>
     let endpoint = deps.settings.endpoint_override.clone().or(p.endpoint).ok_or(FanoutError::NoEndpoint)?;
     let now = deps.clock.now().timestamp();
     let appended = deps
+        .stores
         .messages
         .append(NewMessage {
             id: p.id,
@@ -248,7 +242,7 @@ async fn publish(deps: &FanoutDeps, p: Publish) -> Result<Delivery, FanoutError>
 pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Result<(usize, usize), FanoutError> {
     let frame = ServerFrame::Message(message.clone()).to_json().into_bytes();
     let audience =
-        broadcast::audience(deps.subscriptions.as_ref(), std::slice::from_ref(&message.room), |_| false).await?;
+        broadcast::audience(deps.stores.subscriptions.as_ref(), std::slice::from_ref(&message.room), |_| false).await?;
     let total = audience.len();
     let report = broadcast::post_all(deps.pusher.as_ref(), deps.settings.policy(), endpoint, audience, &frame).await;
     remove_gone(deps, endpoint, &report.gone).await;
@@ -260,7 +254,7 @@ pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Re
 
 /// Announces a presence transition to the subscribers of every room the user is a member of.
 async fn announce(deps: &FanoutDeps, endpoint: &str, notice: &PresenceNotice) -> Result<Report, FanoutError> {
-    let rooms = deps.subscriptions.rooms_of(&notice.user).await?;
+    let rooms = deps.stores.subscriptions.rooms_of(&notice.user).await?;
     let frame = ServerFrame::PresenceChanged {
         user: notice.user.clone(),
         status: notice.status,
@@ -268,7 +262,7 @@ async fn announce(deps: &FanoutDeps, endpoint: &str, notice: &PresenceNotice) ->
     }
     .to_json()
     .into_bytes();
-    let audience = broadcast::audience(deps.subscriptions.as_ref(), &rooms, |_| false).await?;
+    let audience = broadcast::audience(deps.stores.subscriptions.as_ref(), &rooms, |_| false).await?;
     Ok(broadcast::post_all(deps.pusher.as_ref(), deps.settings.policy(), endpoint, audience, &frame).await)
 }
 
@@ -276,7 +270,7 @@ async fn announce(deps: &FanoutDeps, endpoint: &str, notice: &PresenceNotice) ->
 /// A failed clean-up is not the message's failure: the next post to it answers 410 again.
 async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
     for id in gone {
-        let removed = match deps.connections.remove(id).await {
+        let removed = match deps.stores.connections.remove(id).await {
             Ok(r) => r,
             Err(e) => {
                 warn!(connection_id = %id, error = %e, "removing a gone connection failed");
@@ -285,7 +279,7 @@ async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
         };
         let Some(conn) = removed.connection else { continue };
         let now = deps.clock.now();
-        match deps.presence.connection_closed(&conn, now.timestamp()).await {
+        match deps.stores.presence.connection_closed(&conn, now.timestamp()).await {
             Ok(Some(p)) => {
                 let notice = PresenceNotice {
                     user: p.user,

@@ -13,46 +13,48 @@ use starling_shared::protocol::ServerFrame;
 use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::{self, FanoutDeps, FanoutSettings, Record};
 use starling_shared::service::send::{self, Caller, SendDeps, SendLimits};
-use starling_shared::wiring::Ports;
+use starling_shared::wiring;
 
-pub const ENDPOINT: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
+pub(crate) const ENDPOINT: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
 
 /// The whole service on the in-memory adapters, with a hand-driven queue and clock.
-pub struct World {
-    pub store: Arc<MemoryStore>,
-    pub queue: Arc<RecordingQueue>,
-    pub pusher: Arc<MemoryPusher>,
-    pub clock: ManualClock,
-    pub ports: Ports,
-    pub send_deps: SendDeps,
-    pub fanout: FanoutDeps,
+pub(crate) struct World {
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) queue: Arc<RecordingQueue>,
+    pub(crate) pusher: Arc<MemoryPusher>,
+    pub(crate) clock: ManualClock,
+    pub(crate) send_deps: SendDeps,
+    pub(crate) fanout: FanoutDeps,
     next_conn: std::sync::atomic::AtomicU64,
 }
 
 impl World {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(SendLimits { rate_limit: 10_000, ..SendLimits::default() }, MemoryStore::new())
     }
 
-    pub fn with(limits: SendLimits, store: MemoryStore) -> Self {
+    pub(crate) fn with(limits: SendLimits, store: MemoryStore) -> Self {
         let store = Arc::new(store);
         let queue = Arc::new(RecordingQueue::default());
         let pusher = Arc::new(MemoryPusher::default());
         let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 21, 0, 0).unwrap());
-        let ports = Ports::new(store.clone(), queue.clone(), pusher.clone()).with_clock(Arc::new(clock.clone()));
-        let send_deps = ports.send(limits, None);
-        let fanout =
-            ports.fanout(FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() });
-        Self { store, queue, pusher, clock, ports, send_deps, fanout, next_conn: Default::default() }
+        let mut send_deps = wiring::send(store.clone(), queue.clone(), pusher.clone(), limits, None);
+        send_deps.clock = Arc::new(clock.clone());
+        let settings = FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() };
+        let mut fanout = wiring::fanout(store.clone(), pusher.clone(), settings);
+        fanout.clock = Arc::new(clock.clone());
+        Self { store, queue, pusher, clock, send_deps, fanout, next_conn: Default::default() }
     }
 
     /// What `connect` and `disconnect` need, on this world's stores.
-    pub fn connection_deps(&self) -> ConnectionDeps {
-        self.ports.connection()
+    pub(crate) fn connection_deps(&self) -> ConnectionDeps {
+        let mut deps = wiring::connection(self.store.clone(), self.queue.clone());
+        deps.clock = Arc::new(self.clock.clone());
+        deps
     }
 
     /// Registers and "opens" a connection for `user`, as `$connect` does (presence included).
-    pub async fn connect(&self, user: &str) -> Caller {
+    pub(crate) async fn connect(&self, user: &str) -> Caller {
         use starling_shared::ports::{ConnectionStore, PresenceStore};
         let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let conn =
@@ -64,25 +66,37 @@ impl World {
     }
 
     /// The reply to a frame, if any.
-    pub async fn reply(&self, caller: &Caller, frame: &str) -> Option<ServerFrame> {
+    pub(crate) async fn reply(&self, caller: &Caller, frame: &str) -> Option<ServerFrame> {
         send::handle_frame(&self.send_deps, caller, frame).await.frame
     }
 
-    pub async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
+    pub(crate) async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
         self.reply(caller, frame).await.expect("a reply")
     }
 
     /// Every frame posted to a connection, parsed, in order.
-    pub fn frames(&self, caller: &Caller) -> Vec<ServerFrame> {
+    pub(crate) fn frames(&self, caller: &Caller) -> Vec<ServerFrame> {
         self.pusher.posts_to(&caller.connection.id).iter().map(|p| serde_json::from_str(p).unwrap()).collect()
     }
 
-    pub async fn join(&self, caller: &Caller, room: &str) {
+    /// Connects each user (as `$connect` does) and joins them to `room`, in order.
+    pub(crate) async fn room<const N: usize>(&self, room: &str, users: [&str; N]) -> [Caller; N] {
+        let mut callers = Vec::with_capacity(N);
+        for user in users {
+            callers.push(self.connect(user).await);
+        }
+        for caller in &callers {
+            self.join(caller, room).await;
+        }
+        callers.try_into().unwrap_or_else(|_| unreachable!("one caller per user"))
+    }
+
+    pub(crate) async fn join(&self, caller: &Caller, room: &str) {
         let reply = self.act(caller, &format!(r#"{{"action":"join","room":"{room}"}}"#)).await;
         assert!(matches!(reply, ServerFrame::Joined { .. }), "join failed: {reply:?}");
     }
 
-    pub async fn send(&self, caller: &Caller, room: &str, body: &str, cmid: Option<&str>) -> ServerFrame {
+    pub(crate) async fn send(&self, caller: &Caller, room: &str, body: &str, cmid: Option<&str>) -> ServerFrame {
         let frame = match cmid {
             Some(c) => serde_json::json!({"action":"send","room":room,"body":body,"clientMsgId":c}),
             None => serde_json::json!({"action":"send","room":room,"body":body}),
@@ -91,7 +105,7 @@ impl World {
     }
 
     /// Takes everything queued as SQS-like records (group = room), in order.
-    pub fn drain_records(&self) -> Vec<Record> {
+    pub(crate) fn drain_records(&self) -> Vec<Record> {
         self.queue
             .drain()
             .into_iter()
@@ -106,7 +120,7 @@ impl World {
 
     /// Runs the fanout over everything queued, in batches of 10 as the event source mapping
     /// does; returns the failed record ids.
-    pub async fn pump(&self) -> Vec<String> {
+    pub(crate) async fn pump(&self) -> Vec<String> {
         let records = self.drain_records();
         let mut failed = Vec::new();
         for batch in records.chunks(10) {
@@ -116,7 +130,7 @@ impl World {
     }
 
     /// The `message` frames a connection received, in order.
-    pub fn received(&self, caller: &Caller) -> Vec<starling_shared::domain::Message> {
+    pub(crate) fn received(&self, caller: &Caller) -> Vec<starling_shared::domain::Message> {
         self.pusher
             .posts_to(&caller.connection.id)
             .iter()
@@ -128,7 +142,7 @@ impl World {
     }
 }
 
-pub fn error_code(frame: &ServerFrame) -> Option<&'static str> {
+pub(crate) fn error_code(frame: &ServerFrame) -> Option<&'static str> {
     match frame {
         ServerFrame::Error(e) => Some(e.code.as_str()),
         _ => None,
@@ -137,7 +151,7 @@ pub fn error_code(frame: &ServerFrame) -> Option<&'static str> {
 
 /// An SDK config pointed at the moto server that `scripts/test.sh` starts. A missing server is
 /// a failure, never a skip.
-pub async fn moto_config() -> aws_config::SdkConfig {
+pub(crate) async fn moto_config() -> aws_config::SdkConfig {
     let endpoint = std::env::var("STARLING_MOTO_ENDPOINT").unwrap_or_else(|_| {
         panic!("STARLING_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts moto")
     });
@@ -150,12 +164,12 @@ pub async fn moto_config() -> aws_config::SdkConfig {
 }
 
 /// A name no other test uses, for tables and queues on the shared moto server.
-pub fn unique_name(prefix: &str) -> String {
+pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::generate().to_string().to_lowercase())
 }
 
 /// A `$connect` or `$disconnect` event in the shape AWS sends, for `conn_id` of `user`.
-pub fn lifecycle_event(
+pub(crate) fn lifecycle_event(
     fixture: &str,
     conn_id: &str,
     user: &str,

@@ -82,6 +82,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store that lists subscribers 1,000 to a page (see [`Self::with_page_size`]).
     pub fn new() -> Self {
         Self { state: Mutex::default(), page_size: 1000 }
     }

@@ -14,8 +14,8 @@ pub(super) async fn require_member(deps: &SendDeps, conn: &Connection, room: &Ro
     if !room.admits(&conn.user) {
         return Err(forbidden_room(room));
     }
-    if deps.subscriptions.is_member(room.as_str(), &conn.user).await?
-        || deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await?
+    if deps.stores.subscriptions.is_member(room.as_str(), &conn.user).await?
+        || deps.stores.subscriptions.is_subscribed(room.as_str(), &conn.id).await?
     {
         Ok(())
     } else {
@@ -28,7 +28,7 @@ pub(super) async fn require_subscribed(deps: &SendDeps, conn: &Connection, room:
     if !room.admits(&conn.user) {
         return Err(forbidden_room(room));
     }
-    if deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+    if deps.stores.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
         Ok(())
     } else {
         Err(ActionError::Forbidden(format!("join {room} first")))

@@ -20,7 +20,7 @@ pub(super) async fn publish(
     let now = deps.clock.now();
     let window = deps.limits.rate_window_secs.max(1);
     let window_start = now.timestamp() - now.timestamp().rem_euclid(window);
-    let hits = deps.limiter.hit(&conn.id, window_start, window_start + 2 * window).await?;
+    let hits = deps.stores.limiter.hit(&conn.id, window_start, window_start + 2 * window).await?;
     if hits > deps.limits.rate_limit {
         return Err(ActionError::RateLimited { limit: deps.limits.rate_limit, window });
     }
@@ -48,7 +48,7 @@ pub(super) async fn history(
 ) -> Result<ServerFrame, ActionError> {
     require_member(deps, conn, room).await?;
     let now = deps.clock.now().timestamp();
-    let page = deps.messages.history(room.as_str(), before, limit, now).await?;
+    let page = deps.stores.messages.history(room.as_str(), before, limit, now).await?;
     Ok(ServerFrame::History { room: room.to_string(), messages: page.messages, has_more: page.has_more })
 }
 
@@ -106,9 +106,9 @@ async fn sync_room(
     require_member(deps, conn, room).await?;
     let after = match seq {
         Some(s) => s,
-        None => deps.presence.read_cursor(&conn.user, room.as_str()).await?.unwrap_or(0),
+        None => deps.stores.presence.read_cursor(&conn.user, room.as_str()).await?.unwrap_or(0),
     };
-    let page = deps.messages.since(room.as_str(), after, deps.limits.sync_limit, now).await?;
+    let page = deps.stores.messages.since(room.as_str(), after, deps.limits.sync_limit, now).await?;
     let last_seq = if page.has_more { page.messages.last().map_or(after, |m| m.seq) } else { page.last_seq };
     let mut frames: Vec<ServerFrame> = page.messages.into_iter().map(ServerFrame::Message).collect();
     frames.push(ServerFrame::Synced {

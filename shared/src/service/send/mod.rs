@@ -12,10 +12,9 @@ use tracing::warn;
 
 use crate::clock::Clock;
 use crate::domain::Connection;
-use crate::ports::{
-    MessageStore, PresenceStore, PushError, Pusher, Queue, QueueError, RateLimiter, StoreError, SubscriptionStore,
-};
+use crate::ports::{PushError, Pusher, Queue, QueueError, StoreError};
 use crate::protocol::{ErrorCode, ProtocolError, Request, ServerFrame, parse_request};
+use crate::service::Stores;
 
 /// Per-connection limits of the `send` function's actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +38,12 @@ impl Default for SendLimits {
 }
 
 /// What the `send` function needs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SendDeps {
-    /// Rooms, subscriptions and memberships.
-    pub subscriptions: Arc<dyn SubscriptionStore>,
-    /// History and sync read here; `send` never writes messages (the fanout does).
-    pub messages: Arc<dyn MessageStore>,
-    /// Counts each connection's sends.
-    pub limiter: Arc<dyn RateLimiter>,
+    /// Rooms, messages (read only: the fanout writes them), presence and rate windows.
+    pub stores: Stores,
     /// Where accepted messages and presence notices go.
     pub queue: Arc<dyn Queue>,
-    /// Presence, read cursors and the typing gate.
-    pub presence: Arc<dyn PresenceStore>,
     /// Posts `sync`'s frames to the caller and `typing`/`read` to the room.
     pub pusher: Arc<dyn Pusher>,
     /// Now.
@@ -59,12 +52,6 @@ pub struct SendDeps {
     pub limits: SendLimits,
     /// Overrides the caller's management endpoint (custom domains, the devstack).
     pub endpoint_override: Option<String>,
-}
-
-impl std::fmt::Debug for SendDeps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendDeps").field("limits", &self.limits).finish_non_exhaustive()
-    }
 }
 
 /// Who sent the frame, as the gateway tells it.

@@ -10,9 +10,10 @@ use crate::service::broadcast::{self, PushPolicy};
 /// `presence`: every member of the room with their status.
 pub(super) async fn members(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
     require_member(deps, conn, room).await?;
-    let users = deps.subscriptions.members(room.as_str()).await?;
+    let users = deps.stores.subscriptions.members(room.as_str()).await?;
     let now = deps.clock.now().timestamp();
     let members = deps
+        .stores
         .presence
         .presence(&users, now)
         .await?
@@ -27,7 +28,7 @@ pub(super) async fn members(deps: &SendDeps, conn: &Connection, room: &RoomId) -
 pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status) -> Result<ServerFrame, ActionError> {
     let user = &caller.connection.user;
     let now = deps.clock.now();
-    if let Some(p) = deps.presence.set_status(user, status, now.timestamp()).await? {
+    if let Some(p) = deps.stores.presence.set_status(user, status, now.timestamp()).await? {
         let notice = PresenceNotice {
             user: p.user,
             status: p.status,
@@ -49,14 +50,15 @@ pub(super) async fn read(
 ) -> Result<ServerFrame, ActionError> {
     let conn = &caller.connection;
     require_member(deps, conn, room).await?;
-    let last = deps.messages.last_seq(room.as_str()).await?;
+    let last = deps.stores.messages.last_seq(room.as_str()).await?;
     if seq > last {
         return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
     }
-    let stored = deps.presence.set_read(&conn.user, room.as_str(), seq).await?;
+    let stored = deps.stores.presence.set_read(&conn.user, room.as_str(), seq).await?;
     let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
     let audience =
-        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id).await?;
+        broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
+            .await?;
     let endpoint = endpoint(deps, caller)?;
     broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.to_json().as_bytes())
         .await;
@@ -73,12 +75,12 @@ pub(super) async fn typing(
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
     let now_ms = deps.clock.now().timestamp_millis();
-    if !deps.presence.typing_allowed(&conn.id, room.as_str(), now_ms, deps.limits.typing_interval_ms).await? {
+    if !deps.stores.presence.typing_allowed(&conn.id, room.as_str(), now_ms, deps.limits.typing_interval_ms).await? {
         return Ok(None);
     }
     let frame = ServerFrame::Typing { room: room.to_string(), user: conn.user.clone() }.to_json();
     let audience =
-        broadcast::audience(deps.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
+        broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
     let endpoint = endpoint(deps, caller)?;
     broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
     Ok(None)

@@ -9,22 +9,22 @@ pub(super) async fn join(deps: &SendDeps, conn: &Connection, room: &RoomId) -> R
     if !room.admits(&conn.user) {
         return Err(forbidden_room(room));
     }
-    let count = deps.subscriptions.subscription_count(&conn.id).await?;
-    if count >= deps.limits.max_rooms && !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+    let count = deps.stores.subscriptions.subscription_count(&conn.id).await?;
+    if count >= deps.limits.max_rooms && !deps.stores.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
         return Err(ActionError::Forbidden(format!(
             "a connection may be in at most {} rooms; leave one first",
             deps.limits.max_rooms
         )));
     }
-    deps.subscriptions.subscribe(room.as_str(), conn).await?;
-    let last_seq = deps.messages.last_seq(room.as_str()).await?;
+    deps.stores.subscriptions.subscribe(room.as_str(), conn).await?;
+    let last_seq = deps.stores.messages.last_seq(room.as_str()).await?;
     Ok(ServerFrame::Joined { room: room.to_string(), last_seq })
 }
 
 pub(super) async fn leave(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
-    if !deps.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+    if !deps.stores.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
         return Err(ActionError::NotFound(format!("not subscribed to {room}")));
     }
-    deps.subscriptions.unsubscribe(room.as_str(), conn).await?;
+    deps.stores.subscriptions.unsubscribe(room.as_str(), conn).await?;
     Ok(ServerFrame::Left { room: room.to_string() })
 }
