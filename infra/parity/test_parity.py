@@ -226,6 +226,16 @@ def test_a_contract_change_fails_both_sides(sam: dict, cdk: dict, contract: dict
         assert any(e.startswith(side) and "STARLING_NEW" in e for e in errors), errors
 
 
+def test_a_contract_table_change_fails_both_sides(sam: dict, cdk: dict, contract: dict) -> None:
+    changed = copy.deepcopy(contract)
+    changed["table"]["properties"]["GlobalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "KEYS_ONLY"}
+    changed["table"]["properties"]["TimeToLiveSpecification"]["AttributeName"] = "ttl"
+    errors = parity.compare(sam, cdk, changed)
+    for side in ("SAM vs contract", "CDK vs contract"):
+        assert any(e.startswith(side) and "GlobalSecondaryIndexes" in e for e in errors), errors
+        assert any(e.startswith(side) and "TimeToLiveSpecification" in e for e in errors), errors
+
+
 def test_the_cli_fails_on_an_edited_copy_of_the_sam_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """End to end, as CI runs it: a text edit of a copy of template.yaml makes the CLI exit 1."""
     edited = SAM_PATH.read_text().replace("BatchSize: 10", "BatchSize: 9", 1)

@@ -72,9 +72,9 @@ async fn subscriber_query_targets_the_rooms_sub_items_and_pages_on() {
     let first = mock!(aws_sdk_dynamodb::Client::query)
         .match_requests(|q| {
             q.table_name() == Some(TABLE)
-                && q.key_condition_expression() == Some("pk = :pk AND begins_with(sk, :sub)")
+                && q.key_condition_expression() == Some("pk = :pk AND begins_with(sk, :prefix)")
                 && q.expression_attribute_values().and_then(|v| v.get(":pk")) == Some(&s("ROOM#lobby"))
-                && q.expression_attribute_values().and_then(|v| v.get(":sub")) == Some(&s("SUB#"))
+                && q.expression_attribute_values().and_then(|v| v.get(":prefix")) == Some(&s("SUB#"))
                 && q.exclusive_start_key().is_none()
         })
         .then_output(|| {

@@ -1,0 +1,249 @@
+//! Every key of the table, and every key prefix a query or a parser relies on.
+//!
+//! Values are appended raw (no escaping), so the layout here is exactly what is stored; changing a
+//! format is a data migration, not a refactor (`tests::every_key_has_its_stored_format` pins them).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::Item;
+use crate::domain::NewMessage;
+
+/// The table's partition key attribute.
+pub(super) const PK: &str = "pk";
+/// The table's sort key attribute.
+pub(super) const SK: &str = "sk";
+/// `gsi1`'s partition key attribute.
+pub(super) const GSI1_PK: &str = "gsi1pk";
+/// `gsi1`'s sort key attribute.
+pub(super) const GSI1_SK: &str = "gsi1sk";
+/// The attribute DynamoDB's TTL deletes by.
+pub(super) const EXPIRES_AT: &str = "expiresAt";
+
+const CONN: &str = "CONN#";
+const USER: &str = "USER#";
+const ROOM: &str = "ROOM#";
+/// Both sides of a subscription share it: `ROOM#r / SUB#c` and `CONN#c / SUB#r`.
+const SUB: &str = "SUB#";
+const MEMBER: &str = "MEMBER#";
+const MSG: &str = "MSG#";
+const DEDUP: &str = "DEDUP#";
+const MSGID: &str = "MSGID#";
+const RATE: &str = "RATE#";
+const READ: &str = "READ#";
+const TYPING: &str = "TYPING#";
+const CONNECTION_SK: &str = "CONN";
+const HEAD_SK: &str = "HEAD";
+const PRESENCE_SK: &str = "PRESENCE";
+
+/// Sort-key prefix of the subscription items in a room's or a connection's partition.
+pub(super) const SUBSCRIPTION_PREFIX: &str = SUB;
+/// Sort-key prefix of the membership items in a room's partition.
+pub(super) const MEMBER_PREFIX: &str = MEMBER;
+
+/// The partition of a connection: its item, its rooms, rate windows and typing gates.
+pub(super) fn connection_partition(connection_id: &str) -> String {
+    format!("{CONN}{connection_id}")
+}
+
+/// The partition of a room: subscribers, members, head, messages and dedup records.
+pub(super) fn room_partition(room: &str) -> String {
+    format!("{ROOM}{room}")
+}
+
+/// The partition of a user: connections and presence; also `gsi1pk` of the user's memberships.
+pub(super) fn user_partition(user: &str) -> String {
+    format!("{USER}{user}")
+}
+
+/// The sort key of message `seq`: zero-padded so that string order is seq order.
+pub(super) fn message_sort_key(seq: u64) -> String {
+    format!("{MSG}{seq:020}")
+}
+
+/// The user whose partition `pk` is, if it is a user partition.
+pub(super) fn user_of_partition(pk: &str) -> Option<&str> {
+    pk.strip_prefix(USER)
+}
+
+/// What a sort key in a connection's partition is, for removing the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ConnectionSortKey<'a> {
+    /// `CONN`: the connection item itself.
+    Connection,
+    /// `SUB#r`: the connection is subscribed to room `r`.
+    Subscription(&'a str),
+    /// Anything else (rate windows, typing gates): deleted with the connection, nothing more.
+    Other,
+}
+
+/// Classifies a sort key of a connection's partition.
+pub(super) fn classify_connection_sort_key(sk: &str) -> ConnectionSortKey<'_> {
+    if sk == CONNECTION_SK {
+        ConnectionSortKey::Connection
+    } else if let Some(room) = sk.strip_prefix(SUB) {
+        ConnectionSortKey::Subscription(room)
+    } else {
+        ConnectionSortKey::Other
+    }
+}
+
+/// The primary key of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Key {
+    /// Partition key.
+    pub(super) pk: String,
+    /// Sort key.
+    pub(super) sk: String,
+}
+
+impl Key {
+    /// `CONN#c / CONN`: the connection.
+    pub(super) fn connection(connection_id: &str) -> Self {
+        Self { pk: connection_partition(connection_id), sk: CONNECTION_SK.to_owned() }
+    }
+
+    /// `USER#u / CONN#c`: one of a user's connections.
+    pub(super) fn user_connection(user: &str, connection_id: &str) -> Self {
+        Self { pk: user_partition(user), sk: connection_partition(connection_id) }
+    }
+
+    /// `ROOM#r / SUB#c`: an online subscriber of a room, what the fanout queries.
+    pub(super) fn subscriber(room: &str, connection_id: &str) -> Self {
+        Self { pk: room_partition(room), sk: format!("{SUB}{connection_id}") }
+    }
+
+    /// `CONN#c / SUB#r`: the inverse of [`Key::subscriber`], so a disconnect finds its rooms.
+    pub(super) fn connection_room(connection_id: &str, room: &str) -> Self {
+        Self { pk: connection_partition(connection_id), sk: format!("{SUB}{room}") }
+    }
+
+    /// `ROOM#r / MEMBER#u`: a member of a room; survives disconnects.
+    pub(super) fn member(room: &str, user: &str) -> Self {
+        Self { pk: room_partition(room), sk: format!("{MEMBER}{user}") }
+    }
+
+    /// `USER#u / ROOM#r` on `gsi1`: the member item seen from the user.
+    pub(super) fn member_by_user(user: &str, room: &str) -> Self {
+        Self { pk: user_partition(user), sk: room_partition(room) }
+    }
+
+    /// `ROOM#r / HEAD`: the room's last seq.
+    pub(super) fn head(room: &str) -> Self {
+        Self { pk: room_partition(room), sk: HEAD_SK.to_owned() }
+    }
+
+    /// `ROOM#r / MSG#<seq:020>`: a stored message.
+    pub(super) fn message(room: &str, seq: u64) -> Self {
+        Self { pk: room_partition(room), sk: message_sort_key(seq) }
+    }
+
+    /// `ROOM#r / DEDUP#<from>#<clientMsgId>`, or `ROOM#r / MSGID#<id>` without a client id.
+    pub(super) fn dedup(msg: &NewMessage) -> Self {
+        let sk = match &msg.client_msg_id {
+            Some(client_msg_id) => format!("{DEDUP}{}#{client_msg_id}", msg.from),
+            None => format!("{MSGID}{}", msg.id),
+        };
+        Self { pk: room_partition(&msg.room), sk }
+    }
+
+    /// `CONN#c / RATE#<windowStart>`: a connection's hits in one rate window.
+    pub(super) fn rate_window(connection_id: &str, window_start: i64) -> Self {
+        Self { pk: connection_partition(connection_id), sk: format!("{RATE}{window_start}") }
+    }
+
+    /// `USER#u / PRESENCE`: the user's live connections, `away` and `lastSeen`.
+    pub(super) fn presence(user: &str) -> Self {
+        Self { pk: user_partition(user), sk: PRESENCE_SK.to_owned() }
+    }
+
+    /// `USER#u / READ#r`: how far the user has read in a room.
+    pub(super) fn read_cursor(user: &str, room: &str) -> Self {
+        Self { pk: user_partition(user), sk: format!("{READ}{room}") }
+    }
+
+    /// `CONN#c / TYPING#r`: when the connection last announced typing in a room.
+    pub(super) fn typing(connection_id: &str, room: &str) -> Self {
+        Self { pk: connection_partition(connection_id), sk: format!("{TYPING}{room}") }
+    }
+
+    /// Any item of a connection's partition, by the sort key a Query of it returned.
+    pub(super) fn in_connection(connection_id: &str, sk: String) -> Self {
+        Self { pk: connection_partition(connection_id), sk }
+    }
+
+    /// A key in a room's partition at a sort key handed out earlier as a page cursor.
+    pub(super) fn room_cursor(room: &str, sk: &str) -> Self {
+        Self { pk: room_partition(room), sk: sk.to_owned() }
+    }
+
+    /// The key as the attribute map requests take.
+    pub(super) fn into_item(self) -> Item {
+        HashMap::from([(PK.to_owned(), AttributeValue::S(self.pk)), (SK.to_owned(), AttributeValue::S(self.sk))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_its_stored_format() {
+        let msg = |client_msg_id: Option<&str>| NewMessage {
+            id: "01ID".into(),
+            room: "lobby".into(),
+            from: "alice".into(),
+            body: String::new(),
+            client_msg_id: client_msg_id.map(Into::into),
+            sent_at: String::new(),
+            expires_at: 0,
+            now: 0,
+        };
+        let cases = [
+            (Key::connection("c1="), "CONN#c1=", "CONN"),
+            (Key::user_connection("alice", "c1="), "USER#alice", "CONN#c1="),
+            (Key::subscriber("lobby", "c1="), "ROOM#lobby", "SUB#c1="),
+            (Key::connection_room("c1=", "lobby"), "CONN#c1=", "SUB#lobby"),
+            (Key::member("lobby", "alice"), "ROOM#lobby", "MEMBER#alice"),
+            (Key::member_by_user("alice", "lobby"), "USER#alice", "ROOM#lobby"),
+            (Key::head("lobby"), "ROOM#lobby", "HEAD"),
+            (Key::message("lobby", 42), "ROOM#lobby", "MSG#00000000000000000042"),
+            (Key::message("lobby", u64::MAX), "ROOM#lobby", "MSG#18446744073709551615"),
+            (Key::dedup(&msg(Some("c-1"))), "ROOM#lobby", "DEDUP#alice#c-1"),
+            (Key::dedup(&msg(None)), "ROOM#lobby", "MSGID#01ID"),
+            (Key::rate_window("c1=", 1_800_000_000), "CONN#c1=", "RATE#1800000000"),
+            (Key::presence("alice"), "USER#alice", "PRESENCE"),
+            (Key::read_cursor("alice", "lobby"), "USER#alice", "READ#lobby"),
+            (Key::typing("c1=", "lobby"), "CONN#c1=", "TYPING#lobby"),
+            (Key::in_connection("c1=", "RATE#1".into()), "CONN#c1=", "RATE#1"),
+            (Key::room_cursor("lobby", "SUB#c1="), "ROOM#lobby", "SUB#c1="),
+        ];
+        for (key, pk, sk) in cases {
+            assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
+        }
+        assert_eq!((SUBSCRIPTION_PREFIX, MEMBER_PREFIX), ("SUB#", "MEMBER#"));
+    }
+
+    #[test]
+    fn parsers_invert_their_builders() {
+        assert_eq!(user_of_partition(&user_partition("alice")), Some("alice"));
+        assert_eq!(user_of_partition("ROOM#lobby"), None);
+        let sort_keys = [
+            Key::connection("c1=").sk,
+            Key::connection_room("c1=", "lobby").sk,
+            Key::rate_window("c1=", 1).sk,
+            Key::typing("c1=", "lobby").sk,
+        ];
+        let classified: Vec<_> = sort_keys.iter().map(|sk| classify_connection_sort_key(sk)).collect();
+        assert_eq!(
+            classified,
+            [
+                ConnectionSortKey::Connection,
+                ConnectionSortKey::Subscription("lobby"),
+                ConnectionSortKey::Other,
+                ConnectionSortKey::Other
+            ]
+        );
+    }
+}
