@@ -11,24 +11,42 @@ use starling_shared::aws_lambda_events::apigw::{
 use starling_shared::aws_lambda_events::sqs::SqsEvent;
 
 use crate::ids::gateway_id;
+use crate::mapping::QueueRecord;
 
-/// Account and region that appear in ARNs; the devstack has no real account.
-pub const ACCOUNT_ID: &str = "000000000000";
-pub const REGION: &str = "us-east-1";
+/// The account in ARNs; the devstack has no real account.
+const ACCOUNT_ID: &str = "000000000000";
+/// The region in ARNs, and the SDK's when the environment names none.
+pub(crate) const REGION: &str = "us-east-1";
 
 /// What API Gateway knows about one connection and puts in every event of it.
 #[derive(Debug, Clone)]
-pub struct ConnectionMeta {
-    pub connection_id: String,
+pub(crate) struct ConnectionMeta {
+    pub(crate) connection_id: String,
     /// Epoch milliseconds.
-    pub connected_at_ms: i64,
-    pub source_ip: String,
-    pub user_agent: Option<String>,
+    pub(crate) connected_at_ms: i64,
+    pub(crate) source_ip: String,
+    pub(crate) user_agent: Option<String>,
     /// The Host the client connected to (`127.0.0.1:3001`); `https://{domainName}/{stage}` is
     /// the management endpoint, as in AWS.
-    pub domain_name: String,
-    pub stage: String,
-    pub api_id: String,
+    pub(crate) domain_name: String,
+    pub(crate) stage: String,
+    pub(crate) api_id: String,
+}
+
+#[cfg(test)]
+impl ConnectionMeta {
+    /// A connection as the tests of events and handshakes use it.
+    pub(crate) fn sample() -> Self {
+        Self {
+            connection_id: "L0SM9cOFvHcCIhw=".into(),
+            connected_at_ms: 1_700_000_000_000,
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("test".into()),
+            domain_name: "127.0.0.1:3001".into(),
+            stage: "local".into(),
+            api_id: "abcd123456".into(),
+        }
+    }
 }
 
 fn request_time(t: DateTime<Utc>) -> String {
@@ -90,7 +108,8 @@ fn query_maps(query: &[(String, String)]) -> (Value, Value) {
     (Value::Object(single), Value::Object(multi))
 }
 
-fn identity(meta: &ConnectionMeta) -> Value {
+/// `requestContext.identity`; GetConnection answers the same object.
+pub(crate) fn identity(meta: &ConnectionMeta) -> Value {
     let mut id = json!({ "sourceIp": meta.source_ip });
     if let (Some(ua), Some(obj)) = (&meta.user_agent, id.as_object_mut()) {
         obj.insert("userAgent".into(), json!(ua));
@@ -119,12 +138,12 @@ fn base_context(meta: &ConnectionMeta, route_key: &str, event_type: &str) -> Map
 }
 
 /// The `methodArn` of `$connect` on this API and stage.
-pub fn method_arn(meta: &ConnectionMeta) -> String {
+fn method_arn(meta: &ConnectionMeta) -> String {
     format!("arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{}/{}/$connect", meta.api_id, meta.stage)
 }
 
 /// The REQUEST authorizer's event for `$connect`.
-pub fn authorizer_request(
+pub(crate) fn authorizer_request(
     meta: &ConnectionMeta,
     headers: &HeaderMap,
     query: &[(String, String)],
@@ -146,7 +165,7 @@ pub fn authorizer_request(
 
 /// The `$connect` event; `authorizer` is the context the authorizer returned, flattened with
 /// `principalId` and `integrationLatency` as API Gateway does.
-pub fn connect_event(
+pub(crate) fn connect_event(
     meta: &ConnectionMeta,
     headers: &HeaderMap,
     query: &[(String, String)],
@@ -170,7 +189,7 @@ pub fn connect_event(
 }
 
 /// A `MESSAGE` event for `route_key`; binary frames arrive base64-encoded.
-pub fn message_event(
+pub(crate) fn message_event(
     meta: &ConnectionMeta,
     route_key: &str,
     body: String,
@@ -184,7 +203,7 @@ pub fn message_event(
 }
 
 /// The `$disconnect` event, with the close code and reason.
-pub fn disconnect_event(
+pub(crate) fn disconnect_event(
     meta: &ConnectionMeta,
     authorizer: &Map<String, Value>,
     status_code: u16,
@@ -203,23 +222,8 @@ pub fn disconnect_event(
     }))
 }
 
-/// One received queue message, as the event source mapping knows it.
-#[derive(Debug, Clone)]
-pub struct QueueRecord {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    pub group_id: String,
-    pub dedup_id: String,
-    pub sequence_number: String,
-    pub receive_count: u32,
-    /// Epoch milliseconds.
-    pub sent_at_ms: i64,
-    pub first_received_at_ms: i64,
-}
-
 /// The SQS event of one batch, with the attributes a FIFO queue's records carry.
-pub fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<SqsEvent, serde_json::Error> {
+pub(crate) fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<SqsEvent, serde_json::Error> {
     let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}");
     let records: Vec<Value> = records
         .iter()
@@ -248,57 +252,9 @@ pub fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<SqsEvent, 
     serde_json::from_value(json!({ "Records": records }))
 }
 
-/// Parses a raw query string leniently: `+` is a space, bad `%` escapes are kept as they are.
-pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else { return vec![] };
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta() -> ConnectionMeta {
-        ConnectionMeta {
-            connection_id: "L0SM9cOFvHcCIhw=".into(),
-            connected_at_ms: 1_700_000_000_000,
-            source_ip: "127.0.0.1".into(),
-            user_agent: Some("test".into()),
-            domain_name: "127.0.0.1:3001".into(),
-            stage: "local".into(),
-            api_id: "abcd123456".into(),
-        }
-    }
 
     fn authorizer() -> Map<String, Value> {
         let mut m = Map::new();
@@ -312,20 +268,20 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("host", "127.0.0.1:3001".parse().unwrap());
         let query = vec![("token".to_owned(), "abc".to_owned())];
-        let auth = authorizer_request(&meta(), &headers, &query).unwrap();
+        let auth = authorizer_request(&ConnectionMeta::sample(), &headers, &query).unwrap();
         assert_eq!(auth.query_string_parameters.first("token"), Some("abc"));
         assert_eq!(
             auth.method_arn.as_deref(),
             Some("arn:aws:execute-api:us-east-1:000000000000:abcd123456/local/$connect")
         );
 
-        let connect = connect_event(&meta(), &headers, &query, &authorizer()).unwrap();
+        let connect = connect_event(&ConnectionMeta::sample(), &headers, &query, &authorizer()).unwrap();
         assert_eq!(connect.request_context.route_key.as_deref(), Some("$connect"));
         assert_eq!(connect.request_context.event_type.as_deref(), Some("CONNECT"));
         assert_eq!(connect.request_context.authorizer.fields.get("user"), Some(&json!("alice")));
         assert_eq!(connect.query_string_parameters.first("token"), Some("abc"));
 
-        let msg = message_event(&meta(), "$default", "{}".into(), false, &authorizer()).unwrap();
+        let msg = message_event(&ConnectionMeta::sample(), "$default", "{}".into(), false, &authorizer()).unwrap();
         assert_eq!(msg.request_context.event_type.as_deref(), Some("MESSAGE"));
         assert_eq!(msg.request_context.connection_id.as_deref(), Some("L0SM9cOFvHcCIhw="));
         assert_eq!(msg.request_context.domain_name.as_deref(), Some("127.0.0.1:3001"));
@@ -333,7 +289,7 @@ mod tests {
         assert!(msg.request_context.message_id.is_some());
         assert_eq!(msg.request_context.connected_at, 1_700_000_000_000);
 
-        let bye = disconnect_event(&meta(), &authorizer(), 1001, "Going away").unwrap();
+        let bye = disconnect_event(&ConnectionMeta::sample(), &authorizer(), 1001, "Going away").unwrap();
         assert_eq!(bye.request_context.disconnect_status_code, Some(1001));
     }
 
@@ -353,19 +309,5 @@ mod tests {
         let e = sqs_event("q.fifo", &[r]).unwrap();
         assert_eq!(e.records[0].attributes.get("MessageGroupId").map(String::as_str), Some("lobby"));
         assert_eq!(e.records[0].message_id.as_deref(), Some("m1"));
-    }
-
-    #[test]
-    fn query_strings_decode() {
-        assert_eq!(
-            parse_query(Some("token=a%2Eb&x=1+2&bad=%zz&empty")),
-            vec![
-                ("token".into(), "a.b".into()),
-                ("x".into(), "1 2".into()),
-                ("bad".into(), "%zz".into()),
-                ("empty".into(), String::new())
-            ]
-        );
-        assert!(parse_query(None).is_empty());
     }
 }

@@ -59,15 +59,23 @@ impl Faults {
     }
 }
 
-/// A `MessageStore` that fails the appends `Faults` plans.
-pub(crate) struct FaultyMessages {
-    pub(crate) inner: Arc<dyn MessageStore>,
-    pub(crate) faults: Arc<Faults>,
+/// A port wrapped so that it fails the calls `Faults` plans: a `MessageStore` fails planned
+/// appends, a `Queue` planned enqueues.
+pub(crate) struct Faulty<P: ?Sized> {
+    inner: Arc<P>,
+    faults: Arc<Faults>,
 }
 
-impl std::fmt::Debug for FaultyMessages {
+impl<P: ?Sized> Faulty<P> {
+    pub(crate) fn wrap(inner: Arc<P>, faults: Arc<Faults>) -> Self {
+        Self { inner, faults }
+    }
+}
+
+// By hand: the ports are not `Debug`, so a derive would not apply to `Faulty<dyn Port>`.
+impl<P: ?Sized> std::fmt::Debug for Faulty<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultyMessages").field("faults", &self.faults).finish_non_exhaustive()
+        f.debug_struct("Faulty").field("faults", &self.faults).finish_non_exhaustive()
     }
 }
 
@@ -76,7 +84,7 @@ fn injected(how: AppendFault) -> StoreError {
 }
 
 #[async_trait]
-impl MessageStore for FaultyMessages {
+impl MessageStore for Faulty<dyn MessageStore> {
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
         match self.faults.next_append() {
             None => self.inner.append(msg).await,
@@ -101,20 +109,8 @@ impl MessageStore for FaultyMessages {
     }
 }
 
-/// A `Queue` that fails the enqueues `Faults` plans.
-pub(crate) struct FaultyQueue {
-    pub(crate) inner: Arc<dyn Queue>,
-    pub(crate) faults: Arc<Faults>,
-}
-
-impl std::fmt::Debug for FaultyQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultyQueue").field("faults", &self.faults).finish_non_exhaustive()
-    }
-}
-
 #[async_trait]
-impl Queue for FaultyQueue {
+impl Queue for Faulty<dyn Queue> {
     async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError> {
         if self.faults.next_enqueue_fails() {
             return Err(QueueError::Failed("injected enqueue failure".into()));

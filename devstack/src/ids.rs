@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 
 /// 11 random-ish bytes in standard base64: 16 characters ending in `=`, like API Gateway's
 /// `connectionId`, `requestId`, `messageId` and `extendedRequestId` (e.g. `L0SM9cOFvHcCIhw=`).
-pub fn gateway_id() -> String {
+pub(crate) fn gateway_id() -> String {
     let bytes = ulid::Ulid::generate().to_bytes();
     // The last 11 bytes: the low byte of the millisecond clock and all 80 random bits. `+` and
     // `/` are swapped for letters so an id is always one clean path segment in
@@ -14,7 +14,7 @@ pub fn gateway_id() -> String {
 }
 
 /// A 10-character lowercase API id, like `abcd123456`.
-pub fn api_id() -> String {
+pub(crate) fn api_id() -> String {
     ulid::Ulid::generate().to_string().to_ascii_lowercase().chars().rev().take(10).collect()
 }
 

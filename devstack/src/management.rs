@@ -11,9 +11,10 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::json;
 
 use crate::App;
+use crate::events;
 
 /// PostToConnection's largest payload.
-pub const MAX_POST_BYTES: usize = 128 * 1024;
+pub(crate) const MAX_POST_BYTES: usize = 128 * 1024;
 
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, [("x-amzn-ErrorType", kind)], axum::Json(json!({ "message": message }))).into_response()
@@ -27,6 +28,7 @@ fn iso(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// PostToConnection.
 pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
     if body.len() > MAX_POST_BYTES {
         return aws_error(
@@ -41,24 +43,20 @@ pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, bo
     }
 }
 
+/// GetConnection.
 pub(crate) async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match app.registry.get(&id) {
-        Some(conn) => {
-            let mut identity = json!({ "sourceIp": conn.meta.source_ip });
-            if let (Some(ua), Some(obj)) = (&conn.meta.user_agent, identity.as_object_mut()) {
-                obj.insert("userAgent".into(), json!(ua));
-            }
-            axum::Json(json!({
-                "connectedAt": iso(conn.meta.connected_at_ms),
-                "identity": identity,
-                "lastActiveAt": iso(conn.last_active_ms()),
-            }))
-            .into_response()
-        }
+        Some(conn) => axum::Json(json!({
+            "connectedAt": iso(conn.meta.connected_at_ms),
+            "identity": events::identity(&conn.meta),
+            "lastActiveAt": iso(conn.last_active_ms()),
+        }))
+        .into_response(),
         None => gone(&id),
     }
 }
 
+/// DeleteConnection: the client gets close 1000 and `$disconnect` runs.
 pub(crate) async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match app.registry.get(&id) {
         Some(conn) => {

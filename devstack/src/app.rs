@@ -1,0 +1,92 @@
+//! What the gateway, the management API and the mapping share, and the handlers' deps built
+//! over the backend's ports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use starling_shared::adapters::apigw::ManagementApiPusher;
+use starling_shared::auth::JwtVerifier;
+use starling_shared::ports::Queue;
+use starling_shared::service::connection::ConnectionDeps;
+use starling_shared::service::fanout::FanoutDeps;
+use starling_shared::service::send::SendDeps;
+use starling_shared::wiring;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backend::Ports;
+use crate::config::Config;
+use crate::faults::{Faults, Faulty};
+use crate::gateway::Registry;
+use crate::ids;
+use crate::mapping::QueueSource;
+
+/// Shared by the gateway, the management API and the mapping.
+pub(crate) struct App {
+    pub(crate) config: Config,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) api_id: String,
+    pub(crate) verifier: JwtVerifier,
+    pub(crate) connection_deps: ConnectionDeps,
+    pub(crate) action_deps: SendDeps,
+    pub(crate) registry: Registry,
+    pub(crate) source: Arc<dyn QueueSource>,
+    /// Cancelled when connections must close (shutdown).
+    pub(crate) closing: CancellationToken,
+    pub(crate) sockets: TaskTracker,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// The shared state, and the fanout's deps for the mapping. `management` is this
+    /// devstack's Management API endpoint, which the handlers post to over HTTP as in AWS.
+    pub(crate) fn new(
+        config: Config,
+        local_addr: SocketAddr,
+        ports: Ports,
+        faults: &Arc<Faults>,
+        management: String,
+    ) -> (Self, FanoutDeps) {
+        let deps = HandlerDeps::over(&ports, faults, &config, management);
+        let app = Self {
+            verifier: JwtVerifier::new(config.jwt_secret.as_bytes()),
+            connection_deps: deps.connection,
+            action_deps: deps.action,
+            registry: Registry::default(),
+            source: ports.source,
+            closing: CancellationToken::new(),
+            sockets: TaskTracker::new(),
+            local_addr,
+            api_id: ids::api_id(),
+            config,
+        };
+        (app, deps.fanout)
+    }
+}
+
+/// Every handler's deps over one set of ports, as each Lambda builds its own over AWS.
+struct HandlerDeps {
+    connection: ConnectionDeps,
+    action: SendDeps,
+    fanout: FanoutDeps,
+}
+
+impl HandlerDeps {
+    fn over(ports: &Ports, faults: &Arc<Faults>, config: &Config, management: String) -> Self {
+        // Every sender's enqueue can be made to fail, and the fanout's appends.
+        let queue: Arc<dyn Queue> = Arc::new(Faulty::wrap(ports.queue.clone(), faults.clone()));
+        let pusher = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        let mut fanout_settings = config.fanout.clone();
+        fanout_settings.endpoint_override = Some(management.clone());
+        let mut fanout = wiring::fanout(ports.store.clone(), pusher.clone(), fanout_settings);
+        fanout.stores.messages = Arc::new(Faulty::wrap(fanout.stores.messages, faults.clone()));
+        let action = wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
+        let connection = wiring::connection(ports.store.clone(), queue);
+        Self { connection, action, fanout }
+    }
+}

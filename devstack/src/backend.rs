@@ -1,0 +1,104 @@
+//! The backend: the store and queue behind the service's ports, in memory or through the AWS
+//! SDK, and the table and queues the SDK backend needs (created when missing).
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sqs::config::{Credentials, Region};
+use starling_shared::adapters::dynamo::DynamoStore;
+use starling_shared::adapters::memory::MemoryStore;
+use starling_shared::adapters::sqs::SqsQueue;
+use starling_shared::ports::{Queue, Store};
+
+use crate::DevstackError;
+use crate::config::{AwsBackend, Backend, Config, MappingSettings};
+use crate::events::REGION;
+use crate::fifo::FifoEmulator;
+use crate::mapping::{QueueSource, SqsSource};
+
+fn dummy_credentials() -> Credentials {
+    Credentials::new("devstack", "devstack", None, None, "starling-devstack")
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty())
+}
+
+/// The SDK config: the region from the environment or us-east-1; credentials from the
+/// environment, or dummy ones when none are configured (moto and LocalStack accept anything).
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION") {
+        loader = loader.region(Region::new(REGION));
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if !env_set("AWS_ACCESS_KEY_ID") && !env_set("AWS_PROFILE") && !env_set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        loader = loader.credentials_provider(dummy_credentials());
+    }
+    loader.load().await
+}
+
+/// The config of the in-memory backend: no network lookups for credentials or region.
+async fn local_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(dummy_credentials())
+        .load()
+        .await
+}
+
+/// What the handlers' deps are built from, one field per port.
+pub(crate) struct Ports {
+    pub(crate) store: Arc<dyn Store>,
+    /// Where the `send` handler and `$connect`/`$disconnect` enqueue.
+    pub(crate) queue: Arc<dyn Queue>,
+    /// The same queue, as the event source mapping reads it.
+    pub(crate) source: Arc<dyn QueueSource>,
+    /// For the Management API client the handlers post with.
+    pub(crate) sdk: SdkConfig,
+}
+
+/// The ports of `config.backend`, creating the table and queues when missing.
+pub(crate) async fn ports(config: &Config) -> Result<Ports, DevstackError> {
+    match &config.backend {
+        Backend::Memory => Ok(memory_ports(&config.mapping).await),
+        Backend::Aws(aws) => aws_ports(aws, &config.mapping).await,
+    }
+}
+
+async fn memory_ports(mapping: &MappingSettings) -> Ports {
+    let store = Arc::new(MemoryStore::new());
+    // One emulated queue behind both sides, so what the handlers enqueue is what the mapping receives.
+    let fifo = Arc::new(FifoEmulator::new(mapping.visibility_timeout, mapping.max_receive_count));
+    Ports { store, queue: fifo.clone(), source: fifo, sdk: local_sdk_config().await }
+}
+
+async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings) -> Result<Ports, DevstackError> {
+    let sdk = sdk_config(aws.endpoint_url.as_deref()).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    DynamoStore::create_table_if_missing(&dynamo, &aws.table).await.map_err(DevstackError::Table)?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (url, dlq_url) = create_queues(&sqs, &aws.queue, mapping).await?;
+    let store = Arc::new(DynamoStore::new(dynamo, aws.table.clone()));
+    Ok(Ports {
+        store,
+        queue: Arc::new(SqsQueue::new(sqs.clone(), url.clone())),
+        source: Arc::new(SqsSource::new(sqs, url, dlq_url)),
+        sdk,
+    })
+}
+
+/// `{name}.fifo` and its DLQ, with the mapping's visibility timeout (whole seconds, rounded up)
+/// and redrive policy; returns both URLs.
+async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    mapping: &MappingSettings,
+) -> Result<(String, String), DevstackError> {
+    let visibility = u32::try_from(mapping.visibility_timeout.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
+    SqsQueue::create_fifo_with_dlq(sqs, name, visibility, mapping.max_receive_count)
+        .await
+        .map_err(DevstackError::Queues)
+}

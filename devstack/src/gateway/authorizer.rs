@@ -1,0 +1,134 @@
+//! The REQUEST authorizer of `$connect`, and what API Gateway makes of its answer.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use starling_shared::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse;
+use starling_shared::aws_lambda_events::iam::IamPolicyEffect;
+use starling_shared::handlers::{self, Unauthorized};
+use starling_shared::lambda_runtime::{self, Context, LambdaEvent};
+use tracing::{info, warn};
+
+use super::handshake::{HandshakeRequest, Refusal};
+use crate::App;
+use crate::events;
+
+/// Runs the authorizer; its context, flattened as API Gateway passes it to every integration
+/// of the connection, when it allows the connection.
+pub(super) async fn authorize(app: &App, request: &HandshakeRequest) -> Result<Map<String, Value>, Refusal> {
+    let connection_id = &request.meta.connection_id;
+    let event = events::authorizer_request(&request.meta, &request.headers, &request.query).map_err(|e| {
+        warn!(connection_id = %connection_id, error = %e, "could not build the authorizer event");
+        Refusal::Internal
+    })?;
+    let started = Instant::now();
+    let answer = handlers::authorize(&app.verifier, LambdaEvent::new(event, Context::default())).await;
+    outcome(connection_id, answer, started.elapsed().as_millis())
+}
+
+/// API Gateway's reading of an authorizer's answer: the refusal `Unauthorized` is 401, any
+/// other failure 500, a policy that does not allow invoking 403.
+fn outcome(
+    connection_id: &str,
+    answer: Result<ApiGatewayCustomAuthorizerResponse, lambda_runtime::Error>,
+    latency_ms: u128,
+) -> Result<Map<String, Value>, Refusal> {
+    let refused = |refusal: Refusal| {
+        info!(connection_id, status = refusal.status().as_u16(), "handshake refused by the authorizer");
+        Err(refusal)
+    };
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) if e.downcast_ref::<Unauthorized>().is_some() => return refused(Refusal::Unauthorized),
+        Err(e) => {
+            warn!(connection_id, error = %e, "authorizer failed");
+            return Err(Refusal::Internal);
+        }
+    };
+    if !allows_invoke(&response) {
+        return refused(Refusal::Forbidden);
+    }
+    Ok(flattened_context(&response, latency_ms))
+}
+
+fn allows_invoke(response: &ApiGatewayCustomAuthorizerResponse) -> bool {
+    response.policy_document.statement.iter().any(|s| {
+        matches!(s.effect, IamPolicyEffect::Allow)
+            && s.action.iter().any(|a| a == "execute-api:Invoke" || a == "execute-api:*" || a == "*")
+    })
+}
+
+/// The context next to `principalId` and `integrationLatency`, as API Gateway flattens it.
+fn flattened_context(response: &ApiGatewayCustomAuthorizerResponse, latency_ms: u128) -> Map<String, Value> {
+    let mut authorizer = Map::new();
+    if let Value::Object(ctx) = &response.context {
+        // Only strings, numbers and booleans survive in a context, as in AWS.
+        let scalars = ctx.iter().filter(|(_, v)| v.is_string() || v.is_number() || v.is_boolean());
+        authorizer.extend(scalars.map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let Some(p) = &response.principal_id {
+        authorizer.insert("principalId".into(), json!(p));
+    }
+    authorizer.insert("integrationLatency".into(), json!(latency_ms));
+    authorizer
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, StatusCode};
+    use starling_shared::auth::JwtVerifier;
+    use starling_shared::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerPolicy;
+    use starling_shared::aws_lambda_events::iam::IamPolicyStatement;
+
+    use super::*;
+    use crate::events::ConnectionMeta;
+
+    fn policy(effect: IamPolicyEffect) -> ApiGatewayCustomAuthorizerResponse {
+        let mut statement = IamPolicyStatement::default();
+        statement.action = vec!["execute-api:Invoke".to_owned()];
+        statement.effect = effect;
+        let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+        policy.statement = vec![statement];
+        let mut response = ApiGatewayCustomAuthorizerResponse::default();
+        response.principal_id = Some("alice".into());
+        response.policy_document = policy;
+        response.context = json!({ "user": "alice", "n": 1, "nested": { "no": true } });
+        response
+    }
+
+    fn status(outcome: Result<Map<String, Value>, Refusal>) -> StatusCode {
+        outcome.err().map_or(StatusCode::OK, |r| r.status())
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_is_401() {
+        let meta = ConnectionMeta::sample();
+        let query = vec![("token".to_owned(), "not.a.jwt".to_owned())];
+        let event = events::authorizer_request(&meta, &HeaderMap::new(), &query).unwrap();
+        let verifier = JwtVerifier::new(b"secret");
+        let answer = handlers::authorize(&verifier, LambdaEvent::new(event, Context::default())).await;
+        assert_eq!(status(outcome("c", answer, 0)), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn any_other_authorizer_failure_is_500() {
+        let failure: lambda_runtime::Error = "the authorizer's secret could not be read".into();
+        assert_eq!(status(outcome("c", Err(failure), 0)), StatusCode::INTERNAL_SERVER_ERROR);
+        // Only the typed refusal is 401, not an error that merely says so.
+        assert_eq!(status(outcome("c", Err("Unauthorized".into()), 0)), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_deny_policy_is_403() {
+        assert_eq!(status(outcome("c", Ok(policy(IamPolicyEffect::Deny)), 0)), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn an_allow_policy_flattens_the_scalar_context() {
+        let ctx = outcome("c", Ok(policy(IamPolicyEffect::Allow)), 7).unwrap();
+        assert_eq!(
+            Value::Object(ctx),
+            json!({ "user": "alice", "n": 1, "principalId": "alice", "integrationLatency": 7 })
+        );
+    }
+}

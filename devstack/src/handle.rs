@@ -1,0 +1,109 @@
+//! The running devstack, as the binary and the end-to-end tests hold it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use starling_shared::ports::StoreError;
+use tracing::info;
+
+use crate::DevstackError;
+use crate::app::App;
+use crate::config::Config;
+use crate::faults::Faults;
+use crate::mapping::{DlqEntry, EventSourceMapping};
+use crate::serve::Server;
+
+/// A running devstack.
+#[derive(Debug)]
+pub struct Handle {
+    pub(crate) addr: SocketAddr,
+    pub(crate) app: Arc<App>,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) mapping: EventSourceMapping,
+    pub(crate) server: Server,
+}
+
+impl Handle {
+    /// The bound address (with the real port when the config asked for 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/STAGE`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/{}", self.addr, self.app.config.stage)
+    }
+
+    /// `http://ADDR/STAGE`, the management API's endpoint.
+    pub fn management_url(&self) -> String {
+        format!("http://{}/{}", self.addr, self.app.config.stage)
+    }
+
+    /// The configuration it was started with.
+    pub fn config(&self) -> &Config {
+        &self.app.config
+    }
+
+    /// Fault injection into the fanout's ports.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.app.registry.len()
+    }
+
+    /// Ids of the open connections.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.app.registry.ids()
+    }
+
+    /// Connection ids subscribed to `room`, as the store has them (every page).
+    pub async fn subscribers(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.app.action_deps.stores.subscriptions.subscribers(room, cursor.as_deref()).await?;
+            out.extend(page.items.into_iter().map(|s| s.connection_id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Stops the event source mapping from receiving (a batch in flight finishes).
+    pub fn pause_fanout(&self) {
+        self.mapping.set_paused(true);
+    }
+
+    /// Lets the event source mapping receive again.
+    pub fn resume_fanout(&self) {
+        self.mapping.set_paused(false);
+    }
+
+    /// Puts a raw body on the queue in `group`, as a foreign or corrupt writer would.
+    pub async fn enqueue_raw(&self, group: &str, body: &str) -> Result<(), DevstackError> {
+        self.app.source.send_raw(group, body).await
+    }
+
+    /// What is in the dead-letter queue.
+    pub async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
+        self.app.source.dlq().await
+    }
+
+    /// Graceful shutdown: the fanout finishes the batches in flight, every client gets a close
+    /// frame (1001) and its `$disconnect` runs, then the listener stops.
+    pub async fn shutdown(self) {
+        info!("shutting down: finishing in-flight fanouts");
+        self.mapping.stop().await;
+        info!(connections = self.app.registry.len(), "closing connections");
+        self.app.closing.cancel();
+        self.app.sockets.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.app.sockets.wait()).await;
+        self.server.stop().await;
+        info!("stopped");
+    }
+}

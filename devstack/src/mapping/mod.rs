@@ -1,0 +1,211 @@
+//! The SQS → Lambda event source mapping: receive batches, invoke the fanout handler, delete
+//! what succeeded and leave the reported failures to the visibility timeout (partial batch
+//! responses), so the queue's redrive policy moves poison to the DLQ.
+
+mod source;
+mod sqs;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use starling_shared::handlers;
+use starling_shared::lambda_runtime::{Context, LambdaEvent};
+use starling_shared::service::fanout::FanoutDeps;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::config::MappingSettings;
+use crate::events::sqs_event;
+pub use source::DlqEntry;
+pub(crate) use source::{QueueRecord, QueueSource, fresh_dedup_id};
+pub(crate) use sqs::SqsSource;
+
+/// How long an idle poller waits for messages before looking again (SQS long poll), and how
+/// long it backs off after a failed receive.
+const LONG_POLL: Duration = Duration::from_secs(1);
+
+/// The running mapping: its pollers, and the switch that pauses them.
+#[derive(Debug)]
+pub(crate) struct EventSourceMapping {
+    paused: watch::Sender<bool>,
+    cancel: CancellationToken,
+    pollers: Vec<JoinHandle<()>>,
+}
+
+impl EventSourceMapping {
+    /// Starts `settings.pollers` pollers (at least one) on `source`.
+    pub(crate) fn start(
+        source: &Arc<dyn QueueSource>,
+        deps: &FanoutDeps,
+        settings: &MappingSettings,
+        start_paused: bool,
+    ) -> Self {
+        let (paused, paused_rx) = watch::channel(start_paused);
+        let cancel = CancellationToken::new();
+        let pollers = (0..settings.pollers.max(1))
+            .map(|_| {
+                let poller = Poller::new(source.clone(), deps.clone(), settings.batch_size);
+                tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
+            })
+            .collect();
+        Self { paused, cancel, pollers }
+    }
+
+    /// While paused nothing is received; a batch in flight finishes.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    /// Stops receiving and waits for the batches in flight.
+    pub(crate) async fn stop(self) {
+        self.cancel.cancel();
+        for p in self.pollers {
+            let _ = p.await;
+        }
+    }
+}
+
+/// One poller: receive → invoke → delete, as one concurrent invocation of the mapping.
+#[derive(Debug)]
+struct Poller {
+    source: Arc<dyn QueueSource>,
+    deps: FanoutDeps,
+    batch_size: usize,
+    queue_name: String,
+}
+
+impl Poller {
+    fn new(source: Arc<dyn QueueSource>, deps: FanoutDeps, batch_size: usize) -> Self {
+        let queue_name = source.name();
+        Self { source, deps, batch_size, queue_name }
+    }
+
+    /// Polls until cancelled. Cancellation is only observed between batches, so a batch in
+    /// flight always finishes.
+    async fn run(self, mut paused: watch::Receiver<bool>, cancel: CancellationToken) {
+        loop {
+            if !wait_while_paused(&mut paused, &cancel).await {
+                return;
+            }
+            let Some(records) = self.next_batch(&cancel).await else { return };
+            if records.is_empty() {
+                continue;
+            }
+            if *paused.borrow() {
+                // Paused while this receive was waiting: hand the records back untouched.
+                self.release(&records.iter().collect::<Vec<_>>()).await;
+                continue;
+            }
+            self.invoke(&records).await;
+        }
+    }
+
+    /// The next batch, possibly empty; `None` once cancelled. A failed receive is logged and
+    /// counts as an empty batch after a back-off.
+    async fn next_batch(&self, cancel: &CancellationToken) -> Option<Vec<QueueRecord>> {
+        let received = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            r = self.source.receive(self.batch_size, LONG_POLL) => r,
+        };
+        match received {
+            Ok(records) => Some(records),
+            Err(e) => {
+                warn!(error = %e, source = ?std::error::Error::source(&e), "receive failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => None,
+                    _ = tokio::time::sleep(LONG_POLL) => Some(vec![]),
+                }
+            }
+        }
+    }
+
+    /// One fanout invocation, then what its partial batch response says: delete the records
+    /// that succeeded, release the ones that only queued behind a failure.
+    async fn invoke(&self, records: &[QueueRecord]) {
+        let event = match sqs_event(&self.queue_name, records) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "could not build the SQS event; leaving the batch to the visibility timeout");
+                return;
+            }
+        };
+        debug!(records = records.len(), "invoking fanout");
+        let failed: HashSet<String> =
+            match handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default())).await {
+                Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+                Err(e) => {
+                    warn!(error = %e, "fanout failed; the whole batch will be retried");
+                    records.iter().map(|r| r.message_id.clone()).collect()
+                }
+            };
+        let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
+        if let Err(e) = self.source.delete(&done).await {
+            warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
+        }
+        self.release(&queued_behind_a_failure(records, &failed)).await;
+    }
+
+    async fn release(&self, records: &[&QueueRecord]) {
+        if let Err(e) = self.source.release(records).await {
+            warn!(error = %e, source = ?std::error::Error::source(&e), "release failed; records wait for their timeout");
+        }
+    }
+}
+
+/// Waits while the mapping is paused; `false` once cancelled.
+async fn wait_while_paused(paused: &mut watch::Receiver<bool>, cancel: &CancellationToken) -> bool {
+    loop {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        if !*paused.borrow() {
+            return true;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            _ = paused.changed() => {}
+        }
+    }
+}
+
+/// The failed records that are not the first failure of their group: the fanout reports them
+/// only to keep the group's order, so they were never attempted.
+fn queued_behind_a_failure<'r>(records: &'r [QueueRecord], failed: &HashSet<String>) -> Vec<&'r QueueRecord> {
+    let mut failed_groups = HashSet::new();
+    records
+        .iter()
+        .filter(|r| failed.contains(&r.message_id))
+        .filter(|r| !failed_groups.insert(r.group_id.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, group: &str) -> QueueRecord {
+        QueueRecord {
+            message_id: id.into(),
+            receipt_handle: format!("h-{id}"),
+            body: String::new(),
+            group_id: group.into(),
+            dedup_id: id.into(),
+            sequence_number: "1".into(),
+            receive_count: 1,
+            sent_at_ms: 0,
+            first_received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn only_failures_behind_the_first_of_their_group_are_released() {
+        let records = [record("a1", "a"), record("b1", "b"), record("a2", "a"), record("a3", "a"), record("b2", "b")];
+        let failed: HashSet<String> = ["a1", "a2", "a3", "b2"].map(String::from).into();
+        let behind: Vec<&str> =
+            queued_behind_a_failure(&records, &failed).iter().map(|r| r.message_id.as_str()).collect();
+        assert_eq!(behind, ["a2", "a3"]);
+    }
+}

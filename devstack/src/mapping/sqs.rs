@@ -1,0 +1,156 @@
+//! A real SQS FIFO queue (moto, LocalStack or AWS) as the mapping's source.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use tracing::warn;
+
+use super::source::{DlqEntry, QueueRecord, QueueSource, fresh_dedup_id};
+use crate::DevstackError;
+
+/// SQS returns at most ten messages per receive.
+const MAX_RECEIVE: i32 = 10;
+
+/// The source queue and its DLQ, through the AWS SDK.
+#[derive(Debug, Clone)]
+pub(crate) struct SqsSource {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    dlq_url: String,
+}
+
+impl SqsSource {
+    pub(crate) fn new(client: aws_sdk_sqs::Client, url: String, dlq_url: String) -> Self {
+        Self { client, url, dlq_url }
+    }
+
+    /// One receive of `queue_url` with every system attribute the SQS event carries.
+    async fn receive_from(
+        &self,
+        queue_url: &str,
+        max: i32,
+        wait: Option<i32>,
+        visibility: Option<i32>,
+    ) -> Result<Vec<QueueRecord>, DevstackError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(max)
+            .set_wait_time_seconds(wait)
+            .set_visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(out.messages.unwrap_or_default().into_iter().filter_map(record_of).collect())
+    }
+}
+
+fn sqs_err(e: impl std::error::Error + Send + Sync + 'static) -> DevstackError {
+    DevstackError::Sqs(Box::new(e))
+}
+
+/// `None` for a message without id or receipt handle, which SQS never returns.
+fn record_of(m: Message) -> Option<QueueRecord> {
+    let attrs = m.attributes.unwrap_or_default();
+    let attr = |k: MessageSystemAttributeName| attrs.get(&k).cloned().unwrap_or_default();
+    let num = |k: MessageSystemAttributeName| attr(k).parse::<i64>().unwrap_or_default();
+    Some(QueueRecord {
+        message_id: m.message_id?,
+        receipt_handle: m.receipt_handle?,
+        body: m.body.unwrap_or_default(),
+        group_id: attr(MessageSystemAttributeName::MessageGroupId),
+        dedup_id: attr(MessageSystemAttributeName::MessageDeduplicationId),
+        sequence_number: attr(MessageSystemAttributeName::SequenceNumber),
+        receive_count: u32::try_from(num(MessageSystemAttributeName::ApproximateReceiveCount)).unwrap_or(1),
+        sent_at_ms: num(MessageSystemAttributeName::SentTimestamp),
+        first_received_at_ms: num(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp),
+    })
+}
+
+#[async_trait]
+impl QueueSource for SqsSource {
+    fn name(&self) -> String {
+        self.url.rsplit('/').next().unwrap_or(&self.url).to_owned()
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueRecord>, DevstackError> {
+        let max = i32::try_from(max).unwrap_or(MAX_RECEIVE);
+        let wait = i32::try_from(wait.as_secs()).unwrap_or(1);
+        self.receive_from(&self.url, max, Some(wait), None).await
+    }
+
+    async fn delete(&self, records: &[&QueueRecord]) -> Result<(), DevstackError> {
+        // SQS refuses an empty batch.
+        if records.is_empty() {
+            return Ok(());
+        }
+        let entries = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(&r.receipt_handle).build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sqs_err)?;
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        for f in out.failed {
+            warn!(id = %f.id, code = %f.code, "delete failed; the record will be redelivered");
+        }
+        Ok(())
+    }
+
+    async fn release(&self, records: &[&QueueRecord]) -> Result<(), DevstackError> {
+        for r in records {
+            self.client
+                .change_message_visibility()
+                .queue_url(&self.url)
+                .receipt_handle(&r.receipt_handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .map_err(sqs_err)?;
+        }
+        Ok(())
+    }
+
+    /// Peeks with a zero visibility timeout, so it shows at most the first ten messages of
+    /// each group: a FIFO queue hands out nothing behind a group's first messages.
+    async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        // Each peek may repeat what an earlier one returned; stop when one brings nothing new.
+        for _ in 0..10 {
+            let got = self.receive_from(&self.dlq_url, MAX_RECEIVE, None, Some(0)).await?;
+            let before = out.len();
+            out.extend(got.into_iter().filter(|r| seen.insert(r.message_id.clone())).map(DlqEntry::from));
+            if out.len() == before {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn send_raw(&self, group: &str, body: &str) -> Result<(), DevstackError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(fresh_dedup_id())
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! `serve`: bind, create the backend, and start the gateway, the management API and the
+//! event source mapping.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::faults::Faults;
+use crate::handle::Handle;
+use crate::mapping::EventSourceMapping;
+use crate::{DevstackError, backend, gateway, management};
+
+/// Binds, creates the backend's resources when missing, and starts the gateway, the
+/// management API and the event source mapping.
+pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
+    config.validate()?;
+    let (listener, addr) = bind(&config).await?;
+    let ports = backend::ports(&config).await?;
+    let faults = Arc::new(Faults::default());
+    let management = management_endpoint(addr, &config.stage);
+    let (app, fanout_deps) = App::new(config, addr, ports, &faults, management);
+    let app = Arc::new(app);
+    let server = Server::start(listener, router(app.clone()));
+    let mapping = EventSourceMapping::start(&app.source, &fanout_deps, &app.config.mapping, app.config.start_paused);
+    info!(%addr, stage = %app.config.stage, backend = ?app.config.backend, "devstack listening");
+    Ok(Handle { addr, app, faults, mapping, server })
+}
+
+async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), DevstackError> {
+    let bind = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(bind).await.map_err(|source| DevstackError::Bind { addr: bind, source })?;
+    let addr = listener.local_addr().map_err(|source| DevstackError::Bind { addr: bind, source })?;
+    Ok((listener, addr))
+}
+
+/// `http://ADDR/STAGE`, with loopback for an unspecified listen address, so the handlers can
+/// reach it whatever the devstack listens on.
+fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
+    let reachable =
+        if addr.ip().is_unspecified() { SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()) } else { addr };
+    format!("http://{reachable}/{stage}")
+}
+
+/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port.
+fn router(app: Arc<App>) -> Router {
+    let stage = &app.config.stage;
+    Router::new()
+        .route(&format!("/{stage}"), get(gateway::handshake))
+        .route(
+            &format!("/{stage}/@connections/{{id}}"),
+            get(management::get).post(management::post).delete(management::delete),
+        )
+        .route(&format!("/{stage}/_devstack/dlq"), get(management::dlq))
+        .layer(axum::extract::DefaultBodyLimit::max(management::MAX_POST_BYTES * 2))
+        .with_state(app)
+}
+
+/// The HTTP server task and the token that stops it.
+#[derive(Debug)]
+pub(crate) struct Server {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    fn start(listener: TcpListener, router: Router) -> Self {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "server failed");
+            }
+        });
+        Self { cancel, task }
+    }
+
+    /// Stops accepting and waits (a while) for the open requests.
+    pub(crate) async fn stop(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
