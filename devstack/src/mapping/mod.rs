@@ -2,6 +2,7 @@
 //! what succeeded and leave the reported failures to the visibility timeout (partial batch
 //! responses), so the queue's redrive policy moves poison to the DLQ.
 
+mod groups;
 mod source;
 mod sqs;
 
@@ -19,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::config::MappingSettings;
 use crate::events::sqs_event;
+use groups::GroupLocks;
 pub use source::DlqEntry;
 pub(crate) use source::{QueueRecord, QueueSource, fresh_dedup_id};
 pub(crate) use sqs::SqsSource;
@@ -45,9 +47,10 @@ impl EventSourceMapping {
     ) -> Self {
         let (paused, paused_rx) = watch::channel(start_paused);
         let cancel = CancellationToken::new();
+        let locks = Arc::new(GroupLocks::default());
         let pollers = (0..settings.pollers.max(1))
             .map(|_| {
-                let poller = Poller::new(source.clone(), deps.clone(), settings.batch_size);
+                let poller = Poller::new(source.clone(), deps.clone(), settings.batch_size, locks.clone());
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
             })
             .collect();
@@ -75,12 +78,13 @@ struct Poller {
     deps: FanoutDeps,
     batch_size: usize,
     queue_name: String,
+    groups: Arc<GroupLocks>,
 }
 
 impl Poller {
-    fn new(source: Arc<dyn QueueSource>, deps: FanoutDeps, batch_size: usize) -> Self {
+    fn new(source: Arc<dyn QueueSource>, deps: FanoutDeps, batch_size: usize, groups: Arc<GroupLocks>) -> Self {
         let queue_name = source.name();
-        Self { source, deps, batch_size, queue_name }
+        Self { source, deps, batch_size, queue_name, groups }
     }
 
     /// Polls until cancelled. Cancellation is only observed between batches, so a batch in
@@ -97,21 +101,34 @@ impl Poller {
             if *paused.borrow() {
                 // Paused while this receive was waiting: hand the records back untouched.
                 self.release(&records.iter().collect::<Vec<_>>()).await;
-                continue;
+            } else {
+                self.invoke(&records).await;
             }
-            self.invoke(&records).await;
+            self.groups.release(&records);
         }
     }
 
     /// The next batch, possibly empty; `None` once cancelled. A failed receive is logged and
     /// counts as an empty batch after a back-off.
+    /// Returned records' groups are held by this poller until `run` releases them.
     async fn next_batch(&self, cancel: &CancellationToken) -> Option<Vec<QueueRecord>> {
+        let turn = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            t = self.groups.receiving.lock() => t,
+        };
         let received = tokio::select! {
             _ = cancel.cancelled() => return None,
             r = self.source.receive(self.batch_size, LONG_POLL) => r,
         };
         match received {
-            Ok(records) => Some(records),
+            Ok(records) => {
+                drop(turn);
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    () = self.groups.claim(&records) => {}
+                }
+                Some(records)
+            }
             Err(e) => {
                 warn!(error = %e, source = ?std::error::Error::source(&e), "receive failed; retrying");
                 tokio::select! {
@@ -183,10 +200,10 @@ fn queued_behind_a_failure<'r>(records: &'r [QueueRecord], failed: &HashSet<Stri
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn record(id: &str, group: &str) -> QueueRecord {
+    pub(super) fn record(id: &str, group: &str) -> QueueRecord {
         QueueRecord {
             message_id: id.into(),
             receipt_handle: format!("h-{id}"),
