@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use starling_client::{Client, ClientError, Request, RoomId, ServerFrame};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::{CliError, client, mint_token};
+use crate::{CliError, mint_token};
 
+/// What `starling bench` runs.
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
     /// WebSocket URL of a devstack on this machine (loopback only).
@@ -35,8 +35,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
     /// Room to use (a fresh one by default).
-    #[arg(long)]
-    pub room: Option<String>,
+    #[arg(long, value_parser = RoomId::parse)]
+    pub room: Option<RoomId>,
     /// Secret to mint the clients' tokens with.
     #[arg(long, env = "STARLING_JWT_SECRET", default_value = "dev-secret", hide_env_values = true)]
     pub secret: String,
@@ -48,19 +48,30 @@ pub struct BenchArgs {
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// Clients connected.
     pub clients: usize,
+    /// Messages sent.
     pub sent: usize,
+    /// Error frames the clients got (refused sends).
     pub refused: u64,
+    /// Deliveries a lossless run makes: every message to every client.
     pub expected: u64,
+    /// Deliveries made.
     pub delivered: u64,
+    /// From the first send to the last delivery or the timeout.
     pub elapsed: Duration,
+    /// Median send-to-delivery latency.
     pub p50_ms: f64,
+    /// 90th percentile latency.
     pub p90_ms: f64,
+    /// 99th percentile latency.
     pub p99_ms: f64,
+    /// Worst latency.
     pub max_ms: f64,
 }
 
 impl BenchReport {
+    /// Deliveries per second over the run.
     pub fn delivered_per_sec(&self) -> f64 {
         self.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -80,6 +91,7 @@ fn new_histogram() -> Result<Histogram<u64>, CliError> {
     Histogram::new_with_bounds(1, 10 * 60 * 1_000_000, 3).map_err(|e| CliError::Usage(format!("histogram: {e}")))
 }
 
+/// Runs the benchmark and prints its figures; fails if deliveries are missing.
 pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let report = bench(&args).await?;
     writeln!(out, "clients:          {}", report.clients)?;
@@ -101,8 +113,91 @@ pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
     Ok(())
 }
 
+/// How long each client may take to connect and join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many clients connect at once.
+const CONNECT_CONCURRENCY: usize = 32;
+
+/// One client's task: the client, still connected, and the latencies it recorded.
+type ClientTask = tokio::task::JoinHandle<Result<(Client, Histogram<u64>), CliError>>;
+
+/// What every client task shares: the clock, the limits and the running totals.
+#[derive(Debug, Clone)]
+struct Run {
+    origin: Instant,
+    deadline: Instant,
+    per_client: u64,
+    delivered: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    bar: ProgressBar,
+}
+
 /// Runs the benchmark and returns its figures.
 pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
+    check(args)?;
+    let room = match &args.room {
+        Some(room) => room.clone(),
+        None => RoomId::parse(&format!("bench-{}", chrono::Utc::now().timestamp_millis())).map_err(CliError::Usage)?,
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let bar = progress_bar(args);
+    let clients = connect_all(args, &room, &bar).await?;
+
+    let expected = (args.messages * args.clients) as u64;
+    bar.set_length(expected);
+    bar.set_position(0);
+    bar.set_message("delivering");
+    let run = Run {
+        origin: Instant::now(),
+        deadline,
+        per_client: args.messages as u64,
+        delivered: Arc::default(),
+        refused: Arc::default(),
+        bar: bar.clone(),
+    };
+    let (outboxes, tasks): (Vec<_>, Vec<_>) = clients
+        .into_iter()
+        .map(|client| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, tokio::spawn(drive(client, rx, run.clone())))
+        })
+        .unzip();
+    let sent = send_at_rate(args, &room, &run, &outboxes).await;
+
+    let (hist, finished) = collect(tasks).await?;
+    let elapsed = run.origin.elapsed();
+    bar.finish_and_clear();
+    drop(outboxes);
+    futures::future::join_all(finished.into_iter().map(Client::close)).await;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Ok(BenchReport {
+        clients: args.clients,
+        sent,
+        refused: run.refused.load(Ordering::Relaxed),
+        expected,
+        delivered: run.delivered.load(Ordering::Relaxed),
+        elapsed,
+        p50_ms: ms(hist.value_at_quantile(0.5)),
+        p90_ms: ms(hist.value_at_quantile(0.9)),
+        p99_ms: ms(hist.value_at_quantile(0.99)),
+        max_ms: ms(hist.max()),
+    })
+}
+
+/// Waits for every client task; returns their latencies merged and the clients still connected.
+async fn collect(tasks: Vec<ClientTask>) -> Result<(Histogram<u64>, Vec<Client>), CliError> {
+    let mut hist = new_histogram()?;
+    let mut finished = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(Ok((client, h))) = task.await {
+            let _ = hist.add(&h);
+            finished.push(client);
+        }
+    }
+    Ok((hist, finished))
+}
+
+fn check(args: &BenchArgs) -> Result<(), CliError> {
     if !is_loopback(&args.url) {
         return Err(CliError::Usage(format!(
             "bench only targets a devstack on this machine; {} is not loopback",
@@ -112,8 +207,10 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     if args.clients == 0 || args.messages == 0 || args.rate <= 0.0 {
         return Err(CliError::Usage("--clients, --messages and --rate must be positive".into()));
     }
-    let room = args.room.clone().unwrap_or_else(|| format!("bench-{}", chrono::Utc::now().timestamp_millis()));
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    Ok(())
+}
+
+fn progress_bar(args: &BenchArgs) -> ProgressBar {
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(args.clients as u64) };
     bar.set_style(
         ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
@@ -121,127 +218,91 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
             .progress_chars("=> "),
     );
     bar.set_message("connecting");
+    bar
+}
 
-    // Connect and join, a few at a time.
-    let mut sessions = Vec::with_capacity(args.clients);
+/// Connects every client and joins it to `room`, a few at a time.
+async fn connect_all(args: &BenchArgs, room: &RoomId, bar: &ProgressBar) -> Result<Vec<Client>, CliError> {
+    let mut clients = Vec::with_capacity(args.clients);
     let mut pending = futures::stream::iter(0..args.clients)
-        .map(|i| {
-            let url = args.url.clone();
-            let secret = args.secret.clone();
-            let room = room.clone();
-            async move {
-                let token = mint_token(&secret, &format!("bench-{i}"), 3600)?;
-                let mut s = client::Session::open(&url, &token).await?;
-                s.request(&json!({"action": "join", "room": room}), "joined", Duration::from_secs(30)).await?;
-                Ok::<_, CliError>(s)
-            }
+        .map(|i| async move {
+            let token = mint_token(&args.secret, &format!("bench-{i}"), 3600)?;
+            let mut client = Client::connect(&args.url, &token).await?;
+            client.set_timeout(JOIN_TIMEOUT);
+            client.join(room).await?;
+            client.set_timeout(Duration::from_secs(args.timeout_secs));
+            Ok::<_, CliError>(client)
         })
-        .buffer_unordered(32);
-    while let Some(s) = pending.next().await {
-        sessions.push(s?);
+        .buffer_unordered(CONNECT_CONCURRENCY);
+    while let Some(client) = pending.next().await {
+        clients.push(client?);
         bar.inc(1);
     }
-    drop(pending);
+    Ok(clients)
+}
 
-    let expected = (args.messages * args.clients) as u64;
-    bar.set_length(expected);
-    bar.set_position(0);
-    bar.set_message("delivering");
-    let origin = Instant::now();
-    let delivered = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let mut senders = Vec::with_capacity(args.clients);
-    let mut readers = Vec::with_capacity(args.clients);
-    for s in sessions {
-        let (ws, _) = s.into_inner();
-        let (mut sink, mut stream) = ws.split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-        senders.push(tx);
-        tokio::spawn(async move {
-            while let Some(text) = rx.recv().await {
-                if sink.send(Message::Text(text.into())).await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
-        let delivered = delivered.clone();
-        let refused = refused.clone();
-        let bar = bar.clone();
-        let per_client = args.messages as u64;
-        readers.push(tokio::spawn(async move {
-            let mut hist = new_histogram()?;
-            let mut got = 0u64;
-            while got < per_client {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let Ok(Some(Ok(frame))) = tokio::time::timeout(left, stream.next()).await else { break };
-                let Message::Text(text) = frame else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                match v.get("type").and_then(Value::as_str) {
-                    Some("message") => {
-                        let sent_us = v
-                            .get("body")
-                            .and_then(Value::as_str)
-                            .and_then(|b| b.rsplit(':').next())
-                            .and_then(|t| t.parse::<u64>().ok());
-                        if let Some(sent_us) = sent_us {
-                            let now_us = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
-                            let _ = hist.record(now_us.saturating_sub(sent_us).max(1));
-                        }
-                        got += 1;
-                        delivered.fetch_add(1, Ordering::Relaxed);
-                        bar.inc(1);
-                    }
-                    Some("error") => {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => {}
-                }
-            }
-            Ok::<_, CliError>(hist)
-        }));
-    }
-
-    // Send at the target rate, round robin.
+/// Sends `args.messages` at `args.rate`, round robin over the clients; returns how many went out.
+async fn send_at_rate(
+    args: &BenchArgs,
+    room: &RoomId,
+    run: &Run,
+    outboxes: &[mpsc::UnboundedSender<Request>],
+) -> usize {
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let mut sent = 0;
     for k in 0..args.messages {
-        let at = origin + interval.mul_f64(k as f64);
-        if at > deadline {
+        let at = run.origin + interval.mul_f64(k as f64);
+        if at > run.deadline {
             break;
         }
         tokio::time::sleep_until(at.into()).await;
-        let sender = k % senders.len();
-        let now_us = origin.elapsed().as_micros();
-        let body = format!("bench:{sender}:{k}:{now_us}");
-        let frame = json!({"action": "send", "room": room, "body": body, "clientMsgId": format!("b-{k}")});
-        if senders[sender].send(frame.to_string()).is_ok() {
+        let sender = k % outboxes.len();
+        // The send time rides in the body, so every receiver can work out the latency.
+        let body = format!("bench:{sender}:{k}:{}", run.origin.elapsed().as_micros());
+        let request = Request::Send { room: room.clone(), body, client_msg_id: Some(format!("b-{k}")) };
+        if outboxes[sender].send(request).is_ok() {
             sent += 1;
         }
     }
+    sent
+}
 
+/// One client: sends what arrives in `outbox` and records the latency of each delivery, until it
+/// has every message or the run's deadline passes.
+async fn drive(
+    mut client: Client,
+    mut outbox: mpsc::UnboundedReceiver<Request>,
+    run: Run,
+) -> Result<(Client, Histogram<u64>), CliError> {
     let mut hist = new_histogram()?;
-    for r in readers {
-        if let Ok(Ok(h)) = r.await {
-            let _ = hist.add(&h);
+    let mut got = 0u64;
+    while got < run.per_client {
+        tokio::select! {
+            Some(request) = outbox.recv() => {
+                if client.send(&request).await.is_err() {
+                    break;
+                }
+            }
+            frame = client.recv() => match frame {
+                Ok(ServerFrame::Message(m)) => {
+                    if let Some(sent_us) = m.body.rsplit(':').next().and_then(|t| t.parse::<u64>().ok()) {
+                        let now_us = u64::try_from(run.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        let _ = hist.record(now_us.saturating_sub(sent_us).max(1));
+                    }
+                    got += 1;
+                    run.delivered.fetch_add(1, Ordering::Relaxed);
+                    run.bar.inc(1);
+                }
+                Ok(ServerFrame::Error(_)) => {
+                    run.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) | Err(ClientError::Malformed { .. }) => {}
+                Err(_) => break,
+            },
+            () = tokio::time::sleep_until(run.deadline.into()) => break,
         }
     }
-    let elapsed = origin.elapsed();
-    bar.finish_and_clear();
-    drop(senders);
-    let ms = |us: u64| us as f64 / 1000.0;
-    Ok(BenchReport {
-        clients: args.clients,
-        sent,
-        refused: refused.load(Ordering::Relaxed),
-        expected,
-        delivered: delivered.load(Ordering::Relaxed),
-        elapsed,
-        p50_ms: ms(hist.value_at_quantile(0.5)),
-        p90_ms: ms(hist.value_at_quantile(0.9)),
-        p99_ms: ms(hist.value_at_quantile(0.99)),
-        max_ms: ms(hist.max()),
-    })
+    Ok((client, hist))
 }
 
 #[cfg(test)]

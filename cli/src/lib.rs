@@ -2,26 +2,25 @@
 //! load benchmark. The binary only parses arguments and calls [`run`].
 
 use std::io::Write;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::{Value, json};
+use starling_client::{Client, ClientError, Message, Request, RoomId, ServerFrame};
 
 pub mod bench;
-pub mod client;
-
-use client::Session;
 
 /// How long a one-shot command waits for each reply.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The command line.
 #[derive(Debug, Parser)]
 #[command(name = "starling", version, about = "Talk to a Starling deployment or devstack")]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Where to connect and as whom.
 #[derive(Debug, Args, Clone)]
 pub struct Conn {
     /// WebSocket URL of the API stage.
@@ -32,11 +31,14 @@ pub struct Conn {
     pub token: String,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mint a dev token for USER (HS256, signed with the dev secret).
     Token {
+        /// The user the token names.
         user: String,
+        /// Secret to sign with: the server's JWT secret.
         #[arg(long, env = "STARLING_JWT_SECRET", default_value = "dev-secret", hide_env_values = true)]
         secret: String,
         /// Lifetime in seconds.
@@ -45,34 +47,42 @@ pub enum Command {
     },
     /// Join ROOM, send typed lines, print incoming messages with seq and sender.
     Chat {
+        /// Where to connect and as whom.
         #[command(flatten)]
         conn: Conn,
-        #[arg(long)]
-        room: String,
+        /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
+        #[arg(long, value_parser = RoomId::parse)]
+        room: RoomId,
     },
     /// Join ROOM, send one message and wait until it is delivered back.
     Send {
+        /// Where to connect and as whom.
         #[command(flatten)]
         conn: Conn,
-        #[arg(long)]
-        room: String,
+        /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
+        #[arg(long, value_parser = RoomId::parse)]
+        room: RoomId,
         /// Deduplication key: a repeat within 24 h is delivered once.
         #[arg(long)]
         client_msg_id: Option<String>,
         /// Return on `accepted`, without waiting for the delivery.
         #[arg(long)]
         no_wait: bool,
+        /// The message.
         body: String,
     },
     /// Print a page of ROOM's history, oldest first.
     History {
+        /// Where to connect and as whom.
         #[command(flatten)]
         conn: Conn,
-        #[arg(long)]
-        room: String,
+        /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
+        #[arg(long, value_parser = RoomId::parse)]
+        room: RoomId,
         /// Only messages with a seq below this.
         #[arg(long)]
         before: Option<u64>,
+        /// How many messages at most (1 to 100).
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -80,41 +90,25 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("the server refused the connection with HTTP {status}{}", refused_hint(*.status, .body))]
-    Refused { status: u16, body: String },
-    #[error("cannot connect to {url}")]
-    Connect {
-        url: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("the connection dropped{}: {reason}", .code.map(|c| format!(" (close code {c})")).unwrap_or_default())]
-    Dropped { code: Option<u16>, reason: String },
-    #[error("the server answered {code}: {message}")]
-    Server { code: String, message: String },
-    #[error("no reply from the server in time")]
-    Timeout,
-    #[error("the server sent a frame that is not protocol JSON: {0}")]
-    BadFrame(String),
+    /// Talking to the server failed; the client's error says what to do.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server refused the token (HTTP 401); the CLI can mint one. Not a `source`: the
+    /// client's message is already in this one's.
+    #[error("{0}; for a devstack, mint one with `starling token USER`")]
+    BadToken(ClientError),
+    /// A dev token could not be minted.
     #[error("cannot mint a token")]
     Token(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The arguments make no sense together.
     #[error("{0}")]
     Usage(String),
+    /// Writing the output failed.
     #[error("output failed")]
     Io(#[from] std::io::Error),
-}
-
-fn refused_hint(status: u16, body: &str) -> String {
-    let hint = match status {
-        401 => {
-            " (the token is missing, expired or not signed with the server's secret; mint one with `starling token USER`)"
-        }
-        403 => " (the authorizer denied access)",
-        _ => "",
-    };
-    if body.is_empty() { hint.to_owned() } else { format!("{hint}: {body}") }
 }
 
 /// Mints a token for `user` valid for `ttl_secs`.
@@ -134,17 +128,23 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             Ok(())
         }
         Command::Send { conn, room, client_msg_id, no_wait, body } => {
-            send(&conn, &room, client_msg_id, no_wait, &body, out).await
+            send(&conn, room, client_msg_id, no_wait, body, out).await
         }
-        Command::History { conn, room, before, limit } => history(&conn, &room, before, limit, out).await,
+        Command::History { conn, room, before, limit } => history(&conn, room, before, limit, out).await,
         Command::Chat { conn, room } => chat(&conn, &room, out).await,
         Command::Bench(args) => bench::run(args, out).await,
     }
 }
 
-async fn join(session: &mut Session, room: &str) -> Result<u64, CliError> {
-    let joined = session.request(&json!({"action": "join", "room": room}), "joined", REPLY_TIMEOUT).await?;
-    Ok(joined.get("lastSeq").and_then(Value::as_u64).unwrap_or(0))
+/// Connects and joins `room`, returning the room's last seq.
+async fn open(conn: &Conn, room: &RoomId) -> Result<(Client, u64), CliError> {
+    let mut client = Client::connect(&conn.url, &conn.token).await.map_err(|e| match e {
+        ClientError::Refused { status: 401, .. } => CliError::BadToken(e),
+        e => e.into(),
+    })?;
+    client.set_timeout(REPLY_TIMEOUT);
+    let last_seq = client.join(room).await?;
+    Ok((client, last_seq))
 }
 
 fn default_client_msg_id() -> String {
@@ -153,82 +153,70 @@ fn default_client_msg_id() -> String {
 
 async fn send(
     conn: &Conn,
-    room: &str,
+    room: RoomId,
     client_msg_id: Option<String>,
     no_wait: bool,
-    body: &str,
+    body: String,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
-    let mut session = Session::open(&conn.url, &conn.token).await?;
-    join(&mut session, room).await?;
+    let (mut client, _) = open(conn, &room).await?;
     let cmid = client_msg_id.unwrap_or_else(default_client_msg_id);
-    let frame = json!({"action": "send", "room": room, "body": body, "clientMsgId": cmid});
-    let accepted = session.request(&frame, "accepted", REPLY_TIMEOUT).await?;
-    let id = accepted.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let request = Request::Send { room: room.clone(), body, client_msg_id: Some(cmid.clone()) };
+    let accepted = client.request(&request).await?;
+    let ServerFrame::Accepted { id, .. } = accepted else {
+        return Err(ClientError::Unexpected(Box::new(accepted)).into());
+    };
     if no_wait {
         writeln!(out, "accepted in {room} (id {id})")?;
     } else {
-        let msg = session
-            .wait_for(REPLY_TIMEOUT, |v| {
-                v.get("type").and_then(Value::as_str) == Some("message")
-                    && v.get("room").and_then(Value::as_str) == Some(room)
-                    && v.get("clientMsgId").and_then(Value::as_str) == Some(cmid.as_str())
+        let delivered = client
+            .wait_for(|f| {
+                matches!(f, ServerFrame::Message(m)
+                    if m.room == room.as_str() && m.client_msg_id.as_deref() == Some(cmid.as_str()))
             })
             .await?;
-        let seq = msg.get("seq").and_then(Value::as_u64).unwrap_or_default();
-        writeln!(out, "sent to {room} as #{seq} (id {})", msg.get("id").and_then(Value::as_str).unwrap_or(&id))?;
+        if let ServerFrame::Message(m) = delivered {
+            writeln!(out, "sent to {room} as #{} (id {})", m.seq, m.id)?;
+        }
     }
-    session.close().await;
+    client.close().await?;
     Ok(())
 }
 
 /// `#42 2026-11-22T21:00:00.000Z alice: hi`
-pub fn format_message(m: &Value) -> String {
-    let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
-    format!(
-        "#{} {} {}: {}",
-        m.get("seq").and_then(Value::as_u64).unwrap_or_default(),
-        s("sentAt"),
-        s("from"),
-        s("body")
-    )
+pub fn format_message(m: &Message) -> String {
+    format!("#{} {} {}: {}", m.seq, m.sent_at, m.from, m.body)
 }
 
 async fn history(
     conn: &Conn,
-    room: &str,
+    room: RoomId,
     before: Option<u64>,
     limit: u32,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
-    let mut session = Session::open(&conn.url, &conn.token).await?;
-    join(&mut session, room).await?;
-    let mut frame = json!({"action": "history", "room": room, "limit": limit});
-    if let (Some(b), Some(obj)) = (before, frame.as_object_mut()) {
-        obj.insert("before".into(), json!(b));
-    }
-    let page = session.request(&frame, "history", REPLY_TIMEOUT).await?;
-    let messages = page.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let (mut client, _) = open(conn, &room).await?;
+    let page = client.request(&Request::History { room: room.clone(), before, limit }).await?;
+    let ServerFrame::History { messages, has_more, .. } = page else {
+        return Err(ClientError::Unexpected(Box::new(page)).into());
+    };
     if messages.is_empty() {
         writeln!(out, "(no messages in {room})")?;
     }
     for m in &messages {
         writeln!(out, "{}", format_message(m))?;
     }
-    if page.get("hasMore").and_then(Value::as_bool) == Some(true)
-        && let Some(first) = messages.first().and_then(|m| m.get("seq")).and_then(Value::as_u64)
-    {
-        writeln!(out, "(older messages: --before {first})")?;
+    if has_more && let Some(first) = messages.first() {
+        writeln!(out, "(older messages: --before {})", first.seq)?;
     }
-    session.close().await;
+    client.close().await?;
     Ok(())
 }
 
-async fn chat(conn: &Conn, room: &str, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+async fn chat(conn: &Conn, room: &RoomId, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     use tokio::io::AsyncBufReadExt;
 
-    let mut session = Session::open(&conn.url, &conn.token).await?;
-    let last = join(&mut session, room).await?;
+    let (mut client, last) = open(conn, room).await?;
     writeln!(out, "joined {room} (last seq {last}); type a line to send it, Ctrl-D to leave")?;
     out.flush()?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -238,35 +226,27 @@ async fn chat(conn: &Conn, room: &str, out: &mut (dyn Write + Send)) -> Result<(
         tokio::select! {
             line = lines.next_line() => match line? {
                 Some(line) if line.trim().is_empty() => {}
-                Some(line) => {
+                Some(body) => {
                     n += 1;
-                    let frame = json!({"action": "send", "room": room, "body": line, "clientMsgId": format!("{}-{n}", default_client_msg_id())});
-                    session.send(&frame).await?;
+                    let client_msg_id = Some(format!("{}-{n}", default_client_msg_id()));
+                    client.send(&Request::Send { room: room.clone(), body, client_msg_id }).await?;
                 }
                 None => break,
             },
-            frame = session.next(Duration::from_secs(24 * 60 * 60)) => {
-                let v = match frame {
-                    Ok(v) => v,
-                    Err(CliError::Timeout) => continue,
-                    Err(e) => return Err(e),
-                };
-                match v.get("type").and_then(Value::as_str) {
-                    // A client drops a seq it has already seen (at-least-once delivery).
-                    Some("message") => {
-                        let seq = v.get("seq").and_then(Value::as_u64).unwrap_or_default();
-                        if seen.insert(seq) {
-                            writeln!(out, "{}", format_message(&v))?;
-                        }
-                    }
-                    Some("accepted") => {}
-                    Some("error") => writeln!(out, "! {}: {}", v.get("code").and_then(Value::as_str).unwrap_or("?"), v.get("message").and_then(Value::as_str).unwrap_or(""))?,
-                    _ => writeln!(out, "{v}")?,
-                }
-                out.flush()?;
-            }
+            frame = client.recv() => match frame {
+                // A client drops a seq it has already seen (at-least-once delivery).
+                Ok(ServerFrame::Message(m)) => if seen.insert(m.seq) { writeln!(out, "{}", format_message(&m))? },
+                Ok(ServerFrame::Accepted { .. }) => {}
+                Ok(ServerFrame::Error(e)) => writeln!(out, "! {}: {}", e.code.as_str(), e.message)?,
+                Ok(other) => writeln!(out, "{}", other.to_json())?,
+                // Quiet rooms are normal, and one bad frame does not end the session.
+                Err(ClientError::Timeout { .. }) => continue,
+                Err(e @ ClientError::Malformed { .. }) => writeln!(out, "! {e}")?,
+                Err(e) => return Err(e.into()),
+            },
         }
+        out.flush()?;
     }
-    session.close().await;
+    client.close().await?;
     Ok(())
 }

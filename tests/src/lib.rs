@@ -1,19 +1,16 @@
 //! Helpers for the end-to-end tests: a devstack per test on a free port, on the in-memory
-//! backend or on moto, and a WebSocket client that speaks protocol v1.
+//! backend or on moto, and `starling_client` clients for it with what the tests add on top.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use starling_client::{Client, ClientError, ErrorFrame, Message, Request, RoomId, ServerFrame, answers};
 use starling_devstack::{AwsBackend, Backend, Config, Handle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The JWT secret of every test devstack.
 pub const SECRET: &str = "e2e-secret";
 /// How long a test waits for something that should happen promptly.
 pub const PROMPT: Duration = Duration::from_secs(20);
@@ -21,7 +18,9 @@ pub const PROMPT: Duration = Duration::from_secs(20);
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// The in-memory store and queue.
     Memory,
+    /// DynamoDB and SQS on the moto server at `STARLING_MOTO_ENDPOINT`.
     Moto,
 }
 
@@ -97,152 +96,106 @@ pub async fn start(kind: Kind, tweak: impl FnOnce(&mut Config)) -> anyhow::Resul
     starling_devstack::serve(c).await.context("starting the devstack")
 }
 
+/// A token for `user`, signed with [`SECRET`], valid for an hour.
 pub fn token(user: &str) -> String {
     token_with(SECRET, user, 3600)
 }
 
+/// A token for `user` signed with `secret`, expiring in `ttl_secs` (negative: already expired).
 pub fn token_with(secret: &str, user: &str, ttl_secs: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let exp = now.saturating_add_signed(ttl_secs);
     starling_shared::auth::mint(secret.as_bytes(), user, exp).unwrap_or_default()
 }
 
-/// A protocol v1 client.
-#[derive(Debug)]
-pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pending: VecDeque<Value>,
+/// A client of `stack` signed in as `user`, waiting up to [`PROMPT`] for each frame.
+pub async fn connect(stack: &Handle, user: &str) -> anyhow::Result<Client> {
+    let mut client = Client::connect(&stack.ws_url(), &token(user)).await?;
+    client.set_timeout(PROMPT);
+    Ok(client)
 }
 
-/// The outcome of a handshake that should fail.
+/// A client of `stack` signed in as `user` and joined to `room_name`.
+pub async fn joined(stack: &Handle, user: &str, room_name: &str) -> anyhow::Result<Client> {
+    let mut client = connect(stack, user).await?;
+    client.join(&room(room_name)).await?;
+    Ok(client)
+}
+
+/// The HTTP status of a handshake to `url` that should be refused.
 pub async fn handshake_status(url: &str) -> anyhow::Result<u16> {
-    match tokio_tungstenite::connect_async(url).await {
+    match Client::connect_url(url).await {
         Ok(_) => bail!("the handshake to {url} succeeded"),
-        Err(tungstenite::Error::Http(resp)) => Ok(resp.status().as_u16()),
+        Err(ClientError::Refused { status, .. }) => Ok(status),
         Err(e) => Err(e).context("handshake failed without an HTTP status"),
     }
 }
 
-impl Client {
-    pub async fn connect(handle: &Handle, user: &str) -> anyhow::Result<Self> {
-        Self::connect_url(&format!("{}?token={}", handle.ws_url(), token(user))).await
-    }
+/// `name` as a room; the tests only name valid rooms, so an invalid one is a bug in the test.
+pub fn room(name: &str) -> RoomId {
+    RoomId::parse(name).unwrap_or_else(|e| panic!("test room {name:?}: {e}"))
+}
 
-    pub async fn connect_url(url: &str) -> anyhow::Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.with_context(|| format!("connecting to {url}"))?;
-        Ok(Self { ws, pending: VecDeque::new() })
-    }
+/// A `send` of `body` to `room`.
+pub fn send_request(room_name: &str, body: impl Into<String>, client_msg_id: Option<&str>) -> Request {
+    Request::Send { room: room(room_name), body: body.into(), client_msg_id: client_msg_id.map(str::to_owned) }
+}
 
-    pub async fn send(&mut self, frame: Value) -> anyhow::Result<()> {
-        self.ws.send(Message::Text(frame.to_string().into())).await.context("sending a frame")
+/// The error frame `result` was refused with; success or any other failure is an error.
+pub fn refusal(result: Result<ServerFrame, ClientError>) -> anyhow::Result<ErrorFrame> {
+    match result {
+        Err(ClientError::Server(e)) => Ok(e),
+        Err(e) => Err(e).context("expected a refusal"),
+        Ok(frame) => bail!("expected a refusal, got {}", frame.to_json()),
     }
+}
 
-    pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
-        self.ws.send(Message::Text(text.into())).await.context("sending a frame")
-    }
+fn is_message_in(frame: &ServerFrame, room: &str) -> bool {
+    matches!(frame, ServerFrame::Message(m) if m.room == room)
+}
 
-    async fn read(&mut self, deadline: tokio::time::Instant) -> anyhow::Result<Value> {
-        loop {
-            let next =
-                tokio::time::timeout_at(deadline, self.ws.next()).await.context("timed out waiting for a frame")?;
-            match next {
-                Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).context("frame is not JSON"),
-                Some(Ok(Message::Close(f))) => bail!("connection closed: {f:?}"),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("connection failed: {e}"),
-                None => bail!("connection ended"),
+/// What the tests do with a [`Client`] beyond the protocol: batches and counting deliveries.
+#[expect(async_fn_in_trait, reason = "only the tests call these, and never across tasks")]
+pub trait ClientExt {
+    /// Sends every request before waiting for any reply, then fails if any was refused.
+    async fn send_all(&mut self, requests: &[Request]) -> anyhow::Result<()>;
+    /// The next `n` messages of `room`, in arrival order.
+    async fn messages(&mut self, room: &str, n: usize) -> anyhow::Result<Vec<Message>>;
+    /// Waits until `n` messages of `room` are buffered, leaving them there.
+    async fn peek_messages(&mut self, room: &str, n: usize) -> anyhow::Result<()>;
+}
+
+impl ClientExt for Client {
+    async fn send_all(&mut self, requests: &[Request]) -> anyhow::Result<()> {
+        for r in requests {
+            self.send(r).await?;
+        }
+        for r in requests {
+            if let ServerFrame::Error(e) = self.wait_for(|f| answers(r, f)).await? {
+                bail!("send refused: {}", ServerFrame::Error(e).to_json());
             }
         }
-    }
-
-    /// The first frame (buffered or new) matching `pred`; others stay buffered in order.
-    pub async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
-        if let Some(i) = self.pending.iter().position(&pred) {
-            return self.pending.remove(i).context("buffer");
-        }
-        let deadline = tokio::time::Instant::now() + PROMPT;
-        loop {
-            let v = self.read(deadline).await?;
-            if pred(&v) {
-                return Ok(v);
-            }
-            self.pending.push_back(v);
-        }
-    }
-
-    /// The next frame of `type`.
-    pub async fn wait_type(&mut self, ty: &str) -> anyhow::Result<Value> {
-        self.wait_for(|v| v["type"] == ty).await
-    }
-
-    /// Sends a frame and returns the next reply (a frame of type `reply` or an error).
-    pub async fn request(&mut self, frame: Value, reply: &str) -> anyhow::Result<Value> {
-        self.send(frame).await?;
-        self.wait_for(|v| v["type"] == reply || v["type"] == "error").await
-    }
-
-    pub async fn join(&mut self, room: &str) -> anyhow::Result<()> {
-        let r = self.request(json!({"action": "join", "room": room}), "joined").await?;
-        anyhow::ensure!(r["type"] == "joined", "join failed: {r}");
         Ok(())
     }
 
-    /// `n` message frames of `room` in arrival order.
-    pub async fn messages(&mut self, room: &str, n: usize) -> anyhow::Result<Vec<Value>> {
+    async fn messages(&mut self, room: &str, n: usize) -> anyhow::Result<Vec<Message>> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let m = self
-                .wait_for(|v| v["type"] == "message" && v["room"] == room)
+            let frame = self
+                .wait_for(|f| is_message_in(f, room))
                 .await
                 .with_context(|| format!("got {} of {n} messages in {room}", out.len()))?;
-            out.push(m);
+            if let ServerFrame::Message(m) = frame {
+                out.push(m);
+            }
         }
         Ok(out)
     }
 
-    /// Frames received but not yet taken by `wait_for`, in arrival order.
-    pub fn buffered(&self) -> impl Iterator<Item = &Value> {
-        self.pending.iter()
-    }
-
-    /// Sends `ping` and waits for `pong`: every frame the server sent before it is then buffered.
-    pub async fn round_trip(&mut self) -> anyhow::Result<()> {
-        let pong = self.request(json!({"action": "ping"}), "pong").await?;
-        anyhow::ensure!(pong["type"] == "pong", "ping answered {pong}");
-        Ok(())
-    }
-
-    /// Waits until `n` message frames of `room` have arrived, leaving them buffered.
-    pub async fn peek_messages(&mut self, room: &str, n: usize) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + PROMPT;
-        while self.pending.iter().filter(|v| v["type"] == "message" && v["room"] == room).count() < n {
-            let v = self.read(deadline).await.with_context(|| format!("waiting for {n} messages in {room}"))?;
-            self.pending.push_back(v);
+    async fn peek_messages(&mut self, room: &str, n: usize) -> anyhow::Result<()> {
+        while self.buffered().filter(|f| is_message_in(f, room)).count() < n {
+            self.read_ahead().await.with_context(|| format!("waiting for {n} messages in {room}"))?;
         }
-        Ok(())
-    }
-
-    /// Waits for the server to close the connection and returns the close code.
-    pub async fn closed(&mut self, within: Duration) -> anyhow::Result<u16> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let next =
-                tokio::time::timeout_at(deadline, self.ws.next()).await.context("timed out waiting for a close")?;
-            match next {
-                Some(Ok(Message::Close(Some(f)))) => return Ok(u16::from(f.code)),
-                Some(Ok(Message::Close(None))) => return Ok(1005),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("connection failed before a close frame: {e}"),
-                None => bail!("connection ended without a close frame"),
-            }
-        }
-    }
-
-    pub async fn close(mut self) -> anyhow::Result<()> {
-        self.ws.close(None).await.context("closing")?;
-        // Drain until the server's close reply.
-        let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = self.ws.next().await {} })
-            .await;
         Ok(())
     }
 }

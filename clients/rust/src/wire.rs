@@ -1,0 +1,174 @@
+//! Requests to JSON text, text to server frames, and which frame answers which request.
+
+use serde_json::{Map, Value};
+
+use crate::{ClientError, Request, ServerFrame};
+
+/// The JSON text of `request`, as the server reads it.
+pub fn encode_request(request: &Request) -> String {
+    let mut frame = Map::new();
+    frame.insert("action".into(), request.action().into());
+    let mut put = |key: &str, value: Value| {
+        frame.insert(key.into(), value);
+    };
+    match request {
+        Request::Join { room } | Request::Leave { room } | Request::Presence { room } | Request::Typing { room } => {
+            put("room", room.as_str().into());
+        }
+        Request::Send { room, body, client_msg_id } => {
+            put("room", room.as_str().into());
+            put("body", body.as_str().into());
+            if let Some(id) = client_msg_id {
+                put("clientMsgId", id.as_str().into());
+            }
+        }
+        Request::History { room, before, limit } => {
+            put("room", room.as_str().into());
+            put("limit", (*limit).into());
+            if let Some(b) = before {
+                put("before", (*b).into());
+            }
+        }
+        Request::Sync { rooms } => {
+            let rooms = rooms.iter().map(|(room, seq)| (room.to_string(), seq.map_or(Value::Null, Value::from)));
+            put("rooms", Value::Object(rooms.collect()));
+        }
+        Request::SetStatus { status } => put("status", status.as_str().into()),
+        Request::Read { room, seq } => {
+            put("room", room.as_str().into());
+            put("seq", (*seq).into());
+        }
+        Request::Ping => {}
+    }
+    Value::Object(frame).to_string()
+}
+
+/// One server frame from its text; anything else is [`ClientError::Malformed`].
+pub fn parse_frame(text: &str) -> Result<ServerFrame, ClientError> {
+    serde_json::from_str(text).map_err(|source| ClientError::Malformed { frame: text.to_owned(), source })
+}
+
+/// Whether `frame` is the server's reply to `request`: its success frame or an error naming its
+/// action. `typing` has no success reply, so only an error answers it. The server does not say
+/// whose request a frame replies to, so another user's `read` of the same room also answers a
+/// `read`, and another user's `presenceChanged` to the same status answers a `status`.
+pub fn answers(request: &Request, frame: &ServerFrame) -> bool {
+    if let ServerFrame::Error(e) = frame {
+        let same_send = match request {
+            // The server leaves out a clientMsgId it refused as too long.
+            Request::Send { client_msg_id, .. } => e.client_msg_id.is_none() || e.client_msg_id == *client_msg_id,
+            _ => true,
+        };
+        return e.action.as_deref() == Some(request.action()) && same_send;
+    }
+    match (request, frame) {
+        (Request::Ping, ServerFrame::Pong) => true,
+        (Request::Join { room }, ServerFrame::Joined { room: r, .. })
+        | (Request::Leave { room }, ServerFrame::Left { room: r })
+        | (Request::History { room, .. }, ServerFrame::History { room: r, .. })
+        | (Request::Presence { room }, ServerFrame::Presence { room: r, .. })
+        | (Request::Read { room, .. }, ServerFrame::Read { room: r, .. }) => room.as_str() == r,
+        (Request::Send { room, client_msg_id, .. }, ServerFrame::Accepted { room: r, client_msg_id: c, .. }) => {
+            room.as_str() == r && client_msg_id == c
+        }
+        (Request::Sync { rooms }, ServerFrame::Synced { room: r, .. }) => {
+            rooms.iter().any(|(room, _)| room.as_str() == r)
+        }
+        (Request::SetStatus { status }, ServerFrame::PresenceChanged { status: s, .. }) => status == s,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorCode, ErrorFrame, RoomId, Status, parse_request};
+
+    fn room(name: &str) -> RoomId {
+        RoomId::parse(name).unwrap()
+    }
+
+    fn every_request() -> Vec<Request> {
+        vec![
+            Request::Join { room: room("lobby") },
+            Request::Leave { room: room("lobby") },
+            Request::Send { room: room("lobby"), body: "hi \"there\"".into(), client_msg_id: Some("c-1".into()) },
+            Request::Send { room: room("dm:alice:bob"), body: "no id".into(), client_msg_id: None },
+            Request::History { room: room("lobby"), before: Some(10), limit: 20 },
+            Request::History { room: room("lobby"), before: None, limit: 50 },
+            Request::Sync { rooms: vec![(room("a"), Some(41)), (room("b"), None)] },
+            Request::Presence { room: room("lobby") },
+            Request::SetStatus { status: Status::Away },
+            Request::Typing { room: room("lobby") },
+            Request::Read { room: room("lobby"), seq: 42 },
+            Request::Ping,
+        ]
+    }
+
+    #[test]
+    fn every_request_encodes_to_what_the_server_parses_back() {
+        for request in every_request() {
+            let text = encode_request(&request);
+            assert_eq!(parse_request(&text).as_ref(), Ok(&request), "{text}");
+        }
+    }
+
+    #[test]
+    fn server_frames_parse_into_their_variants() {
+        let frame = parse_frame(r#"{"type":"joined","room":"lobby","lastSeq":41}"#).unwrap();
+        assert_eq!(frame, ServerFrame::Joined { room: "lobby".into(), last_seq: 41 });
+        let frame = parse_frame(
+            r#"{"type":"message","room":"r","seq":1,"id":"X","from":"alice","body":"hi","sentAt":"t","clientMsgId":"c"}"#,
+        )
+        .unwrap();
+        let ServerFrame::Message(m) = frame else { panic!("not a message: {frame:?}") };
+        assert_eq!((m.seq, m.from.as_str(), m.client_msg_id.as_deref()), (1, "alice", Some("c")));
+        let frame = parse_frame(r#"{"type":"error","code":"forbidden","message":"no","action":"join"}"#).unwrap();
+        assert!(matches!(frame, ServerFrame::Error(ErrorFrame { code: ErrorCode::Forbidden, .. })));
+    }
+
+    #[test]
+    fn text_that_is_not_a_v1_frame_is_malformed() {
+        for text in ["not json", "{}", r#"{"type":"dance"}"#, r#"{"type":"joined","room":"r"}"#] {
+            let err = parse_frame(text).unwrap_err();
+            assert!(matches!(&err, ClientError::Malformed { frame, .. } if frame == text), "{text}: {err:?}");
+            assert!(std::error::Error::source(&err).is_some(), "the parse error is kept");
+        }
+    }
+
+    fn error(action: &str, client_msg_id: Option<&str>) -> ServerFrame {
+        ServerFrame::Error(ErrorFrame {
+            code: ErrorCode::Forbidden,
+            message: "no".into(),
+            action: Some(action.into()),
+            client_msg_id: client_msg_id.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn a_reply_answers_only_its_own_request() {
+        let join = Request::Join { room: room("lobby") };
+        assert!(answers(&join, &ServerFrame::Joined { room: "lobby".into(), last_seq: 0 }));
+        assert!(!answers(&join, &ServerFrame::Joined { room: "other".into(), last_seq: 0 }));
+        assert!(answers(&join, &error("join", None)));
+        assert!(!answers(&join, &error("send", None)));
+        assert!(!answers(&join, &ServerFrame::Pong));
+        assert!(answers(&Request::Ping, &ServerFrame::Pong));
+
+        let send = Request::Send { room: room("r"), body: "b".into(), client_msg_id: Some("c-1".into()) };
+        let accepted =
+            |c: &str| ServerFrame::Accepted { room: "r".into(), client_msg_id: Some(c.into()), id: "X".into() };
+        assert!(answers(&send, &accepted("c-1")));
+        assert!(!answers(&send, &accepted("c-2")));
+        assert!(answers(&send, &error("send", Some("c-1"))));
+        assert!(!answers(&send, &error("send", Some("c-2"))));
+
+        let typing = Request::Typing { room: room("r") };
+        assert!(answers(&typing, &error("typing", None)));
+        assert!(!answers(&typing, &ServerFrame::Typing { room: "r".into(), user: "bob".into() }));
+
+        let sync = Request::Sync { rooms: vec![(room("a"), None), (room("b"), Some(1))] };
+        let synced = |r: &str| ServerFrame::Synced { room: r.into(), recovered: true, last_seq: 1, has_more: false };
+        assert!(answers(&sync, &synced("b")) && !answers(&sync, &synced("c")));
+    }
+}
