@@ -16,7 +16,7 @@ pub use client::{Client, Close, DEFAULT_TIMEOUT};
 pub use error::ClientError;
 pub use wire::{answers, encode_request, parse_frame};
 
-pub use starling_shared::model::Message;
+pub use starling_shared::domain::Message;
 pub use starling_shared::protocol::{ErrorCode, ErrorFrame, MemberPresence, Request, RoomId, ServerFrame, Status};
 
 #[cfg(test)]
