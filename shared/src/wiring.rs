@@ -15,7 +15,7 @@ use crate::adapters::apigw::ManagementApiPusher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::clock::SystemClock;
-use crate::config::{ConnectionConfig, FanoutConfig, SendConfig};
+use crate::config::{ConfigError, ConnectionConfig, FanoutConfig, SendConfig};
 use crate::ports::{Pusher, Queue, Store};
 use crate::service::Stores;
 use crate::service::connection::ConnectionDeps;
@@ -76,5 +76,26 @@ pub mod aws {
     /// The fanout on AWS.
     pub fn fanout_deps(sdk: &SdkConfig, config: FanoutConfig) -> FanoutDeps {
         super::fanout(store(sdk, config.table), pusher(sdk), config.settings)
+    }
+
+    // The binaries' init: the configuration is read before any client is built, so a missing
+    // variable fails init with its name and nothing else runs.
+
+    /// `$connect`'s and `$disconnect`'s init.
+    pub async fn connection_from_env() -> Result<ConnectionDeps, ConfigError> {
+        let config = ConnectionConfig::from_env()?;
+        Ok(connection_deps(&aws_config::load_from_env().await, config))
+    }
+
+    /// The `send` function's init.
+    pub async fn send_from_env() -> Result<SendDeps, ConfigError> {
+        let config = SendConfig::from_env()?;
+        Ok(send_deps(&aws_config::load_from_env().await, config))
+    }
+
+    /// The fanout's init.
+    pub async fn fanout_from_env() -> Result<FanoutDeps, ConfigError> {
+        let config = FanoutConfig::from_env()?;
+        Ok(fanout_deps(&aws_config::load_from_env().await, config))
     }
 }
