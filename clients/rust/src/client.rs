@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{ClientError, Request, RoomId, ServerFrame, answers, encode_request, parse_frame};
+use crate::{ClientError, Request, RoomId, ServerFrame, answers, parse_frame};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -115,7 +115,7 @@ impl Client {
 
     /// Sends `request` without waiting for its reply.
     pub async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
-        self.send_text(encode_request(request)).await
+        self.send_text(request.to_json()).await
     }
 
     /// Sends `text` as one text frame, as is: for frames a [`Request`] cannot express, such as

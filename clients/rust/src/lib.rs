@@ -14,10 +14,8 @@ mod wire;
 
 pub use client::{Client, Close, DEFAULT_TIMEOUT};
 pub use error::ClientError;
-pub use wire::{answers, encode_request, parse_frame};
+pub use wire::{answers, parse_frame};
 
-pub use starling_shared::domain::Message;
-pub use starling_shared::protocol::{ErrorCode, ErrorFrame, MemberPresence, Request, RoomId, ServerFrame, Status};
-
-#[cfg(test)]
-use starling_shared::protocol::parse_request;
+pub use starling_shared::protocol::{
+    ErrorCode, ErrorFrame, MemberPresence, Message, Request, RoomId, ServerFrame, Status,
+};

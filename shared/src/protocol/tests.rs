@@ -8,6 +8,32 @@ fn err(text: &str) -> ProtocolError {
     parse_request(text).unwrap_err()
 }
 
+fn room(name: &str) -> RoomId {
+    RoomId::parse(name).unwrap()
+}
+
+#[test]
+fn every_request_encodes_to_what_the_parser_reads_back() {
+    let requests = [
+        Request::Join { room: room("lobby") },
+        Request::Leave { room: room("lobby") },
+        Request::Send { room: room("lobby"), body: "hi \"there\"".into(), client_msg_id: Some("c-1".into()) },
+        Request::Send { room: room("dm:alice:bob"), body: "no id".into(), client_msg_id: None },
+        Request::History { room: room("lobby"), before: Some(10), limit: 20 },
+        Request::History { room: room("lobby"), before: None, limit: 50 },
+        Request::Sync { rooms: vec![(room("a"), Some(41)), (room("b"), None)] },
+        Request::Presence { room: room("lobby") },
+        Request::SetStatus { status: Status::Away },
+        Request::Typing { room: room("lobby") },
+        Request::Read { room: room("lobby"), seq: 42 },
+        Request::Ping,
+    ];
+    for request in requests {
+        let text = request.to_json();
+        assert_eq!(parse_request(&text).as_ref(), Ok(&request), "{text}");
+    }
+}
+
 #[test]
 fn every_v1_action_parses() {
     assert_eq!(parse_request(r#"{"action":"ping"}"#).unwrap(), Request::Ping);
