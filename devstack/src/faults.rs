@@ -61,6 +61,7 @@ impl Faults {
 
 /// A port wrapped so that it fails the calls `Faults` plans: a `MessageStore` fails planned
 /// appends, a `Queue` planned enqueues.
+#[derive(Debug)]
 pub(crate) struct Faulty<P: ?Sized> {
     inner: Arc<P>,
     faults: Arc<Faults>,
@@ -69,13 +70,6 @@ pub(crate) struct Faulty<P: ?Sized> {
 impl<P: ?Sized> Faulty<P> {
     pub(crate) fn wrap(inner: Arc<P>, faults: Arc<Faults>) -> Self {
         Self { inner, faults }
-    }
-}
-
-// By hand: the ports are not `Debug`, so a derive would not apply to `Faulty<dyn Port>`.
-impl<P: ?Sized> std::fmt::Debug for Faulty<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faulty").field("faults", &self.faults).finish_non_exhaustive()
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use starling_shared::ports::StoreError;
+use starling_shared::service::broadcast;
 use tracing::info;
 
 use crate::DevstackError;
@@ -62,16 +63,8 @@ impl Handle {
 
     /// Connection ids subscribed to `room`, as the store has them (every page).
     pub async fn subscribers(&self, room: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.app.action_deps.stores.subscriptions.subscribers(room, cursor.as_deref()).await?;
-            out.extend(page.items.into_iter().map(|s| s.connection_id));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
+        let subscribers = broadcast::subscribers_of(self.app.action_deps.stores.subscriptions.as_ref(), room).await?;
+        Ok(subscribers.into_iter().map(|s| s.connection_id).collect())
     }
 
     /// Stops the event source mapping from receiving (a batch in flight finishes).
