@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::clock::Clock;
@@ -27,7 +28,7 @@ pub struct ConnectionDeps {
 pub async fn open(deps: &ConnectionDeps, conn: &Connection, endpoint: Option<String>) -> Result<(), StoreError> {
     deps.stores.connections.register(conn).await?;
     let now = deps.clock.now();
-    let transition = deps.stores.presence.connection_opened(conn, now.timestamp()).await;
+    let transition = logged(deps.stores.presence.connection_opened(conn, now.timestamp()).await, &conn.id);
     queue_presence(deps, transition, now.timestamp_millis(), endpoint).await;
     Ok(())
 }
@@ -39,31 +40,40 @@ pub async fn close(
     connection_id: &str,
     endpoint: Option<String>,
 ) -> Result<Removed, StoreError> {
-    let removed = deps.stores.connections.remove(connection_id).await?;
-    if let Some(conn) = &removed.connection {
-        let now = deps.clock.now();
-        let transition = deps.stores.presence.connection_closed(conn, now.timestamp()).await;
-        queue_presence(deps, transition, now.timestamp_millis(), endpoint).await;
-    }
+    let now = deps.clock.now();
+    let (removed, transition) = forget(&deps.stores, connection_id, now).await?;
+    queue_presence(deps, transition, now.timestamp_millis(), endpoint).await;
     Ok(removed)
 }
 
-/// Queues a presence transition for the fanout to announce. Presence is secondary to the
-/// connection itself, so a failure here is logged, not returned.
-async fn queue_presence(
-    deps: &ConnectionDeps,
-    transition: Result<Option<Presence>, StoreError>,
-    at_ms: i64,
-    endpoint: Option<String>,
-) {
-    let presence = match transition {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => {
-            warn!(error = %e, "presence update failed");
-            return;
-        }
+/// Removes the connection and its subscriptions, and records the closed connection in its
+/// user's presence: what both a `$disconnect` and a 410 from the Management API mean. Returns
+/// what was removed and the presence transition to announce, if the user went offline.
+pub(crate) async fn forget(
+    stores: &Stores,
+    connection_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Removed, Option<Presence>), StoreError> {
+    let removed = stores.connections.remove(connection_id).await?;
+    let transition = match &removed.connection {
+        Some(conn) => logged(stores.presence.connection_closed(conn, now.timestamp()).await, connection_id),
+        None => None,
     };
+    Ok((removed, transition))
+}
+
+/// Presence is secondary to the connection itself, so a failed presence update is logged and
+/// counts as no transition; the connection's own change stands.
+fn logged(transition: Result<Option<Presence>, StoreError>, connection_id: &str) -> Option<Presence> {
+    transition.unwrap_or_else(|e| {
+        warn!(connection_id, error = %e, "presence update failed");
+        None
+    })
+}
+
+/// Queues a presence transition for the fanout to announce; a failure is logged, not returned.
+async fn queue_presence(deps: &ConnectionDeps, transition: Option<Presence>, at_ms: i64, endpoint: Option<String>) {
+    let Some(presence) = transition else { return };
     let notice =
         PresenceNotice { user: presence.user, status: presence.status, last_seen: presence.last_seen, at_ms, endpoint };
     if let Err(e) = deps.queue.enqueue(&Envelope::Presence(notice)).await {

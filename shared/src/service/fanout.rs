@@ -12,8 +12,8 @@ use crate::domain::{AppendOutcome, Message, NewMessage, Status};
 use crate::envelope::{Envelope, PresenceNotice, Publish};
 use crate::ports::{Pusher, StoreError};
 use crate::protocol::ServerFrame;
-use crate::service::Stores;
 use crate::service::broadcast::{self, PushPolicy, Report};
+use crate::service::{Stores, connection};
 
 /// How the fanout function behaves; read from the environment in `config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,31 +270,25 @@ async fn announce(deps: &FanoutDeps, endpoint: &str, notice: &PresenceNotice) ->
 /// A failed clean-up is not the message's failure: the next post to it answers 410 again.
 async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
     for id in gone {
-        let removed = match deps.stores.connections.remove(id).await {
-            Ok(r) => r,
+        let now = deps.clock.now();
+        let offline = match connection::forget(&deps.stores, id, now).await {
+            Ok((_, transition)) => transition,
             Err(e) => {
                 warn!(connection_id = %id, error = %e, "removing a gone connection failed");
                 continue;
             }
         };
-        let Some(conn) = removed.connection else { continue };
-        let now = deps.clock.now();
-        match deps.stores.presence.connection_closed(&conn, now.timestamp()).await {
-            Ok(Some(p)) => {
-                let notice = PresenceNotice {
-                    user: p.user,
-                    status: p.status,
-                    last_seen: p.last_seen,
-                    at_ms: now.timestamp_millis(),
-                    endpoint: None,
-                };
-                // Connections found gone while announcing are removed on their next post.
-                if let Err(e) = announce(deps, endpoint, &notice).await {
-                    warn!(user = %notice.user, error = %e, "announcing offline failed");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => warn!(connection_id = %id, error = %e, "presence update of a gone connection failed"),
+        let Some(p) = offline else { continue };
+        let notice = PresenceNotice {
+            user: p.user,
+            status: p.status,
+            last_seen: p.last_seen,
+            at_ms: now.timestamp_millis(),
+            endpoint: None,
+        };
+        // Connections found gone while announcing are removed on their next post.
+        if let Err(e) = announce(deps, endpoint, &notice).await {
+            warn!(user = %notice.user, error = %e, "announcing offline failed");
         }
     }
 }
