@@ -7,8 +7,6 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use starling_client::{Client, ClientError, ErrorFrame, Message, Request, RoomId, ServerFrame, answers};
 use starling_devstack::{AwsBackend, Backend, Config, Handle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The JWT secret of every test devstack.
 pub const SECRET: &str = "e2e-secret";
@@ -218,26 +216,18 @@ where
     }
 }
 
-/// A minimal HTTP/1.1 request to the devstack: (status, lowercase headers, body).
+/// One HTTP request to the devstack: (status, headers with lowercase names, body).
 pub async fn http(handle: &Handle, method: &str, path: &str) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
-    let mut stream = TcpStream::connect(handle.addr()).await?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        handle.addr()
-    );
-    stream.write_all(req.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let mut lines = head.lines();
-    let status =
-        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).context("status")?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let method = reqwest::Method::from_bytes(method.as_bytes()).with_context(|| format!("HTTP method {method}"))?;
+    let url = format!("http://{}{path}", handle.addr());
+    let response = reqwest::Client::new().request(method, &url).send().await.with_context(|| url.clone())?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    Ok((status, headers, body.to_owned()))
+    Ok((status, headers, response.text().await?))
 }
 
 /// The management API's SDK client side, as the fanout uses it.
