@@ -113,8 +113,8 @@ pub enum CliError {
 
 /// Mints a token for `user` valid for `ttl_secs`.
 pub fn mint_token(secret: &str, user: &str, ttl_secs: u64) -> Result<String, CliError> {
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
-    starling_shared::auth::mint(secret.as_bytes(), user, now + ttl_secs).map_err(|e| CliError::Token(Box::new(e)))
+    let ttl_secs = i64::try_from(ttl_secs).unwrap_or(i64::MAX);
+    starling_shared::auth::mint_for(secret.as_bytes(), user, ttl_secs).map_err(|e| CliError::Token(Box::new(e)))
 }
 
 /// Runs one command, writing what it prints to `out`.

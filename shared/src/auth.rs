@@ -94,6 +94,13 @@ pub fn mint(secret: &[u8], user: &str, exp: u64) -> Result<String, jsonwebtoken:
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
 }
 
+/// Mints an HS256 token for `user` that expires `ttl_secs` from now; a negative `ttl_secs` makes
+/// an already expired one (tests of refusal).
+pub fn mint_for(secret: &[u8], user: &str, ttl_secs: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    let exp = chrono::Utc::now().timestamp().saturating_add(ttl_secs);
+    mint(secret, user, u64::try_from(exp).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +121,14 @@ mod tests {
     fn an_expired_token_is_refused() {
         let token = mint(SECRET, "alice", 1_000_000).unwrap();
         assert!(matches!(JwtVerifier::new(SECRET).verify(&token), Err(AuthError::Expired)));
+    }
+
+    #[test]
+    fn a_token_minted_for_a_duration_lives_that_long() {
+        let v = JwtVerifier::new(SECRET);
+        assert_eq!(v.verify(&mint_for(SECRET, "alice", 60).unwrap()).unwrap().sub, "alice");
+        // Past the verifier's 5 s leeway on exp.
+        assert!(matches!(v.verify(&mint_for(SECRET, "alice", -60).unwrap()), Err(AuthError::Expired)));
     }
 
     #[test]

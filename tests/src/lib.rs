@@ -101,9 +101,7 @@ pub fn token(user: &str) -> String {
 
 /// A token for `user` signed with `secret`, expiring in `ttl_secs` (negative: already expired).
 pub fn token_with(secret: &str, user: &str, ttl_secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let exp = now.saturating_add_signed(ttl_secs);
-    starling_shared::auth::mint(secret.as_bytes(), user, exp).unwrap_or_default()
+    starling_shared::auth::mint_for(secret.as_bytes(), user, ttl_secs).unwrap_or_default()
 }
 
 /// A client of `stack` signed in as `user`, waiting up to [`PROMPT`] for each frame.

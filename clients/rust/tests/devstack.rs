@@ -6,8 +6,7 @@ use starling_devstack::Config;
 const SECRET: &str = "client-test-secret";
 
 fn token(user: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    starling_shared::auth::mint(SECRET.as_bytes(), user, now + 600).unwrap()
+    starling_shared::auth::mint_for(SECRET.as_bytes(), user, 600).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
