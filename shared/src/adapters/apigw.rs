@@ -10,6 +10,7 @@ use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
+use super::is_throttle;
 use crate::ports::{PushError, Pusher};
 
 /// Posts through `@connections`, with one client per management endpoint (one per API stage,
@@ -56,10 +57,7 @@ impl Pusher for ManagementApiPusher {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(PostToConnectionError::GoneException(_)) => Err(PushError::Gone(connection_id.to_owned())),
-                Some(PostToConnectionError::LimitExceededException(_)) => Err(PushError::Throttled(Box::new(e))),
-                _ if matches!(e.code(), Some("TooManyRequestsException" | "ThrottlingException")) => {
-                    Err(PushError::Throttled(Box::new(e)))
-                }
+                _ if is_throttle(e.code()) => Err(PushError::Throttled(Box::new(e))),
                 _ => Err(PushError::Failed(Box::new(e))),
             },
         }

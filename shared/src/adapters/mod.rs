@@ -4,3 +4,9 @@ pub mod apigw;
 pub mod dynamo;
 pub mod memory;
 pub mod sqs;
+
+/// Whether an AWS error code means "slow down". The SDK's own list, so the adapters classify a
+/// throttle as the SDK's retry classifier does, whichever service answered.
+pub(crate) fn is_throttle(code: Option<&str>) -> bool {
+    code.is_some_and(|c| aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&c))
+}

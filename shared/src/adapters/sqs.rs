@@ -7,6 +7,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use super::is_throttle;
 use crate::envelope::Envelope;
 use crate::ports::{BoxError, Queue, QueueError};
 
@@ -81,7 +82,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let throttled = matches!(e.code(), Some("ThrottlingException" | "RequestThrottled" | "Throttling"));
+    let throttled = is_throttle(e.code());
     let boxed: BoxError = Box::new(e);
     if throttled { QueueError::Throttled(boxed) } else { QueueError::Failed(boxed) }
 }

@@ -39,6 +39,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use self::keys::{Key, PK};
 pub use self::schema::TableDefinition;
+use super::is_throttle;
 use crate::ports::{BoxError, StoreError};
 
 /// An item (or a key) as the SDK takes and returns it: attribute name to value.
@@ -158,16 +159,13 @@ fn number(n: impl ToString) -> AttributeValue {
 
 // ---- SDK errors to `StoreError`: the only place they are mapped.
 
-const THROTTLE_CODES: &[&str] =
-    &["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "Throttling"];
-
 /// Maps an SDK failure to what the caller must do: throttles are retried by the caller.
 fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let throttled = e.code().is_some_and(|c| THROTTLE_CODES.contains(&c));
+    let throttled = is_throttle(e.code());
     let boxed: BoxError = Box::new(e);
     if throttled { StoreError::Throttled(boxed) } else { StoreError::Failed(boxed) }
 }
