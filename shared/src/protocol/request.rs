@@ -277,6 +277,35 @@ fn parse_sync(fields: SyncFields) -> Result<Request, FieldError> {
     Ok(Request::Sync { rooms })
 }
 
+fn parse_send(f: SendFields) -> Result<Request, FieldError> {
+    let room = room_of(&f.room)?;
+    if f.body.len() > MAX_BODY_BYTES {
+        return Err((ErrorCode::TooLarge, format!("body is {} bytes; the limit is {MAX_BODY_BYTES}", f.body.len())));
+    }
+    if f.body.is_empty() {
+        return Err(bad("body must not be empty"));
+    }
+    if let Some(id) = &f.client_msg_id {
+        let n = id.chars().count();
+        if n == 0 || n > MAX_CLIENT_MSG_ID_CHARS {
+            return Err(bad(format!("clientMsgId must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")));
+        }
+    }
+    Ok(Request::Send { room, body: f.body, client_msg_id: f.client_msg_id })
+}
+
+fn parse_history(f: HistoryFields) -> Result<Request, FieldError> {
+    let room = room_of(&f.room)?;
+    let limit = f.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
+    if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be 1 to {MAX_HISTORY_LIMIT}")));
+    }
+    if f.before == Some(0) {
+        return Err(bad("before must be a seq of 1 or more"));
+    }
+    Ok(Request::History { room, before: f.before, limit })
+}
+
 fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, FieldError> {
     match action {
         "join" => {
@@ -287,38 +316,8 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
             let f: RoomFields = fields_of(action, fields)?;
             Ok(Request::Leave { room: room_of(&f.room)? })
         }
-        "send" => {
-            let f: SendFields = fields_of(action, fields)?;
-            let room = room_of(&f.room)?;
-            if f.body.len() > MAX_BODY_BYTES {
-                return Err((
-                    ErrorCode::TooLarge,
-                    format!("body is {} bytes; the limit is {MAX_BODY_BYTES}", f.body.len()),
-                ));
-            }
-            if f.body.is_empty() {
-                return Err(bad("body must not be empty"));
-            }
-            if let Some(id) = &f.client_msg_id {
-                let n = id.chars().count();
-                if n == 0 || n > MAX_CLIENT_MSG_ID_CHARS {
-                    return Err(bad(format!("clientMsgId must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")));
-                }
-            }
-            Ok(Request::Send { room, body: f.body, client_msg_id: f.client_msg_id })
-        }
-        "history" => {
-            let f: HistoryFields = fields_of(action, fields)?;
-            let room = room_of(&f.room)?;
-            let limit = f.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
-            if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
-                return Err(bad(format!("limit must be 1 to {MAX_HISTORY_LIMIT}")));
-            }
-            if f.before == Some(0) {
-                return Err(bad("before must be a seq of 1 or more"));
-            }
-            Ok(Request::History { room, before: f.before, limit })
-        }
+        "send" => parse_send(fields_of(action, fields)?),
+        "history" => parse_history(fields_of(action, fields)?),
         "sync" => parse_sync(fields_of(action, fields)?),
         "presence" => {
             let f: RoomFields = fields_of(action, fields)?;
