@@ -9,7 +9,7 @@ use crate::envelope::Envelope;
 use crate::ports::{Queue, QueueError};
 
 /// A queue that only records what is enqueued, for tests to drain by hand. It has none of SQS
-/// FIFO's semantics (groups, visibility, redelivery, DLQ): the devstack's `MemoryFifo` has them.
+/// FIFO's semantics (groups, visibility, redelivery, DLQ): the devstack's `FifoEmulator` has them.
 #[derive(Debug, Default)]
 pub struct RecordingQueue {
     items: Mutex<VecDeque<Envelope>>,
