@@ -78,13 +78,11 @@ impl BenchReport {
 }
 
 fn is_loopback(url: &str) -> bool {
-    let rest = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")).unwrap_or("");
-    let host_port = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let Ok(uri) = url.parse::<http::Uri>() else { return false };
+    let websocket = matches!(uri.scheme_str(), Some("ws" | "wss"));
+    // `Uri::host` keeps an IPv6 literal's brackets.
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    websocket && (host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 fn new_histogram() -> Result<Histogram<u64>, CliError> {
@@ -316,5 +314,6 @@ mod tests {
         assert!(is_loopback("ws://[::1]:3001/local"));
         assert!(!is_loopback("wss://abc.execute-api.us-east-1.amazonaws.com/prod"));
         assert!(!is_loopback("ws://10.0.0.1:3001/local"));
+        assert!(!is_loopback("http://127.0.0.1:3001/local"), "only WebSocket URLs");
     }
 }
