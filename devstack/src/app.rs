@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use starling_shared::adapters::apigw::ManagementApiPusher;
 use starling_shared::auth::JwtVerifier;
-use starling_shared::ports::Queue;
+use starling_shared::ports::{Pusher, Queue};
 use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::FanoutDeps;
 use starling_shared::service::send::SendDeps;
@@ -31,6 +31,8 @@ pub(crate) struct App {
     pub(crate) action_deps: SendDeps,
     pub(crate) registry: Registry,
     pub(crate) source: Arc<dyn QueueSource>,
+    /// Planned faults (the HTTP endpoint exists only with `--faults`).
+    pub(crate) faults: Arc<Faults>,
     /// Cancelled when connections must close (shutdown).
     pub(crate) closing: CancellationToken,
     pub(crate) sockets: TaskTracker,
@@ -59,6 +61,7 @@ impl App {
             action_deps: deps.action,
             registry: Registry::default(),
             source: ports.source,
+            faults: faults.clone(),
             closing: CancellationToken::new(),
             sockets: TaskTracker::new(),
             local_addr,
@@ -78,12 +81,14 @@ struct HandlerDeps {
 
 impl HandlerDeps {
     fn over(ports: &Ports, faults: &Arc<Faults>, config: &Config, management: String) -> Self {
-        // Every sender's enqueue can be made to fail, and the fanout's appends.
+        // Every sender's enqueue can be made to fail; the fanout's appends can fail, and its
+        // invocation can crash after storing or between posts.
         let queue: Arc<dyn Queue> = Arc::new(Faulty::wrap(ports.queue.clone(), faults.clone()));
-        let pusher = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        let pusher: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
         let mut fanout_settings = config.fanout.clone();
         fanout_settings.endpoint_override = Some(management.clone());
-        let mut fanout = wiring::fanout(ports.store.clone(), pusher.clone(), fanout_settings);
+        let fanout_pusher: Arc<dyn Pusher> = Arc::new(Faulty::wrap(pusher.clone(), faults.clone()));
+        let mut fanout = wiring::fanout(ports.store.clone(), fanout_pusher, fanout_settings);
         fanout.stores.messages = Arc::new(Faulty::wrap(fanout.stores.messages, faults.clone()));
         let action = wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
         let connection = wiring::connection(ports.store.clone(), queue);

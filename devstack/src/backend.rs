@@ -13,6 +13,8 @@ use starling_shared::ports::{Queue, Store};
 use crate::DevstackError;
 use crate::config::{AwsBackend, Backend, Config, MappingSettings};
 use crate::events::REGION;
+use crate::faults::Faults;
+use crate::faults::dynamo::DynamoFaults;
 use crate::fifo::FifoEmulator;
 use crate::mapping::{QueueSource, SqsSource};
 
@@ -61,10 +63,11 @@ pub(crate) struct Ports {
 }
 
 /// The ports of `config.backend`, creating the table and queues when missing.
-pub(crate) async fn ports(config: &Config) -> Result<Ports, DevstackError> {
+/// DynamoDB faults planned in `faults` fire on the SDK backend's DynamoDB client.
+pub(crate) async fn ports(config: &Config, faults: &Arc<Faults>) -> Result<Ports, DevstackError> {
     match &config.backend {
         Backend::Memory => Ok(memory_ports(&config.mapping).await),
-        Backend::Aws(aws) => aws_ports(aws, &config.mapping).await,
+        Backend::Aws(aws) => aws_ports(aws, &config.mapping, faults).await,
     }
 }
 
@@ -75,9 +78,11 @@ async fn memory_ports(mapping: &MappingSettings) -> Ports {
     Ports { store, queue: fifo.clone(), source: fifo, sdk: local_sdk_config().await }
 }
 
-async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings) -> Result<Ports, DevstackError> {
+async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Faults>) -> Result<Ports, DevstackError> {
     let sdk = sdk_config(aws.endpoint_url.as_deref()).await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let dynamo_config =
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DynamoFaults::new(faults.clone())).build();
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo_config);
     DynamoStore::create_table_if_missing(&dynamo, &aws.table).await.map_err(DevstackError::Table)?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let (url, dlq_url) = create_queues(&sqs, &aws.queue, mapping).await?;

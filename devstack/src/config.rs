@@ -99,6 +99,8 @@ pub struct Config {
     pub routes: Vec<String>,
     /// Start with the event source mapping paused (tests batch messages this way).
     pub start_paused: bool,
+    /// Route `/{stage}/_devstack/faults`, the fault injection endpoint (`--faults`).
+    pub faults: bool,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             fanout: FanoutSettings::default(),
             routes: vec![],
             start_paused: false,
+            faults: false,
         }
     }
 }

@@ -22,7 +22,7 @@ mod serve;
 pub use backend::sdk_config;
 pub use config::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
 pub use error::DevstackError;
-pub use faults::{AppendFault, Faults};
+pub use faults::{ActiveFault, AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault, FaultError, Faults};
 pub use handle::Handle;
 pub use mapping::DlqEntry;
 pub use serve::serve;

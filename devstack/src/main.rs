@@ -79,6 +79,10 @@ struct Args {
     #[arg(long, env = "STARLING_FANOUT_CONCURRENCY", default_value_t = FanoutSettings::default().concurrency)]
     fanout_concurrency: usize,
 
+    /// Serve the fault injection endpoint, `/{stage}/_devstack/faults` (docs/devstack.md).
+    #[arg(long)]
+    faults: bool,
+
     /// Log JSON lines (as the Lambdas do) instead of human-readable lines.
     #[arg(long)]
     json_logs: bool,
@@ -120,6 +124,7 @@ impl Args {
             fanout: FanoutSettings { concurrency: self.fanout_concurrency, ..FanoutSettings::default() },
             routes: vec![],
             start_paused: false,
+            faults: self.faults,
         }
     }
 }
@@ -153,6 +158,9 @@ async fn main() -> anyhow::Result<()> {
     println!("  WebSocket:      {}", handle.ws_url());
     println!("  Management API: {}/@connections/{{connectionId}}", handle.management_url());
     println!("  DLQ:            {}/_devstack/dlq", handle.management_url());
+    if handle.config().faults {
+        println!("  Faults:         {}/_devstack/faults", handle.management_url());
+    }
     println!("Get a dev token:  cargo run -p starling-cli -- token alice");
     println!(
         "Chat:             cargo run -p starling-cli -- chat --url {} --token <TOKEN> --room lobby",

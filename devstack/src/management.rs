@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::events;
+use crate::faults::Fault;
 
 /// PostToConnection's largest payload.
 pub(crate) const MAX_POST_BYTES: usize = 128 * 1024;
@@ -37,10 +38,40 @@ pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, bo
             &format!("Payload is {} bytes; the limit is {MAX_POST_BYTES}", body.len()),
         );
     }
+    if let Some(response) = injected_post_fault(&app, &id).await {
+        return response;
+    }
     match app.registry.get(&id) {
         Some(conn) if conn.post(body.to_vec()) => StatusCode::OK.into_response(),
         _ => gone(&id),
     }
+}
+
+/// The answer a planned `post` fault gives for this connection's user, if one fires. A 410
+/// also closes the connection, as only a connection that is gone answers it in AWS.
+async fn injected_post_fault(app: &App, id: &str) -> Option<Response> {
+    if !app.faults.armed(|f| matches!(f, Fault::Post { .. })) {
+        return None;
+    }
+    let user = app.connection_deps.stores.connections.get(id).await.ok().flatten()?.user;
+    let Some(Fault::Post { status, .. }) = app.faults.fire(|f| matches!(f, Fault::Post { user: u, .. } if *u == user))
+    else {
+        return None;
+    };
+    let (kind, message) = match status {
+        403 => ("ForbiddenException", "Forbidden (injected)"),
+        410 => {
+            if let Some(conn) = app.registry.get(id) {
+                conn.delete();
+            }
+            ("GoneException", "Connection is gone (injected)")
+        }
+        413 => ("PayloadTooLargeException", "Payload too large (injected)"),
+        429 => ("LimitExceededException", "Rate exceeded (injected)"),
+        _ => ("InternalServerErrorException", "Internal server error (injected)"),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(aws_error(status, kind, message))
 }
 
 /// GetConnection.

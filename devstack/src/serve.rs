@@ -14,7 +14,7 @@ use tracing::info;
 
 use crate::app::App;
 use crate::config::Config;
-use crate::faults::Faults;
+use crate::faults::{self, Faults};
 use crate::handle::Handle;
 use crate::mapping::EventSourceMapping;
 use crate::{DevstackError, backend, gateway, management};
@@ -24,13 +24,13 @@ use crate::{DevstackError, backend, gateway, management};
 pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
     config.validate()?;
     let (listener, addr) = bind(&config).await?;
-    let ports = backend::ports(&config).await?;
     let faults = Arc::new(Faults::default());
+    let ports = backend::ports(&config, &faults).await?;
     let management = management_endpoint(addr, &config.stage);
     let (app, fanout_deps) = App::new(config, addr, ports, &faults, management);
     let app = Arc::new(app);
     let server = Server::start(listener, router(app.clone()));
-    let mapping = EventSourceMapping::start(&app.source, &fanout_deps, &app.config.mapping, app.config.start_paused);
+    let mapping = EventSourceMapping::start(&app, &fanout_deps);
     info!(%addr, stage = %app.config.stage, backend = ?app.config.backend, "devstack listening");
     Ok(Handle { addr, app, faults, mapping, server })
 }
@@ -53,7 +53,14 @@ fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
 /// The gateway, the management API and the DLQ view, all under `/{stage}` on one port.
 fn router(app: Arc<App>) -> Router {
     let stage = &app.config.stage;
-    Router::new()
+    let mut router = Router::new();
+    if app.config.faults {
+        router = router.route(
+            &format!("/{stage}/_devstack/faults"),
+            get(faults::http::list).post(faults::http::add).delete(faults::http::clear),
+        );
+    }
+    router
         .route(&format!("/{stage}"), get(gateway::handshake))
         .route(
             &format!("/{stage}/@connections/{{id}}"),

@@ -19,6 +19,7 @@ use super::integration;
 use super::registry::{Conn, Outbound};
 use super::{CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_TOO_BIG};
 use crate::App;
+use crate::faults::{DisconnectMode, Fault};
 
 /// Why a connection ended: the close code and reason that `$disconnect` reports.
 #[derive(Debug)]
@@ -178,7 +179,29 @@ impl Session {
         let drained = async { while let Some(Ok(_)) = stream.next().await {} };
         let _ = tokio::time::timeout(Duration::from_secs(1), drained).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-        integration::disconnect(&self.app, &self.conn.meta, &self.authorizer, ending.code, &ending.reason).await;
+        self.disconnect(ending).await;
+    }
+
+    /// `$disconnect`, unless a planned fault loses, delays or doubles it.
+    async fn disconnect(self, ending: Ending) {
+        let Session { app, conn, authorizer } = self;
+        let run = async move |app: &App| {
+            integration::disconnect(app, &conn.meta, &authorizer, ending.code, &ending.reason).await;
+        };
+        match app.faults.fire(|f| matches!(f, Fault::Disconnect { .. })) {
+            Some(Fault::Disconnect { mode: DisconnectMode::Lost, .. }) => {}
+            Some(Fault::Disconnect { mode: DisconnectMode::Late, delay_ms, .. }) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    run(&app).await;
+                });
+            }
+            Some(Fault::Disconnect { mode: DisconnectMode::Doubled, .. }) => {
+                run(&app).await;
+                run(&app).await;
+            }
+            _ => run(&app).await,
+        }
     }
 }
 

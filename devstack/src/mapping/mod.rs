@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::App;
 use crate::config::MappingSettings;
+use crate::faults::{Fault, Faults, invocation};
 use crate::events::sqs_event;
 use groups::GroupLocks;
 pub use source::DlqEntry;
@@ -38,19 +40,22 @@ pub(crate) struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Starts `settings.pollers` pollers (at least one) on `source`.
-    pub(crate) fn start(
-        source: &Arc<dyn QueueSource>,
-        deps: &FanoutDeps,
-        settings: &MappingSettings,
-        start_paused: bool,
-    ) -> Self {
-        let (paused, paused_rx) = watch::channel(start_paused);
+    /// Starts the configured number of pollers (at least one) on the app's queue.
+    pub(crate) fn start(app: &App, deps: &FanoutDeps) -> Self {
+        let settings: &MappingSettings = &app.config.mapping;
+        let (paused, paused_rx) = watch::channel(app.config.start_paused);
         let cancel = CancellationToken::new();
         let locks = Arc::new(GroupLocks::default());
         let pollers = (0..settings.pollers.max(1))
             .map(|_| {
-                let poller = Poller::new(source.clone(), deps.clone(), settings.batch_size, locks.clone());
+                let poller = Poller {
+                    source: app.source.clone(),
+                    deps: deps.clone(),
+                    batch_size: settings.batch_size,
+                    queue_name: app.source.name(),
+                    groups: locks.clone(),
+                    faults: app.faults.clone(),
+                };
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
             })
             .collect();
@@ -79,14 +84,10 @@ struct Poller {
     batch_size: usize,
     queue_name: String,
     groups: Arc<GroupLocks>,
+    faults: Arc<Faults>,
 }
 
 impl Poller {
-    fn new(source: Arc<dyn QueueSource>, deps: FanoutDeps, batch_size: usize, groups: Arc<GroupLocks>) -> Self {
-        let queue_name = source.name();
-        Self { source, deps, batch_size, queue_name, groups }
-    }
-
     /// Polls until cancelled. Cancellation is only observed between batches, so a batch in
     /// flight always finishes.
     async fn run(self, mut paused: watch::Receiver<bool>, cancel: CancellationToken) {
@@ -150,14 +151,22 @@ impl Poller {
             }
         };
         debug!(records = records.len(), "invoking fanout");
-        let failed: HashSet<String> =
-            match handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default())).await {
-                Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-                Err(e) => {
-                    warn!(error = %e, "fanout failed; the whole batch will be retried");
-                    records.iter().map(|r| r.message_id.clone()).collect()
-                }
-            };
+        let invocation = handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default()));
+        let failed: HashSet<String> = match invocation::run(invocation).await {
+            None => {
+                warn!(records = records.len(), "fanout crashed (injected); the whole batch returns after its visibility timeout");
+                return;
+            }
+            Some(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Some(Err(e)) => {
+                warn!(error = %e, "fanout failed; the whole batch will be retried");
+                records.iter().map(|r| r.message_id.clone()).collect()
+            }
+        };
+        if self.faults.fire(|f| matches!(f, Fault::Redeliver { .. })).is_some() {
+            warn!(records = records.len(), "batch not deleted (injected); SQS delivers it again after its visibility timeout");
+            return;
+        }
         let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
         if let Err(e) = self.source.delete(&done).await {
             warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
