@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use starling_shared::domain::{Message, Status};
 use starling_shared::ports::StoreError;
 use starling_shared::service::broadcast;
 use tracing::info;
@@ -65,6 +66,31 @@ impl Handle {
     pub async fn subscribers(&self, room: &str) -> Result<Vec<String>, StoreError> {
         let subscribers = broadcast::subscribers_of(self.app.action_deps.stores.subscriptions.as_ref(), room).await?;
         Ok(subscribers.into_iter().map(|s| s.connection_id).collect())
+    }
+
+    /// Every live stored message of `room`, ascending by seq, read from the store (not through
+    /// the protocol), as a checker of what was stored sees it.
+    pub async fn stored_messages(&self, room: &str) -> Result<Vec<Message>, StoreError> {
+        let messages = self.app.action_deps.stores.messages.as_ref();
+        let now = chrono::Utc::now().timestamp();
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = messages.history(room, before, 100, now).await?;
+            before = page.messages.first().map(|m| m.seq);
+            let more = page.has_more && before.is_some();
+            all.splice(0..0, page.messages);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// The user's presence as the store has it.
+    pub async fn presence_of(&self, user: &str) -> Result<Status, StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        let found = self.app.action_deps.stores.presence.presence(&[user.to_owned()], now).await?;
+        Ok(found.first().map_or(Status::Offline, |p| p.status))
     }
 
     /// Stops the event source mapping from receiving (a batch in flight finishes).

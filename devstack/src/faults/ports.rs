@@ -24,8 +24,7 @@ impl<P: ?Sized> Faulty<P> {
 
     /// Fires a crash planned at `at` when running inside a fanout invocation.
     async fn crash_if_planned(&self, at: CrashPoint) {
-        if invocation::inside() && self.faults.fire(|f| matches!(f, Fault::Crash { at: a, .. } if *a == at)).is_some()
-        {
+        if invocation::inside() && self.faults.fire(|f| matches!(f, Fault::Crash { at: a, .. } if *a == at)).is_some() {
             invocation::crash().await;
         }
     }

@@ -20,8 +20,8 @@ use tracing::{debug, warn};
 
 use crate::App;
 use crate::config::MappingSettings;
-use crate::faults::{Fault, Faults, invocation};
 use crate::events::sqs_event;
+use crate::faults::{Fault, Faults, invocation};
 use groups::GroupLocks;
 pub use source::DlqEntry;
 pub(crate) use source::{QueueRecord, QueueSource, fresh_dedup_id};
@@ -154,7 +154,10 @@ impl Poller {
         let invocation = handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default()));
         let failed: HashSet<String> = match invocation::run(invocation).await {
             None => {
-                warn!(records = records.len(), "fanout crashed (injected); the whole batch returns after its visibility timeout");
+                warn!(
+                    records = records.len(),
+                    "fanout crashed (injected); the whole batch returns after its visibility timeout"
+                );
                 return;
             }
             Some(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
@@ -164,7 +167,10 @@ impl Poller {
             }
         };
         if self.faults.fire(|f| matches!(f, Fault::Redeliver { .. })).is_some() {
-            warn!(records = records.len(), "batch not deleted (injected); SQS delivers it again after its visibility timeout");
+            warn!(
+                records = records.len(),
+                "batch not deleted (injected); SQS delivers it again after its visibility timeout"
+            );
             return;
         }
         let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();

@@ -1,0 +1,54 @@
+//! The chaos suite's machinery: seeded runs of a scenario against one devstack started with
+//! `--faults`, each judged by the history checker. `scripts/chaos.sh --runs N` runs the suite
+//! longer; a failing run prints its seed, and `STARLING_CHAOS_SEED` replays it.
+
+pub mod checker;
+mod run;
+
+use anyhow::ensure;
+use rand::rngs::StdRng;
+
+pub use run::{Cast, PER_SENDER, Plan, clear_faults, one_run, plan_fault};
+
+use crate::{Kind, fast_retry, start};
+
+/// Runs per scenario and backend: `STARLING_CHAOS_RUNS`, 10 by default.
+pub fn runs() -> u64 {
+    std::env::var("STARLING_CHAOS_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10)
+}
+
+/// The first run's seed: `STARLING_CHAOS_SEED`, or the clock.
+fn first_seed() -> u64 {
+    std::env::var("STARLING_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
+    })
+}
+
+/// Runs `scenario` [`runs`] times on a fresh devstack of `kind` and fails with every broken
+/// guarantee and the seed of every failing run.
+pub async fn scenario(kind: Kind, name: &str, plan: impl Fn(&mut StdRng, &Cast) -> Plan + Sync) -> anyhow::Result<()> {
+    let stack = start(kind, |c| {
+        c.faults = true;
+        c.mapping.visibility_timeout = fast_retry(kind, 2);
+    })
+    .await?;
+    let (runs, first) = (runs(), first_seed());
+    let mut failures = Vec::new();
+    for seed in first..first + runs {
+        match one_run(&stack, kind, seed, &plan).await {
+            Ok(v) if v.is_empty() => {}
+            Ok(v) => failures.push(format!("seed {seed}: {}", v.join("; "))),
+            Err(e) => failures.push(format!("seed {seed}: the run failed: {e:#}")),
+        }
+    }
+    // One line per scenario for scripts/chaos.sh to count.
+    println!("CHAOS scenario={name} backend={kind:?} runs={runs} failed={}", failures.len());
+    stack.shutdown().await;
+    ensure!(
+        failures.is_empty(),
+        "chaos {name} on {kind:?}: {} of {runs} runs broke a guarantee:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    Ok(())
+}
