@@ -115,12 +115,18 @@ pub async fn one_run(
         Some(_) => Some(joined(stack, &cast.churn, &cast.room).await?),
         None => None,
     };
+    // Everyone joins before anyone sends or any fault is planned, so the senders and receivers
+    // are subscribed throughout and setup never meets a fault.
+    let mut sender_clients = Vec::new();
+    for user in &cast.senders {
+        sender_clients.push(joined(stack, user, &cast.room).await?);
+    }
     for fault in &plan.before {
         plan_fault(stack, fault).await?;
     }
     let [mut r0, mut r1, mut r2]: [StdRng; 3] = std::array::from_fn(|_| StdRng::seed_from_u64(rng.random()));
     let injector = inject_during(stack, &plan.during, &mut r0);
-    let senders = send_all(stack, &cast, &plan, &marker, &mut r1);
+    let senders = send_all(sender_clients, &cast, &plan, &marker, &mut r1);
     let churn = churn(stack, &cast, churner, plan.churn, &mut r2);
     let (injected, senders, churned) = tokio::join!(injector, senders, churn);
     injected?;
@@ -156,17 +162,12 @@ type Observers = Vec<(String, String, Client)>;
 /// Both senders send [`PER_SENDER`] messages each, at once, with random pauses; returns their
 /// clients (to observe) and what was sent.
 async fn send_all(
-    stack: &Handle,
+    clients: Vec<Client>,
     cast: &Cast,
     plan: &Plan,
     marker: &str,
     rng: &mut StdRng,
 ) -> anyhow::Result<(Observers, Vec<Sent>)> {
-    // Both join before either sends, so each is subscribed throughout.
-    let mut clients = Vec::new();
-    for user in &cast.senders {
-        clients.push(joined(stack, user, &cast.room).await?);
-    }
     let mut tasks = Vec::new();
     for ((s, user), client) in cast.senders.iter().enumerate().zip(clients) {
         let poison: Vec<usize> = plan.poison.iter().filter(|(p, _)| *p == s).map(|(_, i)| *i).collect();
