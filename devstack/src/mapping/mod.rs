@@ -55,6 +55,7 @@ impl EventSourceMapping {
                     queue_name: app.source.name(),
                     groups: locks.clone(),
                     faults: app.faults.clone(),
+                    visibility: settings.visibility_timeout,
                 };
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
             })
@@ -85,6 +86,7 @@ struct Poller {
     queue_name: String,
     groups: Arc<GroupLocks>,
     faults: Arc<Faults>,
+    visibility: Duration,
 }
 
 impl Poller {
@@ -158,6 +160,7 @@ impl Poller {
                     records = records.len(),
                     "fanout crashed (injected); the whole batch returns after its visibility timeout"
                 );
+                self.return_whole(records);
                 return;
             }
             Some(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
@@ -171,6 +174,7 @@ impl Poller {
                 records = records.len(),
                 "batch not deleted (injected); SQS delivers it again after its visibility timeout"
             );
+            self.return_whole(records);
             return;
         }
         let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
@@ -178,6 +182,20 @@ impl Poller {
             warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
         }
         self.release(&queued_behind_a_failure(records, &failed)).await;
+    }
+
+    /// Makes a whole batch visible again, in order, just before its visibility timeout ends, as
+    /// SQS returns the batch of a crashed invocation. Left to the timeout itself, moto hands
+    /// out the last of the group's records first (see docs/devstack.md).
+    fn return_whole(&self, records: &[QueueRecord]) {
+        let (source, records) = (self.source.clone(), records.to_vec());
+        let wait = self.visibility.saturating_sub(Duration::from_millis(250));
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Err(e) = source.release(&records.iter().collect::<Vec<_>>()).await {
+                warn!(error = %e, "returning a crashed batch failed; its records wait for their timeout");
+            }
+        });
     }
 
     async fn release(&self, records: &[&QueueRecord]) {
