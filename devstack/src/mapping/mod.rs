@@ -184,12 +184,12 @@ impl Poller {
         self.release(&queued_behind_a_failure(records, &failed)).await;
     }
 
-    /// Makes a whole batch visible again, in order, just before its visibility timeout ends, as
-    /// SQS returns the batch of a crashed invocation. Left to the timeout itself, moto hands
-    /// out the last of the group's records first (see docs/devstack.md).
+    /// Makes a whole batch visible again, in order, halfway through its visibility timeout, as
+    /// SQS returns the batch of a crashed invocation (later). Left to the timeout itself, moto
+    /// hands out the last of the group's records first (see docs/devstack.md).
     fn return_whole(&self, records: &[QueueRecord]) {
         let (source, records) = (self.source.clone(), records.to_vec());
-        let wait = self.visibility.saturating_sub(Duration::from_millis(250));
+        let wait = self.visibility / 2;
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             if let Err(e) = source.release(&records.iter().collect::<Vec<_>>()).await {

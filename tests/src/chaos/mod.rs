@@ -30,6 +30,9 @@ pub async fn scenario(kind: Kind, name: &str, plan: impl Fn(&mut StdRng, &Cast) 
     let stack = start(kind, |c| {
         c.faults = true;
         c.mapping.visibility_timeout = fast_retry(kind, 2);
+        // The queue's redrive is a backstop for crashes, well above the fanout's own give-up:
+        // crashes and redeliveries count receives too.
+        c.mapping.max_receive_count = 10;
     })
     .await?;
     let (runs, first) = (runs(), first_seed());

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::{CliError, mint_token};
 
+mod rss;
+
 /// What `starling bench` runs.
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
@@ -43,6 +45,23 @@ pub struct BenchArgs {
     /// No progress bar (for logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Send for this many seconds at `--rate` instead of `--messages` messages (a soak).
+    #[arg(long)]
+    pub duration_secs: Option<u64>,
+    /// Sample this process's resident memory (the devstack's pid; Linux `/proc`) at the start,
+    /// every 500 ms, and after the clients have left.
+    #[arg(long)]
+    pub rss_pid: Option<u32>,
+}
+
+impl BenchArgs {
+    /// Messages the run sends: `--messages`, or `--rate` × `--duration-secs`.
+    pub fn message_count(&self) -> usize {
+        match self.duration_secs {
+            Some(secs) => (self.rate * secs as f64).round() as usize,
+            None => self.messages,
+        }
+    }
 }
 
 /// What a run measured.
@@ -68,6 +87,10 @@ pub struct BenchReport {
     pub p99_ms: f64,
     /// Worst latency.
     pub max_ms: f64,
+    /// Deliveries of a seq a client already had.
+    pub duplicates: u64,
+    /// Resident memory of `--rss-pid`, when sampled.
+    pub rss: Option<rss::Rss>,
 }
 
 impl BenchReport {
@@ -102,6 +125,10 @@ pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
         "latency ms:       p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
         report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms
     )?;
+    writeln!(out, "duplicate seqs:   {}", report.duplicates)?;
+    if let Some(r) = &report.rss {
+        writeln!(out, "devstack RSS MB:  start {:.1}  peak {:.1}  end {:.1}", r.start_mb(), r.peak_mb(), r.end_mb())?;
+    }
     if report.delivered < report.expected {
         return Err(CliError::Usage(format!(
             "only {} of {} deliveries arrived before the timeout",
@@ -126,6 +153,7 @@ struct Run {
     deadline: Instant,
     per_client: u64,
     delivered: Arc<AtomicU64>,
+    duplicates: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
     bar: ProgressBar,
 }
@@ -138,18 +166,20 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
         None => RoomId::parse(&format!("bench-{}", chrono::Utc::now().timestamp_millis())).map_err(CliError::Usage)?,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
     let bar = progress_bar(args);
     let clients = connect_all(args, &room, &bar).await?;
 
-    let expected = (args.messages * args.clients) as u64;
+    let expected = (args.message_count() * args.clients) as u64;
     bar.set_length(expected);
     bar.set_position(0);
     bar.set_message("delivering");
     let run = Run {
         origin: Instant::now(),
         deadline,
-        per_client: args.messages as u64,
+        per_client: args.message_count() as u64,
         delivered: Arc::default(),
+        duplicates: Arc::default(),
         refused: Arc::default(),
         bar: bar.clone(),
     };
@@ -167,6 +197,10 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     bar.finish_and_clear();
     drop(outboxes);
     futures::future::join_all(finished.into_iter().map(Client::close)).await;
+    let rss = match sampler {
+        Some(s) => Some(s.finish().await?),
+        None => None,
+    };
     let ms = |us: u64| us as f64 / 1000.0;
     Ok(BenchReport {
         clients: args.clients,
@@ -179,6 +213,8 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
         p90_ms: ms(hist.value_at_quantile(0.9)),
         p99_ms: ms(hist.value_at_quantile(0.99)),
         max_ms: ms(hist.max()),
+        duplicates: run.duplicates.load(Ordering::Relaxed),
+        rss,
     })
 }
 
@@ -202,7 +238,7 @@ fn check(args: &BenchArgs) -> Result<(), CliError> {
             args.url
         )));
     }
-    if args.clients == 0 || args.messages == 0 || args.rate <= 0.0 {
+    if args.clients == 0 || args.message_count() == 0 || args.rate <= 0.0 {
         return Err(CliError::Usage("--clients, --messages and --rate must be positive".into()));
     }
     Ok(())
@@ -248,7 +284,7 @@ async fn send_at_rate(
 ) -> usize {
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let mut sent = 0;
-    for k in 0..args.messages {
+    for k in 0..args.message_count() {
         let at = run.origin + interval.mul_f64(k as f64);
         if at > run.deadline {
             break;
@@ -273,6 +309,7 @@ async fn drive(
     run: Run,
 ) -> Result<(Client, Histogram<u64>), CliError> {
     let mut hist = new_histogram()?;
+    let mut seen = std::collections::HashSet::new();
     let mut got = 0u64;
     while got < run.per_client {
         tokio::select! {
@@ -283,6 +320,10 @@ async fn drive(
             }
             frame = client.recv() => match frame {
                 Ok(ServerFrame::Message(m)) => {
+                    if !seen.insert(m.seq) {
+                        run.duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     if let Some(sent_us) = m.body.rsplit(':').next().and_then(|t| t.parse::<u64>().ok()) {
                         let now_us = u64::try_from(run.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
                         let _ = hist.record(now_us.saturating_sub(sent_us).max(1));
