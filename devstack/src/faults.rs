@@ -28,6 +28,8 @@ pub struct Faults {
     planned_appends: Mutex<Vec<(u64, AppendFault)>>,
     /// How many of the next enqueues (by the `send` handler and `$connect`/`$disconnect`) fail.
     failing_enqueues: AtomicU64,
+    /// Appends of messages whose body contains one of these always fail before storing.
+    failing_bodies: Mutex<Vec<String>>,
 }
 
 impl Faults {
@@ -35,6 +37,16 @@ impl Faults {
     pub fn fail_append_in(&self, n: u64, how: AppendFault) {
         let at = self.append_calls.load(Ordering::SeqCst) + n.max(1);
         self.planned_appends.lock().unwrap_or_else(|p| p.into_inner()).push((at, how));
+    }
+
+    /// Fails every append of a message whose body contains `needle` (before storing), for as
+    /// long as the devstack runs: a message the fanout can never store.
+    pub fn fail_appends_containing(&self, needle: &str) {
+        self.failing_bodies.lock().unwrap_or_else(|p| p.into_inner()).push(needle.to_owned());
+    }
+
+    fn always_fails(&self, body: &str) -> bool {
+        self.failing_bodies.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|n| body.contains(n.as_str()))
     }
 
     /// Fails the next `n` enqueues, as an SQS outage would (the sender gets `internal`).
@@ -80,6 +92,10 @@ fn injected(how: AppendFault) -> StoreError {
 #[async_trait]
 impl MessageStore for Faulty<dyn MessageStore> {
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        if self.faults.always_fails(&msg.body) {
+            self.faults.append_calls.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Failed("injected append failure (body always fails)".into()));
+        }
         match self.faults.next_append() {
             None => self.inner.append(msg).await,
             Some(AppendFault::BeforeStore) => Err(injected(AppendFault::BeforeStore)),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use starling_shared::adapters::memory::{MemoryPusher, MemoryStore};
+use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore};
 use starling_shared::domain::Connection;
 use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::ports::{ConnectionStore, SubscriptionStore};
@@ -23,7 +23,7 @@ async fn room_of(n: usize) -> FanoutDeps {
         store.subscribe("big", &conn).await.unwrap();
         pusher.connect(&conn.id);
     }
-    wiring::fanout(store, pusher, FanoutSettings::default())
+    wiring::fanout(store, pusher, Arc::new(MemoryDeadLetters::default()), FanoutSettings::default())
 }
 
 fn record(i: u64) -> Record {
@@ -37,7 +37,7 @@ fn record(i: u64) -> Record {
         endpoint: Some("https://abc.execute-api.us-east-1.amazonaws.com/prod".into()),
     })
     .to_json();
-    Record { id: format!("r{i}"), group: Some("big".into()), body }
+    Record::new(format!("r{i}"), Some("big".into()), body)
 }
 
 fn fanout(c: &mut Criterion) {

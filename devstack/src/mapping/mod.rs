@@ -50,7 +50,8 @@ impl EventSourceMapping {
         let locks = Arc::new(GroupLocks::default());
         let pollers = (0..settings.pollers.max(1))
             .map(|_| {
-                let poller = Poller::new(source.clone(), deps.clone(), settings.batch_size, locks.clone());
+                let mut poller = Poller::new(source.clone(), deps.clone(), settings.batch_size, locks.clone());
+                poller.function_timeout = settings.function_timeout;
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
             })
             .collect();
@@ -79,12 +80,15 @@ struct Poller {
     batch_size: usize,
     queue_name: String,
     groups: Arc<GroupLocks>,
+    /// Each invocation's deadline is this far ahead, and it is cut off there, as in Lambda.
+    function_timeout: Duration,
 }
 
 impl Poller {
     fn new(source: Arc<dyn QueueSource>, deps: FanoutDeps, batch_size: usize, groups: Arc<GroupLocks>) -> Self {
         let queue_name = source.name();
-        Self { source, deps, batch_size, queue_name, groups }
+        let function_timeout = MappingSettings::default().function_timeout;
+        Self { source, deps, batch_size, queue_name, groups, function_timeout }
     }
 
     /// Polls until cancelled. Cancellation is only observed between batches, so a batch in
@@ -150,14 +154,21 @@ impl Poller {
             }
         };
         debug!(records = records.len(), "invoking fanout");
-        let failed: HashSet<String> =
-            match handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default())).await {
-                Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-                Err(e) => {
-                    warn!(error = %e, "fanout failed; the whole batch will be retried");
-                    records.iter().map(|r| r.message_id.clone()).collect()
-                }
-            };
+        let mut context = Context::default();
+        let deadline = chrono::Utc::now() + self.function_timeout;
+        context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
+        let invocation = handlers::fanout(&self.deps, LambdaEvent::new(event, context));
+        let failed: HashSet<String> = match tokio::time::timeout(self.function_timeout, invocation).await {
+            Ok(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Ok(Err(e)) => {
+                warn!(error = %e, "fanout failed; the whole batch will be retried");
+                records.iter().map(|r| r.message_id.clone()).collect()
+            }
+            Err(_) => {
+                warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch will be retried");
+                records.iter().map(|r| r.message_id.clone()).collect()
+            }
+        };
         let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
         if let Err(e) = self.source.delete(&done).await {
             warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");

@@ -20,8 +20,8 @@ pub(super) enum Settled {
 /// Decides a failed record's fate. Poison is dead-lettered at once; running out of time is
 /// retried without counting; any other failure counts one attempt in the ledger, and the
 /// record is dead-lettered when its own attempts reach `max_attempts`. Receives spent queued
-/// behind another record are not attempts, so `ApproximateReceiveCount` only decides when the
-/// ledger cannot count (then against `receive_ceiling`).
+/// behind another record are not attempts, so `ApproximateReceiveCount` decides only at
+/// `receive_ceiling`, the last receive before the queue's redrive would move it silently.
 pub(super) async fn settle(deps: &FanoutDeps, record: &Record, e: FanoutError) -> Settled {
     let cause = chain(&e);
     let (attempts, reason) = if e.is_poison() {
@@ -31,13 +31,19 @@ pub(super) async fn settle(deps: &FanoutDeps, record: &Record, e: FanoutError) -
         return Settled::Retry;
     } else {
         let expires_at = deps.clock.now().timestamp() + LEDGER_TTL_SECS;
+        let at_ceiling = record.receive_count >= deps.settings.receive_ceiling;
         match deps.ledger.record_failure(&record.id, expires_at).await {
             Ok(n) if n >= deps.settings.max_attempts => (n, format!("gave up after {n} failed attempts: {cause}")),
+            // The queue would redrive it on the next receive, without a reason.
+            Ok(n) if at_ceiling => (
+                n,
+                format!("gave up after {} receives ({n} failed attempts), the redrive's limit: {cause}", record.receive_count),
+            ),
             Ok(n) => {
                 warn!(record = %record.id, attempt = n, error = %cause, "fanout record failed; retrying");
                 return Settled::Retry;
             }
-            Err(le) if record.receive_count >= deps.settings.receive_ceiling => (
+            Err(le) if at_ceiling => (
                 record.receive_count,
                 format!(
                     "gave up after {} receives (failures could not be counted: {}): {cause}",

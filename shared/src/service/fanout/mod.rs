@@ -38,9 +38,10 @@ pub struct FanoutSettings {
     /// Failed attempts at one record (its own, counted in the ledger) before the fanout
     /// dead-letters it. Must stay well under the queue's redrive `maxReceiveCount`.
     pub max_attempts: u32,
-    /// When the ledger cannot count a failure, the record is dead-lettered once SQS has received
-    /// it this many times: just under the redrive `maxReceiveCount`, so it goes to the DLQ with
-    /// its reason rather than silently.
+    /// A record that fails (for a reason the ledger counts) once SQS has received it this many
+    /// times is dead-lettered whatever its own attempts, and so is one whose failure the ledger
+    /// could not count: at or just under the redrive `maxReceiveCount`, so it reaches the DLQ
+    /// with its reason rather than through a silent redrive.
     pub receive_ceiling: u32,
     /// No record or post is started when less than this is left before the invocation's
     /// deadline, so the function answers before Lambda kills it.
