@@ -8,7 +8,7 @@ use starling_shared::adapters::apigw::ManagementApiPusher;
 use starling_shared::auth::JwtVerifier;
 use starling_shared::ports::{Pusher, Queue};
 use starling_shared::service::connection::ConnectionDeps;
-use starling_shared::service::fanout::FanoutDeps;
+use starling_shared::service::fanout::{FanoutDeps, FanoutSettings};
 use starling_shared::service::send::SendDeps;
 use starling_shared::wiring;
 use tokio_util::sync::CancellationToken;
@@ -87,11 +87,38 @@ impl HandlerDeps {
         let pusher: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
         let mut fanout_settings = config.fanout.clone();
         fanout_settings.endpoint_override = Some(management.clone());
+        fit_to_redrive(&mut fanout_settings, config.mapping.max_receive_count);
         let fanout_pusher: Arc<dyn Pusher> = Arc::new(Faulty::wrap(pusher.clone(), faults.clone()));
-        let mut fanout = wiring::fanout(ports.store.clone(), fanout_pusher, fanout_settings);
+        let mut fanout =
+            wiring::fanout(ports.store.clone(), fanout_pusher, ports.dead_letters.clone(), fanout_settings);
         fanout.stores.messages = Arc::new(Faulty::wrap(fanout.stores.messages, faults.clone()));
         let action = wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
         let connection = wiring::connection(ports.store.clone(), queue);
         Self { connection, action, fanout }
+    }
+}
+
+/// Keeps the fanout's own give-up points under the queue's redrive, as the templates do (5
+/// attempts, ceiling 90, redrive 100): a record must reach the DLQ through the fanout, with its
+/// reason, not through the redrive. A devstack run with a small `maxReceiveCount` (the tests use
+/// 3) lowers them to fit.
+fn fit_to_redrive(settings: &mut FanoutSettings, max_receive_count: u32) {
+    let max_receive_count = max_receive_count.max(1);
+    settings.max_attempts = settings.max_attempts.min(max_receive_count.saturating_sub(1)).max(1);
+    settings.receive_ceiling = settings.receive_ceiling.min(max_receive_count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fanouts_limits_fit_under_a_small_redrive() {
+        let mut s = FanoutSettings::default();
+        fit_to_redrive(&mut s, 3);
+        assert_eq!((s.max_attempts, s.receive_ceiling), (2, 3));
+        let mut s = FanoutSettings::default();
+        fit_to_redrive(&mut s, 100);
+        assert_eq!((s.max_attempts, s.receive_ceiling), (5, 90));
     }
 }

@@ -7,8 +7,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sqs::config::{Credentials, Region};
 use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
-use starling_shared::adapters::sqs::SqsQueue;
-use starling_shared::ports::{Queue, Store};
+use starling_shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
+use starling_shared::ports::{DeadLetters, Queue, Store};
 
 use crate::DevstackError;
 use crate::config::{AwsBackend, Backend, Config, MappingSettings};
@@ -58,6 +58,8 @@ pub(crate) struct Ports {
     pub(crate) queue: Arc<dyn Queue>,
     /// The same queue, as the event source mapping reads it.
     pub(crate) source: Arc<dyn QueueSource>,
+    /// Its DLQ, where the fanout sends what it gives up on.
+    pub(crate) dead_letters: Arc<dyn DeadLetters>,
     /// For the Management API client the handlers post with.
     pub(crate) sdk: SdkConfig,
 }
@@ -75,7 +77,7 @@ async fn memory_ports(mapping: &MappingSettings) -> Ports {
     let store = Arc::new(MemoryStore::new());
     // One emulated queue behind both sides, so what the handlers enqueue is what the mapping receives.
     let fifo = Arc::new(FifoEmulator::new(mapping.visibility_timeout, mapping.max_receive_count));
-    Ports { store, queue: fifo.clone(), source: fifo, sdk: local_sdk_config().await }
+    Ports { store, queue: fifo.clone(), dead_letters: fifo.clone(), source: fifo, sdk: local_sdk_config().await }
 }
 
 async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Faults>) -> Result<Ports, DevstackError> {
@@ -90,6 +92,7 @@ async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Fau
     Ok(Ports {
         store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), url.clone())),
+        dead_letters: Arc::new(SqsDeadLetters::new(sqs.clone(), dlq_url.clone())),
         source: Arc::new(SqsSource::new(sqs, url, dlq_url)),
         sdk,
     })

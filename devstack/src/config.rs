@@ -45,11 +45,20 @@ pub struct MappingSettings {
     pub max_receive_count: u32,
     /// Concurrent pollers (fanout invocations at once); FIFO order holds per group anyway.
     pub pollers: usize,
+    /// The fanout function's timeout (30 s in the templates): each invocation gets a deadline
+    /// this far ahead, as `Context::deadline` in Lambda, and is cut off at it.
+    pub function_timeout: Duration,
 }
 
 impl Default for MappingSettings {
     fn default() -> Self {
-        Self { batch_size: 10, visibility_timeout: Duration::from_secs(30), max_receive_count: 5, pollers: 2 }
+        Self {
+            batch_size: 10,
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+            pollers: 2,
+            function_timeout: Duration::from_secs(30),
+        }
     }
 }
 

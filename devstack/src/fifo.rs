@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use starling_shared::envelope::Envelope;
-use starling_shared::ports::{Queue, QueueError};
+use starling_shared::ports::{DeadLetter, DeadLetters, Queue, QueueError};
 use tokio::sync::Notify;
 
 use crate::DevstackError;
@@ -117,6 +117,7 @@ impl State {
                     body: m.body,
                     receive_count: m.receive_count,
                     sent_timestamp: m.sent_at_ms,
+                    reason: None,
                 });
             }
         }
@@ -243,6 +244,32 @@ impl FifoEmulator {
 impl Queue for FifoEmulator {
     async fn enqueue(&self, envelope: &Envelope) -> Result<(), QueueError> {
         self.send(&envelope.group_id(), &envelope.to_json(), &envelope.dedup_id());
+        Ok(())
+    }
+}
+
+/// The fanout's own dead-lettering, into the same DLQ the redrive fills. Deduplicated on the
+/// record id, as the FIFO DLQ is.
+#[async_trait]
+impl DeadLetters for FifoEmulator {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        let mut s = self.lock();
+        if s.dlq.iter().any(|e| e.message_id == letter.record_id) {
+            return Ok(());
+        }
+        let sent_timestamp = s
+            .messages
+            .iter()
+            .find(|m| m.message_id == letter.record_id)
+            .map_or_else(|| Utc::now().timestamp_millis(), |m| m.sent_at_ms);
+        s.dlq.push(DlqEntry {
+            message_id: letter.record_id.clone(),
+            group_id: letter.group.clone().unwrap_or_default(),
+            body: letter.body.clone(),
+            receive_count: letter.attempts,
+            sent_timestamp,
+            reason: Some(letter.reason.clone()),
+        });
         Ok(())
     }
 }

@@ -120,6 +120,7 @@ impl Args {
                 visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
                 max_receive_count: self.max_receive_count,
                 pollers: self.pollers,
+                ..MappingSettings::default()
             },
             fanout: FanoutSettings { concurrency: self.fanout_concurrency, ..FanoutSettings::default() },
             routes: vec![],

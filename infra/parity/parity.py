@@ -439,6 +439,8 @@ def expected_resources(kind: str, fn: dict, contract: dict) -> list:
         return ["${Table.Arn}/index/gsi1"]
     if kind == "queue":
         return ["${Queue.Arn}"]
+    if kind == "deadLetterQueue":
+        return ["${DeadLetterQueue.Arn}"]
     if kind in ("connections", "connectionsPost"):
         methods = contract["api"]["connectionMethods"] if kind == "connections" else ["POST"]
         return [(arn % "execute-api") + ":${WebSocketApi}/${StageName}/%s/@connections/*" % m for m in methods]
@@ -613,6 +615,14 @@ def check_contract(model: dict, contract: dict, label: str) -> list[str]:
         "ComparisonOperator"
     ) != "GreaterThanThreshold" or alarm.get("Threshold") != "0":
         err(f"DLQ alarm (ApproximateNumberOfMessagesVisible > 0 on the DLQ) wrong: {alarm}")
+    age = q["oldestMessageAlarm"]
+    age_alarm = model["alarms"].get(age["logicalId"])
+    if not age_alarm or age_alarm.get("MetricName") != "ApproximateAgeOfOldestMessage" or age_alarm.get(
+        "Dimensions"
+    ) != [{"Name": "QueueName", "Value": "${Queue.QueueName}"}] or age_alarm.get(
+        "ComparisonOperator"
+    ) != "GreaterThanThreshold" or age_alarm.get("Threshold") != "${%s}" % age["thresholdParameter"]:
+        err(f"queue age alarm (ApproximateAgeOfOldestMessage > {age['thresholdParameter']} on the queue) wrong: {age_alarm}")
     esm = model["eventSourceMappings"].get("FanoutEventSourceMapping")
     fanout_id = contract["functions"]["fanout"]["logicalId"]
     if not esm:

@@ -91,11 +91,14 @@ impl SendConfig {
     }
 }
 
-/// The fanout: `STARLING_TABLE` and the settings of [`FanoutSettings::from_env`].
+/// The fanout: `STARLING_TABLE`, `STARLING_DLQ_URL` and the settings of
+/// [`FanoutSettings::from_env`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FanoutConfig {
     /// The DynamoDB table.
     pub table: String,
+    /// The FIFO dead-letter queue the fanout sends what it gives up on.
+    pub dlq_url: String,
     /// Tuning.
     pub settings: FanoutSettings,
 }
@@ -103,7 +106,11 @@ pub struct FanoutConfig {
 impl FanoutConfig {
     /// Reads the variables.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table: required("STARLING_TABLE")?, settings: FanoutSettings::from_env()? })
+        Ok(Self {
+            table: required("STARLING_TABLE")?,
+            dlq_url: required("STARLING_DLQ_URL")?,
+            settings: FanoutSettings::from_env()?,
+        })
     }
 }
 
@@ -123,14 +130,20 @@ impl SendLimits {
 }
 
 impl FanoutSettings {
-    /// `STARLING_FANOUT_CONCURRENCY`, `STARLING_RETENTION_DAYS`, `STARLING_WS_ENDPOINT`.
+    /// `STARLING_FANOUT_CONCURRENCY`, `STARLING_RETENTION_DAYS`, `STARLING_WS_ENDPOINT`,
+    /// `STARLING_FANOUT_MAX_ATTEMPTS`, `STARLING_FANOUT_RECEIVE_CEILING`,
+    /// `STARLING_FANOUT_DEADLINE_MARGIN_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let days: i64 = parsed("STARLING_RETENTION_DAYS", d.retention_secs / 86_400)?;
+        let margin_ms = u64::try_from(d.deadline_margin.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
             concurrency: parsed("STARLING_FANOUT_CONCURRENCY", d.concurrency)?,
             retention_secs: days * 86_400,
             endpoint_override: optional("STARLING_WS_ENDPOINT"),
+            max_attempts: parsed("STARLING_FANOUT_MAX_ATTEMPTS", d.max_attempts)?,
+            receive_ceiling: parsed("STARLING_FANOUT_RECEIVE_CEILING", d.receive_ceiling)?,
+            deadline_margin: std::time::Duration::from_millis(parsed("STARLING_FANOUT_DEADLINE_MARGIN_MS", margin_ms)?),
             ..d
         })
     }

@@ -163,8 +163,59 @@ pub trait Pusher: Send + Sync + std::fmt::Debug {
     async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
 }
 
+/// What the fanout remembers between attempts at one queue record (docs/architecture.md,
+/// "When the fanout gives up").
+#[async_trait]
+pub trait FanoutLedger: Send + Sync + std::fmt::Debug {
+    /// Counts one failed attempt at the queue record `record_id` and returns its failed attempts
+    /// so far, this one included. Written only on failure; the count is kept until `expires_at`
+    /// (epoch seconds).
+    async fn record_failure(&self, record_id: &str, expires_at: i64) -> Result<u32, StoreError>;
+    /// Where the delivery of message `seq` of `room` stopped: the cursor of the first subscriber
+    /// page not yet posted to, if an earlier attempt saved one.
+    async fn delivery_checkpoint(&self, room: &str, seq: u64) -> Result<Option<String>, StoreError>;
+    /// Remembers that every subscriber page before `cursor` got message `seq` of `room`, until
+    /// `expires_at` (epoch seconds).
+    async fn save_delivery_checkpoint(
+        &self,
+        room: &str,
+        seq: u64,
+        cursor: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// A record the fanout gave up on, as it is sent to the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The SQS message id of the record (the DLQ deduplicates on it).
+    pub record_id: String,
+    /// Its message group (the room, or `presence#<user>`); `None` on a standard queue.
+    pub group: Option<String>,
+    /// The body, unchanged, so it can be redriven as it was.
+    pub body: String,
+    /// Why it was given up on, for the human who looks.
+    pub reason: String,
+    /// Failed attempts at it (its own, not receives spent queued behind another record).
+    pub attempts: u32,
+}
+
+/// Where the fanout puts the records it gives up on: the DLQ, which a human looks at.
+#[async_trait]
+pub trait DeadLetters: Send + Sync + std::fmt::Debug {
+    /// Sends the record to the dead-letter queue; idempotent per `record_id` within SQS's
+    /// five-minute deduplication window.
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError>;
+}
+
 /// Every store port at once: what `DynamoStore` and `MemoryStore` each implement, so one value
 /// can be wired into every narrow port a function needs.
-pub trait Store: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter {}
+pub trait Store:
+    ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger
+{
+}
 
-impl<T> Store for T where T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter {}
+impl<T> Store for T where
+    T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger
+{
+}

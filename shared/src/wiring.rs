@@ -13,10 +13,10 @@ use aws_config::SdkConfig;
 
 use crate::adapters::apigw::ManagementApiPusher;
 use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::sqs::SqsQueue;
+use crate::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, ConnectionConfig, FanoutConfig, SendConfig};
-use crate::ports::{Pusher, Queue, Store};
+use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, Store};
 use crate::service::Stores;
 use crate::service::connection::ConnectionDeps;
 use crate::service::fanout::{FanoutDeps, FanoutSettings};
@@ -38,9 +38,16 @@ pub fn send(
     SendDeps { stores: Stores::new(store), queue, pusher, clock: Arc::new(SystemClock), limits, endpoint_override }
 }
 
-/// What the fanout needs.
-pub fn fanout(store: Arc<dyn Store>, pusher: Arc<dyn Pusher>, settings: FanoutSettings) -> FanoutDeps {
-    FanoutDeps { stores: Stores::new(store), pusher, clock: Arc::new(SystemClock), settings }
+/// What the fanout needs: the store also keeps its ledger (failure counts, delivery
+/// checkpoints).
+pub fn fanout(
+    store: Arc<dyn Store>,
+    pusher: Arc<dyn Pusher>,
+    dead_letters: Arc<dyn DeadLetters>,
+    settings: FanoutSettings,
+) -> FanoutDeps {
+    let ledger: Arc<dyn FanoutLedger> = store.clone();
+    FanoutDeps { stores: Stores::new(store), ledger, dead_letters, pusher, clock: Arc::new(SystemClock), settings }
 }
 
 /// The AWS adapters, each client built once from the function's SDK config.
@@ -55,6 +62,11 @@ pub mod aws {
     /// SQS FIFO.
     pub fn queue(sdk: &SdkConfig, url: impl Into<String>) -> Arc<SqsQueue> {
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+    }
+
+    /// The FIFO dead-letter queue the fanout sends what it gives up on.
+    pub fn dead_letters(sdk: &SdkConfig, url: impl Into<String>) -> Arc<SqsDeadLetters> {
+        Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url))
     }
 
     /// The Management API, one client per endpoint.
@@ -75,7 +87,7 @@ pub mod aws {
 
     /// The fanout on AWS.
     pub fn fanout_deps(sdk: &SdkConfig, config: FanoutConfig) -> FanoutDeps {
-        super::fanout(store(sdk, config.table), pusher(sdk), config.settings)
+        super::fanout(store(sdk, config.table), pusher(sdk), dead_letters(sdk, config.dlq_url), config.settings)
     }
 
     // The binaries' init: the configuration is read before any client is built, so a missing

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use common::{World, error_code};
 use futures::future::join_all;
 use starling_shared::adapters::memory::MemoryStore;
-use starling_shared::envelope::{Envelope, Publish};
+use starling_shared::envelope::Envelope;
 use starling_shared::ports::{ConnectionStore, MessageStore, Queue, QueueError, StoreError, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
-use starling_shared::service::fanout::{self, Record};
+use starling_shared::service::fanout;
 use starling_shared::service::send::SendLimits;
 
 #[tokio::test]
@@ -286,62 +286,6 @@ async fn a_throttled_post_is_retried_within_the_invocation() {
     w.send(&alice, "lobby", "hi", None).await;
     assert!(w.pump().await.is_empty());
     assert_eq!(w.received(&alice).len(), 1);
-}
-
-#[tokio::test]
-async fn a_post_that_keeps_failing_fails_the_record_and_later_records_of_its_group_only() {
-    let w = World::new();
-    let (alice, bob) = (w.connect("alice").await, w.connect("bob").await);
-    w.join(&alice, "lobby").await;
-    w.join(&bob, "quiet").await;
-    w.pusher.throttle(&alice.connection.id, 3);
-    w.send(&alice, "lobby", "first", None).await;
-    w.send(&alice, "lobby", "second", None).await;
-    w.send(&bob, "quiet", "elsewhere", None).await;
-    let records = w.drain_records();
-    let failed = fanout::process_batch(&w.fanout, records.clone()).await;
-    assert_eq!(
-        failed,
-        vec![records[0].id.clone(), records[1].id.clone()],
-        "the failed record and its group's later one"
-    );
-    assert_eq!(w.received(&bob).len(), 1, "another room's group is unaffected");
-    // The redelivery succeeds; the first message keeps seq 1 and the second gets seq 2.
-    let retry: Vec<Record> = records.into_iter().take(2).collect();
-    assert!(fanout::process_batch(&w.fanout, retry).await.is_empty());
-    let seqs: Vec<u64> = w.received(&alice).iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, [1, 2]);
-}
-
-#[tokio::test]
-async fn a_poison_record_fails_and_blocks_only_its_group() {
-    let w = World::new();
-    let [alice] = w.room("lobby", ["alice"]).await;
-    w.send(&alice, "lobby", "fine", None).await;
-    let mut records = w.drain_records();
-    records.insert(0, Record { id: "poison".into(), group: Some("broken".into()), body: "{not json".into() });
-    records.push(Record { id: "after-poison".into(), group: Some("broken".into()), body: "{}".into() });
-    let failed = fanout::process_batch(&w.fanout, records).await;
-    assert_eq!(failed, ["poison", "after-poison"]);
-    assert_eq!(w.received(&alice).len(), 1);
-}
-
-#[tokio::test]
-async fn a_message_without_an_endpoint_is_not_lost_silently() {
-    let w = World::new();
-    let body = Envelope::Publish(Publish {
-        id: "01ABC".into(),
-        room: "lobby".into(),
-        from: "alice".into(),
-        body: "b".into(),
-        client_msg_id: None,
-        sent_at: "t".into(),
-        endpoint: None,
-    })
-    .to_json();
-    let failed =
-        fanout::process_batch(&w.fanout, vec![Record { id: "r1".into(), group: Some("lobby".into()), body }]).await;
-    assert_eq!(failed, ["r1"]);
 }
 
 #[tokio::test]

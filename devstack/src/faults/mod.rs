@@ -68,6 +68,19 @@ impl Faults {
         self.planned_appends.lock().unwrap_or_else(|p| p.into_inner()).push((at, how));
     }
 
+    /// Fails every append of a message whose body contains `needle` (before storing), for as
+    /// long as the devstack runs: a message the fanout can never store.
+    pub fn fail_appends_containing(&self, needle: &str) {
+        let fault = Fault::Append {
+            room: None,
+            body_contains: Some(needle.to_owned()),
+            when: AppendFault::BeforeStore,
+            times: -1,
+        };
+        // Always valid: `times` is -1.
+        let _ = self.add(fault);
+    }
+
     /// Fails the next `n` enqueues, as an SQS outage would (the sender gets `internal`).
     pub fn fail_enqueues(&self, n: u64) {
         let times = i64::try_from(n).unwrap_or(i64::MAX);

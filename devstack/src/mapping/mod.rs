@@ -56,6 +56,7 @@ impl EventSourceMapping {
                     groups: locks.clone(),
                     faults: app.faults.clone(),
                     visibility: settings.visibility_timeout,
+                    function_timeout: settings.function_timeout,
                 };
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
             })
@@ -87,6 +88,8 @@ struct Poller {
     groups: Arc<GroupLocks>,
     faults: Arc<Faults>,
     visibility: Duration,
+    /// Each invocation's deadline is this far ahead, and it is cut off there, as in Lambda.
+    function_timeout: Duration,
 }
 
 impl Poller {
@@ -153,9 +156,17 @@ impl Poller {
             }
         };
         debug!(records = records.len(), "invoking fanout");
-        let invocation = handlers::fanout(&self.deps, LambdaEvent::new(event, Context::default()));
-        let failed: HashSet<String> = match invocation::run(invocation).await {
-            None => {
+        let mut context = Context::default();
+        let deadline = chrono::Utc::now() + self.function_timeout;
+        context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
+        let invocation = invocation::run(handlers::fanout(&self.deps, LambdaEvent::new(event, context)));
+        let failed: HashSet<String> = match tokio::time::timeout(self.function_timeout, invocation).await {
+            Err(_) => {
+                warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch returns after its visibility timeout");
+                self.return_whole(records);
+                return;
+            }
+            Ok(None) => {
                 warn!(
                     records = records.len(),
                     "fanout crashed (injected); the whole batch returns after its visibility timeout"
@@ -163,8 +174,8 @@ impl Poller {
                 self.return_whole(records);
                 return;
             }
-            Some(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-            Some(Err(e)) => {
+            Ok(Some(Ok(resp))) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Ok(Some(Err(e))) => {
                 warn!(error = %e, "fanout failed; the whole batch will be retried");
                 records.iter().map(|r| r.message_id.clone()).collect()
             }

@@ -40,6 +40,10 @@ pub struct DlqEntry {
     pub receive_count: u32,
     /// Epoch milliseconds when it was first sent to the source queue.
     pub sent_timestamp: i64,
+    /// Why the fanout gave up on it, when the fanout dead-lettered it itself; `None` when the
+    /// queue's redrive moved it (the fanout crashed or timed out on it `maxReceiveCount` times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<QueueRecord> for DlqEntry {
@@ -50,6 +54,7 @@ impl From<QueueRecord> for DlqEntry {
             body: r.body,
             receive_count: r.receive_count,
             sent_timestamp: r.sent_at_ms,
+            reason: None,
         }
     }
 }

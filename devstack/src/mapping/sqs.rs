@@ -36,6 +36,18 @@ impl SqsSource {
         wait: Option<i32>,
         visibility: Option<i32>,
     ) -> Result<Vec<QueueRecord>, DevstackError> {
+        let messages = self.receive_messages(queue_url, max, wait, visibility).await?;
+        Ok(messages.into_iter().filter_map(record_of).collect())
+    }
+
+    /// One receive of `queue_url`, with every system and message attribute.
+    async fn receive_messages(
+        &self,
+        queue_url: &str,
+        max: i32,
+        wait: Option<i32>,
+        visibility: Option<i32>,
+    ) -> Result<Vec<Message>, DevstackError> {
         let out = self
             .client
             .receive_message()
@@ -44,15 +56,31 @@ impl SqsSource {
             .set_wait_time_seconds(wait)
             .set_visibility_timeout(visibility)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(sqs_err)?;
-        Ok(out.messages.unwrap_or_default().into_iter().filter_map(record_of).collect())
+        Ok(out.messages.unwrap_or_default())
     }
 }
 
 fn sqs_err(e: impl std::error::Error + Send + Sync + 'static) -> DevstackError {
     DevstackError::Sqs(Box::new(e))
+}
+
+/// A DLQ message as the DLQ endpoint shows it. One the fanout dead-lettered itself carries its
+/// original id, its own failed attempts and the reason as message attributes.
+fn dlq_entry_of(m: Message) -> Option<DlqEntry> {
+    use starling_shared::adapters::sqs::dead_letter_attributes::{ATTEMPTS, ORIGINAL_MESSAGE_ID, REASON};
+    let attrs = m.message_attributes.clone().unwrap_or_default();
+    let attr = |k: &str| attrs.get(k).and_then(|v| v.string_value.clone());
+    let mut entry = DlqEntry::from(record_of(m)?);
+    if let Some(reason) = attr(REASON) {
+        entry.reason = Some(reason);
+        entry.message_id = attr(ORIGINAL_MESSAGE_ID).unwrap_or(entry.message_id);
+        entry.receive_count = attr(ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(entry.receive_count);
+    }
+    Some(entry)
 }
 
 /// `None` for a message without id or receipt handle, which SQS never returns.
@@ -148,9 +176,9 @@ impl QueueSource for SqsSource {
         let mut out = Vec::new();
         // Each peek may repeat what an earlier one returned; stop when one brings nothing new.
         for _ in 0..10 {
-            let got = self.receive_from(&self.dlq_url, MAX_RECEIVE, None, Some(0)).await?;
+            let got = self.receive_messages(&self.dlq_url, MAX_RECEIVE, None, Some(0)).await?;
             let before = out.len();
-            out.extend(got.into_iter().filter(|r| seen.insert(r.message_id.clone())).map(DlqEntry::from));
+            out.extend(got.into_iter().filter_map(dlq_entry_of).filter(|e| seen.insert(e.message_id.clone())));
             if out.len() == before {
                 break;
             }

@@ -12,12 +12,13 @@ export type PermissionKind =
   | 'table'
   | 'tableIndex'
   | 'queue'
+  | 'deadLetterQueue'
   | 'connections'
   | 'connectionsPost'
   | 'jwtSecret'
   | 'jwtParameter';
 
-export type EnvSource = { parameter: string } | { resource: 'Table' | 'Queue' };
+export type EnvSource = { parameter: string } | { resource: 'Table' | 'Queue' | 'DeadLetterQueue' };
 
 export interface FunctionContract {
   logicalId: string;
@@ -51,6 +52,7 @@ export interface Contract {
     dlqMessageRetentionSeconds: number;
     batchSize: number;
     functionResponseTypes: string[];
+    oldestMessageAlarm: { logicalId: string; thresholdParameter: string };
   };
 }
 

@@ -102,7 +102,7 @@ export class StarlingStack extends Stack {
     });
     const maxReceiveCount = new CfnParameter(this, 'MaxReceiveCount', {
       type: 'Number',
-      default: 5,
+      default: 100,
       minValue: 1,
       maxValue: 1000,
       description: 'Receives of a fanout message before SQS moves it to the dead-letter queue.',
@@ -110,6 +110,7 @@ export class StarlingStack extends Stack {
     const numberParam = (name: string, dflt: number, description: string) =>
       new CfnParameter(this, name, { type: 'Number', default: dflt, minValue: 1, description });
     const envParams: Record<string, CfnParameter> = {
+      MaxReceiveCount: maxReceiveCount,
       RateLimit: numberParam('RateLimit', 100, 'STARLING_RATE_LIMIT, frames a user may send per rate window.'),
       RateWindowSecs: numberParam('RateWindowSecs', 10, 'STARLING_RATE_WINDOW_SECS, the rate window in seconds.'),
       MaxRooms: numberParam('MaxRooms', 100, 'STARLING_MAX_ROOMS, rooms one connection may join.'),
@@ -117,6 +118,12 @@ export class StarlingStack extends Stack {
         'FanoutConcurrency',
         64,
         'STARLING_FANOUT_CONCURRENCY, PostToConnection calls in flight per fanout invocation.',
+      ),
+      FanoutMaxAttempts: numberParam(
+        'FanoutMaxAttempts',
+        5,
+        'STARLING_FANOUT_MAX_ATTEMPTS, failed attempts at one message (its own, not receives spent queued behind ' +
+          'another) before the fanout sends it to the dead-letter queue with its reason. Keep well under MaxReceiveCount.',
       ),
       RetentionDays: numberParam(
         'RetentionDays',
@@ -149,6 +156,13 @@ export class StarlingStack extends Stack {
       default: '30', // a string, like the AllowedValues it must be one of
       allowedValues: LOG_RETENTION_VALUES.map(String),
       description: 'Retention of the function and access log groups.',
+    });
+    const queueAgeAlarmSeconds = new CfnParameter(this, 'QueueAgeAlarmSeconds', {
+      type: 'Number',
+      default: 600,
+      minValue: 60,
+      description:
+        'Alarm when the oldest message of the fanout queue is older than this (the fanout is falling behind or a room is stuck).',
     });
     const alarmTopicArn = new CfnParameter(this, 'AlarmTopicArn', {
       type: 'String',
@@ -228,7 +242,8 @@ export class StarlingStack extends Stack {
 
     const dlqAlarm = new Alarm(this, 'DeadLetterQueueAlarm', {
       alarmDescription:
-        'Starling fanout messages reached the dead-letter queue (poison or repeatedly failing batches).',
+        'A human must look: the fanout gave up on a message (each carries its reason as the starlingReason attribute) ' +
+        'or one reached the redrive limit (a fanout that crashes or times out on it).',
       metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: 'Maximum',
         period: Duration.minutes(1),
@@ -245,6 +260,26 @@ export class StarlingStack extends Stack {
       Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
     );
     Validations.of(dlqAlarm).acknowledge({
+      id: 'CloudFormation-Validate::W1030',
+      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+    });
+
+    const ageAlarm = new Alarm(this, contract.queue.oldestMessageAlarm.logicalId, {
+      alarmDescription:
+        'The fanout is falling behind or a room is stuck behind a failing message (oldest queued message too old).',
+      metric: queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      threshold: queueAgeAlarmSeconds.valueAsNumber,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const cfnAgeAlarm = cfn(ageAlarm);
+    cfnAgeAlarm.overrideLogicalId(contract.queue.oldestMessageAlarm.logicalId);
+    cfnAgeAlarm.addPropertyOverride(
+      'AlarmActions',
+      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
+    );
+    Validations.of(ageAlarm).acknowledge({
       id: 'CloudFormation-Validate::W1030',
       reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
     });
@@ -274,6 +309,8 @@ export class StarlingStack extends Stack {
           return [tableIndexArn];
         case 'queue':
           return [queue.queueArn];
+        case 'deadLetterQueue':
+          return [deadLetterQueue.queueArn];
         case 'connections':
         case 'connectionsPost':
           return [];
@@ -305,6 +342,7 @@ export class StarlingStack extends Stack {
       table: 'Table',
       tableIndex: 'TableIndex',
       queue: 'Queue',
+      deadLetterQueue: 'DeadLetterQueue',
       connections: 'Connections',
       connectionsPost: 'ConnectionsPost',
       jwtSecret: 'JwtSecret',
@@ -340,7 +378,12 @@ export class StarlingStack extends Stack {
           if (!param) throw new Error(`contract: ${key}.${name} names unknown parameter ${source.parameter}`);
           environment[name] = param.valueAsString;
         } else {
-          environment[name] = source.resource === 'Table' ? table.tableName : queue.queueUrl;
+          environment[name] =
+            source.resource === 'Table'
+              ? table.tableName
+              : source.resource === 'DeadLetterQueue'
+                ? deadLetterQueue.queueUrl
+                : queue.queueUrl;
         }
       }
 

@@ -117,16 +117,17 @@ describe('functions', () => {
     }
   });
 
-  it('limits execute-api:ManageConnections to this API stage and POST/GET/DELETE @connections', () => {
+  it('lets fanout only POST to @connections of this API stage, and send to the DLQ alone', () => {
     const arns = grants('FanoutFunctionRole')
       .filter(([a]) => a === 'execute-api:ManageConnections')
       .map(([, r]) => JSON.stringify(r));
-    assert.equal(arns.length, 3);
-    for (const method of ['POST', 'GET', 'DELETE']) {
-      const arn = arns.find((a) => a.includes(`/${method}/@connections/*`));
-      assert.ok(arn, method);
-      assert.ok(arn.includes('{"Ref":"WebSocketApi"}') && arn.includes('{"Ref":"StageName"}'), arn);
-    }
+    assert.equal(arns.length, 1);
+    assert.ok(arns[0].includes('/POST/@connections/*'), arns[0]);
+    assert.ok(arns[0].includes('{"Ref":"WebSocketApi"}') && arns[0].includes('{"Ref":"StageName"}'), arns[0]);
+    const sends = grants('FanoutFunctionRole')
+      .filter(([a]) => a === 'sqs:SendMessage')
+      .map(([, r]) => JSON.stringify(r));
+    assert.deepEqual(sends, [JSON.stringify({ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] })]);
   });
 
   it('lets send post to connections (POST only) and nothing else of the API', () => {
@@ -228,7 +229,19 @@ describe('queue and fanout', () => {
       maxReceiveCount: { Ref: 'MaxReceiveCount' },
     });
     assert.equal(props('DeadLetterQueue').FifoQueue, true);
-    assert.equal(template.toJSON().Parameters.MaxReceiveCount.Default, 5);
+    // Well above the fanout's own 5 attempts: the redrive is only the backstop for crashes.
+    assert.equal(template.toJSON().Parameters.MaxReceiveCount.Default, 100);
+    assert.equal(template.toJSON().Parameters.FanoutMaxAttempts.Default, 5);
+  });
+
+  it('alarms when the oldest queued message is older than QueueAgeAlarmSeconds', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['Queue', 'QueueName'] } }],
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: { Ref: 'QueueAgeAlarmSeconds' },
+    });
   });
 
   it('alarms when the DLQ holds any message', () => {

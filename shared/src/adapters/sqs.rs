@@ -1,15 +1,15 @@
-//! The SQS FIFO adapter of the `Queue` port.
+//! The SQS FIFO adapters of the `Queue` and `DeadLetters` ports.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
 use super::is_throttle;
 use crate::envelope::Envelope;
-use crate::ports::{BoxError, Queue, QueueError};
+use crate::ports::{BoxError, DeadLetter, DeadLetters, Queue, QueueError};
 
 /// Sends envelopes to a FIFO queue: one message group per room, dedup id from the envelope.
 #[derive(Debug, Clone)]
@@ -96,6 +96,65 @@ impl Queue for SqsQueue {
             .message_body(envelope.to_json())
             .message_group_id(envelope.group_id())
             .message_deduplication_id(envelope.dedup_id())
+            .send()
+            .await
+            .map_err(queue_err)?;
+        Ok(())
+    }
+}
+
+/// The message group of dead letters from a standard queue (a FIFO queue requires one).
+const UNGROUPED: &str = "ungrouped";
+/// Longest reason sent: message attributes count towards SQS's message size limit.
+const MAX_REASON_CHARS: usize = 2048;
+
+/// Message attribute names of a dead letter, as the DLQ's reader (a human, the devstack) sees them.
+pub mod dead_letter_attributes {
+    /// Why the fanout gave up on it.
+    pub const REASON: &str = "starlingReason";
+    /// The record's own failed attempts.
+    pub const ATTEMPTS: &str = "starlingAttempts";
+    /// Its message id in the main queue.
+    pub const ORIGINAL_MESSAGE_ID: &str = "starlingOriginalMessageId";
+}
+
+/// Sends what the fanout gives up on to the FIFO dead-letter queue: same group, deduplicated on
+/// the original message id, the reason and attempt count as message attributes.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    url: String,
+}
+
+impl SqsDeadLetters {
+    /// Sends through `client` to the FIFO DLQ at `url` (the queue URL).
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+fn attribute(data_type: &str, value: String) -> Result<MessageAttributeValue, QueueError> {
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .map_err(|e| QueueError::Failed(Box::new(e)))
+}
+
+#[async_trait]
+impl DeadLetters for SqsDeadLetters {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        use dead_letter_attributes::{ATTEMPTS, ORIGINAL_MESSAGE_ID, REASON};
+        let reason: String = letter.reason.chars().take(MAX_REASON_CHARS).collect();
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(&letter.body)
+            .message_group_id(letter.group.as_deref().unwrap_or(UNGROUPED))
+            .message_deduplication_id(&letter.record_id)
+            .message_attributes(REASON, attribute("String", reason)?)
+            .message_attributes(ATTEMPTS, attribute("Number", letter.attempts.to_string())?)
+            .message_attributes(ORIGINAL_MESSAGE_ID, attribute("String", letter.record_id.clone())?)
             .send()
             .await
             .map_err(queue_err)?;

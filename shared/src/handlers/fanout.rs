@@ -4,10 +4,11 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
-use crate::service::fanout::{self, FanoutDeps, Record};
+use crate::service::fanout::{self, Deadline, FanoutDeps, Record};
 
 /// The queue consumer: reports partial batch failures so only failed records (and, for FIFO
-/// order, the later records of their groups) come back.
+/// order, the later records of their groups) come back. Work stops a margin before the
+/// invocation's deadline (`Context::deadline`), so it answers before Lambda kills it.
 pub async fn fanout(deps: &FanoutDeps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let records: Vec<Record> = event
         .payload
@@ -17,10 +18,13 @@ pub async fn fanout(deps: &FanoutDeps, event: LambdaEvent<SqsEvent>) -> Result<S
             id: r.message_id.unwrap_or_default(),
             group: r.attributes.get("MessageGroupId").cloned(),
             body: r.body.unwrap_or_default(),
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
         })
         .collect();
     let total = records.len();
-    let failed = fanout::process_batch(deps, records).await;
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+    let deadline = Deadline::from_epoch_ms(event.context.deadline, now_ms, deps.settings.deadline_margin);
+    let failed = fanout::process_batch_within(deps, records, deadline).await;
     info!(
         route = "fanout",
         records = total,

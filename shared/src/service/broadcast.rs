@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream;
+use tokio::time::Instant;
 use tracing::warn;
 
 use crate::domain::Subscriber;
@@ -35,10 +36,12 @@ pub struct Report {
     pub delivered: usize,
     /// Connections that answered 410: the caller removes them.
     pub gone: Vec<String>,
-    /// Posts still throttled or failing after `PushPolicy::attempts` tries. What that means is
-    /// the caller's choice: the fanout fails the whole record (so every subscriber gets it
-    /// again), while `typing` and `read` ignore it.
+    /// Posts still throttled or failing after `PushPolicy::attempts` tries. Each concerns one
+    /// connection, so no caller fails for them: the fanout logs and counts them (the connection
+    /// catches up with `sync`), `typing` and `read` ignore them.
     pub failed: usize,
+    /// Posts not attempted because the caller's deadline came first: the caller retries them.
+    pub unsent: usize,
 }
 
 /// Every subscriber of a room, across pages.
@@ -81,10 +84,26 @@ pub async fn post_all(
     connection_ids: Vec<String>,
     frame: &[u8],
 ) -> Report {
-    let results: Vec<(String, Result<(), PushError>)> = stream::iter(connection_ids)
+    post_all_until(pusher, policy, endpoint, connection_ids, frame, None).await
+}
+
+/// [`post_all`], but no post starts at or after `stop_at`: those are counted as `unsent`.
+pub async fn post_all_until(
+    pusher: &dyn Pusher,
+    policy: PushPolicy,
+    endpoint: &str,
+    connection_ids: Vec<String>,
+    frame: &[u8],
+    stop_at: Option<Instant>,
+) -> Report {
+    let in_time = move || stop_at.is_none_or(|t| Instant::now() < t);
+    let results: Vec<(String, Option<Result<(), PushError>>)> = stream::iter(connection_ids)
         .map(|id| async move {
+            if !in_time() {
+                return (id, None);
+            }
             let r = post_with_retry(pusher, policy, endpoint, &id, frame).await;
-            (id, r)
+            (id, Some(r))
         })
         .buffer_unordered(policy.concurrency.max(1))
         .collect()
@@ -92,9 +111,13 @@ pub async fn post_all(
     let mut report = Report::default();
     for (id, r) in results {
         match r {
-            Ok(()) => report.delivered += 1,
-            Err(PushError::Gone(_)) => report.gone.push(id),
-            Err(_) => report.failed += 1,
+            None => report.unsent += 1,
+            Some(Ok(())) => report.delivered += 1,
+            Some(Err(PushError::Gone(_))) => report.gone.push(id),
+            Some(Err(e)) => {
+                warn!(connection_id = %id, error = %e, source = ?std::error::Error::source(&e), "post failed after its retries; this connection misses the frame");
+                report.failed += 1;
+            }
         }
     }
     report

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use starling_shared::adapters::memory::{MemoryPusher, MemoryStore, RecordingQueue};
+use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore, RecordingQueue};
 use starling_shared::clock::ManualClock;
 use starling_shared::domain::Connection;
 use starling_shared::envelope::Envelope;
@@ -22,6 +22,7 @@ pub(crate) struct World {
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) queue: Arc<RecordingQueue>,
     pub(crate) pusher: Arc<MemoryPusher>,
+    pub(crate) dead_letters: Arc<MemoryDeadLetters>,
     pub(crate) clock: ManualClock,
     pub(crate) send_deps: SendDeps,
     pub(crate) fanout: FanoutDeps,
@@ -41,9 +42,10 @@ impl World {
         let mut send_deps = wiring::send(store.clone(), queue.clone(), pusher.clone(), limits, None);
         send_deps.clock = Arc::new(clock.clone());
         let settings = FanoutSettings { push_backoff: Duration::from_millis(1), ..FanoutSettings::default() };
-        let mut fanout = wiring::fanout(store.clone(), pusher.clone(), settings);
+        let dead_letters = Arc::new(MemoryDeadLetters::default());
+        let mut fanout = wiring::fanout(store.clone(), pusher.clone(), dead_letters.clone(), settings);
         fanout.clock = Arc::new(clock.clone());
-        Self { store, queue, pusher, clock, send_deps, fanout, next_conn: Default::default() }
+        Self { store, queue, pusher, dead_letters, clock, send_deps, fanout, next_conn: Default::default() }
     }
 
     /// What `connect` and `disconnect` need, on this world's stores.
@@ -110,10 +112,8 @@ impl World {
             .drain()
             .into_iter()
             .enumerate()
-            .map(|(i, e): (usize, Envelope)| Record {
-                id: format!("rec-{i}-{}", ulid::Ulid::generate()),
-                group: Some(e.group_id().to_owned()),
-                body: e.to_json(),
+            .map(|(i, e): (usize, Envelope)| {
+                Record::new(format!("rec-{i}-{}", ulid::Ulid::generate()), Some(e.group_id().to_owned()), e.to_json())
             })
             .collect()
     }

@@ -33,6 +33,9 @@ const MSGID: &str = "MSGID#";
 const RATE: &str = "RATE#";
 const READ: &str = "READ#";
 const TYPING: &str = "TYPING#";
+const DELIVERED: &str = "DELIVERED#";
+const RECORD: &str = "RECORD#";
+const FAILURES_SK: &str = "FAILURES";
 const CONNECTION_SK: &str = "CONN";
 const HEAD_SK: &str = "HEAD";
 const PRESENCE_SK: &str = "PRESENCE";
@@ -168,6 +171,16 @@ impl Key {
         Self { pk: connection_partition(connection_id), sk: format!("{TYPING}{room}") }
     }
 
+    /// `RECORD#<queue message id> / FAILURES`: the fanout's failed attempts at one queue record.
+    pub(super) fn record_failures(record_id: &str) -> Self {
+        Self { pk: format!("{RECORD}{record_id}"), sk: FAILURES_SK.to_owned() }
+    }
+
+    /// `ROOM#r / DELIVERED#<seq:020>`: how far the fanout got delivering message `seq`.
+    pub(super) fn delivery_checkpoint(room: &str, seq: u64) -> Self {
+        Self { pk: room_partition(room), sk: format!("{DELIVERED}{seq:020}") }
+    }
+
     /// Any item of a connection's partition, by the sort key a Query of it returned.
     pub(super) fn in_connection(connection_id: &str, sk: String) -> Self {
         Self { pk: connection_partition(connection_id), sk }
@@ -217,6 +230,8 @@ mod tests {
             (Key::read_cursor("alice", "lobby"), "USER#alice", "READ#lobby"),
             (Key::typing("c1=", "lobby"), "CONN#c1=", "TYPING#lobby"),
             (Key::in_connection("c1=", "RATE#1".into()), "CONN#c1=", "RATE#1"),
+            (Key::record_failures("7a1b-uuid"), "RECORD#7a1b-uuid", "FAILURES"),
+            (Key::delivery_checkpoint("lobby", 42), "ROOM#lobby", "DELIVERED#00000000000000000042"),
             (Key::room_cursor("lobby", "SUB#c1="), "ROOM#lobby", "SUB#c1="),
         ];
         for (key, pk, sk) in cases {

@@ -7,7 +7,10 @@
 //! - `ROOM#<room>`: online subscribers (`SUB#<connection>`, what the fanout pages through), members
 //!   (`MEMBER#<user>`), the head (`HEAD`, the last seq), messages (`MSG#<seq:020>`) and their dedup
 //!   records;
-//! - `USER#<user>`: the user's connections, presence (`PRESENCE`) and read cursors (`READ#<room>`).
+//! - `USER#<user>`: the user's connections, presence (`PRESENCE`) and read cursors (`READ#<room>`);
+//! - `RECORD#<queue message id>`: the fanout's failed attempts at one queue record (`FAILURES`).
+//!
+//! A room's partition also holds the fanout's delivery checkpoints (`DELIVERED#<seq:020>`).
 //!
 //! The index `gsi1` (`gsi1pk = USER#<user>`, `gsi1sk = ROOM#<room>`, set on member items only) lists
 //! a user's rooms. TTL on `expiresAt` sweeps connection-scoped items, messages past retention and
@@ -19,6 +22,7 @@
 mod connections;
 mod items;
 mod keys;
+mod ledger;
 mod limiter;
 mod messages;
 mod paging;

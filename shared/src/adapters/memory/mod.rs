@@ -1,9 +1,12 @@
 //! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
 
+mod dead_letters;
+mod ledger;
 mod pusher;
 mod queue;
 mod store;
 
+pub use dead_letters::MemoryDeadLetters;
 pub use pusher::MemoryPusher;
 pub use queue::RecordingQueue;
 pub use store::MemoryStore;

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -13,6 +14,8 @@ struct PusherState {
     connected: HashSet<String>,
     /// connection id → how many more posts fail with a throttle
     throttled: HashMap<String, u32>,
+    /// connection id → HTTP status every post to it answers
+    refusing: HashMap<String, u16>,
 }
 
 /// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
@@ -20,11 +23,24 @@ struct PusherState {
 #[derive(Debug, Default)]
 pub struct MemoryPusher {
     state: Mutex<PusherState>,
+    /// How long each post takes, as a network round trip would (benches).
+    latency: Duration,
 }
 
 impl MemoryPusher {
     fn lock(&self) -> MutexGuard<'_, PusherState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pusher whose every post takes `latency` before it answers.
+    pub fn with_latency(latency: Duration) -> Self {
+        Self { latency, ..Self::default() }
+    }
+
+    /// Every post to this connection answers `status` from now on, as the management API does
+    /// for one bad connection (413 payload too large, 403, 500; 429 is a throttle).
+    pub fn refuse(&self, connection_id: &str, status: u16) {
+        self.lock().refusing.insert(connection_id.to_owned(), status);
     }
 
     /// Marks the connection open: posts to it succeed.
@@ -56,7 +72,15 @@ impl MemoryPusher {
 #[async_trait]
 impl Pusher for MemoryPusher {
     async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         let mut s = self.lock();
+        match s.refusing.get(connection_id) {
+            Some(429) => return Err(PushError::Throttled("injected 429".into())),
+            Some(status) => return Err(PushError::Failed(format!("injected {status}").into())),
+            None => {}
+        }
         if let Some(n) = s.throttled.get_mut(connection_id).filter(|n| **n > 0) {
             *n -= 1;
             return Err(PushError::Throttled("injected throttle".into()));

@@ -73,6 +73,8 @@ impl PresenceState {
 pub struct MemoryStore {
     state: Mutex<State>,
     page_size: usize,
+    /// The fanout's failure counts and delivery checkpoints (`super::ledger`).
+    pub(super) ledger: super::ledger::LedgerState,
 }
 
 impl Default for MemoryStore {
@@ -84,7 +86,7 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store that lists subscribers 1,000 to a page (see [`Self::with_page_size`]).
     pub fn new() -> Self {
-        Self { state: Mutex::default(), page_size: 1000 }
+        Self { state: Mutex::default(), page_size: 1000, ledger: Default::default() }
     }
 
     /// Pages subscriber listings by `n`, to exercise pagination.
