@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
@@ -40,8 +41,13 @@ impl ManagementApiPusher {
         clients
             .entry(endpoint.to_owned())
             .or_insert_with(|| {
-                let conf =
-                    aws_sdk_apigatewaymanagement::config::Builder::from(&self.config).endpoint_url(endpoint).build();
+                // The callers retry posts with their `PushPolicy`, one bounded loop; the SDK's own
+                // retries (seconds of back-off each) would multiply it, and one subscriber whose
+                // posts fail would hold up its room's whole fanout.
+                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
+                    .endpoint_url(endpoint)
+                    .retry_config(RetryConfig::disabled())
+                    .build();
                 Client::from_conf(conf)
             })
             .clone()
