@@ -1,5 +1,6 @@
 //! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
 
+mod limiter;
 mod pusher;
 mod queue;
 mod store;
