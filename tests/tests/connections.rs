@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
-use starling_client::{Client, Request, ServerFrame};
+use starling_client::{Request, ServerFrame};
 use starling_e2e::{
     Kind, connect, eventually, handshake_status, http, joined, on_both_backends, pusher, send_request, start, token,
     token_with,
