@@ -31,11 +31,10 @@ pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status)
     let user = &caller.connection.user;
     let now = deps.clock.now();
     let current = deps.stores.presence.presence(std::slice::from_ref(user), now.timestamp()).await?;
-    if current.first().is_none_or(|p| p.status != status) {
-        if let Some(retry_after_ms) = gate(deps, user, "status", deps.limits.status_interval_ms).await? {
-            let reason = format!("status may change once per {} ms", deps.limits.status_interval_ms);
-            return Err(ActionError::RateLimited { reason, retry_after_ms });
-        }
+    let changes = current.first().is_none_or(|p| p.status != status);
+    if changes && let Some(retry_after_ms) = gate(deps, user, "status", deps.limits.status_interval_ms).await? {
+        let reason = format!("status may change once per {} ms", deps.limits.status_interval_ms);
+        return Err(ActionError::RateLimited { reason, retry_after_ms });
     }
     if let Some(p) = deps.stores.presence.set_status(user, status, now.timestamp()).await? {
         let notice = PresenceNotice {
