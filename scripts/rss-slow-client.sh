@@ -5,6 +5,8 @@
 #
 #   scripts/rss-slow-client.sh [REQUESTS]      (default 1000)
 #
+# DEVSTACK_ARGS adds devstack flags, e.g. DEVSTACK_ARGS="--outbox-bytes 100000000000" to see the
+# growth the bound prevents.
 # Builds the devstack (debug, into CARGO_TARGET_DIR or target/), starts it on a free port, fills a
 # room with 100 messages of 8 KB (so each history page is ~800 KB), then opens a raw WebSocket
 # that sends REQUESTS history requests without reading, and prints VmRSS before, at the peak and
@@ -15,7 +17,7 @@ REQUESTS="${1:-1000}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cargo build -q -p starling-devstack --manifest-path "$ROOT/Cargo.toml"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$TARGET/debug/starling-devstack" --port "$PORT" --jwt-secret rss-secret --rate-limit 1000000 >/dev/null 2>&1 &
+"$TARGET/debug/starling-devstack" --port "$PORT" --jwt-secret rss-secret --rate-limit 1000000 ${DEVSTACK_ARGS:-} >/dev/null 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true' EXIT
 python3 - "$PORT" "$PID" "$REQUESTS" <<'PY'
