@@ -20,6 +20,10 @@ pub struct GatewayLimits {
     pub idle_timeout: Duration,
     /// Every connection is closed after this long (2 h).
     pub max_connection_duration: Duration,
+    /// Bytes queued for one client and not yet written to its socket; a post or reply past it
+    /// is refused (`LimitExceededException`) and the connection closed, so a client that
+    /// does not read cannot grow the devstack's memory.
+    pub outbox_bytes: usize,
 }
 
 impl Default for GatewayLimits {
@@ -29,6 +33,7 @@ impl Default for GatewayLimits {
             max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_duration: Duration::from_secs(2 * 60 * 60),
+            outbox_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -110,6 +115,9 @@ pub struct Config {
     pub start_paused: bool,
     /// Route `/{stage}/_devstack/faults`, the fault injection endpoint (`--faults`).
     pub faults: bool,
+    /// Serve the management API and `/_devstack/*` to non-loopback peers too. Off by default:
+    /// they post to, read and close anyone's connection without a credential.
+    pub allow_remote_admin: bool,
 }
 
 impl Default for Config {
@@ -127,6 +135,7 @@ impl Default for Config {
             routes: vec![],
             start_paused: false,
             faults: false,
+            allow_remote_admin: false,
         }
     }
 }

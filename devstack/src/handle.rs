@@ -57,6 +57,12 @@ impl Handle {
         self.app.registry.len()
     }
 
+    /// The most bytes any connection's outbox has held at once since the start: never more
+    /// than `limits.outbox_bytes` (a test hook for the bound).
+    pub fn outbox_high_water_bytes(&self) -> usize {
+        self.app.registry.outbox_high_water()
+    }
+
     /// Ids of the open connections.
     pub fn connection_ids(&self) -> Vec<String> {
         self.app.registry.ids()

@@ -66,7 +66,17 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     pollers: usize,
 
-    /// `send`s allowed per connection per rate window.
+    /// Bytes queued for one client that has not read them; past it the post is refused and the
+    /// connection closed.
+    #[arg(long, default_value_t = GatewayLimits::default().outbox_bytes)]
+    outbox_bytes: usize,
+    /// Serve the management API and /_devstack/* to non-loopback peers too (they need no
+    /// credential: only on a trusted network).
+    #[arg(long)]
+    allow_remote_admin: bool,
+
+    /// The budget of one user (all their connections) per rate window, in cost units: every
+    /// action spends its weight (see docs/protocol.md, "Rate limits").
     #[arg(long, env = "STARLING_RATE_LIMIT", default_value_t = SendLimits::default().rate_limit)]
     rate_limit: u64,
     /// The rate window in seconds.
@@ -108,6 +118,7 @@ impl Args {
                 max_message_bytes: self.max_message_bytes,
                 idle_timeout: Duration::from_secs(self.idle_timeout_secs),
                 max_connection_duration: Duration::from_secs(self.max_connection_secs),
+                outbox_bytes: self.outbox_bytes,
             },
             action_limits: SendLimits {
                 rate_limit: self.rate_limit,
@@ -126,6 +137,7 @@ impl Args {
             routes: vec![],
             start_paused: false,
             faults: self.faults,
+            allow_remote_admin: self.allow_remote_admin,
         }
     }
 }

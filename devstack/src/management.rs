@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::json;
@@ -13,6 +16,7 @@ use serde_json::json;
 use crate::App;
 use crate::events;
 use crate::faults::Fault;
+use crate::gateway::PostRefused;
 
 /// PostToConnection's largest payload.
 pub(crate) const MAX_POST_BYTES: usize = 128 * 1024;
@@ -29,6 +33,31 @@ fn iso(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Whether a peer may use the management API and `/_devstack/*`: loopback (an IPv4-mapped
+/// one included), or anyone when `allow_remote` (`--allow-remote-admin`).
+pub(crate) fn admits_admin(peer: SocketAddr, allow_remote: bool) -> bool {
+    allow_remote || peer.ip().to_canonical().is_loopback()
+}
+
+/// Refuses non-loopback peers with 403: these endpoints have no credential of their own, and
+/// `--host 0.0.0.0` must not hand every connection to the network.
+pub(crate) async fn loopback_only(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if admits_admin(peer, app.config.allow_remote_admin) {
+        return next.run(request).await;
+    }
+    tracing::warn!(%peer, path = %request.uri().path(), "refused a management request from a non-loopback peer");
+    aws_error(
+        StatusCode::FORBIDDEN,
+        "ForbiddenException",
+        "the devstack's management API answers loopback only; start it with --allow-remote-admin",
+    )
+}
+
 /// PostToConnection.
 pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
     if body.len() > MAX_POST_BYTES {
@@ -41,9 +70,17 @@ pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, bo
     if let Some(response) = injected_post_fault(&app, &id).await {
         return response;
     }
-    match app.registry.get(&id) {
-        Some(conn) if conn.post(body.to_vec()) => StatusCode::OK.into_response(),
-        _ => gone(&id),
+    let Some(conn) = app.registry.get(&id) else { return gone(&id) };
+    match conn.post(body.to_vec()) {
+        Ok(()) => StatusCode::OK.into_response(),
+        // The client does not drain what it is sent: this post is refused, the connection is
+        // closed, and later posts answer 410.
+        Err(PostRefused::OutboxFull) => aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            &format!("Connection {id} is not reading; it is being closed"),
+        ),
+        Err(PostRefused::Gone) => gone(&id),
     }
 }
 
@@ -103,5 +140,22 @@ pub(crate) async fn dlq(State(app): State<Arc<App>>) -> Response {
     match app.source.dlq().await {
         Ok(messages) => axum::Json(json!({ "messages": messages })).into_response(),
         Err(e) => aws_error(StatusCode::BAD_GATEWAY, "DevstackError", &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_peers_are_admitted_unless_remote_admin_is_allowed() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for local in ["127.0.0.1:5000", "127.8.9.10:1", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+            assert!(admits_admin(peer(local), false), "{local}");
+        }
+        for remote in ["192.168.1.20:5000", "10.0.0.1:1", "0.0.0.0:1", "[2001:db8::1]:5000", "[::ffff:10.0.0.1]:1"] {
+            assert!(!admits_admin(peer(remote), false), "{remote}");
+            assert!(admits_admin(peer(remote), true), "{remote} with --allow-remote-admin");
+        }
     }
 }

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::routing::get;
+use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,9 @@ pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
     let server = Server::start(listener, router(app.clone()));
     let mapping = EventSourceMapping::start(&app, &fanout_deps);
     info!(%addr, stage = %app.config.stage, backend = ?app.config.backend, "devstack listening");
+    if !addr.ip().is_loopback() && !app.config.allow_remote_admin {
+        info!("the management API and /_devstack/* answer loopback peers only (--allow-remote-admin to change)");
+    }
     Ok(Handle { addr, app, faults, mapping, server })
 }
 
@@ -50,23 +53,26 @@ fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
     format!("http://{reachable}/{stage}")
 }
 
-/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port.
+/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port. The
+/// last two answer loopback peers only, unless `allow_remote_admin`.
 fn router(app: Arc<App>) -> Router {
     let stage = &app.config.stage;
-    let mut router = Router::new();
-    if app.config.faults {
-        router = router.route(
-            &format!("/{stage}/_devstack/faults"),
-            get(faults::http::list).post(faults::http::add).delete(faults::http::clear),
-        );
-    }
-    router
-        .route(&format!("/{stage}"), get(gateway::handshake))
+    let mut admin = Router::new()
         .route(
             &format!("/{stage}/@connections/{{id}}"),
             get(management::get).post(management::post).delete(management::delete),
         )
-        .route(&format!("/{stage}/_devstack/dlq"), get(management::dlq))
+        .route(&format!("/{stage}/_devstack/dlq"), get(management::dlq));
+    if app.config.faults {
+        admin = admin.route(
+            &format!("/{stage}/_devstack/faults"),
+            get(faults::http::list).post(faults::http::add).delete(faults::http::clear),
+        );
+    }
+    let admin = admin.route_layer(middleware::from_fn_with_state(app.clone(), management::loopback_only));
+    Router::new()
+        .route(&format!("/{stage}"), get(gateway::handshake))
+        .merge(admin)
         .layer(axum::extract::DefaultBodyLimit::max(management::MAX_POST_BYTES * 2))
         .with_state(app)
 }

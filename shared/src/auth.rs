@@ -3,12 +3,37 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-/// Clock skew tolerated on `exp`.
+/// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
 
+/// The longest user id (`sub`) accepted, in bytes (all accepted characters are ASCII).
+pub const MAX_USER_LEN: usize = 128;
+
+/// Whether `c` may appear in a user id: ASCII letters, digits and `. _ @ : + = -`. No `#` (the
+/// separator of the table's keys), no `%` (the escape of the dedup key), no `/`, spaces or
+/// control characters; so a user id fits every key it is put in, raw, and every log line.
+pub fn is_user_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | ':' | '+' | '=' | '-')
+}
+
+/// Why `sub` is not a valid user id, if it is not: 1 to [`MAX_USER_LEN`] characters that pass
+/// [`is_user_char`].
+pub fn check_user(sub: &str) -> Result<(), AuthError> {
+    if sub.is_empty() {
+        return Err(AuthError::BadSubject("it is empty"));
+    }
+    if sub.len() > MAX_USER_LEN {
+        return Err(AuthError::BadSubject("it is longer than 128 characters"));
+    }
+    if !sub.chars().all(is_user_char) {
+        return Err(AuthError::BadSubject("it has a character outside A-Z a-z 0-9 . _ @ : + = -"));
+    }
+    Ok(())
+}
+
 /// The claims Starling reads from a token (and writes when minting). Other claims (`iss`, `jti`,
-/// `nbf`, …) are ignored, except `aud`: no audience is configured, so a token carrying one is
-/// refused.
+/// …) are ignored, except `aud`: no audience is configured, so a token carrying one is refused;
+/// and `nbf`, which the library checks when present.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
@@ -26,19 +51,22 @@ pub struct Claims {
 /// reason and API Gateway turns that into 401.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// No token: no non-empty `?token=` query parameter and no `Authorization: Bearer` header,
-    /// or an empty token.
-    #[error("no token: pass ?token=JWT or an Authorization: Bearer header")]
+    /// No token: no non-empty `?token=` query parameter (the only place a token is read: the
+    /// deployed API's identity source), or an empty token.
+    #[error("no token: pass ?token=JWT")]
     Missing,
     /// The signature is good but `exp` is more than the 5 s leeway in the past.
     #[error("token has expired")]
     Expired,
-    /// The token is valid but its `sub` is empty, which would make an anonymous user.
-    #[error("token has an empty subject")]
-    EmptySubject,
+    /// The signature is good but `nbf` is more than the 5 s leeway in the future.
+    #[error("token is not valid yet (nbf)")]
+    NotYetValid,
+    /// The token is valid but its `sub` is not a user id Starling can store ([`check_user`]).
+    #[error("token subject is not a valid user id: {0}")]
+    BadSubject(&'static str),
     /// Anything else the JWT library refused: a malformed token, an `alg` other than HS256
-    /// (including `none`), a bad signature, a missing `exp` or `sub`, a non-integer `exp` or
-    /// `iat`, or an `aud` claim.
+    /// (including `none`), a bad signature, a missing `exp` or `sub`, a non-integer `exp`, `nbf`
+    /// or `iat`, or an `aud` claim.
     #[error("token is invalid")]
     Invalid(#[source] jsonwebtoken::errors::Error),
 }
@@ -61,29 +89,29 @@ impl JwtVerifier {
     /// [`crate::secrets::SecretSource`] in the Lambdas; `--jwt-secret` in the devstack).
     ///
     /// Only HS256 is accepted: pinning the algorithm is what refuses `alg: none` and tokens
-    /// signed with another algorithm. `exp` and `sub` are required, and `exp` gets 5 s of leeway
-    /// for clock skew (the library's default is 60 s).
-    /// `nbf`, `iss` and `iat` are not checked, and no audience is configured, so any `aud` is
-    /// refused.
+    /// signed with another algorithm. `exp` and `sub` are required; `exp` and, when present,
+    /// `nbf` get 5 s of leeway for clock skew (the library's default is 60 s). `iss` and `iat`
+    /// are not checked, and no audience is configured, so any `aud` is refused.
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Self { key: DecodingKey::from_secret(secret), validation }
     }
 
-    /// The token's claims, if it is HS256, signed with our secret, unexpired, with a subject.
+    /// The token's claims, if it is HS256, signed with our secret, in its validity period, with a
+    /// valid user id as subject.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
         let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             _ => AuthError::Invalid(e),
         })?;
-        if data.claims.sub.is_empty() {
-            return Err(AuthError::EmptySubject);
-        }
+        check_user(&data.claims.sub)?;
         Ok(data.claims)
     }
 }
@@ -143,7 +171,41 @@ mod tests {
         assert!(matches!(v.verify(""), Err(AuthError::Missing)));
         assert!(matches!(v.verify("not.a.jwt"), Err(AuthError::Invalid(_))));
         let empty_sub = mint(SECRET, "", in_an_hour()).unwrap();
-        assert!(matches!(v.verify(&empty_sub), Err(AuthError::EmptySubject)));
+        assert!(matches!(v.verify(&empty_sub), Err(AuthError::BadSubject(_))));
+    }
+
+    #[test]
+    fn a_subject_that_is_too_long_or_has_a_key_separator_is_refused() {
+        let v = JwtVerifier::new(SECRET);
+        for sub in
+            ["a".repeat(129), "a#b".into(), "a%23b".into(), "al ice".into(), "a/b".into(), "é".into(), "a\nb".into()]
+        {
+            let token = mint(SECRET, &sub, in_an_hour()).unwrap();
+            assert!(matches!(v.verify(&token), Err(AuthError::BadSubject(_))), "{sub:?}");
+        }
+        for sub in ["a".repeat(128), "alice@example.com".into(), "auth0:x".into(), "u-1_2.3+4=".into()] {
+            assert_eq!(v.verify(&mint(SECRET, &sub, in_an_hour()).unwrap()).unwrap().sub, sub);
+        }
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_with_the_exp_leeway() {
+        #[derive(Serialize)]
+        struct WithNbf<'a> {
+            sub: &'a str,
+            exp: u64,
+            nbf: u64,
+        }
+        let now = in_an_hour() - 3600;
+        let token = |nbf| {
+            let claims = WithNbf { sub: "alice", exp: now + 86_400 * 2, nbf };
+            encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+        };
+        let v = JwtVerifier::new(SECRET);
+        assert!(matches!(v.verify(&token(now + 86_400)), Err(AuthError::NotYetValid)), "valid from tomorrow");
+        assert!(matches!(v.verify(&token(now + 60)), Err(AuthError::NotYetValid)));
+        assert_eq!(v.verify(&token(now + 2)).unwrap().sub, "alice", "within the leeway");
+        assert_eq!(v.verify(&token(now - 60)).unwrap().sub, "alice");
     }
 
     #[test]

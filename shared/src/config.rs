@@ -73,7 +73,7 @@ pub struct SendConfig {
     pub table: String,
     /// The FIFO queue accepted messages go to.
     pub queue_url: String,
-    /// Per-connection limits.
+    /// Per-user and per-connection limits.
     pub limits: SendLimits,
     /// Overrides the management endpoint of each event (custom domains).
     pub endpoint_override: Option<String>,
@@ -116,7 +116,8 @@ impl FanoutConfig {
 
 impl SendLimits {
     /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
-    /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`.
+    /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`, `STARLING_READ_INTERVAL_MS`,
+    /// `STARLING_STATUS_INTERVAL_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
@@ -125,6 +126,8 @@ impl SendLimits {
             max_rooms: parsed("STARLING_MAX_ROOMS", d.max_rooms)?,
             typing_interval_ms: parsed("STARLING_TYPING_INTERVAL_MS", d.typing_interval_ms)?,
             sync_limit: parsed("STARLING_SYNC_LIMIT", d.sync_limit)?,
+            read_interval_ms: parsed("STARLING_READ_INTERVAL_MS", d.read_interval_ms)?,
+            status_interval_ms: parsed("STARLING_STATUS_INTERVAL_MS", d.status_interval_ms)?,
         })
     }
 }

@@ -116,12 +116,26 @@ pub trait PresenceStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 }
 
-/// Per-connection fixed-window counters.
+/// Per-user budgets: weighted fixed windows, and once-per-interval gates.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
-    /// Counts one hit in the window starting at `window_start` (epoch seconds) and returns the
-    /// window's count including this hit.
-    async fn hit(&self, connection_id: &str, window_start: i64, expires_at: i64) -> Result<u64, StoreError>;
+    /// Spends `cost` from the user's budget of `limit` in the window starting at `window_start`
+    /// (epoch seconds), atomically: `true` when the window's total stays within `limit` (and the
+    /// cost is counted), `false` when it would not (and nothing is counted, so a refusal never
+    /// eats into the budget). `expires_at` (epoch seconds) is when the window may be forgotten.
+    async fn spend(
+        &self,
+        user: &str,
+        window_start: i64,
+        cost: u64,
+        limit: u64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Passes the user's gate named `gate` at most once per `interval_ms`: `None` when it passes
+    /// (and it closes for `interval_ms` from `now_ms`), `Some(ms)` when it last passed less than
+    /// `interval_ms` ago and opens again in `ms` milliseconds (nothing is recorded).
+    async fn pass_gate(&self, user: &str, gate: &str, now_ms: i64, interval_ms: i64)
+    -> Result<Option<i64>, StoreError>;
 }
 
 /// A queue failure, by what the caller should do about it.

@@ -53,7 +53,11 @@ contract!(
     dedup_expires_after_its_window,
     history_pages_newest_first_and_returns_ascending,
     history_skips_expired_messages,
-    rate_limiter_counts_per_connection_and_window,
+    budget_is_spent_per_user_and_window_by_cost,
+    a_refused_spend_counts_nothing,
+    concurrent_spends_never_pass_the_limit,
+    gate_passes_once_per_interval_and_says_when_it_reopens,
+    dedup_keys_of_different_senders_never_collide,
     membership_survives_disconnect_and_lists_both_ways,
     since_returns_missed_messages_with_recovery_and_limit,
     presence_changes_once_per_transition_across_devices,
@@ -102,7 +106,6 @@ async fn removal_deletes_only_that_connections_subscriptions(s: Arc<dyn Store>) 
         s.subscribe(room, &a).await.unwrap();
     }
     s.subscribe("r1", &b).await.unwrap();
-    s.hit(&a.id, 100, 200).await.unwrap();
     let removed = s.remove(&a.id).await.unwrap();
     assert_eq!(removed.rooms.into_iter().collect::<BTreeSet<_>>(), ["r1", "r2", "r3"].map(String::from).into());
     for room in ["r1", "r2", "r3"] {
@@ -112,7 +115,6 @@ async fn removal_deletes_only_that_connections_subscriptions(s: Arc<dyn Store>) 
     assert!(s.is_subscribed("r1", &b.id).await.unwrap());
     let r1 = s.subscribers("r1", None).await.unwrap();
     assert_eq!(r1.items.iter().map(|x| x.connection_id.as_str()).collect::<Vec<_>>(), ["b="]);
-    assert_eq!(s.hit(&a.id, 100, 200).await.unwrap(), 1, "its rate counters went with it");
 }
 
 async fn subscribe_needs_a_registered_connection(s: Arc<dyn Store>) {
@@ -231,11 +233,49 @@ async fn history_skips_expired_messages(s: Arc<dyn Store>) {
     assert!(!page.has_more);
 }
 
-async fn rate_limiter_counts_per_connection_and_window(s: Arc<dyn Store>) {
-    assert_eq!(s.hit("a=", 100, 120).await.unwrap(), 1);
-    assert_eq!(s.hit("a=", 100, 120).await.unwrap(), 2);
-    assert_eq!(s.hit("b=", 100, 120).await.unwrap(), 1);
-    assert_eq!(s.hit("a=", 110, 130).await.unwrap(), 1);
+async fn budget_is_spent_per_user_and_window_by_cost(s: Arc<dyn Store>) {
+    assert!(s.spend("alice", 100, 6, 10, 120).await.unwrap());
+    assert!(s.spend("alice", 100, 4, 10, 120).await.unwrap(), "exactly the limit fits");
+    assert!(!s.spend("alice", 100, 1, 10, 120).await.unwrap(), "the window is spent");
+    assert!(s.spend("bob", 100, 10, 10, 120).await.unwrap(), "another user has their own budget");
+    assert!(s.spend("alice", 110, 10, 10, 130).await.unwrap(), "the next window starts afresh");
+    assert!(!s.spend("carol", 100, 11, 10, 120).await.unwrap(), "a cost above the limit never fits");
+}
+
+async fn a_refused_spend_counts_nothing(s: Arc<dyn Store>) {
+    assert!(s.spend("alice", 100, 8, 10, 120).await.unwrap());
+    for _ in 0..5 {
+        assert!(!s.spend("alice", 100, 5, 10, 120).await.unwrap());
+    }
+    assert!(s.spend("alice", 100, 2, 10, 120).await.unwrap(), "the refusals spent nothing");
+}
+
+async fn concurrent_spends_never_pass_the_limit(s: Arc<dyn Store>) {
+    let tries = (0..30).map(|_| s.spend("alice", 100, 1, 10, 120));
+    let admitted = join_all(tries).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(admitted, 10);
+}
+
+async fn gate_passes_once_per_interval_and_says_when_it_reopens(s: Arc<dyn Store>) {
+    assert_eq!(s.pass_gate("alice", "status", 10_000, 2_000).await.unwrap(), None);
+    assert_eq!(s.pass_gate("alice", "status", 10_500, 2_000).await.unwrap(), Some(1_500));
+    assert_eq!(s.pass_gate("alice", "status", 11_999, 2_000).await.unwrap(), Some(1), "a refusal moves nothing");
+    assert_eq!(s.pass_gate("alice", "read#lobby", 10_500, 2_000).await.unwrap(), None, "gates are by name");
+    assert_eq!(s.pass_gate("bob", "status", 10_500, 2_000).await.unwrap(), None, "and by user");
+    assert_eq!(s.pass_gate("alice", "status", 12_000, 2_000).await.unwrap(), None);
+}
+
+/// The collision of issue #9: user `a` with clientMsgId `b#x` and user `a#b` with `x`.
+async fn dedup_keys_of_different_senders_never_collide(s: Arc<dyn Store>) {
+    let now = 1_795_000_000;
+    let first = s.append(msg("lobby", "m1", "a", Some("b#x"), now)).await.unwrap();
+    let second = s.append(msg("lobby", "m2", "a#b", Some("x"), now)).await.unwrap();
+    assert_eq!((first.outcome, second.outcome), (AppendOutcome::Fresh, AppendOutcome::Fresh));
+    assert_eq!((first.message.seq, second.message.seq), (1, 2));
+    let third = s.append(msg("lobby", "m3", "a%23b", Some("x"), now)).await.unwrap();
+    assert_eq!(third.outcome, AppendOutcome::Fresh, "an escaped-looking sender is not the escaped one");
+    let again = s.append(msg("lobby", "m4", "a#b", Some("x"), now)).await.unwrap();
+    assert_eq!((again.outcome, again.message.seq), (AppendOutcome::Duplicate, 2));
 }
 
 async fn membership_survives_disconnect_and_lists_both_ways(s: Arc<dyn Store>) {

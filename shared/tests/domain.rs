@@ -289,28 +289,6 @@ async fn a_throttled_post_is_retried_within_the_invocation() {
 }
 
 #[tokio::test]
-async fn sends_past_the_rate_limit_are_refused_until_the_next_window() {
-    let w = World::with(
-        SendLimits { rate_limit: 3, rate_window_secs: 10, max_rooms: 10, ..SendLimits::default() },
-        MemoryStore::new(),
-    );
-    let [alice] = w.room("lobby", ["alice"]).await;
-    for _ in 0..3 {
-        assert!(matches!(w.send(&alice, "lobby", "x", None).await, ServerFrame::Accepted { .. }));
-    }
-    assert_eq!(error_code(&w.send(&alice, "lobby", "x", None).await), Some("rate_limited"));
-    assert_eq!(w.queue.len(), 3, "the refused send was not queued");
-    let other = w.connect("alice").await;
-    w.join(&other, "lobby").await;
-    assert!(
-        matches!(w.send(&other, "lobby", "x", None).await, ServerFrame::Accepted { .. }),
-        "limit is per connection"
-    );
-    w.clock.advance(chrono::Duration::seconds(10));
-    assert!(matches!(w.send(&alice, "lobby", "x", None).await, ServerFrame::Accepted { .. }));
-}
-
-#[tokio::test]
 async fn a_connection_may_join_at_most_max_rooms() {
     let w = World::with(
         SendLimits { rate_limit: 100, rate_window_secs: 10, max_rooms: 2, ..SendLimits::default() },

@@ -12,7 +12,7 @@ use starling_shared::aws_lambda_events::apigw::{
 use starling_shared::aws_lambda_events::encodings::Body;
 use starling_shared::aws_lambda_events::sqs::SqsEvent;
 use starling_shared::envelope::{Envelope, Publish};
-use starling_shared::handlers;
+use starling_shared::handlers::{self, Unauthorized};
 use starling_shared::ports::{ConnectionStore, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
 
@@ -90,11 +90,29 @@ async fn authorizer_allows_a_valid_query_token_and_passes_the_user_on() {
 }
 
 #[tokio::test]
-async fn authorizer_accepts_a_bearer_header() {
+async fn authorizer_refuses_a_bearer_header_without_a_query_token_as_the_deployed_api_does() {
     let verifier = JwtVerifier::new(SECRET);
     let header = format!("Bearer {}", valid_token("bob"));
-    let response = handlers::authorize(&verifier, authorizer_event(None, Some(&header))).await.unwrap();
-    assert_eq!(response.principal_id.as_deref(), Some("bob"));
+    let err = handlers::authorize(&verifier, authorizer_event(None, Some(&header))).await.unwrap_err();
+    assert!(err.downcast_ref::<Unauthorized>().is_some(), "{err}");
+}
+
+#[test]
+fn the_authorizer_reads_the_token_where_the_deployed_identity_source_points() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/contract.json");
+    let contract: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let sources = &contract["api"]["authorizer"]["identitySource"];
+    assert_eq!(sources, &serde_json::json!([format!("route.request.querystring.{}", handlers::TOKEN_PARAMETER)]));
+}
+
+#[tokio::test]
+async fn authorizer_refuses_a_subject_that_cannot_be_a_key() {
+    let verifier = JwtVerifier::new(SECRET);
+    for user in ["a#b".to_owned(), "x".repeat(129)] {
+        let token = valid_token(&user);
+        let err = handlers::authorize(&verifier, authorizer_event(Some(&token), None)).await.unwrap_err();
+        assert!(err.downcast_ref::<Unauthorized>().is_some(), "{user}: {err}");
+    }
 }
 
 #[tokio::test]

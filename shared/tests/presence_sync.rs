@@ -183,6 +183,8 @@ async fn status_away_is_announced_once_and_back_online_again() {
     assert_eq!(away, ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None });
     w.act(&alice, r#"{"action":"status","status":"away"}"#).await;
     assert_eq!(w.queue.len(), 1, "a repeated away is no transition");
+    // A change sooner than the status interval is refused (see tests/budget.rs).
+    w.clock.advance(chrono::Duration::milliseconds(w.send_deps.limits.status_interval_ms));
     w.act(&alice, r#"{"action":"status","status":"online"}"#).await;
     assert!(w.pump().await.is_empty());
     let changes: Vec<Status> = presence_changes(&w.frames(&bob)).into_iter().map(|c| c.1).collect();

@@ -117,7 +117,12 @@ async fn history_pages_back_to_the_first_message(kind: Kind) -> anyhow::Result<(
 }
 
 async fn every_wire_error_code_gets_its_frame_and_the_connection_stays_usable(kind: Kind) -> anyhow::Result<()> {
-    let stack = start(kind, |c| c.action_limits.rate_limit = 3).await?;
+    const BUDGET: u64 = 40;
+    let stack = start(kind, |c| {
+        c.action_limits.rate_limit = BUDGET;
+        c.action_limits.rate_window_secs = 3600;
+    })
+    .await?;
     let mut alice = connect(&stack, "alice").await?;
     let big = "x".repeat(17 * 1024);
     // Raw text: most of these are frames a typed request cannot express.
@@ -137,13 +142,20 @@ async fn every_wire_error_code_gets_its_frame_and_the_connection_stays_usable(ki
         ensure!(matches!(&r, ServerFrame::Error(e) if e.code == code), "expected {code:?} for {frame:.80}, got {r:?}");
         alice.ping().await.with_context(|| format!("connection unusable after {code:?}"))?;
     }
-    // rate_limited: the fourth send in the window.
-    alice.join(&room("r")).await?;
-    for i in 0..3 {
-        alice.request(&send_request("r", format!("m{i}"), None)).await?;
+    // rate_limited: carol spends the user budget (join 2, then 1 per send) and is told when to
+    // come back; alice above spent her own budget, not carol's.
+    let mut carol = joined(&stack, "carol", "r").await?;
+    let mut limited = None;
+    // One window boundary may pass meanwhile; the hour-long window makes a second one unlikely.
+    for i in 0..3 * BUDGET {
+        let reply = carol.request(&send_request("r", format!("m{i}"), None)).await;
+        if reply.is_err() {
+            limited = Some(refusal(reply)?);
+            break;
+        }
     }
-    let limited = refusal(alice.request(&send_request("r", "m3", None)).await)?;
-    ensure!(limited.code == ErrorCode::RateLimited, "{limited:?}");
+    let limited = limited.context("carol was never rate limited")?;
+    ensure!(limited.code == ErrorCode::RateLimited && limited.retry_after_ms.is_some(), "{limited:?}");
     alice.ping().await?;
     // internal: the queue is down. (unauthorized cannot come from the wire: the authorizer
     // admits only connections with a user.)

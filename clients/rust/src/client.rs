@@ -7,7 +7,6 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -67,22 +66,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` with `token` in the `token` query parameter, which is where the
-    /// deployed API's authorizer looks (browsers cannot set headers on a WebSocket).
+    /// Connects to `url` with `token` in the `token` query parameter: the only place the
+    /// authorizer reads it, because it is the deployed API's identity source (an `Authorization`
+    /// header alone is refused with 401 there, and so in the devstack).
     pub async fn connect(url: &str, token: &str) -> Result<Self, ClientError> {
         let sep = if url.contains('?') { '&' } else { '?' };
         let with_token = format!("{url}{sep}token={}", query_escape(token));
         Self::open(with_token, url).await
-    }
-
-    /// Connects to `url` with `token` as an `Authorization: Bearer` header instead.
-    pub async fn connect_bearer(url: &str, token: &str) -> Result<Self, ClientError> {
-        let bad_request = |e: tungstenite::Error| ClientError::Connect { url: url.to_owned(), source: e };
-        let mut request = url.into_client_request().map_err(bad_request)?;
-        let header = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|e| bad_request(tungstenite::http::Error::from(e).into()))?;
-        request.headers_mut().insert("Authorization", header);
-        Self::open(request, url).await
     }
 
     /// Connects to `url` exactly as given: a token, if any, must already be in it.

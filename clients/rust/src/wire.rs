@@ -77,6 +77,7 @@ mod tests {
             message: "no".into(),
             action: Some(action.into()),
             client_msg_id: client_msg_id.map(str::to_owned),
+            retry_after_ms: None,
         })
     }
 

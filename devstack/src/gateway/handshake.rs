@@ -17,7 +17,6 @@ use starling_shared::lambda_runtime::{Context, LambdaEvent};
 use tracing::{info, warn};
 
 use super::query::parse_query;
-use super::registry::Conn;
 use super::{CLOSE_ABNORMAL, authorizer, integration, socket};
 use crate::App;
 use crate::events::{self, ConnectionMeta};
@@ -152,7 +151,7 @@ async fn connect(app: &App, request: &HandshakeRequest, authorizer: &Map<String,
 /// Registers the connection and completes the upgrade. `$disconnect` runs when the socket
 /// ends, or at once if the upgrade fails after `$connect` succeeded.
 fn open(app: Arc<App>, ws: WebSocketUpgrade, meta: ConnectionMeta, authorizer: Map<String, Value>) -> Response {
-    let (conn, rx) = Conn::new(meta);
+    let (conn, rx) = app.registry.new_conn(meta, app.config.limits.outbox_bytes);
     app.registry.insert(conn.clone());
     let user = authorizer.get(starling_shared::handlers::USER_CONTEXT_KEY).and_then(Value::as_str).unwrap_or("");
     info!(connection_id = %conn.meta.connection_id, user, "connected");

@@ -10,7 +10,7 @@ mod registry;
 mod socket;
 
 pub(crate) use handshake::handshake;
-pub(crate) use registry::Registry;
+pub(crate) use registry::{PostRefused, Registry};
 
 /// The server or the management API closed the connection.
 const CLOSE_NORMAL: u16 = 1000;

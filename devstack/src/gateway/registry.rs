@@ -1,7 +1,7 @@
 //! The open connections, which the management API posts to and deletes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
@@ -16,6 +16,28 @@ pub(crate) enum Outbound {
     Binary(Vec<u8>),
 }
 
+impl Outbound {
+    /// What it counts against the outbox: its payload, and a frame header's worth, so that
+    /// empty frames cannot pile up for free.
+    pub(crate) fn weight(&self) -> usize {
+        const FRAME_OVERHEAD: usize = 16;
+        FRAME_OVERHEAD
+            + match self {
+                Self::Text(t) => t.len(),
+                Self::Binary(b) => b.len(),
+            }
+    }
+}
+
+/// Why a post did not reach the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostRefused {
+    /// The socket's writer has gone: 410.
+    Gone,
+    /// The client has not drained what was sent: the post is refused and the connection closes.
+    OutboxFull,
+}
+
 /// One open connection, as the management API sees it.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -25,29 +47,83 @@ pub(crate) struct Conn {
     last_active_ms: AtomicI64,
     /// Set by `DELETE @connections/{id}`.
     kill: Notify,
+    /// Bytes handed to the writer and not yet written to the socket, at most `outbox_limit`:
+    /// a client that does not read cannot make the devstack hold more for it.
+    queued: AtomicUsize,
+    outbox_limit: usize,
+    /// Set once the outbox overflowed; the socket then closes the connection.
+    overflowed: AtomicBool,
+    overflow: Notify,
+    /// The registry's high-water mark of any outbox, for tests.
+    high_water: Arc<AtomicUsize>,
 }
 
 impl Conn {
-    /// A connection and the receiving end its socket's writer drains.
-    pub(crate) fn new(meta: ConnectionMeta) -> (Arc<Self>, mpsc::UnboundedReceiver<Outbound>) {
+    /// A connection whose outbox holds at most `outbox_limit` bytes, and the receiving end its
+    /// socket's writer drains (calling [`Conn::written`] for each).
+    pub(crate) fn new(
+        meta: ConnectionMeta,
+        outbox_limit: usize,
+        high_water: Arc<AtomicUsize>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let last_active_ms = AtomicI64::new(meta.connected_at_ms);
-        (Arc::new(Self { meta, tx, last_active_ms, kill: Notify::new() }), rx)
+        let conn = Self {
+            meta,
+            tx,
+            last_active_ms,
+            kill: Notify::new(),
+            queued: AtomicUsize::new(0),
+            outbox_limit,
+            overflowed: AtomicBool::new(false),
+            overflow: Notify::new(),
+            high_water,
+        };
+        (Arc::new(conn), rx)
     }
 
-    /// PostToConnection: UTF-8 data goes as a text frame, anything else as binary. `false` once
-    /// the socket's writer has gone.
-    pub(crate) fn post(&self, data: Vec<u8>) -> bool {
+    /// PostToConnection: UTF-8 data goes as a text frame, anything else as binary.
+    pub(crate) fn post(&self, data: Vec<u8>) -> Result<(), PostRefused> {
         let out = match String::from_utf8(data) {
             Ok(text) => Outbound::Text(text),
             Err(e) => Outbound::Binary(e.into_bytes()),
         };
-        self.tx.send(out).is_ok()
+        self.enqueue(out)
     }
 
-    /// Sends a route response or an integration error to the client; lost if it has gone.
+    /// Sends a route response or an integration error to the client; lost if it has gone, and
+    /// counted against the outbox like a post.
     pub(crate) fn reply(&self, text: String) {
-        let _ = self.tx.send(Outbound::Text(text));
+        let _ = self.enqueue(Outbound::Text(text));
+    }
+
+    fn enqueue(&self, out: Outbound) -> Result<(), PostRefused> {
+        if self.overflowed.load(Ordering::SeqCst) {
+            return Err(PostRefused::Gone);
+        }
+        let weight = out.weight();
+        let before = self.queued.fetch_add(weight, Ordering::SeqCst);
+        if before + weight > self.outbox_limit {
+            self.queued.fetch_sub(weight, Ordering::SeqCst);
+            self.overflowed.store(true, Ordering::SeqCst);
+            self.overflow.notify_one();
+            return Err(PostRefused::OutboxFull);
+        }
+        self.high_water.fetch_max(before + weight, Ordering::SeqCst);
+        self.tx.send(out).map_err(|_| {
+            self.queued.fetch_sub(weight, Ordering::SeqCst);
+            PostRefused::Gone
+        })
+    }
+
+    /// The writer wrote (or dropped) `out`: its bytes leave the outbox.
+    pub(crate) fn written(&self, out: &Outbound) {
+        self.queued.fetch_sub(out.weight(), Ordering::SeqCst);
+    }
+
+    /// Resolves once a post or reply found the outbox full (also for one before this wait).
+    pub(crate) async fn outbox_overflowed(&self) {
+        self.overflow.notified().await;
     }
 
     pub(crate) fn last_active_ms(&self) -> i64 {
@@ -74,11 +150,27 @@ impl Conn {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     conns: Mutex<HashMap<String, Arc<Conn>>>,
+    /// The most bytes any connection's outbox held at once (see [`Conn::new`]).
+    high_water: Arc<AtomicUsize>,
 }
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Conn>>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection to register, counted in this registry's outbox high-water mark.
+    pub(crate) fn new_conn(
+        &self,
+        meta: ConnectionMeta,
+        outbox_limit: usize,
+    ) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
+        Conn::new(meta, outbox_limit, self.high_water.clone())
+    }
+
+    /// The most bytes any connection's outbox has held at once.
+    pub(crate) fn outbox_high_water(&self) -> usize {
+        self.high_water.load(Ordering::SeqCst)
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Conn>> {

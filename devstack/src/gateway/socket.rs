@@ -54,7 +54,7 @@ pub(super) async fn run(
     conn.touch();
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write(sink, rx, close_rx));
+    let writer = tokio::spawn(write(sink, rx, close_rx, conn.clone()));
     let session = Session { app, conn, authorizer };
     let ending = session.read_until_end(&mut stream).await;
     session.finish(stream, writer, close_tx, ending).await;
@@ -65,15 +65,18 @@ async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     mut close_rx: oneshot::Receiver<CloseFrame>,
+    conn: Arc<Conn>,
 ) {
     loop {
         tokio::select! {
             biased;
             out = rx.recv() => {
+                let Some(out) = out else { break };
+                // The bytes leave the outbox once taken: the socket's own buffer is bounded.
+                conn.written(&out);
                 let message = match out {
-                    Some(Outbound::Text(t)) => Message::Text(t.into()),
-                    Some(Outbound::Binary(b)) => Message::Binary(b.into()),
-                    None => break,
+                    Outbound::Text(t) => Message::Text(t.into()),
+                    Outbound::Binary(b) => Message::Binary(b.into()),
                 };
                 if sink.send(message).await.is_err() {
                     break;
@@ -111,8 +114,8 @@ impl Session {
         }
     }
 
-    /// Resolves when the server ends the connection: idle, too old, shutting down, or deleted
-    /// through the management API.
+    /// Resolves when the server ends the connection: idle, too old, shutting down, deleted
+    /// through the management API, or not reading (its outbox overflowed).
     async fn ended_by_server(&self, max_deadline: Instant) -> Ending {
         let idle_for = Utc::now().timestamp_millis() - self.conn.last_active_ms();
         let idle_for = Duration::from_millis(u64::try_from(idle_for).unwrap_or(0));
@@ -128,6 +131,10 @@ impl Session {
                 Ending::by_server(CLOSE_GOING_AWAY, "Going away: the devstack is shutting down")
             }
             _ = self.conn.deleted() => Ending::by_server(CLOSE_NORMAL, "Connection deleted"),
+            _ = self.conn.outbox_overflowed() => {
+                info!(connection_id = %self.conn.meta.connection_id, "the client does not read; closing");
+                Ending::by_server(CLOSE_GOING_AWAY, "Going away: the client does not read what is sent")
+            }
         }
     }
 
@@ -178,7 +185,12 @@ impl Session {
         // Let the close handshake finish (the client's close frame, or the reply to it).
         let drained = async { while let Some(Ok(_)) = stream.next().await {} };
         let _ = tokio::time::timeout(Duration::from_secs(1), drained).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        // A client that does not read leaves the writer stuck in a send: drop it and the socket
+        // with it, so nothing queued for that client outlives the connection.
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+            abort.abort();
+        }
         self.disconnect(ending).await;
     }
 

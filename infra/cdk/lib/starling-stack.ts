@@ -111,7 +111,7 @@ export class StarlingStack extends Stack {
       new CfnParameter(this, name, { type: 'Number', default: dflt, minValue: 1, description });
     const envParams: Record<string, CfnParameter> = {
       MaxReceiveCount: maxReceiveCount,
-      RateLimit: numberParam('RateLimit', 100, 'STARLING_RATE_LIMIT, frames a user may send per rate window.'),
+      RateLimit: numberParam('RateLimit', 100, 'STARLING_RATE_LIMIT, the budget of one user (all their connections) per rate window, in cost units; every action costs its weight (send 1, history 5, sync 5 + 1 per room; docs/protocol.md).'),
       RateWindowSecs: numberParam('RateWindowSecs', 10, 'STARLING_RATE_WINDOW_SECS, the rate window in seconds.'),
       MaxRooms: numberParam('MaxRooms', 100, 'STARLING_MAX_ROOMS, rooms one connection may join.'),
       FanoutConcurrency: numberParam(

@@ -60,6 +60,25 @@ impl NewMessage {
             client_msg_id: self.client_msg_id.clone(),
         }
     }
+
+    /// The key that makes the message unique: `DEDUP#<from>#<clientMsgId>`, or `MSGID#<id>`
+    /// without a client id. `#` and `%` in `from` are percent-escaped, so `from` never contains
+    /// the separator and no two `(from, clientMsgId)` pairs share a key (user `a` with `b#x` and
+    /// user `a#b` with `x` differ). Senders without `#` or `%` keep the key they always had.
+    pub fn dedup_key(&self) -> String {
+        match &self.client_msg_id {
+            Some(client_msg_id) => format!("DEDUP#{}#{client_msg_id}", escape_separator(&self.from)),
+            None => format!("MSGID#{}", self.id),
+        }
+    }
+}
+
+/// `s` with `%` and `#` percent-escaped: injective, and the result has no `#`.
+fn escape_separator(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['#', '%']) {
+        return s.into();
+    }
+    s.replace('%', "%25").replace('#', "%23").into()
 }
 
 /// Whether `append` stored a new message or found it stored already.

@@ -18,13 +18,16 @@ use crate::auth::{AuthError, JwtVerifier};
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
+/// The query parameter the token travels in: the authorizer's identity source in
+/// `infra/contract.json` is `route.request.querystring.{TOKEN_PARAMETER}`.
+pub const TOKEN_PARAMETER: &str = "token";
+
+/// The token, from the query only. API Gateway refuses a handshake that lacks an identity source
+/// before the authorizer runs, so a token elsewhere (an `Authorization` header) could never work
+/// when deployed; reading only the query keeps the devstack the same. Browsers cannot set
+/// headers on a WebSocket handshake anyway.
 fn token_of(req: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Option<String> {
-    if let Some(t) = req.query_string_parameters.first("token").filter(|t| !t.is_empty()) {
-        return Some(t.to_owned());
-    }
-    let header = req.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+    req.query_string_parameters.first(TOKEN_PARAMETER).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 /// The REQUEST authorizer of `$connect`: a valid token gets an Allow policy with the user in

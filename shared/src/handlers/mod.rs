@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::domain::Connection;
 
-pub use authorizer::{Unauthorized, authorize};
+pub use authorizer::{TOKEN_PARAMETER, Unauthorized, authorize};
 pub use connection::{connect, disconnect};
 pub use fanout::fanout;
 pub use send::send;

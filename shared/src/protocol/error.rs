@@ -43,10 +43,13 @@ pub enum ErrorCode {
     /// subscribed to (nothing to do), or a `join` from a connection that is no longer registered,
     /// e.g. one that has just disconnected (reconnect).
     NotFound,
-    /// `rate_limited`: this connection sent more than `STARLING_RATE_LIMIT` `send`s in the
-    /// current fixed window of `STARLING_RATE_WINDOW_SECS` (100 per 10 s by default); no other
-    /// action is counted. The refused send was not queued: the client waits for the next window
-    /// and resends with the same `clientMsgId`.
+    /// `rate_limited`: the user (all their connections together) spent their budget of
+    /// `STARLING_RATE_LIMIT` cost units in the current fixed window of `STARLING_RATE_WINDOW_SECS`
+    /// (100 per 10 s by default), where every action costs its weight (`ping`/`send` 1,
+    /// `history` 5, `sync` 5 + 1 per room, …); or a `status` change came less than
+    /// `STARLING_STATUS_INTERVAL_MS` (2 s) after the last. The refused request did nothing (a
+    /// `send` was not queued) and cost nothing; the frame's `retryAfterMs` says when to send it
+    /// again (a `send` with the same `clientMsgId`).
     RateLimited,
     /// `internal`: storage, the queue or the Management API was unavailable, or the deployment is
     /// misconfigured. The client retries with backoff: a `send` with the same `clientMsgId`
@@ -103,6 +106,7 @@ impl ProtocolError {
             message: self.message.clone(),
             action: self.action.clone(),
             client_msg_id: self.client_msg_id.clone(),
+            retry_after_ms: None,
         })
     }
 }
@@ -128,4 +132,9 @@ pub struct ErrorFrame {
     /// Omitted otherwise, including when the id was too long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// `retryAfterMs`: for `rate_limited` only, the milliseconds after which the same request
+    /// would be admitted (the next budget window, or the reopening of a `status` gate). Omitted
+    /// for every other code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }

@@ -28,14 +28,13 @@ const ROOM: &str = "ROOM#";
 const SUB: &str = "SUB#";
 const MEMBER: &str = "MEMBER#";
 const MSG: &str = "MSG#";
-const DEDUP: &str = "DEDUP#";
-const MSGID: &str = "MSGID#";
 const RATE: &str = "RATE#";
 const READ: &str = "READ#";
 const TYPING: &str = "TYPING#";
 const DELIVERED: &str = "DELIVERED#";
 const RECORD: &str = "RECORD#";
 const FAILURES_SK: &str = "FAILURES";
+const GATE: &str = "GATE#";
 const CONNECTION_SK: &str = "CONN";
 const HEAD_SK: &str = "HEAD";
 const PRESENCE_SK: &str = "PRESENCE";
@@ -45,7 +44,8 @@ pub(super) const SUBSCRIPTION_PREFIX: &str = SUB;
 /// Sort-key prefix of the membership items in a room's partition.
 pub(super) const MEMBER_PREFIX: &str = MEMBER;
 
-/// The partition of a connection: its item, its rooms, rate windows and typing gates.
+/// The partition of a connection: its item, its rooms and typing gates (and the per-connection
+/// rate windows of older releases, which TTL removes).
 pub(super) fn connection_partition(connection_id: &str) -> String {
     format!("{CONN}{connection_id}")
 }
@@ -55,7 +55,7 @@ pub(super) fn room_partition(room: &str) -> String {
     format!("{ROOM}{room}")
 }
 
-/// The partition of a user: connections and presence; also `gsi1pk` of the user's memberships.
+/// The partition of a user: connections, presence, rate windows and gates; also `gsi1pk` of the user's memberships.
 pub(super) fn user_partition(user: &str) -> String {
     format!("{USER}{user}")
 }
@@ -77,7 +77,7 @@ pub(super) enum ConnectionSortKey<'a> {
     Connection,
     /// `SUB#r`: the connection is subscribed to room `r`.
     Subscription(&'a str),
-    /// Anything else (rate windows, typing gates): deleted with the connection, nothing more.
+    /// Anything else (typing gates, rate windows of older releases): deleted with the connection, nothing more.
     Other,
 }
 
@@ -142,18 +142,20 @@ impl Key {
         Self { pk: room_partition(room), sk: message_sort_key(seq) }
     }
 
-    /// `ROOM#r / DEDUP#<from>#<clientMsgId>`, or `ROOM#r / MSGID#<id>` without a client id.
+    /// `ROOM#r / DEDUP#<from, escaped>#<clientMsgId>`, or `ROOM#r / MSGID#<id>` without a client
+    /// id: [`NewMessage::dedup_key`].
     pub(super) fn dedup(msg: &NewMessage) -> Self {
-        let sk = match &msg.client_msg_id {
-            Some(client_msg_id) => format!("{DEDUP}{}#{client_msg_id}", msg.from),
-            None => format!("{MSGID}{}", msg.id),
-        };
-        Self { pk: room_partition(&msg.room), sk }
+        Self { pk: room_partition(&msg.room), sk: msg.dedup_key() }
     }
 
-    /// `CONN#c / RATE#<windowStart>`: a connection's hits in one rate window.
-    pub(super) fn rate_window(connection_id: &str, window_start: i64) -> Self {
-        Self { pk: connection_partition(connection_id), sk: format!("{RATE}{window_start}") }
+    /// `USER#u / RATE#<windowStart>`: the cost a user spent in one rate window.
+    pub(super) fn rate_window(user: &str, window_start: i64) -> Self {
+        Self { pk: user_partition(user), sk: format!("{RATE}{window_start}") }
+    }
+
+    /// `USER#u / GATE#<gate>`: when the user's gate (e.g. `status`) last passed.
+    pub(super) fn gate(user: &str, gate: &str) -> Self {
+        Self { pk: user_partition(user), sk: format!("{GATE}{gate}") }
     }
 
     /// `USER#u / PRESENCE`: the user's live connections, `away` and `lastSeen`.
@@ -225,7 +227,8 @@ mod tests {
             (Key::message("lobby", u64::MAX), "ROOM#lobby", "MSG#18446744073709551615"),
             (Key::dedup(&msg(Some("c-1"))), "ROOM#lobby", "DEDUP#alice#c-1"),
             (Key::dedup(&msg(None)), "ROOM#lobby", "MSGID#01ID"),
-            (Key::rate_window("c1=", 1_800_000_000), "CONN#c1=", "RATE#1800000000"),
+            (Key::rate_window("alice", 1_800_000_000), "USER#alice", "RATE#1800000000"),
+            (Key::gate("alice", "status"), "USER#alice", "GATE#status"),
             (Key::presence("alice"), "USER#alice", "PRESENCE"),
             (Key::read_cursor("alice", "lobby"), "USER#alice", "READ#lobby"),
             (Key::typing("c1=", "lobby"), "CONN#c1=", "TYPING#lobby"),
@@ -247,7 +250,7 @@ mod tests {
         let sort_keys = [
             Key::connection("c1=").sk,
             Key::connection_room("c1=", "lobby").sk,
-            Key::rate_window("c1=", 1).sk,
+            Key::in_connection("c1=", "RATE#1".into()).sk,
             Key::typing("c1=", "lobby").sk,
         ];
         let classified: Vec<_> = sort_keys.iter().map(|sk| classify_connection_sort_key(sk)).collect();

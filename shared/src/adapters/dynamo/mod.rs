@@ -3,11 +3,12 @@
 //! The table has a string partition key `pk` and sort key `sk`, and three kinds of partition:
 //!
 //! - `CONN#<connection>`: the connection (`CONN`), the rooms it is subscribed to (`SUB#<room>`, so a
-//!   disconnect finds them with one Query), its rate windows and typing gates;
+//!   disconnect finds them with one Query) and its typing gates;
 //! - `ROOM#<room>`: online subscribers (`SUB#<connection>`, what the fanout pages through), members
 //!   (`MEMBER#<user>`), the head (`HEAD`, the last seq), messages (`MSG#<seq:020>`) and their dedup
 //!   records;
-//! - `USER#<user>`: the user's connections, presence (`PRESENCE`) and read cursors (`READ#<room>`);
+//! - `USER#<user>`: the user's connections, presence (`PRESENCE`), read cursors (`READ#<room>`),
+//!   rate windows (`RATE#<windowStart>`) and gates (`GATE#<gate>`);
 //! - `RECORD#<queue message id>`: the fanout's failed attempts at one queue record (`FAILURES`).
 //!
 //! A room's partition also holds the fanout's delivery checkpoints (`DELIVERED#<seq:020>`).

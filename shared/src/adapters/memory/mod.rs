@@ -2,6 +2,7 @@
 
 mod dead_letters;
 mod ledger;
+mod limiter;
 mod pusher;
 mod queue;
 mod store;

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::limiter::MemoryLimiter;
 use crate::domain::{
     AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Page, Presence, Removed,
     Status, Subscriber, SyncPage, timestamp_secs,
@@ -38,7 +39,6 @@ struct State {
     messages: HashMap<String, BTreeMap<u64, StoredMessage>>,
     /// (room, dedup key) → record
     dedup: HashMap<(String, String), DedupRecord>,
-    rates: HashMap<(String, i64), u64>,
     presence: HashMap<String, PresenceState>,
     /// (user, room) → read cursor
     reads: HashMap<(String, String), u64>,
@@ -72,6 +72,7 @@ impl PresenceState {
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    limiter: MemoryLimiter,
     page_size: usize,
     /// The fanout's failure counts and delivery checkpoints (`super::ledger`).
     pub(super) ledger: super::ledger::LedgerState,
@@ -86,7 +87,7 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store that lists subscribers 1,000 to a page (see [`Self::with_page_size`]).
     pub fn new() -> Self {
-        Self { state: Mutex::default(), page_size: 1000, ledger: Default::default() }
+        Self { state: Mutex::default(), limiter: MemoryLimiter::default(), page_size: 1000, ledger: Default::default() }
     }
 
     /// Pages subscriber listings by `n`, to exercise pagination.
@@ -118,13 +119,6 @@ impl MemoryStore {
     }
 }
 
-fn dedup_key(msg: &NewMessage) -> String {
-    match &msg.client_msg_id {
-        Some(c) => format!("DEDUP#{}#{c}", msg.from),
-        None => format!("MSGID#{}", msg.id),
-    }
-}
-
 #[async_trait]
 impl ConnectionStore for MemoryStore {
     async fn register(&self, conn: &Connection) -> Result<(), StoreError> {
@@ -153,7 +147,6 @@ impl ConnectionStore for MemoryStore {
                 }
             }
         }
-        s.rates.retain(|(c, _), _| c != connection_id);
         s.typing.retain(|(c, _), _| c != connection_id);
         Ok(Removed { user: conn.as_ref().map(|c| c.user.clone()), rooms, connection: conn })
     }
@@ -233,7 +226,7 @@ impl SubscriptionStore for MemoryStore {
 impl MessageStore for MemoryStore {
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
         let mut s = self.lock();
-        let key = (msg.room.clone(), dedup_key(&msg));
+        let key = (msg.room.clone(), msg.dedup_key());
         if let Some(rec) = s.dedup.get(&key).filter(|r| r.expires_at >= msg.now) {
             let seq = rec.seq;
             let stored = s
@@ -377,12 +370,24 @@ impl PresenceStore for MemoryStore {
 
 #[async_trait]
 impl RateLimiter for MemoryStore {
-    async fn hit(&self, connection_id: &str, window_start: i64, _expires_at: i64) -> Result<u64, StoreError> {
-        let mut s = self.lock();
-        // Old windows are useless once a newer one is counted; drop them to bound memory.
-        s.rates.retain(|(c, w), _| c != connection_id || *w >= window_start);
-        let n = s.rates.entry((connection_id.to_owned(), window_start)).or_insert(0);
-        *n += 1;
-        Ok(*n)
+    async fn spend(
+        &self,
+        user: &str,
+        window_start: i64,
+        cost: u64,
+        limit: u64,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.limiter.spend(user, window_start, cost, limit))
+    }
+
+    async fn pass_gate(
+        &self,
+        user: &str,
+        gate: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self.limiter.pass_gate(user, gate, now_ms, interval_ms))
     }
 }

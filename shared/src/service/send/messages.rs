@@ -7,7 +7,7 @@ use crate::envelope::{Envelope, Publish};
 use crate::protocol::{ProtocolError, RoomId, ServerFrame};
 use crate::service::broadcast::{self, PushPolicy};
 
-/// `send`: counted against the rate limit, then queued for the fanout to sequence and deliver.
+/// `send`: queued for the fanout to sequence and deliver (the budget was spent before).
 pub(super) async fn publish(
     deps: &SendDeps,
     caller: &Caller,
@@ -18,12 +18,6 @@ pub(super) async fn publish(
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
     let now = deps.clock.now();
-    let window = deps.limits.rate_window_secs.max(1);
-    let window_start = now.timestamp() - now.timestamp().rem_euclid(window);
-    let hits = deps.stores.limiter.hit(&conn.id, window_start, window_start + 2 * window).await?;
-    if hits > deps.limits.rate_limit {
-        return Err(ActionError::RateLimited { limit: deps.limits.rate_limit, window });
-    }
     let id = ulid::Ulid::generate().to_string();
     let envelope = Envelope::Publish(Publish {
         id: id.clone(),

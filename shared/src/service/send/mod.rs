@@ -1,6 +1,7 @@
 //! The `send` function: every client frame API Gateway routes to `$default`. Each action is
 //! validated, authorized against the caller's rooms, and answered with one reply frame.
 
+pub mod budget;
 mod guards;
 mod messages;
 mod presence;
@@ -16,12 +17,13 @@ use crate::ports::{PushError, Pusher, Queue, QueueError, StoreError};
 use crate::protocol::{ErrorCode, ProtocolError, Request, ServerFrame, parse_request};
 use crate::service::Stores;
 
-/// Per-connection limits of the `send` function's actions.
+/// Limits of the `send` function's actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendLimits {
-    /// `send`s allowed per connection per window.
+    /// The budget of one user (all their connections together) per window, in cost units: every
+    /// action spends its [`budget::cost`] from it.
     pub rate_limit: u64,
-    /// The rate window, in seconds.
+    /// The budget's window, in seconds.
     pub rate_window_secs: i64,
     /// Rooms one connection may be subscribed to at once.
     pub max_rooms: usize,
@@ -29,11 +31,24 @@ pub struct SendLimits {
     pub typing_interval_ms: i64,
     /// Messages one `sync` sends per room before it answers `hasMore`.
     pub sync_limit: usize,
+    /// At most one `read` per this interval per user and room is announced to the room; the
+    /// cursor of the others is stored all the same.
+    pub read_interval_ms: i64,
+    /// At most one `status` change per this interval per user; a change sooner is refused.
+    pub status_interval_ms: i64,
 }
 
 impl Default for SendLimits {
     fn default() -> Self {
-        Self { rate_limit: 100, rate_window_secs: 10, max_rooms: 100, typing_interval_ms: 2_000, sync_limit: 1_000 }
+        Self {
+            rate_limit: 100,
+            rate_window_secs: 10,
+            max_rooms: 100,
+            typing_interval_ms: 2_000,
+            sync_limit: 1_000,
+            read_interval_ms: 1_000,
+            status_interval_ms: 2_000,
+        }
     }
 }
 
@@ -48,7 +63,7 @@ pub struct SendDeps {
     pub pusher: Arc<dyn Pusher>,
     /// Now.
     pub clock: Arc<dyn Clock>,
-    /// Per-connection limits.
+    /// Per-user and per-connection limits.
     pub limits: SendLimits,
     /// Overrides the caller's management endpoint (custom domains, the devstack).
     pub endpoint_override: Option<String>,
@@ -75,13 +90,13 @@ pub enum ActionError {
     /// The thing named does not exist (e.g. leaving a room not joined).
     #[error("{0}")]
     NotFound(String),
-    /// Too many sends: wait for the window to pass.
-    #[error("more than {limit} sends in {window}s; slow down")]
+    /// Too many actions: wait `retry_after_ms`, then retry; nothing was done.
+    #[error("{reason}; retry in {retry_after_ms} ms")]
     RateLimited {
-        /// Sends allowed per window.
-        limit: u64,
-        /// The window, in seconds.
-        window: i64,
+        /// Which limit refused it.
+        reason: String,
+        /// Milliseconds until the same request would be admitted.
+        retry_after_ms: i64,
     },
     /// The store failed: the client may retry.
     #[error("storage is unavailable; retry")]
@@ -140,7 +155,11 @@ pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply
     };
     let action = Some(request.action().to_owned());
     let room = request.room().map(ToString::to_string);
-    let frame = match execute(deps, caller, &request).await {
+    let outcome = match budget::spend(deps, caller, &request).await {
+        Ok(()) => execute(deps, caller, &request).await,
+        Err(e) => Err(e),
+    };
+    let frame = match outcome {
         Ok(frame) => frame,
         Err(e) => {
             if matches!(
@@ -153,10 +172,13 @@ pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply
                 Request::Send { client_msg_id, .. } => client_msg_id.clone(),
                 _ => None,
             };
-            Some(
+            let mut frame =
                 ProtocolError { code: e.code(), message: e.to_string(), action: action.clone(), client_msg_id }
-                    .to_frame(),
-            )
+                    .to_frame();
+            if let (ServerFrame::Error(f), ActionError::RateLimited { retry_after_ms, .. }) = (&mut frame, &e) {
+                f.retry_after_ms = u64::try_from(*retry_after_ms).ok();
+            }
+            Some(frame)
         }
     };
     Reply { action, room, frame }

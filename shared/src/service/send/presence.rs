@@ -1,5 +1,6 @@
 //! `presence`, `status`, `read` and `typing`: who is here and what they are doing.
 
+use super::budget::gate;
 use super::guards::{endpoint, require_member, require_subscribed};
 use super::{ActionError, Caller, SendDeps};
 use crate::domain::{Connection, Status};
@@ -24,10 +25,17 @@ pub(super) async fn members(deps: &SendDeps, conn: &Connection, room: &RoomId) -
 }
 
 /// `status`: a transition is queued for the fanout to announce to the user's rooms; the caller
-/// gets its own `presenceChanged` as the reply.
+/// gets its own `presenceChanged` as the reply. A change sooner than `status_interval_ms` after
+/// the last one is refused before it is stored, so toggling cannot flood the user's rooms.
 pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status) -> Result<ServerFrame, ActionError> {
     let user = &caller.connection.user;
     let now = deps.clock.now();
+    let current = deps.stores.presence.presence(std::slice::from_ref(user), now.timestamp()).await?;
+    let changes = current.first().is_none_or(|p| p.status != status);
+    if changes && let Some(retry_after_ms) = gate(deps, user, "status", deps.limits.status_interval_ms).await? {
+        let reason = format!("status may change once per {} ms", deps.limits.status_interval_ms);
+        return Err(ActionError::RateLimited { reason, retry_after_ms });
+    }
     if let Some(p) = deps.stores.presence.set_status(user, status, now.timestamp()).await? {
         let notice = PresenceNotice {
             user: p.user,
@@ -41,7 +49,9 @@ pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status)
     Ok(ServerFrame::PresenceChanged { user: user.clone(), status, last_seen: None })
 }
 
-/// `read`: stores the cursor and tells the room's other subscribers; the reader gets it as the reply.
+/// `read`: stores the cursor and tells the room's other subscribers; the reader gets it as the
+/// reply. Only a read that moves the cursor is told, and at most one per `read_interval_ms` per
+/// user and room (the cursor of the others is stored all the same).
 pub(super) async fn read(
     deps: &SendDeps,
     caller: &Caller,
@@ -54,8 +64,13 @@ pub(super) async fn read(
     if seq > last {
         return Err(ActionError::BadRequest(format!("seq {seq} is past {room}'s last seq {last}")));
     }
+    let before = deps.stores.presence.read_cursor(&conn.user, room.as_str()).await?;
     let stored = deps.stores.presence.set_read(&conn.user, room.as_str(), seq).await?;
     let frame = ServerFrame::Read { room: room.to_string(), user: conn.user.clone(), seq: stored };
+    let moved = before.is_none_or(|b| stored > b);
+    if !moved || gate(deps, &conn.user, &format!("read#{room}"), deps.limits.read_interval_ms).await?.is_some() {
+        return Ok(frame);
+    }
     let audience =
         broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
             .await?;
