@@ -13,7 +13,7 @@ use starling_shared::aws_lambda_events::encodings::Body;
 use starling_shared::aws_lambda_events::sqs::SqsEvent;
 use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::handlers::{self, Unauthorized};
-use starling_shared::ports::{ConnectionStore, SubscriptionStore};
+use starling_shared::ports::{ConnectionStore, StoreError, SubscriptionStore};
 use starling_shared::protocol::ServerFrame;
 
 const SECRET: &[u8] = b"handler-test-secret";
@@ -257,12 +257,74 @@ async fn fanout_delivers_an_sqs_batch_and_reports_no_failures() {
 }
 
 #[tokio::test]
-async fn fanout_reports_a_poison_record_and_the_rest_of_its_group() {
+async fn fanout_dead_letters_a_poison_record_and_goes_on_with_its_group() {
     let w = World::new();
+    let [alice] = w.room("lobby", ["alice"]).await;
     let response =
         handlers::fanout(&w.fanout, sqs_event("not an envelope", &publish_json("01B", "two"))).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let letters = w.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].record_id, "2e1424d4-f796-459a-8184-9c92662be6da");
+    assert_eq!(w.received(&alice).len(), 1);
+}
+
+#[tokio::test]
+async fn fanout_reads_the_receive_count_of_each_record() {
+    let mut w = World::new();
+    w.fanout.settings.receive_ceiling = 7;
+    let mut v: Value = serde_json::from_str(&fixture("sqs-fanout.json")).unwrap();
+    // The store refuses both: the first, on its 7th receive (the ceiling), is dead-lettered; the
+    // second, on its 1st, is retried.
+    v["Records"][0]["body"] = Value::String(publish_json("01A", "one"));
+    v["Records"][0]["attributes"]["ApproximateReceiveCount"] = Value::String("7".into());
+    v["Records"][1]["body"] = Value::String(publish_json("01B", "two"));
+    w.fanout.stores.messages = std::sync::Arc::new(RefusingStore);
+    let response = handlers::fanout(&w.fanout, event(&v.to_string())).await.unwrap();
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da", "2e1424d4-f796-459a-8184-9c92662be6db"]);
-    let json = serde_json::to_value(&response).unwrap();
-    assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "2e1424d4-f796-459a-8184-9c92662be6da");
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6db"], "only the record under the ceiling is retried");
+    let letters = w.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.starts_with("gave up after 7 receives"), "{}", letters[0].reason);
+}
+
+#[tokio::test]
+async fn fanout_starts_nothing_past_the_invocation_deadline() {
+    let w = World::new();
+    let [alice] = w.room("lobby", ["alice"]).await;
+    let mut e = sqs_event(&publish_json("01A", "one"), &publish_json("01B", "two"));
+    // Already within the margin of the deadline.
+    e.context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 1_000;
+    let response = handlers::fanout(&w.fanout, e).await.unwrap();
+    assert_eq!(response.batch_item_failures.len(), 2);
+    assert!(w.received(&alice).is_empty());
+}
+
+/// A message store whose appends always fail.
+#[derive(Debug)]
+struct RefusingStore;
+
+#[async_trait::async_trait]
+impl starling_shared::ports::MessageStore for RefusingStore {
+    async fn append(
+        &self,
+        _: starling_shared::domain::NewMessage,
+    ) -> Result<starling_shared::domain::Appended, StoreError> {
+        Err(StoreError::Failed("injected".into()))
+    }
+    async fn last_seq(&self, _: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    async fn history(
+        &self,
+        _: &str,
+        _: Option<u64>,
+        _: u32,
+        _: i64,
+    ) -> Result<starling_shared::domain::HistoryPage, StoreError> {
+        Err(StoreError::Failed("unused".into()))
+    }
+    async fn since(&self, _: &str, _: u64, _: usize, _: i64) -> Result<starling_shared::domain::SyncPage, StoreError> {
+        Err(StoreError::Failed("unused".into()))
+    }
 }
