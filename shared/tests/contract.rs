@@ -61,6 +61,12 @@ contract!(
     away_is_a_transition_only_while_online,
     read_cursor_only_moves_forward,
     typing_is_gated_per_connection_and_room,
+    presence_versions_grow_with_every_transition_and_a_repeated_close_changes_nothing,
+    concurrent_opens_of_one_user_announce_online_once_with_distinct_versions,
+    a_connection_idle_past_api_gateways_limit_is_stale_until_it_shows_activity,
+    reconnecting_without_disconnects_keeps_the_counted_connections_bounded,
+    concurrent_subscribes_of_one_connection_stop_at_the_room_limit,
+    unsubscribing_frees_a_place_under_the_room_limit,
 );
 
 fn conn(id: &str, user: &str) -> Connection {
@@ -286,9 +292,9 @@ async fn since_returns_missed_messages_with_recovery_and_limit(s: Arc<dyn Store>
 async fn presence_changes_once_per_transition_across_devices(s: Arc<dyn Store>) {
     let now = 1_795_000_100;
     let (phone, laptop) = (conn("phone=", "alice"), conn("laptop=", "alice"));
-    let first = s.connection_opened(&phone, now).await.unwrap();
+    let first = s.connection_opened(&phone, now).await.unwrap().transition;
     assert_eq!(first.map(|p| p.status), Some(Status::Online));
-    assert_eq!(s.connection_opened(&laptop, now).await.unwrap(), None, "second device: no transition");
+    assert_eq!(s.connection_opened(&laptop, now).await.unwrap().transition, None, "second device: no transition");
     assert_eq!(s.connection_closed(&phone, now + 10).await.unwrap(), None, "still on the laptop");
     assert_eq!(s.presence(&["alice".to_owned()], now + 10).await.unwrap()[0].status, Status::Online);
     let last = s.connection_closed(&laptop, now + 20).await.unwrap().expect("offline transition");
@@ -309,17 +315,19 @@ async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn S
     assert_eq!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].status, Status::Offline);
     let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
     let back = s.connection_opened(&fresh, after_lifetime).await.unwrap();
-    assert_eq!(back.map(|p| p.status), Some(Status::Online), "the dead connection does not hide the transition");
+    assert_eq!(back.dropped, ["old="], "the dead connection is no longer counted");
+    assert_eq!(back.transition.map(|p| p.status), Some(Status::Online), "the dead connection does not hide the transition");
 }
 
 async fn away_is_a_transition_only_while_online(s: Arc<dyn Store>) {
     let now = 1_795_000_100;
     let c = conn("c=", "alice");
     s.connection_opened(&c, now).await.unwrap();
-    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap().map(|p| p.status), Some(Status::Away));
-    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap(), None);
+    let changed = |set: starling_shared::domain::StatusSet| set.changed.then_some(set.current.status);
+    assert_eq!(changed(s.set_status("alice", Status::Away, now).await.unwrap()), Some(Status::Away));
+    assert_eq!(changed(s.set_status("alice", Status::Away, now).await.unwrap()), None);
     assert_eq!(s.presence(&["alice".to_owned()], now).await.unwrap()[0].status, Status::Away);
-    assert_eq!(s.set_status("alice", Status::Online, now).await.unwrap().map(|p| p.status), Some(Status::Online));
+    assert_eq!(changed(s.set_status("alice", Status::Online, now).await.unwrap()), Some(Status::Online));
     s.set_status("alice", Status::Away, now).await.unwrap();
     s.connection_closed(&c, now).await.unwrap();
     let back = conn("c2=", "alice");
@@ -347,6 +355,100 @@ async fn typing_is_gated_per_connection_and_room(s: Arc<dyn Store>) {
     assert!(s.typing_allowed("a=", "other", t + 1999, 2000).await.unwrap());
     assert!(s.typing_allowed("b=", "lobby", t + 1999, 2000).await.unwrap());
     assert!(s.typing_allowed("a=", "lobby", t + 2000, 2000).await.unwrap());
+}
+
+async fn presence_versions_grow_with_every_transition_and_a_repeated_close_changes_nothing(s: Arc<dyn Store>) {
+    let now = 1_795_000_100;
+    let alice = || vec!["alice".to_owned()];
+    let c = conn("c=", "alice");
+    let online = s.connection_opened(&c, now).await.unwrap().transition.expect("online");
+    let offline = s.connection_closed(&c, now + 1).await.unwrap().expect("offline");
+    assert!(offline.version > online.version, "{offline:?} after {online:?}");
+    let listed = s.presence(&alice(), now + 2).await.unwrap().remove(0);
+    assert_eq!((listed.status, listed.version), (Status::Offline, offline.version));
+    assert_eq!(s.connection_closed(&c, now + 3).await.unwrap(), None, "a repeated $disconnect");
+    assert_eq!(s.presence(&alice(), now + 3).await.unwrap()[0].version, offline.version, "and it wrote nothing");
+    let again = conn("c2=", "alice");
+    let back = s.connection_opened(&again, now + 4).await.unwrap().transition.expect("online again");
+    assert!(back.version > offline.version, "a later online outranks the earlier offline");
+}
+
+async fn concurrent_opens_of_one_user_announce_online_once_with_distinct_versions(s: Arc<dyn Store>) {
+    let now = 1_795_000_100;
+    let conns: Vec<Connection> = (0..8).map(|i| conn(&format!("d{i}="), "alice")).collect();
+    let opened = join_all(conns.iter().map(|c| s.connection_opened(c, now))).await;
+    let transitions: Vec<_> = opened.into_iter().filter_map(|o| o.unwrap().transition).collect();
+    assert_eq!(transitions.len(), 1, "one online however many devices: {transitions:?}");
+    let closed = join_all(conns.iter().map(|c| s.connection_closed(c, now + 1))).await;
+    let offline: Vec<_> = closed.into_iter().filter_map(|c| c.unwrap()).collect();
+    assert_eq!(offline.len(), 1, "one offline: {offline:?}");
+    assert!(offline[0].version > transitions[0].version);
+    assert_eq!(s.presence(&["alice".to_owned()], now + 1).await.unwrap()[0].status, Status::Offline);
+}
+
+async fn a_connection_idle_past_api_gateways_limit_is_stale_until_it_shows_activity(s: Arc<dyn Store>) {
+    use starling_shared::domain::{ACTIVITY_GRANULARITY_SECS as GRAIN, IDLE_TIMEOUT_SECS as IDLE};
+    let c = conn("idle=", "alice");
+    let t0 = c.connected_at_ms / 1000;
+    let at = |t: i64| {
+        let s = s.clone();
+        async move { s.presence(&["alice".to_owned()], t).await.unwrap().remove(0) }
+    };
+    s.connection_opened(&c, t0).await.unwrap();
+    s.touch(&c, t0 + 300).await.unwrap();
+    let alive = at(t0 + 300 + IDLE + GRAIN - 1).await;
+    assert_eq!((alive.status, alive.stale.len()), (Status::Online, 0), "activity kept it");
+    let dead = at(t0 + 300 + IDLE + GRAIN).await;
+    assert_eq!((dead.status, dead.stale), (Status::Offline, vec!["idle=".to_owned()]));
+    let offline = s.connection_closed(&c, t0 + 2000).await.unwrap().expect("forgetting it announces offline");
+    assert_eq!(offline.last_seen.as_deref(), Some("2026-11-18T11:11:40.000Z"), "last seen at its last activity");
+    assert!(offline.version > alive.version);
+    assert!(at(t0 + 2000).await.stale.is_empty());
+    s.touch(&c, t0 + 2001).await.unwrap();
+    assert_eq!(at(t0 + 2001).await.status, Status::Offline, "a touch does not revive a forgotten connection");
+}
+
+async fn reconnecting_without_disconnects_keeps_the_counted_connections_bounded(s: Arc<dyn Store>) {
+    use starling_shared::domain::MAX_CONNECTIONS_PER_USER;
+    let now = 1_795_000_100;
+    let mut dropped = 0;
+    for i in 0..60 {
+        let c = Connection { id: format!("r{i}="), user: "alice".into(), connected_at_ms: (now + i) * 1000 };
+        dropped += s.connection_opened(&c, now + i).await.unwrap().dropped.len();
+    }
+    assert_eq!(dropped, 60 - MAX_CONNECTIONS_PER_USER, "the least recently active beyond the cap");
+    let last = Connection { id: "r59=".into(), user: "alice".into(), connected_at_ms: (now + 59) * 1000 };
+    assert!(s.connection_closed(&conn("r0=", "alice"), now + 60).await.unwrap().is_none(), "r0 is not counted");
+    assert!(s.connection_closed(&last, now + 60).await.unwrap().is_none(), "others still count");
+}
+
+async fn concurrent_subscribes_of_one_connection_stop_at_the_room_limit(s: Arc<dyn Store>) {
+    let c = conn("joiner=", "alice");
+    s.register(&c).await.unwrap();
+    let rooms: Vec<String> = (0..12).map(|i| format!("room{i}")).collect();
+    let results = join_all(rooms.iter().map(|r| s.subscribe_within(r, &c, 5))).await;
+    let admitted = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(admitted, 5);
+    assert_eq!(s.subscription_count(&c.id).await.unwrap(), 5);
+    let inside = join_all(rooms.iter().map(|r| s.is_subscribed(r, &c.id))).await;
+    let subscribed: Vec<&String> = rooms.iter().zip(inside).filter(|(_, i)| *i.as_ref().unwrap()).map(|(r, _)| r).collect();
+    assert_eq!(subscribed.len(), 5);
+    assert!(s.subscribe_within(subscribed[0], &c, 5).await.unwrap(), "re-joining a room it is in still succeeds");
+    assert_eq!(s.subscription_count(&c.id).await.unwrap(), 5);
+}
+
+async fn unsubscribing_frees_a_place_under_the_room_limit(s: Arc<dyn Store>) {
+    let c = conn("leaver=", "alice");
+    s.register(&c).await.unwrap();
+    assert!(s.subscribe_within("a", &c, 2).await.unwrap());
+    assert!(s.subscribe_within("b", &c, 2).await.unwrap());
+    assert!(!s.subscribe_within("c", &c, 2).await.unwrap());
+    s.unsubscribe("a", &c).await.unwrap();
+    s.unsubscribe("a", &c).await.unwrap();
+    assert!(s.subscribe_within("c", &c, 2).await.unwrap(), "leaving freed one place");
+    assert!(!s.subscribe_within("d", &c, 2).await.unwrap(), "a repeated leave freed no second place");
+    let ghost = conn("ghost=", "alice");
+    assert!(matches!(s.subscribe_within("a", &ghost, 2).await, Err(StoreError::NotFound(_))));
 }
 
 mod queue {

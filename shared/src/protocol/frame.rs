@@ -103,6 +103,11 @@ pub enum ServerFrame {
         /// last connection closed (RFC 3339, whole seconds).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seen: Option<String>,
+        /// `version`: the user's presence version of this change. Versions of one user only grow,
+        /// so a client drops a `presenceChanged` whose version is not greater than the last one
+        /// it holds for that user (from `presenceChanged` or `presence`): it arrived late.
+        #[serde(default)]
+        version: u64,
     },
     /// `typing`: another user is typing in a room this connection is subscribed to. Posted to
     /// the room's subscribers except every connection of the typist, at most once per
@@ -146,6 +151,10 @@ pub struct MemberPresence {
     /// omitted if none ever closed. It can be present for an online user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// `version`: the user's presence version this status is from, comparable with
+    /// `presenceChanged.version`.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl ServerFrame {
