@@ -240,12 +240,18 @@ async fn a_dynamodb_throttle_becomes_a_throttled_store_error() {
 }
 
 #[tokio::test]
-async fn subscribing_a_vanished_connection_is_not_found() {
+async fn subscribing_counts_the_room_under_the_limit_and_a_vanished_connection_is_not_found() {
     let transact = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .match_requests(|t| {
-            t.transact_items().first().and_then(|i| i.condition_check()).is_some_and(|c| {
-                c.condition_expression() == "attribute_exists(pk)" && c.key().get("pk") == Some(&s("CONN#gone="))
-            })
+            let count = t.transact_items().first().and_then(|i| i.update());
+            let inverse = t.transact_items().get(1).and_then(|i| i.put());
+            count.is_some_and(|u| {
+                u.key().get("pk") == Some(&s("CONN#gone="))
+                    && u.update_expression() == "ADD roomCount :one"
+                    && u.condition_expression().is_some_and(|c| c.contains("roomCount < :max"))
+                    && u.expression_attribute_values().and_then(|v| v.get(":max"))
+                        == Some(&AttributeValue::N("7".into()))
+            }) && inverse.is_some_and(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
         })
         .then_error(|| {
             TransactWriteItemsError::TransactionCanceledException(
@@ -254,9 +260,12 @@ async fn subscribing_a_vanished_connection_is_not_found() {
                     .build(),
             )
         });
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact]);
+    let missing = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|g| g.key().and_then(|k| k.get("pk")) == Some(&s("CONN#gone=")))
+        .then_output(|| GetItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact, &missing]);
     let conn = starling_shared::domain::Connection { id: "gone=".into(), user: "alice".into(), connected_at_ms: 0 };
-    let err = DynamoStore::new(client, TABLE).subscribe("lobby", &conn).await.unwrap_err();
+    let err = DynamoStore::new(client, TABLE).subscribe_within("lobby", &conn, 7).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 

@@ -58,6 +58,7 @@ contract!(
     since_returns_missed_messages_with_recovery_and_limit,
     presence_changes_once_per_transition_across_devices,
     a_connection_past_its_lifetime_does_not_keep_a_user_online,
+    a_dead_connection_forgotten_before_a_reconnect_makes_both_transitions,
     away_is_a_transition_only_while_online,
     read_cursor_only_moves_forward,
     typing_is_gated_per_connection_and_room,
@@ -312,11 +313,24 @@ async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn S
     let old = conn("old=", "alice");
     let after_lifetime = old.expires_at() + 1;
     s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
-    assert_eq!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].status, Status::Offline);
+    let listed = s.presence(&["alice".to_owned()], after_lifetime).await.unwrap().remove(0);
+    assert_eq!((listed.status, listed.stale), (Status::Offline, vec!["old=".to_owned()]));
     let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
     let back = s.connection_opened(&fresh, after_lifetime).await.unwrap();
     assert_eq!(back.dropped, ["old="], "the dead connection is no longer counted");
-    assert_eq!(back.transition.map(|p| p.status), Some(Status::Online), "the dead connection does not hide the transition");
+    assert_eq!(back.transition, None, "online was announced and never taken back: nothing to announce");
+    assert!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].stale.is_empty());
+}
+
+async fn a_dead_connection_forgotten_before_a_reconnect_makes_both_transitions(s: Arc<dyn Store>) {
+    let old = conn("old=", "alice");
+    let after_lifetime = old.expires_at() + 1;
+    s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
+    let offline = s.connection_closed(&old, after_lifetime).await.unwrap().expect("forgetting it is the offline");
+    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
+    let back = s.connection_opened(&fresh, after_lifetime).await.unwrap().transition.expect("and online again");
+    assert_eq!((offline.status, back.status), (Status::Offline, Status::Online));
+    assert!(back.version > offline.version);
 }
 
 async fn away_is_a_transition_only_while_online(s: Arc<dyn Store>) {
@@ -431,7 +445,8 @@ async fn concurrent_subscribes_of_one_connection_stop_at_the_room_limit(s: Arc<d
     assert_eq!(admitted, 5);
     assert_eq!(s.subscription_count(&c.id).await.unwrap(), 5);
     let inside = join_all(rooms.iter().map(|r| s.is_subscribed(r, &c.id))).await;
-    let subscribed: Vec<&String> = rooms.iter().zip(inside).filter(|(_, i)| *i.as_ref().unwrap()).map(|(r, _)| r).collect();
+    let subscribed: Vec<&String> =
+        rooms.iter().zip(inside).filter(|(_, i)| *i.as_ref().unwrap()).map(|(r, _)| r).collect();
     assert_eq!(subscribed.len(), 5);
     assert!(s.subscribe_within(subscribed[0], &c, 5).await.unwrap(), "re-joining a room it is in still succeeds");
     assert_eq!(s.subscription_count(&c.id).await.unwrap(), 5);

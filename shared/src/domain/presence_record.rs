@@ -127,8 +127,12 @@ impl PresenceRecord {
     /// Counts `conn`, dropping dead connections and the least recently active beyond the cap.
     pub fn open(&mut self, conn: &Connection, now: i64) -> Opened {
         let before = self.shown(now);
-        let mut dropped: Vec<String> =
-            self.connections.iter().filter(|(id, t)| !t.live(now) && **id != conn.id).map(|(id, _)| id.clone()).collect();
+        let mut dropped: Vec<String> = self
+            .connections
+            .iter()
+            .filter(|(id, t)| !t.live(now) && **id != conn.id)
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in &dropped {
             self.connections.remove(id);
         }

@@ -19,8 +19,15 @@ pub(super) async fn members(deps: &SendDeps, caller: &Caller, room: &RoomId) -> 
     let stale: Vec<&Presence> = listed.iter().filter(|p| !p.stale.is_empty()).collect();
     if !stale.is_empty() {
         for p in stale {
-            connection::forget_stale(&deps.stores, deps.queue.as_ref(), &p.user, &p.stale, now, caller.endpoint.clone())
-                .await;
+            connection::forget_stale(
+                &deps.stores,
+                deps.queue.as_ref(),
+                &p.user,
+                &p.stale,
+                now,
+                caller.endpoint.clone(),
+            )
+            .await;
         }
         listed = deps.stores.presence.presence(&users, now.timestamp()).await?;
     }
@@ -64,9 +71,14 @@ pub(super) async fn read(
         broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
             .await?;
     let endpoint = endpoint(deps, caller)?;
-    let report =
-        broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.to_json().as_bytes())
-            .await;
+    let report = broadcast::post_all(
+        deps.pusher.as_ref(),
+        PushPolicy::default(),
+        &endpoint,
+        audience,
+        frame.to_json().as_bytes(),
+    )
+    .await;
     forget_gone(deps, caller, &report).await;
     Ok(frame)
 }
