@@ -327,17 +327,6 @@ async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn S
     assert!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].stale.is_empty());
 }
 
-async fn a_dead_connection_forgotten_before_a_reconnect_makes_both_transitions(s: Arc<dyn Store>) {
-    let old = conn("old=", "alice");
-    let after_lifetime = old.expires_at() + 1;
-    s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
-    let offline = s.connection_closed(&old, after_lifetime).await.unwrap().expect("forgetting it is the offline");
-    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
-    let back = s.connection_opened(&fresh, after_lifetime).await.unwrap().transition.expect("and online again");
-    assert_eq!((offline.status, back.status), (Status::Offline, Status::Online));
-    assert!(back.version > offline.version);
-}
-
 async fn away_is_a_transition_only_while_online(s: Arc<dyn Store>) {
     let now = 1_795_000_100;
     let c = conn("c=", "alice");

@@ -106,3 +106,14 @@ pub(crate) async fn unsubscribing_frees_a_place_under_the_room_limit(s: Arc<dyn 
     let ghost = conn("ghost=", "alice");
     assert!(matches!(s.subscribe_within("a", &ghost, 2).await, Err(StoreError::NotFound(_))));
 }
+
+pub(crate) async fn a_dead_connection_forgotten_before_a_reconnect_makes_both_transitions(s: Arc<dyn Store>) {
+    let old = conn("old=", "alice");
+    let after_lifetime = old.expires_at() + 1;
+    s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
+    let offline = s.connection_closed(&old, after_lifetime).await.unwrap().expect("forgetting it is the offline");
+    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
+    let back = s.connection_opened(&fresh, after_lifetime).await.unwrap().transition.expect("and online again");
+    assert_eq!((offline.status, back.status), (Status::Offline, Status::Online));
+    assert!(back.version > offline.version);
+}
