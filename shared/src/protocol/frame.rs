@@ -91,9 +91,10 @@ pub enum ServerFrame {
     },
     /// `presenceChanged`: a user's status changed. Announced once per transition (offline →
     /// online at the first connection, online/away → offline when the last connection closes or
-    /// the fanout finds it gone, online ↔ away through `status`) to every connection subscribed
-    /// to any room the user is a member of. Also the reply to `status`, always, even when nothing
-    /// changed, so the caller often gets it twice. Clients treat it as state: it may repeat.
+    /// a post to it answers 410 or `presence` finds it dead, online ↔ away through `status`) to
+    /// every connection subscribed to any room the user is a member of. Also the reply to
+    /// `status`, always, even when nothing changed, so the caller often gets it twice. Clients
+    /// treat it as state: it may repeat, and arrive late (see `version`).
     PresenceChanged {
         /// `user`: whose status changed.
         user: String,

@@ -105,7 +105,7 @@ pub(crate) async fn forget_gone(
 /// Forgets connections of `user` that presence still counts although API Gateway cannot hold
 /// them any more (their `$disconnect` was lost), and queues the offline transition that causes.
 /// Their presence entries go even when their connection items are already gone (TTL).
-pub(crate) async fn forget_stale(
+async fn forget_stale(
     stores: &Stores,
     queue: &dyn Queue,
     user: &str,
@@ -122,6 +122,25 @@ pub(crate) async fn forget_stale(
         offline.extend(logged(stores.presence.connection_closed(&counted, now.timestamp()).await, id));
     }
     announce_later(queue, offline, now.timestamp_millis(), endpoint).await;
+}
+
+/// The presence of `users` at `now`, after forgetting the connections it found dead (see
+/// [`forget_stale`]), so what it answers agrees with what is announced.
+pub(crate) async fn presence_of(
+    stores: &Stores,
+    queue: &dyn Queue,
+    users: &[String],
+    now: DateTime<Utc>,
+    endpoint: Option<String>,
+) -> Result<Vec<Presence>, StoreError> {
+    let listed = stores.presence.presence(users, now.timestamp()).await?;
+    if listed.iter().all(|p| p.stale.is_empty()) {
+        return Ok(listed);
+    }
+    for p in listed.iter().filter(|p| !p.stale.is_empty()) {
+        forget_stale(stores, queue, &p.user, &p.stale, now, endpoint.clone()).await;
+    }
+    stores.presence.presence(users, now.timestamp()).await
 }
 
 /// The queue message announcing a transition.

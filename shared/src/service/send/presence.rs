@@ -2,7 +2,7 @@
 
 use super::guards::{endpoint, require_member, require_subscribed};
 use super::{ActionError, Caller, SendDeps};
-use crate::domain::{Presence, Status};
+use crate::domain::Status;
 use crate::envelope::Envelope;
 use crate::protocol::{MemberPresence, RoomId, ServerFrame};
 use crate::service::broadcast::{self, PushPolicy, Report};
@@ -15,23 +15,8 @@ pub(super) async fn members(deps: &SendDeps, caller: &Caller, room: &RoomId) -> 
     require_member(deps, &caller.connection, room).await?;
     let users = deps.stores.subscriptions.members(room.as_str()).await?;
     let now = deps.clock.now();
-    let mut listed = deps.stores.presence.presence(&users, now.timestamp()).await?;
-    let stale: Vec<&Presence> = listed.iter().filter(|p| !p.stale.is_empty()).collect();
-    if !stale.is_empty() {
-        for p in stale {
-            connection::forget_stale(
-                &deps.stores,
-                deps.queue.as_ref(),
-                &p.user,
-                &p.stale,
-                now,
-                caller.endpoint.clone(),
-            )
-            .await;
-        }
-        listed = deps.stores.presence.presence(&users, now.timestamp()).await?;
-    }
-    let members = listed
+    let members = connection::presence_of(&deps.stores, deps.queue.as_ref(), &users, now, caller.endpoint.clone())
+        .await?
         .into_iter()
         .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen, version: p.version })
         .collect();
