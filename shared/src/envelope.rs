@@ -39,7 +39,12 @@ pub struct PresenceNotice {
     /// When the user was last seen, for `offline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
-    /// When the transition happened (epoch ms), to tell notices apart for deduplication.
+    /// The user's presence version of this transition (greater for later transitions), sent to
+    /// clients so they can drop announcements that arrive after newer ones. 0 in notices queued
+    /// before versions existed.
+    #[serde(default)]
+    pub version: u64,
+    /// When the transition happened (epoch ms).
     pub at_ms: i64,
     /// The management API endpoint of the API the transition happened on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +95,8 @@ impl Envelope {
             }
             Self::Presence(n) => {
                 let mut h = Sha256::new();
-                h.update(format!("p\0{}\0{}\0{}", n.user, n.status.as_str(), n.at_ms).as_bytes());
+                // The version tells transitions apart even within one millisecond.
+                h.update(format!("p\0{}\0{}\0{}\0{}", n.user, n.status.as_str(), n.at_ms, n.version).as_bytes());
                 hex::encode(h.finalize())
             }
         }

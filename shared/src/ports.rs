@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Appended, Connection, HistoryPage, NewMessage, Page, Presence, Removed, Status, Subscriber, SyncPage,
+    Appended, Connection, HistoryPage, NewMessage, Opened, Page, Presence, Removed, Status, StatusSet, Subscriber,
+    SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -57,7 +58,13 @@ pub trait ConnectionStore: Send + Sync + std::fmt::Debug {
 pub trait SubscriptionStore: Send + Sync + std::fmt::Debug {
     /// Subscribes the connection and makes its user a member. Idempotent.
     /// `NotFound` when the connection is not registered (e.g. it disconnected meanwhile).
-    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
+    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+        self.subscribe_within(room, conn, usize::MAX).await.map(|_| ())
+    }
+    /// [`Self::subscribe`], unless the connection is already subscribed to `max_rooms` other
+    /// rooms: then nothing changes and the answer is `false`. The count and the subscription
+    /// change atomically, so concurrent subscribes never pass the limit.
+    async fn subscribe_within(&self, room: &str, conn: &Connection, max_rooms: usize) -> Result<bool, StoreError>;
     /// Unsubscribes the connection and ends its user's membership. Idempotent.
     async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError>;
     /// Whether this connection is subscribed to the room.
@@ -92,16 +99,22 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
 /// Presence, read cursors and the typing gate: per-user state.
 #[async_trait]
 pub trait PresenceStore: Send + Sync + std::fmt::Debug {
-    /// Records an open connection. Returns the new presence when the user was offline before
-    /// (the one transition to announce, however many devices connect at once).
-    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError>;
+    /// Records an open connection. Its transition is the new presence when the user was offline
+    /// before (the one transition to announce, however many devices connect at once); it also
+    /// names the connections it stopped counting, whose items the caller removes.
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Opened, StoreError>;
     /// Records a closed connection. Returns the new presence when it was the user's last live
     /// connection. Idempotent: closing an unknown or closed connection returns `None`.
     async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError>;
-    /// Sets `online` or `away`. Returns the new presence when it changed and the user is online.
-    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError>;
-    /// The presence of each user, in the order given.
+    /// Sets `online` or `away`: the presence after it, and whether that is a transition (it
+    /// changed and the user is online).
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<StatusSet, StoreError>;
+    /// The presence of each user, in the order given, with its version and the connections that
+    /// are past their liveness deadline.
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError>;
+    /// Records activity of the connection (at most once a minute), which keeps it counted past
+    /// API Gateway's idle limit. Unknown connections are ignored.
+    async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError>;
     /// Moves the user's read cursor forward to `seq` (never back); returns the stored cursor.
     async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError>;
     /// The user's read cursor in the room, if they ever read it.

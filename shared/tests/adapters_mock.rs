@@ -230,6 +230,46 @@ async fn removing_a_connection_deletes_its_items_and_retries_unprocessed_ones() 
 }
 
 #[tokio::test]
+async fn a_presence_write_that_lost_to_another_writer_is_reread_and_applied_again() {
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use starling_shared::domain::Connection;
+    use starling_shared::ports::PresenceStore;
+    let presence = |version: &str| {
+        let version = AttributeValue::N(version.into());
+        move || {
+            GetItemOutput::builder()
+                .item("pk", s("USER#alice"))
+                .item("sk", s("PRESENCE"))
+                .item("conns", AttributeValue::Ss(vec!["1795389300#laptop=".into()]))
+                .item("version", version.clone())
+                .build()
+        }
+    };
+    let put_at = |version: &'static str| {
+        move |p: &aws_sdk_dynamodb::operation::put_item::PutItemInput| {
+            p.condition_expression() == Some("version = :v")
+                && p.expression_attribute_values().and_then(|v| v.get(":v")) == Some(&AttributeValue::N(version.into()))
+                && p.item().and_then(|i| i.get("conns")).and_then(|c| c.as_ss().ok()).is_some_and(|c| c.len() == 2)
+        }
+    };
+    let first_read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(presence("3"));
+    let lost = mock!(aws_sdk_dynamodb::Client::put_item).match_requests(put_at("3")).then_error(|| {
+        let meta = aws_sdk_dynamodb::error::ErrorMetadata::builder().code("ConditionalCheckFailedException").build();
+        PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().meta(meta).build())
+    });
+    let second_read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(presence("4"));
+    let won = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(put_at("4"))
+        .then_output(|| PutItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&first_read, &lost, &second_read, &won]);
+    let phone = Connection { id: "phone=".into(), user: "alice".into(), connected_at_ms: 1_795_381_200_000 };
+    let opened = DynamoStore::new(client, TABLE).connection_opened(&phone, 1_795_381_200).await.unwrap();
+    assert_eq!(opened.transition, None, "alice was online on her laptop");
+    assert_eq!((lost.num_calls(), won.num_calls()), (1, 1));
+}
+
+#[tokio::test]
 async fn a_dynamodb_throttle_becomes_a_throttled_store_error() {
     let get = mock!(aws_sdk_dynamodb::Client::get_item)
         .then_http_response(|| json_error(400, "ProvisionedThroughputExceededException"));
@@ -240,12 +280,18 @@ async fn a_dynamodb_throttle_becomes_a_throttled_store_error() {
 }
 
 #[tokio::test]
-async fn subscribing_a_vanished_connection_is_not_found() {
+async fn subscribing_counts_the_room_under_the_limit_and_a_vanished_connection_is_not_found() {
     let transact = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .match_requests(|t| {
-            t.transact_items().first().and_then(|i| i.condition_check()).is_some_and(|c| {
-                c.condition_expression() == "attribute_exists(pk)" && c.key().get("pk") == Some(&s("CONN#gone="))
-            })
+            let count = t.transact_items().first().and_then(|i| i.update());
+            let inverse = t.transact_items().get(1).and_then(|i| i.put());
+            count.is_some_and(|u| {
+                u.key().get("pk") == Some(&s("CONN#gone="))
+                    && u.update_expression() == "ADD roomCount :one"
+                    && u.condition_expression().is_some_and(|c| c.contains("roomCount < :max"))
+                    && u.expression_attribute_values().and_then(|v| v.get(":max"))
+                        == Some(&AttributeValue::N("7".into()))
+            }) && inverse.is_some_and(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
         })
         .then_error(|| {
             TransactWriteItemsError::TransactionCanceledException(
@@ -254,9 +300,12 @@ async fn subscribing_a_vanished_connection_is_not_found() {
                     .build(),
             )
         });
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact]);
+    let missing = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|g| g.key().and_then(|k| k.get("pk")) == Some(&s("CONN#gone=")))
+        .then_output(|| GetItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact, &missing]);
     let conn = starling_shared::domain::Connection { id: "gone=".into(), user: "alice".into(), connected_at_ms: 0 };
-    let err = DynamoStore::new(client, TABLE).subscribe("lobby", &conn).await.unwrap_err();
+    let err = DynamoStore::new(client, TABLE).subscribe_within("lobby", &conn, 7).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 

@@ -15,6 +15,11 @@ use starling_shared::ports::Store;
 use starling_shared::ports::StoreError;
 use starling_shared::protocol::Status;
 
+#[path = "contract/lifecycle.rs"]
+mod lifecycle;
+
+use lifecycle::*;
+
 /// Page size for subscriber listings in both backends, small so pagination is exercised.
 const PAGE: usize = 2;
 
@@ -62,9 +67,16 @@ contract!(
     since_returns_missed_messages_with_recovery_and_limit,
     presence_changes_once_per_transition_across_devices,
     a_connection_past_its_lifetime_does_not_keep_a_user_online,
+    a_dead_connection_forgotten_before_a_reconnect_makes_both_transitions,
     away_is_a_transition_only_while_online,
     read_cursor_only_moves_forward,
     typing_is_gated_per_connection_and_room,
+    presence_versions_grow_with_every_transition_and_a_repeated_close_changes_nothing,
+    concurrent_opens_of_one_user_announce_online_once_with_distinct_versions,
+    a_connection_idle_past_api_gateways_limit_is_stale_until_it_shows_activity,
+    reconnecting_without_disconnects_keeps_the_counted_connections_bounded,
+    concurrent_subscribes_of_one_connection_stop_at_the_room_limit,
+    unsubscribing_frees_a_place_under_the_room_limit,
 );
 
 fn conn(id: &str, user: &str) -> Connection {
@@ -326,9 +338,9 @@ async fn since_returns_missed_messages_with_recovery_and_limit(s: Arc<dyn Store>
 async fn presence_changes_once_per_transition_across_devices(s: Arc<dyn Store>) {
     let now = 1_795_000_100;
     let (phone, laptop) = (conn("phone=", "alice"), conn("laptop=", "alice"));
-    let first = s.connection_opened(&phone, now).await.unwrap();
+    let first = s.connection_opened(&phone, now).await.unwrap().transition;
     assert_eq!(first.map(|p| p.status), Some(Status::Online));
-    assert_eq!(s.connection_opened(&laptop, now).await.unwrap(), None, "second device: no transition");
+    assert_eq!(s.connection_opened(&laptop, now).await.unwrap().transition, None, "second device: no transition");
     assert_eq!(s.connection_closed(&phone, now + 10).await.unwrap(), None, "still on the laptop");
     assert_eq!(s.presence(&["alice".to_owned()], now + 10).await.unwrap()[0].status, Status::Online);
     let last = s.connection_closed(&laptop, now + 20).await.unwrap().expect("offline transition");
@@ -346,20 +358,24 @@ async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn S
     let old = conn("old=", "alice");
     let after_lifetime = old.expires_at() + 1;
     s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
-    assert_eq!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].status, Status::Offline);
+    let listed = s.presence(&["alice".to_owned()], after_lifetime).await.unwrap().remove(0);
+    assert_eq!((listed.status, listed.stale), (Status::Offline, vec!["old=".to_owned()]));
     let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
     let back = s.connection_opened(&fresh, after_lifetime).await.unwrap();
-    assert_eq!(back.map(|p| p.status), Some(Status::Online), "the dead connection does not hide the transition");
+    assert_eq!(back.dropped, ["old="], "the dead connection is no longer counted");
+    assert_eq!(back.transition, None, "online was announced and never taken back: nothing to announce");
+    assert!(s.presence(&["alice".to_owned()], after_lifetime).await.unwrap()[0].stale.is_empty());
 }
 
 async fn away_is_a_transition_only_while_online(s: Arc<dyn Store>) {
     let now = 1_795_000_100;
     let c = conn("c=", "alice");
     s.connection_opened(&c, now).await.unwrap();
-    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap().map(|p| p.status), Some(Status::Away));
-    assert_eq!(s.set_status("alice", Status::Away, now).await.unwrap(), None);
+    let changed = |set: starling_shared::domain::StatusSet| set.changed.then_some(set.current.status);
+    assert_eq!(changed(s.set_status("alice", Status::Away, now).await.unwrap()), Some(Status::Away));
+    assert_eq!(changed(s.set_status("alice", Status::Away, now).await.unwrap()), None);
     assert_eq!(s.presence(&["alice".to_owned()], now).await.unwrap()[0].status, Status::Away);
-    assert_eq!(s.set_status("alice", Status::Online, now).await.unwrap().map(|p| p.status), Some(Status::Online));
+    assert_eq!(changed(s.set_status("alice", Status::Online, now).await.unwrap()), Some(Status::Online));
     s.set_status("alice", Status::Away, now).await.unwrap();
     s.connection_closed(&c, now).await.unwrap();
     let back = conn("c2=", "alice");

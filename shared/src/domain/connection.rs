@@ -6,6 +6,16 @@ pub const MAX_CONNECTION_SECS: i64 = 2 * 60 * 60;
 /// cleaned by TTL but a late one still finds its items.
 pub const CONNECTION_TTL_SLACK_SECS: i64 = 15 * 60;
 
+/// API Gateway closes a connection that sent no frame for ten minutes.
+pub const IDLE_TIMEOUT_SECS: i64 = 10 * 60;
+/// A connection's last activity is recorded at most this often, so presence may count a closed
+/// connection this much longer than API Gateway keeps it.
+pub const ACTIVITY_GRANULARITY_SECS: i64 = 60;
+/// Connections counted in one user's presence; opening one more forgets the least recently
+/// active, so a client that reconnects without its `$disconnect` arriving cannot grow the
+/// user's items without bound.
+pub const MAX_CONNECTIONS_PER_USER: usize = 20;
+
 /// A registered WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {

@@ -6,11 +6,16 @@
 mod connection;
 mod message;
 mod presence;
+mod presence_record;
 mod time;
 
-pub use connection::{CONNECTION_TTL_SLACK_SECS, Connection, MAX_CONNECTION_SECS, Removed, Subscriber};
+pub use connection::{
+    ACTIVITY_GRANULARITY_SECS, CONNECTION_TTL_SLACK_SECS, Connection, IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS,
+    MAX_CONNECTIONS_PER_USER, Removed, Subscriber,
+};
 pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage};
 pub use presence::{Presence, Status};
+pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};
 pub use time::{timestamp, timestamp_secs};
 
 /// One page of a paginated listing.

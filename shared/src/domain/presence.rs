@@ -23,6 +23,12 @@ pub struct Presence {
     pub status: Status,
     /// When the user's last connection closed (for `offline`), or last changed status.
     pub last_seen: Option<String>,
+    /// The user's presence version when this was true: it grows with every change of the user's
+    /// presence, so of two presences of one user the greater version is the newer.
+    pub version: u64,
+    /// Connections still counted in the presence record although they are past their liveness
+    /// deadline (their `$disconnect` was lost): whoever reads this forgets them.
+    pub stale: Vec<String>,
 }
 
 impl Status {

@@ -91,9 +91,10 @@ pub enum ServerFrame {
     },
     /// `presenceChanged`: a user's status changed. Announced once per transition (offline →
     /// online at the first connection, online/away → offline when the last connection closes or
-    /// the fanout finds it gone, online ↔ away through `status`) to every connection subscribed
-    /// to any room the user is a member of. Also the reply to `status`, always, even when nothing
-    /// changed, so the caller often gets it twice. Clients treat it as state: it may repeat.
+    /// a post to it answers 410 or `presence` finds it dead, online ↔ away through `status`) to
+    /// every connection subscribed to any room the user is a member of. Also the reply to
+    /// `status`, always, even when nothing changed, so the caller often gets it twice. Clients
+    /// treat it as state: it may repeat, and arrive late (see `version`).
     PresenceChanged {
         /// `user`: whose status changed.
         user: String,
@@ -103,6 +104,11 @@ pub enum ServerFrame {
         /// last connection closed (RFC 3339, whole seconds).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seen: Option<String>,
+        /// `version`: the user's presence version of this change. Versions of one user only grow,
+        /// so a client drops a `presenceChanged` whose version is not greater than the last one
+        /// it holds for that user (from `presenceChanged` or `presence`): it arrived late.
+        #[serde(default)]
+        version: u64,
     },
     /// `typing`: another user is typing in a room this connection is subscribed to. Posted to
     /// the room's subscribers except every connection of the typist, at most once per
@@ -146,6 +152,10 @@ pub struct MemberPresence {
     /// omitted if none ever closed. It can be present for an online user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// `version`: the user's presence version this status is from, comparable with
+    /// `presenceChanged.version`.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl ServerFrame {

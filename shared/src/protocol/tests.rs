@@ -100,14 +100,20 @@ fn presence_frames_use_the_v1_names() {
     assert_eq!(synced.to_json(), r#"{"type":"synced","room":"lobby","recovered":true,"lastSeq":57}"#);
     let presence = ServerFrame::Presence {
         room: "lobby".into(),
-        members: vec![MemberPresence { user: "alice".into(), status: Status::Online, last_seen: Some("t".into()) }],
+        members: vec![MemberPresence {
+            user: "alice".into(),
+            status: Status::Online,
+            last_seen: Some("t".into()),
+            version: 3,
+        }],
     };
     assert_eq!(
         presence.to_json(),
-        r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t"}]}"#
+        r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t","version":3}]}"#
     );
-    let changed = ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None };
-    assert_eq!(changed.to_json(), r#"{"type":"presenceChanged","user":"alice","status":"away"}"#);
+    let changed =
+        ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None, version: 4 };
+    assert_eq!(changed.to_json(), r#"{"type":"presenceChanged","user":"alice","status":"away","version":4}"#);
     let typing = ServerFrame::Typing { room: "lobby".into(), user: "alice".into() };
     assert_eq!(typing.to_json(), r#"{"type":"typing","room":"lobby","user":"alice"}"#);
     let read = ServerFrame::Read { room: "lobby".into(), user: "alice".into(), seq: 42 };

@@ -1,70 +1,111 @@
-//! [`PresenceStore`]: presence, read cursors and the typing gate, each one item changed only by
-//! update expressions.
+//! [`PresenceStore`]: presence, read cursors and the typing gate.
 //!
-//! Presence is `USER#u / PRESENCE`: `conns`, a string set of the user's open connections as
-//! `<expiresAt>#<connectionId>` (so one whose `$disconnect` never came stops counting after API
-//! Gateway's two-hour limit), `away` and `lastSeen`. A user is online while one element is live.
+//! Presence is `USER#u / PRESENCE`, read whole, changed by [`PresenceRecord`]'s transitions and
+//! written back only if its `version` is still the one read (optimistic concurrency), so
+//! transitions apply one at a time and each gets a greater version. Attributes: `conns`, a string
+//! set of the user's counted connections as `<expiresAt>#<connectionId>`; `seen`, a map of
+//! connection id to last recorded activity (epoch s); `away`; `lastSeen`; `st`, the status last
+//! announced; `version`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::keys::{self, Key, PK};
 use super::{DynamoStore, Item, build_err, is_condition_failure, number, retry, sdk_err};
-use crate::domain::Presence;
-use crate::domain::Status;
-use crate::domain::{Connection, MAX_CONNECTION_SECS, timestamp_secs};
+use crate::domain::{
+    ACTIVITY_GRANULARITY_SECS, Connection, MAX_CONNECTION_SECS, Opened, Presence, PresenceRecord, Status, StatusSet,
+    Tracked,
+};
 use crate::ports::{PresenceStore, StoreError};
 
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET_MAX: usize = 100;
-
-/// The element of `conns` that stands for `conn`.
-fn conn_element(conn: &Connection) -> String {
-    format!("{}#{}", conn.expires_at(), conn.id)
-}
-
-fn element_live(element: &str, now: i64) -> bool {
-    element.split_once('#').and_then(|(exp, _)| exp.parse::<i64>().ok()).is_some_and(|exp| exp > now)
-}
-
-fn string_set(item: &Item, name: &str) -> Vec<String> {
-    item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default()
-}
+/// Tries of a presence write that lost to another writer before giving up with `Contention`.
+const WRITE_ATTEMPTS: u32 = 10;
 
 fn number_of(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
-/// The presence a presence item (or its absence) stands for at `now`.
-fn presence_of(user: &str, item: Option<&Item>, now: i64) -> Presence {
-    let live = item.is_some_and(|i| string_set(i, "conns").iter().any(|e| element_live(e, now)));
-    let away = item.and_then(|i| i.get("away")).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-    let last_seen = item.and_then(|i| number_of(i, "lastSeen")).map(timestamp_secs);
-    let status = match (live, away) {
-        (false, _) => Status::Offline,
-        (true, true) => Status::Away,
-        (true, false) => Status::Online,
-    };
-    Presence { user: user.to_owned(), status, last_seen }
+fn status_of(s: &str) -> Option<Status> {
+    [Status::Online, Status::Away, Status::Offline].into_iter().find(|st| st.as_str() == s)
 }
 
-/// After `element` was added to `old`: whether the user was offline before, and the update that
-/// prunes dead elements (and clears `away` on coming online), if one is needed.
-fn after_opening(old: &[String], element: &str, now: i64) -> (bool, Option<(&'static str, Vec<String>)>) {
-    let dead: Vec<String> = old.iter().filter(|e| !element_live(e, now) && *e != element).cloned().collect();
-    let was_offline = !old.iter().any(|e| element_live(e, now) && e != element);
-    let expression = match (was_offline, dead.is_empty()) {
-        (true, true) => Some("REMOVE away"),
-        (true, false) => Some("REMOVE away DELETE conns :dead"),
-        (false, false) => Some("DELETE conns :dead"),
-        (false, true) => None,
-    };
-    (was_offline, expression.map(|e| (e, dead)))
+/// The record a presence item (or its absence) stands for.
+fn record_of(item: Option<&Item>) -> PresenceRecord {
+    let Some(item) = item else { return PresenceRecord::default() };
+    let seen = item.get("seen").and_then(|v| v.as_m().ok());
+    let conns = item.get("conns").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    let connections = conns
+        .iter()
+        .filter_map(|e| {
+            let (exp, id) = e.split_once('#')?;
+            let active_at = seen.and_then(|m| m.get(id)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+            Some((id.to_owned(), Tracked { expires_at: exp.parse().ok()?, active_at }))
+        })
+        .collect();
+    PresenceRecord {
+        connections,
+        away: item.get("away").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        last_seen: number_of(item, "lastSeen"),
+        announced: item.get("st").and_then(|v| v.as_s().ok()).and_then(|s| status_of(s)),
+        version: number_of(item, "version").and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+    }
+}
+
+/// The item of `user`'s record.
+fn item_of(user: &str, r: &PresenceRecord) -> Item {
+    let mut item = Key::presence(user).into_item();
+    let conns: Vec<String> = r.connections.iter().map(|(id, t)| format!("{}#{id}", t.expires_at)).collect();
+    if !conns.is_empty() {
+        item.insert("conns".into(), AttributeValue::Ss(conns));
+    }
+    let seen = r.connections.iter().filter_map(|(id, t)| Some((id.clone(), number(t.active_at?)))).collect();
+    item.insert("seen".into(), AttributeValue::M(seen));
+    item.insert("away".into(), AttributeValue::Bool(r.away));
+    if let Some(l) = r.last_seen {
+        item.insert("lastSeen".into(), number(l));
+    }
+    if let Some(st) = r.announced {
+        item.insert("st".into(), AttributeValue::S(st.as_str().to_owned()));
+    }
+    item.insert("version".into(), number(r.version));
+    item
 }
 
 impl DynamoStore {
+    /// Reads `user`'s record, applies `change`, and writes it back if nobody wrote it meanwhile,
+    /// re-reading and re-applying otherwise. `change` answers what to return and whether to write.
+    async fn change_presence<T>(
+        &self,
+        user: &str,
+        change: impl Fn(&mut PresenceRecord) -> (T, bool),
+    ) -> Result<T, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let old = self.get_item(Key::presence(user)).await?;
+            let mut record = record_of(old.as_ref());
+            let read_version = old.as_ref().and_then(|i| number_of(i, "version"));
+            let (answer, write) = change(&mut record);
+            if !write {
+                return Ok(answer);
+            }
+            let put = self.client.put_item().table_name(&self.table).set_item(Some(item_of(user, &record)));
+            let put = match read_version {
+                Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", number(v)),
+                None if old.is_some() => put.condition_expression("attribute_not_exists(version)"),
+                None => put.condition_expression("attribute_not_exists(pk)"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(answer),
+                Err(e) if is_condition_failure(&e) => continue,
+                Err(e) => return Err(sdk_err(e)),
+            }
+        }
+        Err(StoreError::Contention { room: format!("presence of {user}") })
+    }
+
     /// The presence items of `users` (at most one per user) by user, read consistently.
     async fn presence_items(&self, users: &[String]) -> Result<HashMap<String, Item>, StoreError> {
         let mut found: HashMap<String, Item> = HashMap::new();
@@ -95,78 +136,45 @@ impl DynamoStore {
 
 #[async_trait]
 impl PresenceStore for DynamoStore {
-    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
-        let element = conn_element(conn);
-        let out = self
-            .update(Key::presence(&conn.user))
-            .update_expression("ADD conns :c")
-            .expression_attribute_values(":c", AttributeValue::Ss(vec![element.clone()]))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        let old = out.attributes.map(|a| string_set(&a, "conns")).unwrap_or_default();
-        let (was_offline, prune) = after_opening(&old, &element, now);
-        if let Some((expression, dead)) = prune {
-            self.update(Key::presence(&conn.user))
-                .update_expression(expression)
-                .set_expression_attribute_values(
-                    (!dead.is_empty()).then(|| HashMap::from([(":dead".to_owned(), AttributeValue::Ss(dead))])),
-                )
-                .send()
-                .await
-                .map_err(sdk_err)?;
-        }
-        Ok(was_offline.then(|| Presence { user: conn.user.clone(), status: Status::Online, last_seen: None }))
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Opened, StoreError> {
+        self.change_presence(&conn.user, |r| (r.open(conn, now), true)).await
     }
 
     async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
-        let element = conn_element(conn);
-        let result = self
-            .update(Key::presence(&conn.user))
-            .update_expression("DELETE conns :c SET lastSeen = :now")
-            .condition_expression("contains(conns, :e)")
-            .expression_attribute_values(":c", AttributeValue::Ss(vec![element.clone()]))
-            .expression_attribute_values(":e", AttributeValue::S(element.clone()))
-            .expression_attribute_values(":now", number(now))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let old = match result {
-            Ok(out) => out.attributes.map(|a| string_set(&a, "conns")).unwrap_or_default(),
-            Err(e) if is_condition_failure(&e) => return Ok(None),
-            Err(e) => return Err(sdk_err(e)),
-        };
-        let was_live = old.iter().any(|e| element_live(e, now));
-        let still_live = old.iter().any(|e| element_live(e, now) && *e != element);
-        Ok((was_live && !still_live).then(|| Presence {
-            user: conn.user.clone(),
-            status: Status::Offline,
-            last_seen: Some(timestamp_secs(now)),
-        }))
+        self.change_presence(&conn.user, |r| match r.close(&conn.user, &conn.id, now) {
+            Some(transition) => (transition, true),
+            None => (None, false),
+        })
+        .await
     }
 
-    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError> {
-        let away = AttributeValue::Bool(status == Status::Away);
-        let out = self
-            .update(Key::presence(user))
-            .update_expression("SET away = :away")
-            .expression_attribute_values(":away", away.clone())
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        let old = out.attributes.unwrap_or_default();
-        let before = presence_of(user, Some(&old), now);
-        let mut new = old;
-        new.insert("away".into(), away);
-        let after = presence_of(user, Some(&new), now);
-        Ok((before.status != after.status).then_some(Presence { last_seen: None, ..after }))
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<StatusSet, StoreError> {
+        self.change_presence(user, |r| (r.set_away(user, status == Status::Away, now), true)).await
     }
 
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError> {
         let found = self.presence_items(users).await?;
-        Ok(users.iter().map(|u| presence_of(u, found.get(u), now)).collect())
+        Ok(users.iter().map(|u| record_of(found.get(u)).presence(u, now)).collect())
+    }
+
+    async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError> {
+        // One conditional update, no read: it writes only when the recorded activity is older
+        // than the granularity; bumping the version makes a concurrent whole-record write retry.
+        let result = self
+            .update(Key::presence(&conn.user))
+            .update_expression("SET seen.#c = :now ADD version :one")
+            .condition_expression("seen.#c < :cutoff")
+            .expression_attribute_names("#c", &conn.id)
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":cutoff", number(now - ACTIVITY_GRANULARITY_SECS + 1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
     async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError> {

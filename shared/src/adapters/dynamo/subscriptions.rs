@@ -1,8 +1,10 @@
 //! [`SubscriptionStore`]: a subscription is three items written in one transaction, the room's
-//! subscriber, the connection's inverse and the membership (which outlives the connection).
+//! subscriber, the connection's inverse and the membership (which outlives the connection). The
+//! same transaction counts the connection's rooms in `roomCount` on its `CONN` item, under the
+//! limit as a condition, so concurrent joins cannot pass it.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Select, TransactWriteItem, Update};
 
 use super::items::{
     ConnectionRoomItem, MemberItem, SUBSCRIBER_PROJECTION, SubscriberItem, SubscriberProjection, from_item, to_item,
@@ -10,13 +12,14 @@ use super::items::{
 use super::keys::{self, Key, SK};
 use super::paging::Pages;
 use super::schema::GSI1;
-use super::{DynamoStore, build_err, sdk_err};
+use super::{DynamoStore, build_err, number, sdk_err};
 use crate::domain::{Connection, Page, Subscriber};
 use crate::ports::{StoreError, SubscriptionStore};
 
-#[async_trait]
-impl SubscriptionStore for DynamoStore {
-    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+impl DynamoStore {
+    /// Writes the subscription's items again without counting it (it is counted already), so a
+    /// repeated join restores a membership another device's `leave` ended.
+    async fn renew_subscription(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
         // Only a registered connection may subscribe: a `$disconnect` that ran first has removed it.
         let registered = ConditionCheck::builder()
             .table_name(&self.table)
@@ -32,8 +35,71 @@ impl SubscriptionStore for DynamoStore {
         ];
         if self.transact(items).await? { Ok(()) } else { Err(StoreError::NotFound(format!("connection {}", conn.id))) }
     }
+}
+
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
+    async fn subscribe_within(&self, room: &str, conn: &Connection, max_rooms: usize) -> Result<bool, StoreError> {
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::connection(&conn.id).into_item()))
+            .update_expression("ADD roomCount :one")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(roomCount) OR roomCount < :max)")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":max", number(max_rooms))
+            .build()
+            .map_err(build_err)?;
+        let inverse = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&ConnectionRoomItem::new(room, conn))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder().put(inverse).build(),
+            self.transact_put(to_item(&SubscriberItem::new(room, conn))?)?,
+            self.transact_put(to_item(&MemberItem::new(room, &conn.user))?)?,
+        ];
+        if self.transact(items).await? {
+            return Ok(true);
+        }
+        // Cancelled: unregistered, already subscribed (renew it, uncounted), or at the limit.
+        if !self.exists(Key::connection(&conn.id)).await? {
+            return Err(StoreError::NotFound(format!("connection {}", conn.id)));
+        }
+        if !self.is_subscribed(room, &conn.id).await? {
+            return Ok(false);
+        }
+        self.renew_subscription(room, conn).await?;
+        Ok(true)
+    }
 
     async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+        let inverse = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::connection_room(&conn.id, room).into_item()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::connection(&conn.id).into_item()))
+            .update_expression("ADD roomCount :minus")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":minus", number(-1))
+            .build()
+            .map_err(build_err)?;
+        let counted = vec![
+            TransactWriteItem::builder().delete(inverse).build(),
+            TransactWriteItem::builder().update(count).build(),
+            self.transact_delete(Key::subscriber(room, &conn.id))?,
+            self.transact_delete(Key::member(room, &conn.user))?,
+        ];
+        if self.transact(counted).await? {
+            return Ok(());
+        }
+        // Not subscribed, or the connection is gone: nothing to count, delete what remains.
         let items = vec![
             self.transact_delete(Key::subscriber(room, &conn.id))?,
             self.transact_delete(Key::connection_room(&conn.id, room))?,

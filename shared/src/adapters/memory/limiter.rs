@@ -45,6 +45,12 @@ impl MemoryLimiter {
         }
     }
 
+    /// The user's rate window and gates (for growth tests).
+    pub(super) fn entries_of(&self, user: &str) -> usize {
+        let s = self.lock();
+        usize::from(s.windows.contains_key(user)) + s.gates.keys().filter(|(u, _)| u == user).count()
+    }
+
     /// See `RateLimiter::pass_gate`.
     pub(super) fn pass_gate(&self, user: &str, gate: &str, now_ms: i64, interval_ms: i64) -> Option<i64> {
         let mut s = self.lock();

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::limiter::MemoryLimiter;
 use crate::domain::{
-    AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Page, Presence, Removed,
-    Status, Subscriber, SyncPage, timestamp_secs,
+    AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Opened, Page, Presence,
+    PresenceRecord, Removed, Status, StatusSet, Subscriber, SyncPage,
 };
 use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, StoreError, SubscriptionStore};
 
@@ -39,33 +39,11 @@ struct State {
     messages: HashMap<String, BTreeMap<u64, StoredMessage>>,
     /// (room, dedup key) → record
     dedup: HashMap<(String, String), DedupRecord>,
-    presence: HashMap<String, PresenceState>,
+    presence: HashMap<String, PresenceRecord>,
     /// (user, room) → read cursor
     reads: HashMap<(String, String), u64>,
     /// (connection, room) → last typing (epoch ms)
     typing: HashMap<(String, String), i64>,
-}
-
-#[derive(Debug, Default)]
-struct PresenceState {
-    /// connection id → when it is certainly closed (epoch s)
-    connections: BTreeMap<String, i64>,
-    away: bool,
-    last_seen: Option<i64>,
-}
-
-impl PresenceState {
-    fn live(&self, now: i64) -> usize {
-        self.connections.values().filter(|exp| **exp > now).count()
-    }
-
-    fn status(&self, now: i64) -> Status {
-        match (self.live(now), self.away) {
-            (0, _) => Status::Offline,
-            (_, true) => Status::Away,
-            (_, false) => Status::Online,
-        }
-    }
 }
 
 /// Every store port in memory.
@@ -106,6 +84,20 @@ impl MemoryStore {
     pub fn connections_of(&self, user: &str) -> Vec<String> {
         let s = self.lock();
         s.user_connections.iter().filter(|(u, _)| u == user).map(|(_, c)| c.clone()).collect()
+    }
+
+    /// How many entries the store holds for a user and their connections: connections (and their
+    /// user index), both sides of subscriptions, presence entries, the user's rate window and
+    /// gates, and every typing gate (for growth tests).
+    pub fn entries_of(&self, user: &str) -> usize {
+        let s = self.lock();
+        let ids: BTreeSet<&String> = s.user_connections.iter().filter(|(u, _)| u == user).map(|(_, c)| c).collect();
+        let subscribers = s.subscribers.values().flat_map(BTreeMap::values).filter(|u| *u == user).count();
+        let subscriptions: usize = ids.iter().map(|c| s.subscriptions.get(*c).map_or(0, BTreeSet::len)).sum();
+        // Typing gates carry no user: all of them count.
+        let per_connection = self.limiter.entries_of(user) + s.typing.len();
+        let presence = s.presence.get(user).map_or(0, |p| p.connections.len());
+        ids.len() * 2 + subscribers + subscriptions + presence + per_connection
     }
 
     /// Users who are members of a room.
@@ -154,15 +146,19 @@ impl ConnectionStore for MemoryStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryStore {
-    async fn subscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
+    async fn subscribe_within(&self, room: &str, conn: &Connection, max_rooms: usize) -> Result<bool, StoreError> {
         let mut s = self.lock();
         if !s.connections.contains_key(&conn.id) {
             return Err(StoreError::NotFound(format!("connection {}", conn.id)));
         }
+        let rooms = s.subscriptions.get(&conn.id);
+        if rooms.is_some_and(|r| r.len() >= max_rooms && !r.contains(room)) {
+            return Ok(false);
+        }
         s.subscribers.entry(room.to_owned()).or_default().insert(conn.id.clone(), conn.user.clone());
         s.subscriptions.entry(conn.id.clone()).or_default().insert(room.to_owned());
         s.members.entry(room.to_owned()).or_default().insert(conn.user.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn unsubscribe(&self, room: &str, conn: &Connection) -> Result<(), StoreError> {
@@ -285,59 +281,30 @@ impl MessageStore for MemoryStore {
 
 #[async_trait]
 impl PresenceStore for MemoryStore {
-    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
-        let mut s = self.lock();
-        let p = s.presence.entry(conn.user.clone()).or_default();
-        let was_offline = p.live(now) == 0;
-        p.connections.retain(|_, exp| *exp > now);
-        p.connections.insert(conn.id.clone(), conn.expires_at());
-        if !was_offline {
-            return Ok(None);
-        }
-        p.away = false;
-        Ok(Some(Presence { user: conn.user.clone(), status: Status::Online, last_seen: None }))
+    async fn connection_opened(&self, conn: &Connection, now: i64) -> Result<Opened, StoreError> {
+        Ok(self.lock().presence.entry(conn.user.clone()).or_default().open(conn, now))
     }
 
     async fn connection_closed(&self, conn: &Connection, now: i64) -> Result<Option<Presence>, StoreError> {
         let mut s = self.lock();
-        let Some(p) = s.presence.get_mut(&conn.user) else { return Ok(None) };
-        let was_live = p.live(now) > 0;
-        if p.connections.remove(&conn.id).is_none() {
-            return Ok(None);
-        }
-        p.last_seen = Some(now);
-        if was_live && p.live(now) == 0 {
-            return Ok(Some(Presence {
-                user: conn.user.clone(),
-                status: Status::Offline,
-                last_seen: Some(timestamp_secs(now)),
-            }));
-        }
-        Ok(None)
+        let Some(record) = s.presence.get_mut(&conn.user) else { return Ok(None) };
+        Ok(record.close(&conn.user, &conn.id, now).flatten())
     }
 
-    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<Option<Presence>, StoreError> {
-        let mut s = self.lock();
-        let p = s.presence.entry(user.to_owned()).or_default();
-        let before = p.status(now);
-        p.away = status == Status::Away;
-        let after = p.status(now);
-        Ok((before != after).then(|| Presence { user: user.to_owned(), status: after, last_seen: None }))
+    async fn set_status(&self, user: &str, status: Status, now: i64) -> Result<StatusSet, StoreError> {
+        Ok(self.lock().presence.entry(user.to_owned()).or_default().set_away(user, status == Status::Away, now))
     }
 
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError> {
         let s = self.lock();
-        Ok(users
-            .iter()
-            .map(|u| {
-                let p = s.presence.get(u);
-                Presence {
-                    user: u.clone(),
-                    status: p.map_or(Status::Offline, |p| p.status(now)),
-                    last_seen: p.and_then(|p| p.last_seen).map(timestamp_secs),
-                }
-            })
-            .collect())
+        Ok(users.iter().map(|u| s.presence.get(u).cloned().unwrap_or_default().presence(u, now)).collect())
+    }
+
+    async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError> {
+        if let Some(record) = self.lock().presence.get_mut(&conn.user) {
+            record.touch(&conn.id, now);
+        }
+        Ok(())
     }
 
     async fn set_read(&self, user: &str, room: &str, seq: u64) -> Result<u64, StoreError> {

@@ -154,6 +154,7 @@ async fn announce(
         user: notice.user.clone(),
         status: notice.status,
         last_seen: notice.last_seen.clone(),
+        version: notice.version,
     }
     .to_json()
     .into_bytes();
@@ -179,6 +180,7 @@ async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
             user: p.user,
             status: p.status,
             last_seen: p.last_seen,
+            version: p.version,
             at_ms: now.timestamp_millis(),
             endpoint: None,
         };

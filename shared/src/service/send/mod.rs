@@ -149,6 +149,10 @@ impl Reply {
 /// Handles one text frame and returns the reply. Never fails: every problem becomes an error
 /// frame, and the connection stays open.
 pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply {
+    // Every client frame is activity, as API Gateway's idle limit counts it.
+    if let Err(e) = deps.stores.presence.touch(&caller.connection, deps.clock.now().timestamp()).await {
+        warn!(connection_id = %caller.connection.id, error = %e, "recording activity failed");
+    }
     let request = match parse_request(text) {
         Ok(r) => r,
         Err(e) => return Reply { action: e.action.clone(), room: None, frame: Some(e.to_frame()) },
@@ -194,7 +198,7 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
             messages::publish(deps, caller, room, body, client_msg_id).await?
         }
         Request::History { room, before, limit } => messages::history(deps, conn, room, *before, *limit).await?,
-        Request::Presence { room } => presence::members(deps, conn, room).await?,
+        Request::Presence { room } => presence::members(deps, caller, room).await?,
         Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
         Request::Sync { rooms } => return messages::sync(deps, caller, rooms).await,

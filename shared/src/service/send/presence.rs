@@ -3,23 +3,23 @@
 use super::budget::gate;
 use super::guards::{endpoint, require_member, require_subscribed};
 use super::{ActionError, Caller, SendDeps};
-use crate::domain::{Connection, Status};
-use crate::envelope::{Envelope, PresenceNotice};
+use crate::domain::Status;
+use crate::envelope::Envelope;
 use crate::protocol::{MemberPresence, RoomId, ServerFrame};
-use crate::service::broadcast::{self, PushPolicy};
+use crate::service::broadcast::{self, PushPolicy, Report};
+use crate::service::connection;
 
-/// `presence`: every member of the room with their status.
-pub(super) async fn members(deps: &SendDeps, conn: &Connection, room: &RoomId) -> Result<ServerFrame, ActionError> {
-    require_member(deps, conn, room).await?;
+/// `presence`: every member of the room with their status. Members still counted through a
+/// connection whose `$disconnect` was lost are forgotten first (their offline transition is
+/// queued), so the listing and the announcements agree.
+pub(super) async fn members(deps: &SendDeps, caller: &Caller, room: &RoomId) -> Result<ServerFrame, ActionError> {
+    require_member(deps, &caller.connection, room).await?;
     let users = deps.stores.subscriptions.members(room.as_str()).await?;
-    let now = deps.clock.now().timestamp();
-    let members = deps
-        .stores
-        .presence
-        .presence(&users, now)
+    let now = deps.clock.now();
+    let members = connection::presence_of(&deps.stores, deps.queue.as_ref(), &users, now, caller.endpoint.clone())
         .await?
         .into_iter()
-        .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen })
+        .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen, version: p.version })
         .collect();
     Ok(ServerFrame::Presence { room: room.to_string(), members })
 }
@@ -36,17 +36,13 @@ pub(super) async fn set_status(deps: &SendDeps, caller: &Caller, status: Status)
         let reason = format!("status may change once per {} ms", deps.limits.status_interval_ms);
         return Err(ActionError::RateLimited { reason, retry_after_ms });
     }
-    if let Some(p) = deps.stores.presence.set_status(user, status, now.timestamp()).await? {
-        let notice = PresenceNotice {
-            user: p.user,
-            status: p.status,
-            last_seen: None,
-            at_ms: now.timestamp_millis(),
-            endpoint: caller.endpoint.clone(),
-        };
+    let set = deps.stores.presence.set_status(user, status, now.timestamp()).await?;
+    let version = set.current.version;
+    if set.changed {
+        let notice = connection::notice(set.current, now.timestamp_millis(), caller.endpoint.clone());
         deps.queue.enqueue(&Envelope::Presence(notice)).await?;
     }
-    Ok(ServerFrame::PresenceChanged { user: user.clone(), status, last_seen: None })
+    Ok(ServerFrame::PresenceChanged { user: user.clone(), status, last_seen: None, version })
 }
 
 /// `read`: stores the cursor and tells the room's other subscribers; the reader gets it as the
@@ -75,8 +71,15 @@ pub(super) async fn read(
         broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
             .await?;
     let endpoint = endpoint(deps, caller)?;
-    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.to_json().as_bytes())
-        .await;
+    let report = broadcast::post_all(
+        deps.pusher.as_ref(),
+        PushPolicy::default(),
+        &endpoint,
+        audience,
+        frame.to_json().as_bytes(),
+    )
+    .await;
+    forget_gone(deps, caller, &report).await;
     Ok(frame)
 }
 
@@ -97,6 +100,15 @@ pub(super) async fn typing(
     let audience =
         broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
     let endpoint = endpoint(deps, caller)?;
-    broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
+    let report =
+        broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
+    forget_gone(deps, caller, &report).await;
     Ok(None)
+}
+
+/// Connections that answered 410 are forgotten as the fanout forgets them, and users left with
+/// no connection are announced offline.
+async fn forget_gone(deps: &SendDeps, caller: &Caller, report: &Report) {
+    let now = deps.clock.now();
+    connection::forget_gone(&deps.stores, deps.queue.as_ref(), &report.gone, now, caller.endpoint.clone()).await;
 }

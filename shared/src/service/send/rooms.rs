@@ -9,14 +9,14 @@ pub(super) async fn join(deps: &SendDeps, conn: &Connection, room: &RoomId) -> R
     if !room.admits(&conn.user) {
         return Err(forbidden_room(room));
     }
-    let count = deps.stores.subscriptions.subscription_count(&conn.id).await?;
-    if count >= deps.limits.max_rooms && !deps.stores.subscriptions.is_subscribed(room.as_str(), &conn.id).await? {
+    // The store checks the limit in the same atomic write as the subscription: a count read
+    // here first would let concurrent joins all pass it.
+    if !deps.stores.subscriptions.subscribe_within(room.as_str(), conn, deps.limits.max_rooms).await? {
         return Err(ActionError::Forbidden(format!(
             "a connection may be in at most {} rooms; leave one first",
             deps.limits.max_rooms
         )));
     }
-    deps.stores.subscriptions.subscribe(room.as_str(), conn).await?;
     let last_seq = deps.stores.messages.last_seq(room.as_str()).await?;
     Ok(ServerFrame::Joined { room: room.to_string(), last_seq })
 }
