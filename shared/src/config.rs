@@ -109,7 +109,8 @@ impl FanoutConfig {
 
 impl SendLimits {
     /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
-    /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`.
+    /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`, `STARLING_SYNC_MAX_FRAMES`,
+    /// `STARLING_SYNC_TIME_BUDGET_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
@@ -118,6 +119,8 @@ impl SendLimits {
             max_rooms: parsed("STARLING_MAX_ROOMS", d.max_rooms)?,
             typing_interval_ms: parsed("STARLING_TYPING_INTERVAL_MS", d.typing_interval_ms)?,
             sync_limit: parsed("STARLING_SYNC_LIMIT", d.sync_limit)?,
+            sync_max_frames: parsed("STARLING_SYNC_MAX_FRAMES", d.sync_max_frames)?,
+            sync_time_budget_ms: parsed("STARLING_SYNC_TIME_BUDGET_MS", d.sync_time_budget_ms)?,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::ports::{PushError, Pusher};
+use crate::protocol::MAX_FRAME_BYTES;
 
 #[derive(Debug, Default)]
 struct PusherState {
@@ -16,7 +17,8 @@ struct PusherState {
 }
 
 /// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
-/// every other one answers Gone, as the management API does.
+/// every other one answers Gone, and a frame over the message limit is refused (413), as the
+/// management API does.
 #[derive(Debug, Default)]
 pub struct MemoryPusher {
     state: Mutex<PusherState>,
@@ -56,6 +58,9 @@ impl MemoryPusher {
 #[async_trait]
 impl Pusher for MemoryPusher {
     async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        if data.len() > MAX_FRAME_BYTES {
+            return Err(PushError::TooLarge { bytes: data.len() });
+        }
         let mut s = self.lock();
         if let Some(n) = s.throttled.get_mut(connection_id).filter(|n| **n > 0) {
             *n -= 1;

@@ -5,6 +5,7 @@ mod guards;
 mod messages;
 mod presence;
 mod rooms;
+mod sync;
 
 use std::sync::Arc;
 
@@ -29,11 +30,24 @@ pub struct SendLimits {
     pub typing_interval_ms: i64,
     /// Messages one `sync` sends per room before it answers `hasMore`.
     pub sync_limit: usize,
+    /// Frames one `sync` posts at most before the rooms left answer `hasMore`.
+    pub sync_max_frames: usize,
+    /// After this long (ms), a `sync` starts no more message frames; the rooms left answer
+    /// `hasMore`. Well under API Gateway's 29 s integration timeout.
+    pub sync_time_budget_ms: u64,
 }
 
 impl Default for SendLimits {
     fn default() -> Self {
-        Self { rate_limit: 100, rate_window_secs: 10, max_rooms: 100, typing_interval_ms: 2_000, sync_limit: 1_000 }
+        Self {
+            rate_limit: 100,
+            rate_window_secs: 10,
+            max_rooms: 100,
+            typing_interval_ms: 2_000,
+            sync_limit: 1_000,
+            sync_max_frames: 250,
+            sync_time_budget_ms: 20_000,
+        }
     }
 }
 
@@ -172,10 +186,10 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
             messages::publish(deps, caller, room, body, client_msg_id).await?
         }
         Request::History { room, before, limit } => messages::history(deps, conn, room, *before, *limit).await?,
-        Request::Presence { room } => presence::members(deps, conn, room).await?,
+        Request::Presence { room, cursor } => presence::members(deps, conn, room, cursor.as_deref()).await?,
         Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
-        Request::Sync { rooms } => return messages::sync(deps, caller, rooms).await,
+        Request::Sync { rooms, pages } => return sync::sync(deps, caller, rooms, *pages).await,
         Request::Typing { room } => return presence::typing(deps, caller, room).await,
     };
     Ok(Some(frame))
