@@ -49,6 +49,15 @@ impl MemoryPusher {
         self.lock().posts.iter().filter(|(c, _)| c == connection_id).map(|(_, d)| d.clone()).collect()
     }
 
+    /// Takes the frames posted to a connection so far, in order; later calls return only newer
+    /// ones (benchmarks and long tests keep memory flat this way).
+    pub fn take_posts_to(&self, connection_id: &str) -> Vec<String> {
+        let mut s = self.lock();
+        let (taken, kept) = std::mem::take(&mut s.posts).into_iter().partition(|(c, _)| c == connection_id);
+        s.posts = kept;
+        taken.into_iter().map(|(_, d): (String, String)| d).collect()
+    }
+
     /// Posts made, to any connection.
     pub fn post_count(&self) -> usize {
         self.lock().posts.len()
