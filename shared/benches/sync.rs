@@ -24,7 +24,7 @@ use starling_shared::service::send::{Caller, SendDeps, SendLimits, handle_frame}
 use starling_shared::wiring;
 
 const MISSED: u64 = 1_000;
-const SYNC: &str = r#"{"action":"sync","rooms":{"big":0}}"#;
+const SYNC: &str = r#"{"action":"sync","rooms":{"big":0},"pages":true}"#;
 
 static ROOMS_50: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| (0..50).map(|i| format!("room{i:02}")).collect());

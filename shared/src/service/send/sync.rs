@@ -15,9 +15,9 @@ use crate::ports::PushError;
 use crate::protocol::{ProtocolError, RoomId, ServerFrame, WireFrame, wire};
 use crate::service::broadcast::{self, PushPolicy};
 
-/// Messages read from the store at once: a few pages' worth, so a request stopped by its budget
-/// has not read a room's whole backlog for nothing.
-const READ_CHUNK: usize = 100;
+/// Messages read from the store at once: a page or two of ordinary messages, so a request stopped
+/// by its budget has not read a room's whole backlog for nothing.
+const READ_CHUNK: usize = 250;
 
 /// The caller's frames of one `sync`: each frame is held until the next one comes, so the last
 /// becomes the reply, and every frame counts against the request's budget.
@@ -94,10 +94,14 @@ pub(super) async fn sync(
 struct RoomProgress {
     /// The last seq sent (or the start).
     sent_to: u64,
-    /// Messages sent for this room.
+    /// The last seq read (or the start): where the next read starts.
+    read_to: u64,
+    /// Messages read for this room.
     count: usize,
     /// From the first read: whether nothing after the start was lost to retention.
     recovered: Option<bool>,
+    /// Read but not sent yet: the start of a page that more messages may still fill.
+    buffered: Vec<Message>,
 }
 
 async fn sync_room(
@@ -116,7 +120,7 @@ async fn sync_room(
     };
     let now = deps.clock.now().timestamp();
     let limit = deps.limits.sync_limit.max(1);
-    let mut progress = RoomProgress { sent_to: after, count: 0, recovered: None };
+    let mut progress = RoomProgress { sent_to: after, read_to: after, count: 0, recovered: None, buffered: vec![] };
     let synced = |p: &RoomProgress, last_seq: u64, has_more: bool| ServerFrame::Synced {
         room: room.to_string(),
         // A room the budget stopped before its first read has lost nothing as far as is known.
@@ -125,38 +129,51 @@ async fn sync_room(
         has_more,
     };
     loop {
-        if out.exhausted() || progress.count >= limit {
+        if out.exhausted() {
             return out.push(synced(&progress, progress.sent_to, true)).await;
         }
         let want = READ_CHUNK.min(limit - progress.count);
-        let page = deps.stores.messages.since(room.as_str(), progress.sent_to, want, now).await?;
+        let page = deps.stores.messages.since(room.as_str(), progress.read_to, want, now).await?;
         progress.recovered.get_or_insert(page.recovered);
-        if !send_messages(out, room, page.messages, pages, &mut progress).await? {
+        progress.count += page.messages.len();
+        progress.read_to = page.messages.last().map_or(progress.read_to, |m| m.seq);
+        progress.buffered.extend(page.messages);
+        let room_done = !page.has_more;
+        let request_done = progress.count >= limit;
+        if !send_pages(out, room, pages, &mut progress, room_done || request_done).await? {
             return out.push(synced(&progress, progress.sent_to, true)).await;
         }
-        if !page.has_more {
+        if room_done {
             return out.push(synced(&progress, page.last_seq, false)).await;
+        }
+        if request_done {
+            return out.push(synced(&progress, progress.sent_to, true)).await;
         }
     }
 }
 
-/// Sends `messages` (ascending) in as few frames as fit; false when the budget ran out first.
-async fn send_messages(
+/// Sends the buffered messages in as few frames as fit: only full pages unless `flush`, so a
+/// page is not cut at a read's end. False when the budget ran out first.
+async fn send_pages(
     out: &mut Outbox<'_>,
     room: &RoomId,
-    mut messages: Vec<Message>,
     pages: bool,
     progress: &mut RoomProgress,
+    flush: bool,
 ) -> Result<bool, ActionError> {
     let overhead = wire::frame_len(&ServerFrame::SyncPage { room: room.to_string(), messages: vec![] });
-    while !messages.is_empty() {
+    while !progress.buffered.is_empty() {
+        let n =
+            if pages { wire::fitting(progress.buffered.iter().map(wire::item_len), overhead, usize::MAX) } else { 1 };
+        if n >= progress.buffered.len() && !flush {
+            break;
+        }
         if out.exhausted() {
             return Ok(false);
         }
-        let n = if pages { wire::fitting(messages.iter().map(wire::item_len), overhead, usize::MAX) } else { 1 };
-        let rest = messages.split_off(n.max(1));
-        let Some(last) = messages.last() else { break };
-        let sent_to = last.seq;
+        let rest = progress.buffered.split_off(n.max(1));
+        let mut messages = std::mem::replace(&mut progress.buffered, rest);
+        let Some(last_seq) = messages.last().map(|m| m.seq) else { break };
         let frame = match messages.pop() {
             Some(only) if !pages => ServerFrame::Message(only),
             Some(last) => {
@@ -165,10 +182,8 @@ async fn send_messages(
             }
             None => break,
         };
+        progress.sent_to = last_seq;
         out.push(frame).await?;
-        progress.sent_to = sent_to;
-        progress.count += n.max(1);
-        messages = rest;
     }
     Ok(true)
 }
