@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::{Args, Parser, Subcommand};
-use starling_client::{Client, ClientError, Message, Request, RoomId, ServerFrame};
+use starling_client::{Client, ClientError, Inbox, Message, Request, RoomId, ServerFrame};
 
 pub mod bench;
 
@@ -45,7 +45,8 @@ pub enum Command {
         #[arg(long, default_value_t = 24 * 60 * 60)]
         ttl_secs: u64,
     },
-    /// Join ROOM, send typed lines, print incoming messages with seq and sender.
+    /// Join ROOM, send typed lines, print incoming messages with seq and sender, each seq once
+    /// and in order; after a lost connection it reconnects and syncs what it missed.
     Chat {
         /// Where to connect and as whom.
         #[command(flatten)]
@@ -53,6 +54,10 @@ pub enum Command {
         /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
         #[arg(long, value_parser = RoomId::parse)]
         room: RoomId,
+        /// The last seq you have seen: the messages after it are synced and printed first.
+        /// Without it, the chat starts at the room's current last seq.
+        #[arg(long)]
+        since: Option<u64>,
     },
     /// Join ROOM, send one message and wait until it is delivered back.
     Send {
@@ -131,7 +136,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             send(&conn, room, client_msg_id, no_wait, body, out).await
         }
         Command::History { conn, room, before, limit } => history(&conn, room, before, limit, out).await,
-        Command::Chat { conn, room } => chat(&conn, &room, out).await,
+        Command::Chat { conn, room, since } => chat(&conn, &room, since, out).await,
         Command::Bench(args) => bench::run(args, out).await,
     }
 }
@@ -213,15 +218,27 @@ async fn history(
     Ok(())
 }
 
-async fn chat(conn: &Conn, room: &RoomId, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+/// Reconnects after a lost connection this many times in a row before giving up.
+const RECONNECTS: u32 = 5;
+
+/// The chat: every frame goes through the sync procedure's [`Inbox`], so live and synced messages
+/// print once each, in seq order, however they interleave.
+async fn chat(conn: &Conn, room: &RoomId, since: Option<u64>, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     use tokio::io::AsyncBufReadExt;
 
     let (mut client, last) = open(conn, room).await?;
+    let mut inbox = Inbox::new();
+    inbox.track(room, since.unwrap_or(last));
+    if since.is_some()
+        && let Some(sync) = inbox.sync_request()
+    {
+        client.send(&sync).await?;
+    }
     writeln!(out, "joined {room} (last seq {last}); type a line to send it, Ctrl-D to leave")?;
     out.flush()?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut seen = std::collections::BTreeSet::new();
     let mut n = 0u64;
+    let mut failures = 0;
     loop {
         tokio::select! {
             line = lines.next_line() => match line? {
@@ -234,14 +251,20 @@ async fn chat(conn: &Conn, room: &RoomId, out: &mut (dyn Write + Send)) -> Resul
                 None => break,
             },
             frame = client.recv() => match frame {
-                // A client drops a seq it has already seen (at-least-once delivery).
-                Ok(ServerFrame::Message(m)) => if seen.insert(m.seq) { writeln!(out, "{}", format_message(&m))? },
-                Ok(ServerFrame::Accepted { .. }) => {}
-                Ok(ServerFrame::Error(e)) => writeln!(out, "! {}: {}", e.code.as_str(), e.message)?,
-                Ok(other) => writeln!(out, "{}", other.to_json())?,
+                Ok(frame) => {
+                    failures = 0;
+                    if let Some(follow_up) = chat_frame(&mut inbox, &frame, out)? {
+                        client.send(&follow_up).await?;
+                    }
+                }
                 // Quiet rooms are normal, and one bad frame does not end the session.
                 Err(ClientError::Timeout { .. }) => continue,
                 Err(e @ ClientError::Malformed { .. }) => writeln!(out, "! {e}")?,
+                Err(e @ (ClientError::Closed(_) | ClientError::Transport(_))) if failures < RECONNECTS => {
+                    failures += 1;
+                    writeln!(out, "! {e}; reconnecting")?;
+                    client = reconnect(conn, room, &mut inbox).await?;
+                }
                 Err(e) => return Err(e.into()),
             },
         }
@@ -249,4 +272,90 @@ async fn chat(conn: &Conn, room: &RoomId, out: &mut (dyn Write + Send)) -> Resul
     }
     client.close().await?;
     Ok(())
+}
+
+/// Prints what one frame delivers; returns the `sync` to send next, if any.
+fn chat_frame(
+    inbox: &mut Inbox,
+    frame: &ServerFrame,
+    out: &mut (dyn Write + Send),
+) -> Result<Option<Request>, CliError> {
+    let step = inbox.on_frame(frame);
+    for m in &step.deliver {
+        writeln!(out, "{}", format_message(m))?;
+    }
+    match frame {
+        ServerFrame::Message(_) | ServerFrame::SyncPage { .. } | ServerFrame::Accepted { .. } => {}
+        ServerFrame::Synced { recovered: false, room, .. } => {
+            writeln!(out, "(older messages of {room} are past retention)")?;
+        }
+        ServerFrame::Synced { .. } => {}
+        ServerFrame::Error(e) => writeln!(out, "! {}: {}", e.code.as_str(), e.message)?,
+        other => writeln!(out, "{}", other.to_json())?,
+    }
+    Ok(step.follow_up)
+}
+
+/// A new connection, joined, with a sync from what the inbox holds.
+async fn reconnect(conn: &Conn, room: &RoomId, inbox: &mut Inbox) -> Result<Client, CliError> {
+    let (mut client, _) = open(conn, room).await?;
+    if let Some(sync) = inbox.sync_request() {
+        client.send(&sync).await?;
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u64) -> Message {
+        Message {
+            room: "lobby".into(),
+            seq,
+            id: format!("id-{seq}"),
+            from: "bob".into(),
+            body: format!("m{seq}"),
+            sent_at: "t".into(),
+            client_msg_id: None,
+        }
+    }
+
+    #[test]
+    fn chat_prints_a_live_message_that_overtook_the_sync_after_the_synced_ones_once_each() {
+        let room = RoomId::parse("lobby").unwrap();
+        let mut inbox = Inbox::new();
+        inbox.track(&room, 2);
+        let sync = inbox.sync_request().unwrap();
+        assert_eq!(sync, Request::Sync { rooms: vec![(room, Some(2))], pages: true });
+        let frames = [
+            ServerFrame::Message(msg(6)),
+            ServerFrame::SyncPage { room: "lobby".into(), messages: vec![msg(3), msg(4)] },
+            ServerFrame::Message(msg(4)),
+            ServerFrame::SyncPage { room: "lobby".into(), messages: vec![msg(5), msg(6)] },
+            ServerFrame::Synced { room: "lobby".into(), recovered: true, last_seq: 5, has_more: false },
+            ServerFrame::Message(msg(7)),
+        ];
+        let mut out = Vec::new();
+        for frame in &frames {
+            assert_eq!(chat_frame(&mut inbox, frame, &mut out).unwrap(), None, "no gap is left to sync");
+        }
+        let printed: Vec<String> = String::from_utf8(out).unwrap().lines().map(str::to_owned).collect();
+        let expected: Vec<String> = (3..=7).map(|s| format_message(&msg(s))).collect();
+        assert_eq!(printed, expected);
+    }
+
+    #[test]
+    fn chat_asks_for_the_rest_when_synced_says_has_more() {
+        let room = RoomId::parse("lobby").unwrap();
+        let mut inbox = Inbox::new();
+        inbox.track(&room, 0);
+        inbox.sync_request();
+        let mut out = Vec::new();
+        let page = ServerFrame::SyncPage { room: "lobby".into(), messages: vec![msg(1), msg(2)] };
+        assert_eq!(chat_frame(&mut inbox, &page, &mut out).unwrap(), None);
+        let synced = ServerFrame::Synced { room: "lobby".into(), recovered: true, last_seq: 2, has_more: true };
+        let next = chat_frame(&mut inbox, &synced, &mut out).unwrap();
+        assert_eq!(next, Some(Request::Sync { rooms: vec![(room, Some(2))], pages: true }));
+    }
 }

@@ -18,8 +18,9 @@ use crate::events;
 use crate::faults::Fault;
 use crate::gateway::PostRefused;
 
-/// PostToConnection's largest payload.
-pub(crate) const MAX_POST_BYTES: usize = 128 * 1024;
+/// PostToConnection's largest payload: API Gateway's message limit, which the server's frames
+/// are held to as well.
+pub(crate) const MAX_POST_BYTES: usize = starling_shared::protocol::MAX_FRAME_BYTES;
 
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, [("x-amzn-ErrorType", kind)], axum::Json(json!({ "message": message }))).into_response()

@@ -117,7 +117,7 @@ impl FanoutConfig {
 impl SendLimits {
     /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
     /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`, `STARLING_READ_INTERVAL_MS`,
-    /// `STARLING_STATUS_INTERVAL_MS`.
+    /// `STARLING_STATUS_INTERVAL_MS`, `STARLING_SYNC_MAX_FRAMES`, `STARLING_SYNC_TIME_BUDGET_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
@@ -128,6 +128,8 @@ impl SendLimits {
             sync_limit: parsed("STARLING_SYNC_LIMIT", d.sync_limit)?,
             read_interval_ms: parsed("STARLING_READ_INTERVAL_MS", d.read_interval_ms)?,
             status_interval_ms: parsed("STARLING_STATUS_INTERVAL_MS", d.status_interval_ms)?,
+            sync_max_frames: parsed("STARLING_SYNC_MAX_FRAMES", d.sync_max_frames)?,
+            sync_time_budget_ms: parsed("STARLING_SYNC_TIME_BUDGET_MS", d.sync_time_budget_ms)?,
         })
     }
 }

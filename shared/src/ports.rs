@@ -181,12 +181,20 @@ pub enum PushError {
     /// Any other failure; retrying may help.
     #[error("push failed")]
     Failed(#[source] BoxError),
+    /// The frame is over the 128 KiB message limit (413 `PayloadTooLargeException`): it can
+    /// never be posted, so do not retry it; send it in smaller pages.
+    #[error("a frame of {bytes} bytes is over the message limit")]
+    TooLarge {
+        /// The frame's length.
+        bytes: usize,
+    },
 }
 
 /// Posts frames to connected clients (the API Gateway Management API).
 #[async_trait]
 pub trait Pusher: Send + Sync + std::fmt::Debug {
-    /// `endpoint` is the management API base URL (`https://{domain}/{stage}`).
+    /// `endpoint` is the management API base URL (`https://{domain}/{stage}`). A frame over
+    /// `protocol::MAX_FRAME_BYTES` is refused with [`PushError::TooLarge`], as AWS refuses it.
     async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
 }
 

@@ -38,7 +38,7 @@ async fn send_and_deliver(
 
 /// Sends `sync` for `lobby` from `seq` and collects what comes back: the messages, then `synced`.
 async fn sync(client: &mut Client, seq: u64) -> anyhow::Result<(Vec<Message>, ServerFrame)> {
-    client.send(&Request::Sync { rooms: vec![(room("lobby"), Some(seq))] }).await?;
+    client.send(&Request::Sync { rooms: vec![(room("lobby"), Some(seq))], pages: false }).await?;
     let mut messages = Vec::new();
     loop {
         match client
@@ -102,7 +102,7 @@ async fn a_gap_past_retention_syncs_with_recovered_false(kind: Kind) -> anyhow::
 
 /// `user`'s status in the lobby, as `client` asks for it.
 async fn presence_of(client: &mut Client, user: &str) -> anyhow::Result<Option<Status>> {
-    let reply = client.request(&Request::Presence { room: room("lobby") }).await?;
+    let reply = client.request(&Request::Presence { room: room("lobby"), cursor: None }).await?;
     let ServerFrame::Presence { members, .. } = reply else { anyhow::bail!("not presence: {reply:?}") };
     Ok(members.iter().find(|m| m.user == user).map(|m| m.status))
 }
@@ -140,10 +140,10 @@ async fn a_direct_message_room_refuses_an_outsider_for_every_action(kind: Kind) 
         Request::Join { room: room(dm) },
         send_request(dm, "hi", None),
         Request::History { room: room(dm), before: None, limit: 50 },
-        Request::Presence { room: room(dm) },
+        Request::Presence { room: room(dm), cursor: None },
         Request::Typing { room: room(dm) },
         Request::Read { room: room(dm), seq: 1 },
-        Request::Sync { rooms: vec![(room(dm), Some(0))] },
+        Request::Sync { rooms: vec![(room(dm), Some(0))], pages: true },
     ] {
         let refused = refusal(eve.request(&request).await).with_context(|| format!("{request:?}"))?;
         ensure!(refused.code == ErrorCode::Forbidden, "{request:?} gave {refused:?}");

@@ -33,7 +33,7 @@ async fn every_presence_change_of_a_user_has_a_greater_version_and_the_listing_a
     let away = announced(&mut bob, "alice", Status::Away).await?;
     ensure!(away == replied && away > online, "the reply {replied} and the announcement {away} after {online}");
 
-    let listed = bob.request(&Request::Presence { room: room("lobby") }).await?;
+    let listed = bob.request(&Request::Presence { room: room("lobby"), cursor: None }).await?;
     let ServerFrame::Presence { members, .. } = listed else { anyhow::bail!("{listed:?}") };
     let entry = members.iter().find(|m| m.user == "alice").map(|m| (m.status, m.version));
     ensure!(entry == Some((Status::Away, away)), "listed {entry:?}, announced away at {away}");

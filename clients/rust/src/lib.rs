@@ -10,10 +10,12 @@
 
 mod client;
 mod error;
+mod merge;
 mod wire;
 
 pub use client::{Client, Close, DEFAULT_TIMEOUT};
 pub use error::ClientError;
+pub use merge::{Inbox, SeqTracker, Step};
 pub use wire::{answers, parse_frame};
 
 pub use starling_shared::protocol::{

@@ -26,12 +26,12 @@ pub fn answers(request: &Request, frame: &ServerFrame) -> bool {
         (Request::Join { room }, ServerFrame::Joined { room: r, .. })
         | (Request::Leave { room }, ServerFrame::Left { room: r })
         | (Request::History { room, .. }, ServerFrame::History { room: r, .. })
-        | (Request::Presence { room }, ServerFrame::Presence { room: r, .. })
+        | (Request::Presence { room, .. }, ServerFrame::Presence { room: r, .. })
         | (Request::Read { room, .. }, ServerFrame::Read { room: r, .. }) => room.as_str() == r,
         (Request::Send { room, client_msg_id, .. }, ServerFrame::Accepted { room: r, client_msg_id: c, .. }) => {
             room.as_str() == r && client_msg_id == c
         }
-        (Request::Sync { rooms }, ServerFrame::Synced { room: r, .. }) => {
+        (Request::Sync { rooms, .. }, ServerFrame::Synced { room: r, .. }) => {
             rooms.iter().any(|(room, _)| room.as_str() == r)
         }
         (Request::SetStatus { status }, ServerFrame::PresenceChanged { status: s, .. }) => status == s,
@@ -103,7 +103,7 @@ mod tests {
         assert!(answers(&typing, &error("typing", None)));
         assert!(!answers(&typing, &ServerFrame::Typing { room: "r".into(), user: "bob".into() }));
 
-        let sync = Request::Sync { rooms: vec![(room("a"), None), (room("b"), Some(1))] };
+        let sync = Request::Sync { rooms: vec![(room("a"), None), (room("b"), Some(1))], pages: true };
         let synced = |r: &str| ServerFrame::Synced { room: r.into(), recovered: true, last_seq: 1, has_more: false };
         assert!(answers(&sync, &synced("b")) && !answers(&sync, &synced("c")));
     }

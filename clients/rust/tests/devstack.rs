@@ -28,7 +28,7 @@ async fn a_devstack_accepts_every_typed_request_the_client_sends() {
     };
     assert_eq!((messages.len(), has_more), (1, false));
 
-    let sync = Request::Sync { rooms: vec![(room.clone(), Some(0))] };
+    let sync = Request::Sync { rooms: vec![(room.clone(), Some(0))], pages: true };
     assert!(matches!(alice.request(&sync).await.unwrap(), ServerFrame::Synced { last_seq: 1, .. }));
     assert!(matches!(alice.request(&Request::Read { room: room.clone(), seq: 1 }).await, Ok(ServerFrame::Read { .. })));
     let refused = alice.request(&Request::Join { room: RoomId::parse("dm:bob:carol").unwrap() }).await;

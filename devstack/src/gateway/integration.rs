@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use starling_shared::aws_lambda_events::encodings::Body;
 use starling_shared::handlers;
 use starling_shared::lambda_runtime::{Context, LambdaEvent};
+use starling_shared::protocol::MAX_FRAME_BYTES;
 use tracing::{info, warn};
 
 use super::registry::Conn;
@@ -36,20 +37,36 @@ pub(crate) async fn route(app: &App, conn: &Conn, authorizer: &Map<String, Value
     match handlers::send(&app.action_deps, LambdaEvent::new(event, Context::default())).await {
         Ok(r) => {
             if let Some(Body::Text(t)) = r.body {
-                conn.reply(t);
+                conn.reply(route_reply(t, &conn.meta.connection_id, &request_id));
             }
         }
         Err(e) => {
             warn!(connection_id = %conn.meta.connection_id, error = %e, "message handler failed");
-            // What API Gateway sends when the integration fails.
-            let frame = json!({
-                "message": "Internal server error",
-                "connectionId": conn.meta.connection_id,
-                "requestId": request_id,
-            });
-            conn.reply(frame.to_string());
+            conn.reply(integration_error(&conn.meta.connection_id, &request_id));
         }
     }
+}
+
+/// What API Gateway sends when the integration fails.
+fn integration_error(connection_id: &str, request_id: &str) -> String {
+    json!({ "message": "Internal server error", "connectionId": connection_id, "requestId": request_id }).to_string()
+}
+
+/// The route response as the client gets it. API Gateway's message payload quota (128 KB)
+/// applies to what it sends back too, and AWS does not document a way for a larger route
+/// response to reach the client; the devstack treats it as a failed integration, so a client
+/// (and a test) sees a failure instead of a reply AWS would not deliver.
+pub(crate) fn route_reply(text: String, connection_id: &str, request_id: &str) -> String {
+    if text.len() <= MAX_FRAME_BYTES {
+        return text;
+    }
+    warn!(
+        connection_id,
+        bytes = text.len(),
+        limit = MAX_FRAME_BYTES,
+        "route response over the message limit; not sent"
+    );
+    integration_error(connection_id, request_id)
 }
 
 /// Invokes `$disconnect` with the close code and reason the connection ended with.
@@ -76,6 +93,19 @@ pub(crate) async fn disconnect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_reply_over_the_message_limit_is_refused_as_a_failed_integration() {
+        let at_limit = format!(r#"{{"type":"pong","pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES - 24));
+        assert_eq!(at_limit.len(), MAX_FRAME_BYTES);
+        assert_eq!(route_reply(at_limit.clone(), "c1=", "r1"), at_limit, "exactly at the limit is sent");
+
+        let over = format!("{at_limit} ");
+        let sent = route_reply(over, "c1=", "r1");
+        let frame: Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(frame, json!({"message": "Internal server error", "connectionId": "c1=", "requestId": "r1"}));
+        assert!(frame.get("type").is_none(), "API Gateway's own frame has no type");
+    }
 
     #[test]
     fn routes_select_on_action() {

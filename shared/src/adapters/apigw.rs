@@ -13,6 +13,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 
 use super::is_throttle;
 use crate::ports::{PushError, Pusher};
+use crate::protocol::MAX_FRAME_BYTES;
 
 /// Posts through `@connections`, with one client per management endpoint (one per API stage,
 /// in practice one), built on first use from the shared SDK config.
@@ -57,12 +58,19 @@ impl ManagementApiPusher {
 #[async_trait]
 impl Pusher for ManagementApiPusher {
     async fn post(&self, endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        if data.len() > MAX_FRAME_BYTES {
+            // AWS would answer 413 after the upload; refusing here saves the round trip.
+            return Err(PushError::TooLarge { bytes: data.len() });
+        }
         let result =
             self.client(endpoint).post_to_connection().connection_id(connection_id).data(Blob::new(data)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(PostToConnectionError::GoneException(_)) => Err(PushError::Gone(connection_id.to_owned())),
+                Some(PostToConnectionError::PayloadTooLargeException(_)) => {
+                    Err(PushError::TooLarge { bytes: data.len() })
+                }
                 _ if is_throttle(e.code()) => Err(PushError::Throttled(Box::new(e))),
                 _ => Err(PushError::Failed(Box::new(e))),
             },

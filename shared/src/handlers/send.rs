@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
 use super::{connection_of, endpoint_of, status};
-use crate::protocol::{ErrorCode, ServerFrame};
+use crate::protocol::{ErrorCode, ServerFrame, WireFrame};
 use crate::service::send::{self, Caller, Reply, SendDeps};
 
 /// `$default` and every action: the reply frame is the response body, which API Gateway sends
@@ -37,5 +37,7 @@ pub async fn send(
         connection_id = ?ctx.connection_id, route = %route, action = ?reply.action, room = ?reply.room,
         outcome = reply.outcome(), "invocation"
     );
-    Ok(status(200, reply.frame.map(|f| f.to_json())))
+    // Every reply goes through the one size check: over 128 KiB, API Gateway would not deliver it.
+    let body = reply.frame.map(|f| WireFrame::encode_or_error(&f, reply.action.as_deref()).into_string());
+    Ok(status(200, body))
 }

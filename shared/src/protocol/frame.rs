@@ -56,11 +56,20 @@ pub enum ServerFrame {
         room: String,
         /// `messages`: the newest `limit` (or fewer) retained messages with `seq` below the
         /// request's `before` (or of the whole room when it had none), in ascending seq, as
-        /// objects with the fields of a `message` frame but no `type`.
+        /// objects with the fields of a `message` frame but no `type`. Fewer than `limit` when
+        /// more would take the frame past 120 KiB (`wire::PAGE_BYTES`); `hasMore` is then true.
         messages: Vec<Message>,
         /// `hasMore`: always present; `true` when older retained messages exist before the first
         /// one of this page. To page back, ask again with `before` set to that first seq.
         has_more: bool,
+    },
+    /// `syncPage`: messages a `sync` with `"pages":true` recovered for a room, in ascending seq,
+    /// as many as fit 120 KiB. Posted before the room's `synced`; never a live frame.
+    SyncPage {
+        /// `room`: the room these messages are in.
+        room: String,
+        /// `messages`: objects with the fields of a `message` frame but no `type`, ascending.
+        messages: Vec<Message>,
     },
     /// Ends the messages `sync` recovered for a room. `hasMore` (only when true) means the
     /// per-room sync limit was reached: sync again from `lastSeq`.
@@ -75,8 +84,10 @@ pub enum ServerFrame {
         /// sync (it can be below seqs that arrived live meanwhile: keep the highest). With
         /// `hasMore`, the seq of the last message sent, which is where the next `sync` starts.
         last_seq: u64,
-        /// `hasMore`: present only when `true`: `STARLING_SYNC_LIMIT` (1,000) messages were sent
-        /// for this room and more follow.
+        /// `hasMore`: present only when `true`: this sync stopped early for this room (the
+        /// per-room `STARLING_SYNC_LIMIT`, or the request's frame or time budget) and more may
+        /// follow: sync again from `lastSeq`. Every retained message after the requested seq up
+        /// to `lastSeq` was sent before this frame, with or without `hasMore`.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         has_more: bool,
     },
@@ -84,10 +95,15 @@ pub enum ServerFrame {
     Presence {
         /// `room`: the room asked about.
         room: String,
-        /// `members`: every member of the room (joined and not left, offline ones included), in
-        /// no particular order. Not paged, so a room with a few thousand members can exceed API
-        /// Gateway's 128 KB message limit.
+        /// `members`: one page of the room's members (joined and not left, offline ones
+        /// included), in ascending byte order of user id, at most 500 and at most 120 KiB.
         members: Vec<MemberPresence>,
+        /// `hasMore`: always present; `true` when members after this page exist: ask again with
+        /// `cursor`.
+        has_more: bool,
+        /// `cursor`: present only with `hasMore`: pass it as the next request's `cursor`. Opaque.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
     },
     /// `presenceChanged`: a user's status changed. Announced once per transition (offline →
     /// online at the first connection, online/away → offline when the last connection closes or
@@ -163,6 +179,25 @@ impl ServerFrame {
     pub fn to_json(&self) -> String {
         // Every variant is plain data with string keys, so serialization cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| String::from(r#"{"type":"error","code":"internal"}"#))
+    }
+
+    /// The frame's `type`, as on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Joined { .. } => "joined",
+            Self::Left { .. } => "left",
+            Self::Accepted { .. } => "accepted",
+            Self::Message(_) => "message",
+            Self::History { .. } => "history",
+            Self::SyncPage { .. } => "syncPage",
+            Self::Synced { .. } => "synced",
+            Self::Presence { .. } => "presence",
+            Self::PresenceChanged { .. } => "presenceChanged",
+            Self::Typing { .. } => "typing",
+            Self::Read { .. } => "read",
+            Self::Pong => "pong",
+            Self::Error(_) => "error",
+        }
     }
 
     /// An `error` frame that echoes neither `action` nor `clientMsgId`, for refusals made before

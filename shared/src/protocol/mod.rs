@@ -10,14 +10,17 @@ mod request;
 mod room;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 pub use crate::domain::{Message, Status};
 pub use error::{ErrorCode, ErrorFrame, ProtocolError};
 pub use frame::{MemberPresence, ServerFrame};
 pub use request::{Request, parse_request};
 pub use room::RoomId;
+pub use wire::{OversizeFrame, PAGE_BYTES, WireFrame};
 
-/// API Gateway's largest WebSocket message (frames are reassembled before routing).
+/// API Gateway's largest WebSocket message, 128 KiB (frames are reassembled before routing):
+/// the limit on every client frame and on every frame the server sends (see [`wire`]).
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 /// Largest `body` of a `send`, in UTF-8 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -29,5 +32,7 @@ pub const MAX_ROOM_CHARS: usize = 64;
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 /// Largest `history.limit`.
 pub const MAX_HISTORY_LIMIT: u32 = 100;
+/// Most members one `presence` page lists.
+pub const PRESENCE_PAGE_MEMBERS: usize = 500;
 /// Most rooms one `sync` may name.
 pub const MAX_SYNC_ROOMS: usize = 50;

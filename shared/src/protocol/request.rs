@@ -64,12 +64,19 @@ pub enum Request {
         /// `preserve_order` feature (the deployed build) is byte order of room id, not the
         /// request's order; clients match the replies by `room`.
         rooms: Vec<(RoomId, Option<u64>)>,
+        /// `pages`: optional, `true` to get each room's messages in `syncPage` frames (many
+        /// messages per frame) instead of one `message` frame each. Absent, `null` or `false`
+        /// keeps the original one-frame-per-message form.
+        pages: bool,
     },
-    /// `presence`: lists the room's members (offline ones included) with their status. Answered
-    /// with `presence`. Needs membership or a subscription of this connection.
+    /// `presence`: lists the room's members (offline ones included) with their status, one page
+    /// at a time. Answered with `presence`. Needs membership or a subscription of this connection.
     Presence {
         /// `room`: the room to list.
         room: RoomId,
+        /// `cursor`: optional; the previous page's `cursor`, to get the page after it. Absent or
+        /// `null` starts from the first page. At most 1,024 bytes (`bad_request` beyond).
+        cursor: Option<String>,
     },
     /// `status` on the wire: `online` or `away` (never `offline`: that follows from the connections).
     SetStatus {
@@ -110,8 +117,14 @@ impl Request {
             frame.insert(key.into(), value);
         };
         match self {
-            Self::Join { room } | Self::Leave { room } | Self::Presence { room } | Self::Typing { room } => {
+            Self::Join { room } | Self::Leave { room } | Self::Typing { room } => {
                 put("room", room.as_str().into());
+            }
+            Self::Presence { room, cursor } => {
+                put("room", room.as_str().into());
+                if let Some(c) = cursor {
+                    put("cursor", c.as_str().into());
+                }
             }
             Self::Send { room, body, client_msg_id } => {
                 put("room", room.as_str().into());
@@ -127,9 +140,12 @@ impl Request {
                     put("before", (*b).into());
                 }
             }
-            Self::Sync { rooms } => {
+            Self::Sync { rooms, pages } => {
                 let rooms = rooms.iter().map(|(room, seq)| (room.to_string(), seq.map_or(Value::Null, Value::from)));
                 put("rooms", Value::Object(rooms.collect()));
+                if *pages {
+                    put("pages", true.into());
+                }
             }
             Self::SetStatus { status } => put("status", status.as_str().into()),
             Self::Read { room, seq } => {
@@ -166,10 +182,10 @@ impl Request {
             | Self::Leave { room }
             | Self::Send { room, .. }
             | Self::History { room, .. }
-            | Self::Presence { room }
+            | Self::Presence { room, .. }
             | Self::Typing { room }
             | Self::Read { room, .. } => Some(room),
-            Self::Sync { rooms } if rooms.len() == 1 => Some(&rooms[0].0),
+            Self::Sync { rooms, .. } if rooms.len() == 1 => Some(&rooms[0].0),
             Self::Sync { .. } | Self::SetStatus { .. } | Self::Ping => None,
         }
     }
@@ -242,7 +258,19 @@ struct HistoryFields {
 #[derive(Deserialize)]
 struct SyncFields {
     rooms: Map<String, Value>,
+    #[serde(default)]
+    pages: Option<bool>,
 }
+
+#[derive(Deserialize)]
+struct PresenceFields {
+    room: String,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Longest `presence.cursor`: a user id with room to spare.
+const MAX_CURSOR_BYTES: usize = 1024;
 
 #[derive(Deserialize)]
 struct StatusFields {
@@ -274,7 +302,7 @@ fn parse_sync(fields: SyncFields) -> Result<Request, FieldError> {
         };
         rooms.push((room, seq));
     }
-    Ok(Request::Sync { rooms })
+    Ok(Request::Sync { rooms, pages: fields.pages.unwrap_or(false) })
 }
 
 fn parse_send(f: SendFields) -> Result<Request, FieldError> {
@@ -320,8 +348,11 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
         "history" => parse_history(fields_of(action, fields)?),
         "sync" => parse_sync(fields_of(action, fields)?),
         "presence" => {
-            let f: RoomFields = fields_of(action, fields)?;
-            Ok(Request::Presence { room: room_of(&f.room)? })
+            let f: PresenceFields = fields_of(action, fields)?;
+            if f.cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_BYTES) {
+                return Err(bad(format!("cursor must be at most {MAX_CURSOR_BYTES} bytes")));
+            }
+            Ok(Request::Presence { room: room_of(&f.room)?, cursor: f.cursor })
         }
         "status" => {
             let f: StatusFields = fields_of(action, fields)?;

@@ -21,8 +21,10 @@ fn every_request_encodes_to_what_the_parser_reads_back() {
         Request::Send { room: room("dm:alice:bob"), body: "no id".into(), client_msg_id: None },
         Request::History { room: room("lobby"), before: Some(10), limit: 20 },
         Request::History { room: room("lobby"), before: None, limit: 50 },
-        Request::Sync { rooms: vec![(room("a"), Some(41)), (room("b"), None)] },
-        Request::Presence { room: room("lobby") },
+        Request::Sync { rooms: vec![(room("a"), Some(41)), (room("b"), None)], pages: false },
+        Request::Sync { rooms: vec![(room("a"), Some(41))], pages: true },
+        Request::Presence { room: room("lobby"), cursor: None },
+        Request::Presence { room: room("lobby"), cursor: Some("bob".into()) },
         Request::SetStatus { status: Status::Away },
         Request::Typing { room: room("lobby") },
         Request::Read { room: room("lobby"), seq: 42 },
@@ -53,12 +55,24 @@ fn presence_sync_typing_read_and_status_parse() {
     let room = |r: &str| RoomId::parse(r).unwrap();
     assert_eq!(
         parse_request(r#"{"action":"sync","rooms":{"lobby":41,"dm:alice:bob":null}}"#).unwrap(),
-        Request::Sync { rooms: vec![(room("lobby"), Some(41)), (room("dm:alice:bob"), None)] }
+        Request::Sync { rooms: vec![(room("lobby"), Some(41)), (room("dm:alice:bob"), None)], pages: false }
+    );
+    assert_eq!(
+        parse_request(r#"{"action":"sync","rooms":{"lobby":41},"pages":true}"#).unwrap(),
+        Request::Sync { rooms: vec![(room("lobby"), Some(41))], pages: true }
     );
     assert_eq!(
         parse_request(r#"{"action":"presence","room":"lobby"}"#).unwrap(),
-        Request::Presence { room: room("lobby") }
+        Request::Presence { room: room("lobby"), cursor: None }
     );
+    assert_eq!(
+        parse_request(r#"{"action":"presence","room":"lobby","cursor":"bob"}"#).unwrap(),
+        Request::Presence { room: room("lobby"), cursor: Some("bob".into()) }
+    );
+    let long = format!(r#"{{"action":"presence","room":"lobby","cursor":"{}"}}"#, "x".repeat(1025));
+    assert_eq!(parse_request(&long).unwrap_err().code, ErrorCode::BadRequest);
+    let bad_pages = parse_request(r#"{"action":"sync","rooms":{"lobby":1},"pages":"yes"}"#).unwrap_err();
+    assert_eq!(bad_pages.code, ErrorCode::BadRequest);
     assert_eq!(
         parse_request(r#"{"action":"status","status":"away"}"#).unwrap(),
         Request::SetStatus { status: Status::Away }
@@ -106,11 +120,17 @@ fn presence_frames_use_the_v1_names() {
             last_seen: Some("t".into()),
             version: 3,
         }],
+        has_more: true,
+        cursor: Some("alice".into()),
     };
     assert_eq!(
         presence.to_json(),
-        r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t","version":3}]}"#
+        r#"{"type":"presence","room":"lobby","members":[{"user":"alice","status":"online","lastSeen":"t","version":3}],"hasMore":true,"cursor":"alice"}"#
     );
+    let last = ServerFrame::Presence { room: "lobby".into(), members: vec![], has_more: false, cursor: None };
+    assert_eq!(last.to_json(), r#"{"type":"presence","room":"lobby","members":[],"hasMore":false}"#);
+    let page = ServerFrame::SyncPage { room: "lobby".into(), messages: vec![] };
+    assert_eq!(page.to_json(), r#"{"type":"syncPage","room":"lobby","messages":[]}"#);
     let changed =
         ServerFrame::PresenceChanged { user: "alice".into(), status: Status::Away, last_seen: None, version: 4 };
     assert_eq!(changed.to_json(), r#"{"type":"presenceChanged","user":"alice","status":"away","version":4}"#);

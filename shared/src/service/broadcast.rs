@@ -123,7 +123,7 @@ pub async fn post_all_until(
     report
 }
 
-/// One post, retried on throttles and failures (not on Gone, which is final).
+/// One post, retried on throttles and failures (not on Gone or TooLarge, which are final).
 pub async fn post_with_retry(
     pusher: &dyn Pusher,
     policy: PushPolicy,
@@ -137,7 +137,7 @@ pub async fn post_with_retry(
     loop {
         match pusher.post(endpoint, connection_id, frame).await {
             Ok(()) => return Ok(()),
-            Err(e @ PushError::Gone(_)) => return Err(e),
+            Err(e @ (PushError::Gone(_) | PushError::TooLarge { .. })) => return Err(e),
             Err(e) if attempt >= attempts => return Err(e),
             Err(e) => {
                 warn!(connection_id, attempt, error = %e, "post failed; retrying");

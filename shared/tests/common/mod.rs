@@ -72,6 +72,13 @@ impl World {
         send::handle_frame(&self.send_deps, caller, frame).await.frame
     }
 
+    /// The reply to a frame as the `send` handler puts it on the wire.
+    pub(crate) async fn reply_text(&self, caller: &Caller, frame: &str) -> Option<String> {
+        let reply = send::handle_frame(&self.send_deps, caller, frame).await;
+        let action = reply.action.clone();
+        reply.frame.map(|f| starling_shared::protocol::WireFrame::encode_or_error(&f, action.as_deref()).into_string())
+    }
+
     pub(crate) async fn act(&self, caller: &Caller, frame: &str) -> ServerFrame {
         self.reply(caller, frame).await.expect("a reply")
     }

@@ -101,7 +101,10 @@ impl DynamoStore {
             .expression_attribute_values(":pk", AttributeValue::S(keys::room_partition(room)))
             .expression_attribute_values(":lo", AttributeValue::S(keys::message_sort_key(*seqs.start())))
             .expression_attribute_values(":hi", AttributeValue::S(keys::message_sort_key(*seqs.end())))
-            .scan_index_forward(ascending);
+            .scan_index_forward(ascending)
+            // Consistent, like the head read before it: every seq up to that head must be seen,
+            // or `synced.lastSeq` would vouch for a message the page left out.
+            .consistent_read(true);
         let mut pages = Pages::new(query);
         let mut found: Vec<MessageItem> = Vec::with_capacity(want.min(1024));
         while found.len() < want {

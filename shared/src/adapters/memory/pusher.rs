@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::ports::{PushError, Pusher};
+use crate::protocol::MAX_FRAME_BYTES;
 
 #[derive(Debug, Default)]
 struct PusherState {
@@ -19,7 +20,8 @@ struct PusherState {
 }
 
 /// A pusher that records what it posts. Only connections marked `connect`ed accept posts;
-/// every other one answers Gone, as the management API does.
+/// every other one answers Gone, and a frame over the message limit is refused (413), as the
+/// management API does.
 #[derive(Debug, Default)]
 pub struct MemoryPusher {
     state: Mutex<PusherState>,
@@ -63,6 +65,15 @@ impl MemoryPusher {
         self.lock().posts.iter().filter(|(c, _)| c == connection_id).map(|(_, d)| d.clone()).collect()
     }
 
+    /// Takes the frames posted to a connection so far, in order; later calls return only newer
+    /// ones (benchmarks and long tests keep memory flat this way).
+    pub fn take_posts_to(&self, connection_id: &str) -> Vec<String> {
+        let mut s = self.lock();
+        let (taken, kept) = std::mem::take(&mut s.posts).into_iter().partition(|(c, _)| c == connection_id);
+        s.posts = kept;
+        taken.into_iter().map(|(_, d): (String, String)| d).collect()
+    }
+
     /// Posts made, to any connection.
     pub fn post_count(&self) -> usize {
         self.lock().posts.len()
@@ -72,6 +83,9 @@ impl MemoryPusher {
 #[async_trait]
 impl Pusher for MemoryPusher {
     async fn post(&self, _endpoint: &str, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        if data.len() > MAX_FRAME_BYTES {
+            return Err(PushError::TooLarge { bytes: data.len() });
+        }
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -35,7 +35,7 @@ pub fn cost(request: &Request) -> u64 {
         | Request::SetStatus { .. } => 1,
         Request::Join { .. } | Request::Presence { .. } => 2,
         Request::History { .. } => HISTORY_COST,
-        Request::Sync { rooms } => SYNC_COST + SYNC_ROOM_COST * rooms.len() as u64,
+        Request::Sync { rooms, .. } => SYNC_COST + SYNC_ROOM_COST * rooms.len() as u64,
     }
 }
 

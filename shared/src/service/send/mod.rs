@@ -6,6 +6,7 @@ mod guards;
 mod messages;
 mod presence;
 mod rooms;
+mod sync;
 
 use std::sync::Arc;
 
@@ -36,6 +37,11 @@ pub struct SendLimits {
     pub read_interval_ms: i64,
     /// At most one `status` change per this interval per user; a change sooner is refused.
     pub status_interval_ms: i64,
+    /// Frames one `sync` posts at most before the rooms left answer `hasMore`.
+    pub sync_max_frames: usize,
+    /// After this long (ms), a `sync` starts no more message frames; the rooms left answer
+    /// `hasMore`. Well under API Gateway's 29 s integration timeout.
+    pub sync_time_budget_ms: u64,
 }
 
 impl Default for SendLimits {
@@ -48,6 +54,8 @@ impl Default for SendLimits {
             sync_limit: 1_000,
             read_interval_ms: 1_000,
             status_interval_ms: 2_000,
+            sync_max_frames: 250,
+            sync_time_budget_ms: 20_000,
         }
     }
 }
@@ -198,10 +206,10 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
             messages::publish(deps, caller, room, body, client_msg_id).await?
         }
         Request::History { room, before, limit } => messages::history(deps, conn, room, *before, *limit).await?,
-        Request::Presence { room } => presence::members(deps, caller, room).await?,
+        Request::Presence { room, cursor } => presence::members(deps, caller, room, cursor.as_deref()).await?,
         Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
-        Request::Sync { rooms } => return messages::sync(deps, caller, rooms).await,
+        Request::Sync { rooms, pages } => return sync::sync(deps, caller, rooms, *pages).await,
         Request::Typing { room } => return presence::typing(deps, caller, room).await,
     };
     Ok(Some(frame))

@@ -5,23 +5,44 @@ use super::guards::{endpoint, require_member, require_subscribed};
 use super::{ActionError, Caller, SendDeps};
 use crate::domain::Status;
 use crate::envelope::Envelope;
-use crate::protocol::{MemberPresence, RoomId, ServerFrame};
+use crate::protocol::{MemberPresence, PRESENCE_PAGE_MEMBERS, RoomId, ServerFrame, wire};
 use crate::service::broadcast::{self, PushPolicy, Report};
 use crate::service::connection;
 
-/// `presence`: every member of the room with their status. Members still counted through a
-/// connection whose `$disconnect` was lost are forgotten first (their offline transition is
-/// queued), so the listing and the announcements agree.
-pub(super) async fn members(deps: &SendDeps, caller: &Caller, room: &RoomId) -> Result<ServerFrame, ActionError> {
+/// What a member entry adds to its user id:
+/// `{"user":,"status":"offline","lastSeen":"2026-01-01T00:00:00.000Z","version":18446744073709551615}`.
+const MEMBER_FIELDS_BYTES: usize = 96;
+
+/// `presence`: one page of the room's members with their status, in byte order of user id after
+/// `cursor`, at most [`PRESENCE_PAGE_MEMBERS`] and at most [`wire::PAGE_BYTES`]. Members still
+/// counted through a connection whose `$disconnect` was lost are forgotten first (their offline
+/// transition is queued), so the listing and the announcements agree.
+pub(super) async fn members(
+    deps: &SendDeps,
+    caller: &Caller,
+    room: &RoomId,
+    cursor: Option<&str>,
+) -> Result<ServerFrame, ActionError> {
     require_member(deps, &caller.connection, room).await?;
-    let users = deps.stores.subscriptions.members(room.as_str()).await?;
+    let mut users = deps.stores.subscriptions.members(room.as_str()).await?;
+    users.retain(|u| cursor.is_none_or(|c| u.as_str() > c));
+    users.sort_unstable();
+    // The cursor is a user id, so the fixed part makes room for the longest one.
+    let empty = ServerFrame::Presence { room: room.to_string(), members: vec![], has_more: true, cursor: None };
+    let longest_user = users.iter().map(wire::item_len).max().unwrap_or(0);
+    let overhead = wire::frame_len(&empty) + r#","cursor":"#.len() + longest_user;
+    let n =
+        wire::fitting(users.iter().map(|u| wire::item_len(u) + MEMBER_FIELDS_BYTES), overhead, PRESENCE_PAGE_MEMBERS);
+    let has_more = users.len() > n;
+    users.truncate(n);
     let now = deps.clock.now();
     let members = connection::presence_of(&deps.stores, deps.queue.as_ref(), &users, now, caller.endpoint.clone())
         .await?
         .into_iter()
         .map(|p| MemberPresence { user: p.user, status: p.status, last_seen: p.last_seen, version: p.version })
         .collect();
-    Ok(ServerFrame::Presence { room: room.to_string(), members })
+    let cursor = if has_more { users.pop() } else { None };
+    Ok(ServerFrame::Presence { room: room.to_string(), members, has_more, cursor })
 }
 
 /// `status`: a transition is queued for the fanout to announce to the user's rooms; the caller
