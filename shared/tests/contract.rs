@@ -7,8 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use starling_shared::adapters::dynamo::DynamoStore;
-use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::domain::{AppendOutcome, NewMessage};
 use starling_shared::domain::{Connection, DEDUP_WINDOW_SECS};
 use starling_shared::ports::Store;
@@ -24,29 +22,14 @@ use lifecycle::*;
 const PAGE: usize = 2;
 
 fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::new().with_page_size(PAGE))
+    common::memory_store(PAGE)
 }
 
 async fn moto() -> Arc<dyn Store> {
-    let config = common::moto_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = common::unique_name("contract");
-    DynamoStore::create_table_if_missing(&client, &table).await.expect("create table on moto");
-    Arc::new(DynamoStore::new(client, table).with_page_size(PAGE as i32))
+    common::moto_store("contract", PAGE).await
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod memory_backend {
-            $( #[tokio::test] async fn $case() { super::$case(super::memory()).await } )*
-        }
-        mod dynamodb_on_moto {
-            $( #[tokio::test] async fn $case() { super::$case(super::moto().await).await } )*
-        }
-    };
-}
-
-contract!(
+common::contract!(
     registered_connection_reads_back_and_removal_is_idempotent,
     removal_deletes_only_that_connections_subscriptions,
     subscribe_needs_a_registered_connection,

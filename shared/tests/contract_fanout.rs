@@ -5,8 +5,6 @@ mod common;
 
 use std::sync::Arc;
 
-use starling_shared::adapters::dynamo::DynamoStore;
-use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::domain::{Connection, NewMessage};
 use starling_shared::ports::Store;
 
@@ -14,29 +12,14 @@ use starling_shared::ports::Store;
 const PAGE: usize = 2;
 
 fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::new().with_page_size(PAGE))
+    common::memory_store(PAGE)
 }
 
 async fn moto() -> Arc<dyn Store> {
-    let config = common::moto_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = common::unique_name("contract-fanout");
-    DynamoStore::create_table_if_missing(&client, &table).await.expect("create table on moto");
-    Arc::new(DynamoStore::new(client, table).with_page_size(PAGE as i32))
+    common::moto_store("contract-fanout", PAGE).await
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod memory_backend {
-            $( #[tokio::test] async fn $case() { super::$case(super::memory()).await } )*
-        }
-        mod dynamodb_on_moto {
-            $( #[tokio::test] async fn $case() { super::$case(super::moto().await).await } )*
-        }
-    };
-}
-
-contract!(
+common::contract!(
     the_fanout_ledger_counts_failures_per_record_and_keeps_checkpoints_per_message,
     a_delivery_checkpoint_resumes_subscriber_paging_where_it_stopped,
 );

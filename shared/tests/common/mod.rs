@@ -189,3 +189,34 @@ pub(crate) fn lifecycle_event(
     v["requestContext"]["authorizer"] = serde_json::json!({"principalId": user, "user": user});
     lambda_runtime::LambdaEvent::new(serde_json::from_value(v).unwrap(), lambda_runtime::Context::default())
 }
+
+/// The store of a contract suite in memory, listing `page` subscribers per page.
+pub(crate) fn memory_store(page: usize) -> Arc<dyn starling_shared::ports::Store> {
+    Arc::new(MemoryStore::new().with_page_size(page))
+}
+
+/// The store of a contract suite on moto: a fresh table named after `prefix`.
+pub(crate) async fn moto_store(prefix: &str, page: usize) -> Arc<dyn starling_shared::ports::Store> {
+    let config = moto_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique_name(prefix);
+    starling_shared::adapters::dynamo::DynamoStore::create_table_if_missing(&client, &table)
+        .await
+        .expect("create table on moto");
+    Arc::new(starling_shared::adapters::dynamo::DynamoStore::new(client, table).with_page_size(page as i32))
+}
+
+/// Runs each contract case once on `memory()` and once on `moto()` of the calling file.
+#[allow(unused_macros)]
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory_backend {
+            $( #[tokio::test] async fn $case() { super::$case(super::memory()).await } )*
+        }
+        mod dynamodb_on_moto {
+            $( #[tokio::test] async fn $case() { super::$case(super::moto().await).await } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use contract;
