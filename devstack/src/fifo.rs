@@ -316,6 +316,18 @@ impl QueueSource for FifoEmulator {
         Ok(())
     }
 
+    async fn extend(&self, records: &[&QueueRecord], visibility: Duration) -> Result<(), DevstackError> {
+        let until = Instant::now() + visibility;
+        let mut s = self.lock();
+        for r in records {
+            if let Some(m) = s.messages.iter_mut().find(|m| m.receipt.as_deref() == Some(r.receipt_handle.as_str())) {
+                m.invisible_until = Some(until);
+                m.receive_count += 1;
+            }
+        }
+        Ok(())
+    }
+
     async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
         Ok(self.lock().dlq.clone())
     }

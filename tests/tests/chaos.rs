@@ -7,7 +7,7 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 use starling_devstack::{AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault};
-use starling_e2e::chaos::{Cast, PER_SENDER, Plan, scenario};
+use starling_e2e::chaos::{Cast, Plan, scenario};
 use starling_e2e::{Kind, on_both_backends};
 
 on_both_backends!(
@@ -49,9 +49,10 @@ async fn appends_fail_after_store_for_a_while(kind: Kind) -> anyhow::Result<()> 
 /// reaches the DLQ, and everything queued behind it is delivered.
 async fn poison_messages_among_healthy_ones(kind: Kind) -> anyhow::Result<()> {
     scenario(kind, "poison", |rng, cast| {
-        let poison: Vec<(usize, usize)> =
-            (0..rng.random_range(1..=2)).map(|_| (rng.random_range(0..2), rng.random_range(0..PER_SENDER))).collect();
-        let (s, i) = (rng.random_range(0..2), rng.random_range(0..PER_SENDER));
+        let poison: Vec<(usize, usize)> = (0..rng.random_range(1..=2))
+            .map(|_| (rng.random_range(0..2), rng.random_range(0..cast.per_sender)))
+            .collect();
+        let (s, i) = (rng.random_range(0..2), rng.random_range(0..cast.per_sender));
         let transient = Fault::Append {
             room: Some(cast.room.clone()),
             body_contains: Some(format!("{} {i}", cast.senders[s])),

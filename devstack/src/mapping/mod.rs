@@ -30,6 +30,9 @@ pub(crate) use sqs::SqsSource;
 /// How long an idle poller waits for messages before looking again (SQS long poll), and how
 /// long it backs off after a failed receive.
 const LONG_POLL: Duration = Duration::from_secs(1);
+/// How often a poller hands a batch that came back whole to the fanout again before it leaves
+/// it to the queue's visibility timeout (and redrive).
+const WHOLE_BATCH_RETRIES: usize = 5;
 
 /// The running mapping: its pollers, and the switch that pauses them.
 #[derive(Debug)]
@@ -148,11 +151,37 @@ impl Poller {
     /// One fanout invocation, then what its partial batch response says: delete the records
     /// that succeeded, release the ones that only queued behind a failure.
     async fn invoke(&self, records: &[QueueRecord]) {
+        let mut records = records.to_vec();
+        for _ in 0..=WHOLE_BATCH_RETRIES {
+            let failed = match self.invoke_once(&records).await {
+                Invoked::Answered(failed) => failed,
+                Invoked::Skipped => return,
+                // The whole batch comes back, as after a crashed or timed-out Lambda or a lost
+                // delete: this poller keeps its group and hands it to the fanout again.
+                Invoked::CameBack => {
+                    if !self.take_back(&mut records).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
+            if let Err(e) = self.source.delete(&done).await {
+                warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
+            }
+            self.release(&queued_behind_a_failure(&records, &failed)).await;
+            return;
+        }
+        warn!(records = records.len(), "batch came back too often; leaving it to its visibility timeout");
+    }
+
+    /// One invocation, and what came of it.
+    async fn invoke_once(&self, records: &[QueueRecord]) -> Invoked {
         let event = match sqs_event(&self.queue_name, records) {
             Ok(e) => e,
             Err(e) => {
                 warn!(error = %e, "could not build the SQS event; leaving the batch to the visibility timeout");
-                return;
+                return Invoked::Skipped;
             }
         };
         debug!(records = records.len(), "invoking fanout");
@@ -160,19 +189,14 @@ impl Poller {
         let deadline = chrono::Utc::now() + self.function_timeout;
         context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
         let invocation = invocation::run(handlers::fanout(&self.deps, LambdaEvent::new(event, context)));
-        let failed: HashSet<String> = match tokio::time::timeout(self.function_timeout, invocation).await {
+        let failed = match tokio::time::timeout(self.function_timeout, invocation).await {
             Err(_) => {
-                warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch returns after its visibility timeout");
-                self.return_whole(records);
-                return;
+                warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch comes back");
+                return Invoked::CameBack;
             }
             Ok(None) => {
-                warn!(
-                    records = records.len(),
-                    "fanout crashed (injected); the whole batch returns after its visibility timeout"
-                );
-                self.return_whole(records);
-                return;
+                warn!(records = records.len(), "fanout crashed (injected); the whole batch comes back");
+                return Invoked::CameBack;
             }
             Ok(Some(Ok(resp))) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Ok(Some(Err(e))) => {
@@ -181,32 +205,26 @@ impl Poller {
             }
         };
         if self.faults.fire(|f| matches!(f, Fault::Redeliver { .. })).is_some() {
-            warn!(
-                records = records.len(),
-                "batch not deleted (injected); SQS delivers it again after its visibility timeout"
-            );
-            self.return_whole(records);
-            return;
+            warn!(records = records.len(), "batch not deleted (injected); the whole batch comes back");
+            return Invoked::CameBack;
         }
-        let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
-        if let Err(e) = self.source.delete(&done).await {
-            warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
-        }
-        self.release(&queued_behind_a_failure(records, &failed)).await;
+        Invoked::Answered(failed)
     }
 
-    /// Makes a whole batch visible again, in order, halfway through its visibility timeout, as
-    /// SQS returns the batch of a crashed invocation (later). Left to the timeout itself, moto
-    /// hands out the last of the group's records first (see docs/devstack.md).
-    fn return_whole(&self, records: &[QueueRecord]) {
-        let (source, records) = (self.source.clone(), records.to_vec());
-        let wait = self.visibility / 2;
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            if let Err(e) = source.release(&records.iter().collect::<Vec<_>>()).await {
-                warn!(error = %e, "returning a crashed batch failed; its records wait for their timeout");
-            }
-        });
+    /// Waits half a visibility timeout, then keeps the batch in flight for another one and counts
+    /// a receive, as SQS redelivers it. Handing the records back to moto instead would let it
+    /// deliver the group's last record first (see docs/devstack.md). `false` when the queue
+    /// refused: the records then wait for their timeout.
+    async fn take_back(&self, records: &mut [QueueRecord]) -> bool {
+        tokio::time::sleep(self.visibility / 2).await;
+        if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
+            warn!(error = %e, "keeping a returned batch in flight failed; it waits for its visibility timeout");
+            return false;
+        }
+        for r in records.iter_mut() {
+            r.receive_count += 1;
+        }
+        true
     }
 
     async fn release(&self, records: &[&QueueRecord]) {
@@ -214,6 +232,16 @@ impl Poller {
             warn!(error = %e, source = ?std::error::Error::source(&e), "release failed; records wait for their timeout");
         }
     }
+}
+
+/// What came of one invocation.
+enum Invoked {
+    /// The partial batch response: the ids of the records that failed.
+    Answered(HashSet<String>),
+    /// The invocation crashed or timed out, or its batch was not deleted: all of it comes back.
+    CameBack,
+    /// No event could be built; the batch is left to its visibility timeout.
+    Skipped,
 }
 
 /// Waits while the mapping is paused; `false` once cancelled.

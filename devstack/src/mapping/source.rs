@@ -84,6 +84,10 @@ pub(crate) trait QueueSource: Send + Sync + Debug {
     /// messages of one group time out together it redelivers the last one first.)
     async fn release(&self, records: &[&QueueRecord]) -> Result<(), DevstackError>;
 
+    /// Keeps in-flight records invisible for `visibility` from now (ChangeMessageVisibility),
+    /// as a batch that comes back whole is received again.
+    async fn extend(&self, records: &[&QueueRecord], visibility: Duration) -> Result<(), DevstackError>;
+
     /// What landed in the dead-letter queue.
     async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError>;
 

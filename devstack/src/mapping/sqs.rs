@@ -1,6 +1,6 @@
 //! A real SQS FIFO queue (moto, LocalStack or AWS) as the mapping's source.
 
-use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +14,8 @@ use crate::DevstackError;
 
 /// SQS returns at most ten messages per receive.
 const MAX_RECEIVE: i32 = 10;
+/// How long a listed DLQ message stays in flight: SQS's longest visibility timeout (12 h).
+const DLQ_HOLD_SECS: i32 = 43_200;
 
 /// The source queue and its DLQ, through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -21,11 +23,44 @@ pub(crate) struct SqsSource {
     client: aws_sdk_sqs::Client,
     url: String,
     dlq_url: String,
+    /// What `dlq` has taken off the DLQ so far (see there).
+    listed: Arc<Mutex<Vec<DlqEntry>>>,
 }
 
 impl SqsSource {
     pub(crate) fn new(client: aws_sdk_sqs::Client, url: String, dlq_url: String) -> Self {
-        Self { client, url, dlq_url }
+        Self { client, url, dlq_url, listed: Arc::default() }
+    }
+
+    /// ChangeMessageVisibilityBatch of `records` on the source queue, ten at a time, so a group's
+    /// records change together.
+    async fn change_visibility(&self, records: &[&QueueRecord], secs: i32) -> Result<(), DevstackError> {
+        for chunk in records.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&r.receipt_handle)
+                        .visibility_timeout(secs)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqs_err)?;
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+            for f in out.failed {
+                warn!(id = %f.id, code = %f.code, "changing a record's visibility failed; it keeps its timeout");
+            }
+        }
+        Ok(())
     }
 
     /// One receive of `queue_url` with every system attribute the SQS event carries.
@@ -141,49 +176,31 @@ impl QueueSource for SqsSource {
     }
 
     async fn release(&self, records: &[&QueueRecord]) -> Result<(), DevstackError> {
-        // One batch call per ten records, so a group's records become visible together and in
-        // order (one at a time, moto may time out the rest meanwhile and reorder them).
-        for chunk in records.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&r.receipt_handle)
-                        .visibility_timeout(0)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sqs_err)?;
-            let out = self
-                .client
-                .change_message_visibility_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(sqs_err)?;
-            for f in out.failed {
-                warn!(id = %f.id, code = %f.code, "release failed; the record waits for its visibility timeout");
-            }
-        }
-        Ok(())
+        self.change_visibility(records, 0).await
     }
 
+    async fn extend(&self, records: &[&QueueRecord], visibility: Duration) -> Result<(), DevstackError> {
+        let secs = i32::try_from(visibility.as_secs_f64().ceil() as u64).unwrap_or(DLQ_HOLD_SECS);
+        self.change_visibility(records, secs).await
+    }
+
+    /// Takes whatever is new on the DLQ into the list and returns the list. A peek with a zero
+    /// visibility timeout would show moto's first ten messages again and again, so listed
+    /// messages stay in flight for 12 h (SQS's longest) and this devstack remembers them.
     async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        // Each peek may repeat what an earlier one returned; stop when one brings nothing new.
-        for _ in 0..10 {
-            let got = self.receive_messages(&self.dlq_url, MAX_RECEIVE, None, Some(0)).await?;
-            let before = out.len();
-            out.extend(got.into_iter().filter_map(dlq_entry_of).filter(|e| seen.insert(e.message_id.clone())));
-            if out.len() == before {
+        for _ in 0..100 {
+            let got = self.receive_messages(&self.dlq_url, MAX_RECEIVE, None, Some(DLQ_HOLD_SECS)).await?;
+            if got.is_empty() {
                 break;
             }
+            let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+            for entry in got.into_iter().filter_map(dlq_entry_of) {
+                if !listed.iter().any(|e| e.message_id == entry.message_id) {
+                    listed.push(entry);
+                }
+            }
         }
-        Ok(out)
+        Ok(self.listed.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     async fn send_raw(&self, group: &str, body: &str) -> Result<(), DevstackError> {

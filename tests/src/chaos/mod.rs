@@ -8,7 +8,7 @@ mod run;
 use anyhow::ensure;
 use rand::rngs::StdRng;
 
-pub use run::{Cast, PER_SENDER, Plan, clear_faults, one_run, plan_fault};
+pub use run::{Cast, Plan, clear_faults, one_run, plan_fault};
 
 use crate::{Kind, fast_retry, start};
 

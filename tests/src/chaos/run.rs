@@ -13,8 +13,14 @@ use starling_shared::domain::Status;
 use super::checker::{self, Answer, Observed, Outcome, Sent};
 use crate::{Kind, connect, eventually, joined, send_request, unique};
 
-/// Messages each sender sends per run.
-pub const PER_SENDER: usize = 8;
+/// Messages each sender sends per run: fewer on moto, whose single-threaded server is the
+/// bottleneck of a run there.
+fn per_sender(kind: Kind) -> usize {
+    match kind {
+        Kind::Memory => 8,
+        Kind::Moto => 5,
+    }
+}
 
 /// The users of one run.
 #[derive(Debug, Clone)]
@@ -27,6 +33,8 @@ pub struct Cast {
     pub receivers: [String; 2],
     /// The user whose connection closes mid-run, when the plan churns.
     pub churn: String,
+    /// Messages each sender sends.
+    pub per_sender: usize,
 }
 
 /// What a scenario does to one run.
@@ -49,7 +57,7 @@ pub struct Plan {
 fn patience(kind: Kind) -> (Duration, Duration) {
     match kind {
         Kind::Memory => (Duration::from_secs(30), Duration::from_millis(300)),
-        Kind::Moto => (Duration::from_secs(90), Duration::from_secs(1)),
+        Kind::Moto => (Duration::from_secs(90), Duration::from_millis(500)),
     }
 }
 
@@ -94,6 +102,7 @@ pub async fn one_run(
         senders: [format!("s0-{tag}"), format!("s1-{tag}")],
         receivers: [format!("r0-{tag}"), format!("r1-{tag}")],
         churn: format!("u-{tag}"),
+        per_sender: per_sender(kind),
     };
     let plan = plan_for(&mut rng, &cast);
     clear_faults(stack).await?;
@@ -159,7 +168,7 @@ async fn inject_during(stack: &Handle, faults: &[Fault], rng: &mut StdRng) -> an
 
 type Observers = Vec<(String, String, Client)>;
 
-/// Both senders send [`PER_SENDER`] messages each, at once, with random pauses; returns their
+/// Both senders send [`Cast::per_sender`] messages each, at once, with random pauses; returns their
 /// clients (to observe) and what was sent.
 async fn send_all(
     clients: Vec<Client>,
@@ -171,7 +180,7 @@ async fn send_all(
     let mut tasks = Vec::new();
     for ((s, user), client) in cast.senders.iter().enumerate().zip(clients) {
         let poison: Vec<usize> = plan.poison.iter().filter(|(p, _)| *p == s).map(|(_, i)| *i).collect();
-        let pauses: Vec<u64> = (0..PER_SENDER).map(|_| rng.random_range(0..25)).collect();
+        let pauses: Vec<u64> = (0..cast.per_sender).map(|_| rng.random_range(0..25)).collect();
         let (room, user, marker) = (cast.room.clone(), user.clone(), marker.to_owned());
         tasks.push(tokio::spawn(async move { send_some(client, room, user, poison, pauses, marker).await }));
     }
