@@ -30,9 +30,6 @@ pub(crate) use sqs::SqsSource;
 /// How long an idle poller waits for messages before looking again (SQS long poll), and how
 /// long it backs off after a failed receive.
 const LONG_POLL: Duration = Duration::from_secs(1);
-/// How often a poller hands a batch that came back whole to the fanout again before it leaves
-/// it to the queue's visibility timeout (and redrive).
-const WHOLE_BATCH_RETRIES: usize = 5;
 
 /// The running mapping: its pollers, and the switch that pauses them.
 #[derive(Debug)]
@@ -59,6 +56,7 @@ impl EventSourceMapping {
                     groups: locks.clone(),
                     faults: app.faults.clone(),
                     visibility: settings.visibility_timeout,
+                    max_receive_count: settings.max_receive_count,
                     function_timeout: settings.function_timeout,
                 };
                 tokio::spawn(poller.run(paused_rx.clone(), cancel.clone()))
@@ -91,6 +89,7 @@ struct Poller {
     groups: Arc<GroupLocks>,
     faults: Arc<Faults>,
     visibility: Duration,
+    max_receive_count: u32,
     /// Each invocation's deadline is this far ahead, and it is cut off there, as in Lambda.
     function_timeout: Duration,
 }
@@ -150,29 +149,32 @@ impl Poller {
 
     /// One fanout invocation, then what its partial batch response says: delete the records
     /// that succeeded, release the ones that only queued behind a failure.
+    /// Invokes the fanout with a batch until every record is done. What comes back (a whole
+    /// batch after a crash, a timeout or a lost delete; the reported failures and the records of
+    /// their groups behind them) stays with this poller, which keeps it in flight and hands it
+    /// over again, as SQS redelivers it. Handing records back to moto instead lets it deliver a
+    /// group's last record first (see docs/devstack.md). After `maxReceiveCount` rounds the rest
+    /// is left to the queue's visibility timeout and redrive.
     async fn invoke(&self, records: &[QueueRecord]) {
-        let mut records = records.to_vec();
-        for _ in 0..=WHOLE_BATCH_RETRIES {
-            let failed = match self.invoke_once(&records).await {
-                Invoked::Answered(failed) => failed,
+        let mut batch = records.to_vec();
+        for _ in 0..self.max_receive_count.max(1) {
+            let failed = match self.invoke_once(&batch).await {
                 Invoked::Skipped => return,
-                // The whole batch comes back, as after a crashed or timed-out Lambda or a lost
-                // delete: this poller keeps its group and hands it to the fanout again.
-                Invoked::CameBack => {
-                    if !self.take_back(&mut records).await {
-                        return;
+                Invoked::CameBack => batch.iter().map(|r| r.message_id.clone()).collect(),
+                Invoked::Answered(failed) => {
+                    let done: Vec<&QueueRecord> = batch.iter().filter(|r| !failed.contains(&r.message_id)).collect();
+                    if let Err(e) = self.source.delete(&done).await {
+                        warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
                     }
-                    continue;
+                    failed
                 }
             };
-            let done: Vec<&QueueRecord> = records.iter().filter(|r| !failed.contains(&r.message_id)).collect();
-            if let Err(e) = self.source.delete(&done).await {
-                warn!(error = %e, source = ?std::error::Error::source(&e), "delete failed; records will be redelivered");
+            batch.retain(|r| failed.contains(&r.message_id));
+            if batch.is_empty() || !self.take_back(&mut batch).await {
+                return;
             }
-            self.release(&queued_behind_a_failure(&records, &failed)).await;
-            return;
         }
-        warn!(records = records.len(), "batch came back too often; leaving it to its visibility timeout");
+        warn!(records = batch.len(), "records came back too often; leaving them to the queue's redrive");
     }
 
     /// One invocation, and what came of it.
@@ -211,15 +213,17 @@ impl Poller {
         Invoked::Answered(failed)
     }
 
-    /// Waits half a visibility timeout, then keeps the batch in flight for another one and counts
-    /// a receive, as SQS redelivers it. Handing the records back to moto instead would let it
-    /// deliver the group's last record first (see docs/devstack.md). `false` when the queue
-    /// refused: the records then wait for their timeout.
+    /// Keeps records in flight for one more visibility timeout, waits it out, and counts a
+    /// receive, as SQS redelivers them. `false` when the queue refused: the records then wait
+    /// for their own timeout.
     async fn take_back(&self, records: &mut [QueueRecord]) -> bool {
-        tokio::time::sleep(self.visibility / 2).await;
-        if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
-            warn!(error = %e, "keeping a returned batch in flight failed; it waits for its visibility timeout");
-            return false;
+        let half = self.visibility / 2;
+        for _ in 0..2 {
+            tokio::time::sleep(half).await;
+            if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
+                warn!(error = %e, "keeping records in flight failed; they wait for their visibility timeout");
+                return false;
+            }
         }
         for r in records.iter_mut() {
             r.receive_count += 1;
@@ -260,17 +264,6 @@ async fn wait_while_paused(paused: &mut watch::Receiver<bool>, cancel: &Cancella
     }
 }
 
-/// The failed records that are not the first failure of their group: the fanout reports them
-/// only to keep the group's order, so they were never attempted.
-fn queued_behind_a_failure<'r>(records: &'r [QueueRecord], failed: &HashSet<String>) -> Vec<&'r QueueRecord> {
-    let mut failed_groups = HashSet::new();
-    records
-        .iter()
-        .filter(|r| failed.contains(&r.message_id))
-        .filter(|r| !failed_groups.insert(r.group_id.clone()))
-        .collect()
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -287,14 +280,5 @@ pub(super) mod tests {
             sent_at_ms: 0,
             first_received_at_ms: 0,
         }
-    }
-
-    #[test]
-    fn only_failures_behind_the_first_of_their_group_are_released() {
-        let records = [record("a1", "a"), record("b1", "b"), record("a2", "a"), record("a3", "a"), record("b2", "b")];
-        let failed: HashSet<String> = ["a1", "a2", "a3", "b2"].map(String::from).into();
-        let behind: Vec<&str> =
-            queued_behind_a_failure(&records, &failed).iter().map(|r| r.message_id.as_str()).collect();
-        assert_eq!(behind, ["a2", "a3"]);
     }
 }
