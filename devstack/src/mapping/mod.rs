@@ -106,11 +106,13 @@ impl Poller {
             if records.is_empty() {
                 continue;
             }
-            if *paused.borrow() {
-                // Paused while this receive was waiting: hand the records back untouched.
-                self.release(&records.iter().collect::<Vec<_>>()).await;
-            } else {
+            // Paused while this receive was waiting: keep the records in flight until resumed,
+            // as a consumer that received them would. Handing them back would let moto deliver
+            // a group's last record first. On shutdown they are handed back.
+            if self.hold_while_paused(&records, &mut paused, &cancel).await {
                 self.invoke(&records).await;
+            } else {
+                self.release(&records.iter().collect::<Vec<_>>()).await;
             }
             self.groups.release(&records);
         }
@@ -175,6 +177,27 @@ impl Poller {
             }
         }
         warn!(records = batch.len(), "records came back too often; leaving them to the queue's redrive");
+    }
+
+    /// Waits while the mapping is paused, keeping `records` in flight; `false` once cancelled.
+    async fn hold_while_paused(
+        &self,
+        records: &[QueueRecord],
+        paused: &mut watch::Receiver<bool>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        while *paused.borrow() {
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                _ = paused.changed() => {}
+                () = tokio::time::sleep(self.visibility / 2) => {
+                    if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
+                        warn!(error = %e, "keeping records in flight while paused failed");
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// One invocation, and what came of it.

@@ -14,8 +14,8 @@ use crate::DevstackError;
 
 /// SQS returns at most ten messages per receive.
 const MAX_RECEIVE: i32 = 10;
-/// How long a listed DLQ message stays in flight: SQS's longest visibility timeout (12 h).
-const DLQ_HOLD_SECS: i32 = 43_200;
+/// How long listing the DLQ holds its messages before it releases them (longer than a listing).
+const DLQ_LIST_SECS: i32 = 60;
 
 /// The source queue and its DLQ, through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -32,9 +32,14 @@ impl SqsSource {
         Self { client, url, dlq_url, listed: Arc::default() }
     }
 
-    /// ChangeMessageVisibilityBatch of `records` on the source queue, ten at a time, so a group's
+    /// ChangeMessageVisibilityBatch of `records` on `queue_url`, ten at a time, so a group's
     /// records change together.
-    async fn change_visibility(&self, records: &[&QueueRecord], secs: i32) -> Result<(), DevstackError> {
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        records: &[&QueueRecord],
+        secs: i32,
+    ) -> Result<(), DevstackError> {
         for chunk in records.chunks(10) {
             let entries = chunk
                 .iter()
@@ -51,7 +56,7 @@ impl SqsSource {
             let out = self
                 .client
                 .change_message_visibility_batch()
-                .queue_url(&self.url)
+                .queue_url(queue_url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -176,30 +181,42 @@ impl QueueSource for SqsSource {
     }
 
     async fn release(&self, records: &[&QueueRecord]) -> Result<(), DevstackError> {
-        self.change_visibility(records, 0).await
+        self.change_visibility(&self.url, records, 0).await
     }
 
     async fn extend(&self, records: &[&QueueRecord], visibility: Duration) -> Result<(), DevstackError> {
-        let secs = i32::try_from(visibility.as_secs_f64().ceil() as u64).unwrap_or(DLQ_HOLD_SECS);
-        self.change_visibility(records, secs).await
+        let secs = i32::try_from(visibility.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+        self.change_visibility(&self.url, records, secs).await
     }
 
-    /// Takes whatever is new on the DLQ into the list and returns the list. A peek with a zero
-    /// visibility timeout would show moto's first ten messages again and again, so listed
-    /// messages stay in flight for 12 h (SQS's longest) and this devstack remembers them.
+    /// Receives everything on the DLQ, adds what is new to the list, makes it all visible again
+    /// and returns the list. A peek with a zero visibility timeout would show moto's first ten
+    /// messages over and over; receiving all of it first, then releasing it, reaches every
+    /// message, and the list keeps those a FIFO group hides until its earlier ones are released.
     async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
+        let mut held = Vec::new();
         for _ in 0..100 {
-            let got = self.receive_messages(&self.dlq_url, MAX_RECEIVE, None, Some(DLQ_HOLD_SECS)).await?;
+            let got = self.receive_messages(&self.dlq_url, MAX_RECEIVE, None, Some(DLQ_LIST_SECS)).await?;
             if got.is_empty() {
                 break;
             }
+            held.extend(got);
+        }
+        let mut receipts = Vec::new();
+        {
             let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
-            for entry in got.into_iter().filter_map(dlq_entry_of) {
-                if !listed.iter().any(|e| e.message_id == entry.message_id) {
+            for m in held {
+                if let Some(r) = record_of(m.clone()) {
+                    receipts.push(r);
+                }
+                if let Some(entry) = dlq_entry_of(m)
+                    && !listed.iter().any(|e| e.message_id == entry.message_id)
+                {
                     listed.push(entry);
                 }
             }
         }
+        self.change_visibility(&self.dlq_url, &receipts.iter().collect::<Vec<_>>(), 0).await?;
         Ok(self.listed.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
