@@ -9,13 +9,14 @@ clients=${1:-1000} rate=${2:-10} secs=${3:-60}
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 cargo build --release --locked -p starling-devstack -p starling-cli
+bin="${CARGO_TARGET_DIR:-target}/release"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-target/release/starling-devstack --port "$port" --rate-limit 1000000 > target/soak-devstack.log 2>&1 &
+"$bin/starling-devstack" --port "$port" --rate-limit 1000000 > "${TMPDIR:-/tmp}/starling-soak-devstack.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-target/release/starling bench --url "ws://127.0.0.1:$port/local" --clients "$clients" --rate "$rate" \
+"$bin/starling" bench --url "ws://127.0.0.1:$port/local" --clients "$clients" --rate "$rate" \
   --duration-secs "$secs" --timeout-secs $((secs + 120)) --rss-pid "$pid" --quiet
