@@ -105,34 +105,8 @@ pub async fn one_run(
         per_sender: per_sender(kind),
     };
     let plan = plan_for(&mut rng, &cast);
-    clear_faults(stack).await?;
     let marker = format!("POISON-{tag}");
-    if !plan.poison.is_empty() {
-        let fault = Fault::Append {
-            room: Some(cast.room.clone()),
-            body_contains: Some(marker.clone()),
-            when: starling_devstack::AppendFault::BeforeStore,
-            times: -1,
-        };
-        plan_fault(stack, &fault).await?;
-    }
-    let mut receivers = Vec::new();
-    for user in &cast.receivers {
-        receivers.push((user.clone(), joined(stack, user, &cast.room).await?));
-    }
-    let churner = match plan.churn {
-        Some(_) => Some(joined(stack, &cast.churn, &cast.room).await?),
-        None => None,
-    };
-    // Everyone joins before anyone sends or any fault is planned, so the senders and receivers
-    // are subscribed throughout and setup never meets a fault.
-    let mut sender_clients = Vec::new();
-    for user in &cast.senders {
-        sender_clients.push(joined(stack, user, &cast.room).await?);
-    }
-    for fault in &plan.before {
-        plan_fault(stack, fault).await?;
-    }
+    let (receivers, churner, sender_clients) = set_up(stack, &cast, &plan, &marker).await?;
     let [mut r0, mut r1, mut r2]: [StdRng; 3] = std::array::from_fn(|_| StdRng::seed_from_u64(rng.random()));
     let injector = inject_during(stack, &plan.during, &mut r0);
     let senders = send_all(sender_clients, &cast, &plan, &marker, &mut r1);
@@ -151,6 +125,43 @@ pub async fn one_run(
     }
     clear_faults(stack).await?;
     Ok(violations)
+}
+
+/// Plans the poison and the faults planned before the run, and joins everyone. Everyone joins
+/// before anyone sends or any other fault is planned, so the senders and receivers are
+/// subscribed throughout and setup never meets a fault.
+async fn set_up(
+    stack: &Handle,
+    cast: &Cast,
+    plan: &Plan,
+    marker: &str,
+) -> anyhow::Result<(Vec<(String, Client)>, Option<Client>, Vec<Client>)> {
+    clear_faults(stack).await?;
+    if !plan.poison.is_empty() {
+        let fault = Fault::Append {
+            room: Some(cast.room.clone()),
+            body_contains: Some(marker.to_owned()),
+            when: starling_devstack::AppendFault::BeforeStore,
+            times: -1,
+        };
+        plan_fault(stack, &fault).await?;
+    }
+    let mut receivers = Vec::new();
+    for user in &cast.receivers {
+        receivers.push((user.clone(), joined(stack, user, &cast.room).await?));
+    }
+    let churner = match plan.churn {
+        Some(_) => Some(joined(stack, &cast.churn, &cast.room).await?),
+        None => None,
+    };
+    let mut senders = Vec::new();
+    for user in &cast.senders {
+        senders.push(joined(stack, user, &cast.room).await?);
+    }
+    for fault in &plan.before {
+        plan_fault(stack, fault).await?;
+    }
+    Ok((receivers, churner, senders))
 }
 
 /// Plans each of `faults` at a random moment of the first 150 ms.
