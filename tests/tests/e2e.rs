@@ -225,7 +225,8 @@ async fn two_always_failing_messages_go_to_the_dlq_alone_and_the_three_behind_th
 ) -> anyhow::Result<()> {
     let stack = start(kind, |c| {
         c.mapping.max_receive_count = 3;
-        c.mapping.visibility_timeout = fast_retry(kind, 1);
+        // Longer than an invocation on a loaded moto, so records are not redelivered mid-batch.
+        c.mapping.visibility_timeout = fast_retry(kind, 2);
     })
     .await?;
     let mut alice = joined(&stack, "alice", "stuck").await?;
@@ -237,7 +238,14 @@ async fn two_always_failing_messages_go_to_the_dlq_alone_and_the_three_behind_th
     alice.send_all(&requests).await?;
     stack.resume_fanout();
 
-    let got = alice.messages("stuck", 3).await?;
+    // At least once: a redelivered copy of a held seq is dropped, as clients do.
+    let mut got: Vec<Message> = Vec::new();
+    while got.len() < 3 {
+        let m = alice.messages("stuck", 1).await?.remove(0);
+        if got.iter().all(|g| g.seq != m.seq) {
+            got.push(m);
+        }
+    }
     ensure!(seqs(&got) == [1, 2, 3], "seqs {:?}", seqs(&got));
     let got_bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
     ensure!(got_bodies == ["healthy 1", "healthy 2", "healthy 3"], "{got_bodies:?}");
