@@ -18,10 +18,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::App;
 use crate::config::MappingSettings;
 use crate::events::sqs_event;
 use crate::faults::{Fault, Faults, invocation};
+use crate::{App, DevstackError};
 use groups::GroupLocks;
 pub use source::DlqEntry;
 pub(crate) use source::{QueueRecord, QueueSource, fresh_dedup_id};
@@ -190,8 +190,8 @@ impl Poller {
             tokio::select! {
                 _ = cancel.cancelled() => return false,
                 _ = paused.changed() => {}
-                () = tokio::time::sleep(self.visibility / 2) => {
-                    if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
+                result = self.keep_in_flight(records) => {
+                    if let Err(e) = result {
                         warn!(error = %e, "keeping records in flight while paused failed");
                     }
                 }
@@ -236,14 +236,18 @@ impl Poller {
         Invoked::Answered(failed)
     }
 
+    /// Waits half a visibility timeout, then renews a whole one for `records`.
+    async fn keep_in_flight(&self, records: &[QueueRecord]) -> Result<(), DevstackError> {
+        tokio::time::sleep(self.visibility / 2).await;
+        self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await
+    }
+
     /// Keeps records in flight for one more visibility timeout, waits it out, and counts a
     /// receive, as SQS redelivers them. `false` when the queue refused: the records then wait
     /// for their own timeout.
     async fn take_back(&self, records: &mut [QueueRecord]) -> bool {
-        let half = self.visibility / 2;
         for _ in 0..2 {
-            tokio::time::sleep(half).await;
-            if let Err(e) = self.source.extend(&records.iter().collect::<Vec<_>>(), self.visibility).await {
+            if let Err(e) = self.keep_in_flight(records).await {
                 warn!(error = %e, "keeping records in flight failed; they wait for their visibility timeout");
                 return false;
             }
