@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The soak benchmark (not a CI test): a release devstack, CLIENTS connections in one room, RATE
 # messages per second over all senders for SECS seconds; reports lost and duplicate deliveries,
-# p50/p99 latency, and the devstack's resident memory at the start, peak and end.
+# p50/p99 latency, and the devstack's resident memory at the start, peak and end. Sending starts
+# once the join storm (every join announced to every member: ~N²/2 presence posts) has drained.
 #   scripts/soak.sh [CLIENTS] [RATE] [SECS]      (defaults: 1000 10 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$bin/starling" bench --url "ws://127.0.0.1:$port/local" --clients "$clients" --rate "$rate" \
-  --duration-secs "$secs" --timeout-secs $((secs + 120)) --rss-pid "$pid" --quiet
+  --duration-secs "$secs" --timeout-secs $((secs + 600)) \
+  --settle-ms 3000 --rss-pid "$pid" --quiet

@@ -65,13 +65,7 @@ pub fn config(kind: Kind) -> anyhow::Result<Config> {
             c.mapping.visibility_timeout = Duration::from_millis(500);
         }
         Kind::Moto => {
-            let endpoint = std::env::var("STARLING_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty()).ok_or_else(|| {
-                anyhow!(
-                    "STARLING_MOTO_ENDPOINT is not set: the moto variant of every e2e test needs a moto server \
-                     (pip install 'moto[server]'; moto_server -H 127.0.0.1 -p 5055; \
-                     export STARLING_MOTO_ENDPOINT=http://127.0.0.1:5055). It fails rather than skips."
-                )
-            })?;
+            let endpoint = moto_endpoint()?;
             // Longer than any batch takes on moto, so nothing is redelivered by accident.
             c.mapping.visibility_timeout = Duration::from_secs(10);
             c.backend =
@@ -79,6 +73,26 @@ pub fn config(kind: Kind) -> anyhow::Result<Config> {
         }
     }
     Ok(c)
+}
+
+/// The moto server for the next devstack: turn by turn over `STARLING_MOTO_ENDPOINTS` (a comma
+/// list; scripts/moto.sh starts two, as one moto server answers on one core), else
+/// `STARLING_MOTO_ENDPOINT`.
+fn moto_endpoint() -> anyhow::Result<String> {
+    let var = |name| std::env::var(name).ok().filter(|e: &String| !e.is_empty());
+    let list = var("STARLING_MOTO_ENDPOINTS").or_else(|| var("STARLING_MOTO_ENDPOINT")).ok_or_else(|| {
+        anyhow!(
+            "STARLING_MOTO_ENDPOINT is not set: the moto variant of every e2e test needs a moto server \
+             (pip install 'moto[server]'; moto_server -H 127.0.0.1 -p 5055; \
+             export STARLING_MOTO_ENDPOINT=http://127.0.0.1:5055). It fails rather than skips."
+        )
+    })?;
+    let endpoints: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let turn = COUNTER.fetch_add(1, Ordering::SeqCst) as usize;
+    endpoints
+        .get(turn % endpoints.len().max(1))
+        .map(|e| (*e).to_owned())
+        .context("STARLING_MOTO_ENDPOINTS lists no endpoint")
 }
 
 /// A visibility timeout for tests that wait for redeliveries (SQS takes whole seconds).

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::{CliError, mint_token};
 
 mod rss;
+mod settle;
 
 /// What `starling bench` runs.
 #[derive(Debug, Args, Clone)]
@@ -52,6 +53,11 @@ pub struct BenchArgs {
     /// every 500 ms, and after the clients have left.
     #[arg(long)]
     pub rss_pid: Option<u32>,
+    /// Before sending, wait until no client has had a frame for this many milliseconds: the
+    /// presence announcements of N joins (about N²/2 posts) drain first, so the figures are
+    /// the steady state's. 0 starts at once.
+    #[arg(long, default_value_t = 0)]
+    pub settle_ms: u64,
 }
 
 impl BenchArgs {
@@ -91,6 +97,8 @@ pub struct BenchReport {
     pub duplicates: u64,
     /// Resident memory of `--rss-pid`, when sampled.
     pub rss: Option<rss::Rss>,
+    /// How long the join storm took to drain, when `--settle-ms` waited for it.
+    pub settled_in: Option<Duration>,
 }
 
 impl BenchReport {
@@ -126,6 +134,9 @@ pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
         report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms
     )?;
     writeln!(out, "duplicate seqs:   {}", report.duplicates)?;
+    if let Some(d) = report.settled_in {
+        writeln!(out, "join storm:       drained in {:.1} s before the first send", d.as_secs_f64())?;
+    }
     if let Some(r) = &report.rss {
         writeln!(out, "devstack RSS MB:  start {:.1}  peak {:.1}  end {:.1}", r.start_mb(), r.peak_mb(), r.end_mb())?;
     }
@@ -169,6 +180,13 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     let sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
     let bar = progress_bar(args);
     let clients = connect_all(args, &room, &bar).await?;
+    let (clients, settled_in) = if args.settle_ms > 0 {
+        bar.set_message("settling");
+        let (clients, took) = settle::settle(clients, Duration::from_millis(args.settle_ms), deadline).await?;
+        (clients, Some(took))
+    } else {
+        (clients, None)
+    };
 
     let expected = (args.message_count() * args.clients) as u64;
     bar.set_length(expected);
@@ -215,6 +233,7 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
         max_ms: ms(hist.max()),
         duplicates: run.duplicates.load(Ordering::Relaxed),
         rss,
+        settled_in,
     })
 }
 
