@@ -159,8 +159,8 @@ for tpl in "$SAM_DIR/template.yaml" "$WORK/sam-translated.json" "$CDK_TEMPLATE";
 done
 step_end
 
-# ---------------------------------------------------------------- LocalStack init hook
-step_start "LocalStack ready.d hook against moto"
+# ---------------------------------------------------------------- LocalStack: init hook, function deploy
+step_start "LocalStack ready.d hook and deploy_functions.py against moto (checked against infra/contract.json)"
 bash -n localstack/init/ready.d/*.sh
 "$VENVS/localstack/bin/python" -m pytest localstack/tests -p no:cacheprovider -q
 step_end

@@ -3,13 +3,15 @@
 # is ready, shaped as infra/sam/template.yaml and infra/cdk create them in AWS:
 #   table  pk/sk (S), GSI gsi1 (gsi1pk/gsi1sk, ALL), TTL on expiresAt, on demand, PITR
 #   queue  FIFO, ContentBasedDeduplication off (senders give dedup ids), per-message-group throughput,
-#          redrive to the FIFO DLQ after STARLING_MAX_RECEIVE_COUNT receives
+#          visibility 180 s, retention 4 days, SQS-managed encryption, redrive to the FIFO DLQ (14 days)
+#          after STARLING_MAX_RECEIVE_COUNT receives (100, the templates' MaxReceiveCount default)
 # Idempotent: existing resources are kept (and their settings re-applied where the API allows).
+# localstack/tests/test_init_hook.py checks what it creates against infra/contract.json.
 #
-# Names and the settings the devstack passes when it creates the queues itself default to the devstack's
-# own defaults (--table starling-dev, --queue starling-dev, --visibility-timeout-secs 30,
-# --max-receive-count 5), so `cargo run -p starling-devstack -- --endpoint-url http://localhost:4566`
-# finds these resources and its own CreateQueue calls match them. Change both sides together.
+# The devstack passes its --visibility-timeout-secs and --max-receive-count when it creates the queues
+# itself, and SQS refuses a CreateQueue whose attributes differ from the queue's: run it against these
+# resources with `--visibility-timeout-secs 180 --max-receive-count 100`, or set STARLING_VISIBILITY_TIMEOUT
+# and STARLING_MAX_RECEIVE_COUNT here to the devstack's values (docs/localstack.md).
 #
 # LocalStack runs it with its bundled `awslocal`. It also runs against any endpoint (moto, for the
 # project's own check) with AWSLOCAL="aws --endpoint-url http://127.0.0.1:PORT".
@@ -19,8 +21,8 @@ TABLE="${STARLING_TABLE_NAME:-starling-dev}"
 QUEUE_BASE="${STARLING_QUEUE_NAME:-starling-dev}"   # like the devstack's --queue: without .fifo
 QUEUE="$QUEUE_BASE.fifo"
 DLQ="$QUEUE_BASE-dlq.fifo"
-MAX_RECEIVE_COUNT="${STARLING_MAX_RECEIVE_COUNT:-5}"
-VISIBILITY_TIMEOUT="${STARLING_VISIBILITY_TIMEOUT:-30}"
+MAX_RECEIVE_COUNT="${STARLING_MAX_RECEIVE_COUNT:-100}"
+VISIBILITY_TIMEOUT="${STARLING_VISIBILITY_TIMEOUT:-180}"
 read -r -a AWSLOCAL <<<"${AWSLOCAL:-awslocal}"
 
 case "$QUEUE_BASE" in *.fifo) echo "starling: STARLING_QUEUE_NAME is the name without .fifo" >&2; exit 1 ;; esac
@@ -62,7 +64,7 @@ trap 'rm -f "$attributes"' EXIT
 
 dlq_url="$(aws_ sqs create-queue --queue-name "$DLQ" --attributes FifoQueue=true --query QueueUrl --output text)"
 aws_ sqs set-queue-attributes --queue-url "$dlq_url" \
-  --attributes 'ContentBasedDeduplication=false,MessageRetentionPeriod=1209600'
+  --attributes 'ContentBasedDeduplication=false,MessageRetentionPeriod=1209600,SqsManagedSseEnabled=true'
 dlq_arn="$(aws_ sqs get-queue-attributes --queue-url "$dlq_url" --attribute-names QueueArn \
   --query Attributes.QueueArn --output text)"
 
@@ -79,6 +81,7 @@ cat >"$attributes" <<JSON
 {
   "ContentBasedDeduplication": "false",
   "MessageRetentionPeriod": "345600",
+  "SqsManagedSseEnabled": "true",
   "DeduplicationScope": "messageGroup",
   "FifoThroughputLimit": "perMessageGroupId"
 }

@@ -1,0 +1,101 @@
+"""Each function's environment as the templates give it, resolved for a stack outside CloudFormation
+(LocalStack, moto, the local runners): `{"parameter": P}` takes the SAM template's default for P unless
+given, `{"resource": R}` takes the name or URL of R. Read from infra/contract.json, never retyped.
+
+    python3 infra/contract_env.py send --resource Table=starling-dev --resource Queue=URL \
+        --parameter WsEndpoint=http://127.0.0.1:3001/local      # prints NAME=VALUE lines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_PATH = ROOT / "infra" / "contract.json"
+TEMPLATE_PATH = ROOT / "infra" / "sam" / "template.yaml"
+
+# What each `{"resource": R}` of the contract is, for the error when one is missing.
+RESOURCES = {
+    "Table": "the DynamoDB table's name",
+    "Queue": "the FIFO queue's URL",
+    "DeadLetterQueue": "the FIFO dead-letter queue's URL",
+}
+
+
+class MissingValue(Exception):
+    """A variable's parameter has no template default and was not given, or its resource was not."""
+
+
+def contract() -> dict:
+    return json.loads(CONTRACT_PATH.read_text())
+
+
+def template_defaults(template: str | None = None) -> dict[str, str]:
+    """Every SAM template parameter's default. The template's intrinsic tags (!Ref, !GetAtt) make a plain
+    YAML load fail, and only the Parameters block's two-level layout is needed."""
+    text = TEMPLATE_PATH.read_text() if template is None else template
+    block = re.search(r"^Parameters:\n((?:(?:  .*)?\n)+)", text, re.M)
+    if block is None:
+        raise MissingValue(f"{TEMPLATE_PATH} has no Parameters block")
+    defaults = {}
+    for name, body in re.findall(r"^  (\w+):\n((?:    .*\n)+)", block.group(1), re.M):
+        default = re.search(r"^    Default: ?(.*)$", body, re.M)
+        if default is not None:
+            defaults[name] = default.group(1).strip().strip('"')
+    return defaults
+
+
+def function_environment(
+    function: str,
+    resources: dict[str, str],
+    parameters: dict[str, str] | None = None,
+    spec: dict | None = None,
+) -> dict[str, str]:
+    """The environment `function` gets: the contract's variables, each resolved."""
+    spec = contract() if spec is None else spec
+    values = {**template_defaults(), **(parameters or {})}
+    env = {}
+    for variable, source in spec["functions"][function]["environment"].items():
+        if "parameter" in source:
+            name = source["parameter"]
+            if name not in values:
+                raise MissingValue(f"{function}: {variable} needs the template parameter {name}; give it")
+            env[variable] = values[name]
+        else:
+            name = source["resource"]
+            if name not in resources:
+                what = RESOURCES.get(name, "its value")
+                raise MissingValue(f"{function}: {variable} needs resource {name} ({what}); give it")
+            env[variable] = resources[name]
+    return env
+
+
+def pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"expected NAME=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("function", choices=sorted(contract()["functions"]))
+    parser.add_argument("--resource", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    try:
+        env = function_environment(args.function, pairs(args.resource), pairs(args.parameter))
+    except MissingValue as e:
+        raise SystemExit(str(e)) from None
+    for key, value in env.items():
+        print(f"{key}={value}")
+
+
+if __name__ == "__main__":
+    main()
