@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The soak benchmark (not a CI test): a release devstack, CLIENTS connections in one room, RATE
 # messages per second over all senders for SECS seconds; reports lost and duplicate deliveries,
-# p50/p99 latency, and the devstack's resident memory at the start, peak and end. Sending starts
+# p50/p99 latency, and the devstack's resident memory: at the start, once joined, its peak while sending,
+# when every delivery is in, and after the clients left (flat: "sent" close to "joined"). Sending starts
 # once the join storm (every join announced to every member: ~N²/2 presence posts) has drained.
 #   scripts/soak.sh [CLIENTS] [RATE] [SECS]      (defaults: 1000 10 60)
 set -euo pipefail

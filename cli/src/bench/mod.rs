@@ -138,7 +138,15 @@ pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
         writeln!(out, "join storm:       drained in {:.1} s before the first send", d.as_secs_f64())?;
     }
     if let Some(r) = &report.rss {
-        writeln!(out, "devstack RSS MB:  start {:.1}  peak {:.1}  end {:.1}", r.start_mb(), r.peak_mb(), r.end_mb())?;
+        writeln!(
+            out,
+            "devstack RSS MB:  start {:.1}  joined {:.1}  peak {:.1}  sent {:.1}  left {:.1}",
+            r.start_mb(),
+            r.joined_mb(),
+            r.peak_mb(),
+            r.sent_mb(),
+            r.end_mb()
+        )?;
     }
     if report.delivered < report.expected {
         return Err(CliError::Usage(format!(
@@ -177,7 +185,7 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
         None => RoomId::parse(&format!("bench-{}", chrono::Utc::now().timestamp_millis())).map_err(CliError::Usage)?,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-    let sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
+    let mut sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
     let bar = progress_bar(args);
     let clients = connect_all(args, &room, &bar).await?;
     let (clients, settled_in) = if args.settle_ms > 0 {
@@ -188,6 +196,9 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
         (clients, None)
     };
 
+    if let Some(s) = sampler.as_mut() {
+        s.joined()?;
+    }
     let expected = (args.message_count() * args.clients) as u64;
     bar.set_length(expected);
     bar.set_position(0);
@@ -212,6 +223,9 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
 
     let (hist, finished) = collect(tasks).await?;
     let elapsed = run.origin.elapsed();
+    if let Some(s) = sampler.as_mut() {
+        s.sent()?;
+    }
     bar.finish_and_clear();
     drop(outboxes);
     futures::future::join_all(finished.into_iter().map(Client::close)).await;
