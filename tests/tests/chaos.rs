@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use starling_devstack::{AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault};
 use starling_e2e::chaos::{Cast, Plan, scenario};
-use starling_e2e::{Kind, on_both_backends};
+use starling_e2e::{Kind, fast_retry, on_both_backends};
 
 on_both_backends!(
     appends_fail_before_store_for_a_while,
@@ -20,6 +20,7 @@ on_both_backends!(
     the_fanout_crashes_after_storing,
     the_fanout_crashes_between_posts,
     whole_batches_are_redelivered,
+    slow_appends_outlast_the_visibility_timeout,
     a_disconnect_is_lost,
     a_disconnect_comes_late,
     a_disconnect_comes_twice,
@@ -118,6 +119,24 @@ async fn the_fanout_crashes_between_posts(kind: Kind) -> anyhow::Result<()> {
 async fn whole_batches_are_redelivered(kind: Kind) -> anyhow::Result<()> {
     scenario(kind, "redeliver", |rng, _| Plan { during: vec![Fault::Redeliver { times: few(rng) }], ..Plan::default() })
         .await
+}
+
+/// Appends stall for longer than the visibility timeout, so a batch outlives it while a churning
+/// user reconnects: no batch may be delivered twice at once (which reorders what a connection
+/// sees), as in AWS, where the visibility timeout is at least the function's timeout.
+async fn slow_appends_outlast_the_visibility_timeout(kind: Kind) -> anyhow::Result<()> {
+    let visibility = u64::try_from(fast_retry(kind, 2).as_millis()).unwrap_or(u64::MAX);
+    scenario(kind, "stall", move |rng, cast| Plan {
+        during: vec![Fault::Stall {
+            room: Some(cast.room.clone()),
+            delay_ms: visibility * rng.random_range(3..=6) / 2,
+            times: few(rng),
+        }],
+        churn: Some(true),
+        exempt: vec![cast.churn.clone()],
+        ..Plan::default()
+    })
+    .await
 }
 
 fn disconnect(mode: DisconnectMode) -> impl Fn(&mut StdRng, &Cast) -> Plan + Sync {

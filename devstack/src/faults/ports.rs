@@ -56,6 +56,12 @@ impl Faulty<dyn MessageStore> {
 #[async_trait]
 impl MessageStore for Faulty<dyn MessageStore> {
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        let stall = self
+            .faults
+            .fire(|f| matches!(f, Fault::Stall { room, .. } if room.as_ref().is_none_or(|r| *r == msg.room)));
+        if let Some(Fault::Stall { delay_ms, .. }) = stall {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        }
         match self.append_fault(&msg) {
             None => {}
             Some(AppendFault::BeforeStore) => return Err(injected(AppendFault::BeforeStore)),

@@ -64,6 +64,17 @@ pub enum Fault {
         /// How often.
         times: i64,
     },
+    /// The fanout's append of a message to `room` (any room when absent) takes `delayMs` longer,
+    /// then succeeds: a slow DynamoDB, or a batch that outlasts the visibility timeout.
+    Stall {
+        /// Only messages to this room (any room when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// How long each stalled append waits.
+        delay_ms: u64,
+        /// How often.
+        times: i64,
+    },
     /// PostToConnection to any connection of `user` answers `status` (410 also closes it).
     Post {
         /// Whose connections.
@@ -149,6 +160,7 @@ impl Fault {
     fn times(&self) -> i64 {
         match self {
             Fault::Append { times, .. }
+            | Fault::Stall { times, .. }
             | Fault::Post { times, .. }
             | Fault::Enqueue { times }
             | Fault::Crash { times, .. }
@@ -167,6 +179,7 @@ mod tests {
     fn the_documented_json_parses() {
         let cases = [
             r#"{"fault":"append","room":"r","bodyContains":"boom","times":-1,"when":"before_store"}"#,
+            r#"{"fault":"stall","room":"r","delayMs":800,"times":2}"#,
             r#"{"fault":"post","user":"u","status":413,"times":2}"#,
             r#"{"fault":"enqueue","times":1}"#,
             r#"{"fault":"crash","at":"mid_posts","times":1}"#,

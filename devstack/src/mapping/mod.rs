@@ -214,7 +214,8 @@ impl Poller {
         let deadline = chrono::Utc::now() + self.function_timeout;
         context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
         let invocation = invocation::run(handlers::fanout(&self.deps, LambdaEvent::new(event, context)));
-        let failed = match tokio::time::timeout(self.function_timeout, invocation).await {
+        let failed = match self.in_flight_while(records, tokio::time::timeout(self.function_timeout, invocation)).await
+        {
             Err(_) => {
                 warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch comes back");
                 return Invoked::CameBack;
@@ -234,6 +235,25 @@ impl Poller {
             return Invoked::CameBack;
         }
         Invoked::Answered(failed)
+    }
+
+    /// Runs `invocation` while keeping `records` in flight. In AWS the queue's visibility timeout
+    /// is at least the function's timeout (six times it in the templates), so a batch is never
+    /// delivered again while an invocation still works on it; the devstack's visibility timeout
+    /// is often far shorter, to bring failed records back quickly, so it renews the batch's
+    /// visibility for as long as the invocation runs.
+    async fn in_flight_while<T>(&self, records: &[QueueRecord], invocation: impl Future<Output = T>) -> T {
+        tokio::pin!(invocation);
+        loop {
+            tokio::select! {
+                out = &mut invocation => return out,
+                result = self.keep_in_flight(records) => {
+                    if let Err(e) = result {
+                        warn!(error = %e, "keeping a running batch in flight failed; it may be delivered again");
+                    }
+                }
+            }
+        }
     }
 
     /// Waits half a visibility timeout, then renews a whole one for `records`.
