@@ -6,7 +6,8 @@ scoped to a table, index, secret or parameter ARN (as the SAM template and the C
 never matches; it checks a DynamoDB transaction as the action `dynamodb:TransactWriteItems`, which
 IAM does not have (AWS checks each item's own action); and it reads the `?` wildcard of a
 Resource as a regular expression (AWS's `secret:NAME-??????` raises an error). SQS is already
-checked against the queue's ARN. This module fixes those three points and runs moto's own server:
+checked against the queue's ARN. This module fixes those three points, logs each refusal, and runs
+moto's own server:
 
     python scripts/lambdas/moto_iam.py -H 127.0.0.1 -p PORT
 """
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.responses import DynamoHandler
-from moto.iam.access_control import IAMPolicyStatement, IAMRequest
+from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase
 from moto.secretsmanager.exceptions import SecretNotFoundException
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.server import main
@@ -101,7 +102,24 @@ def parameter_arn(self: SimpleSystemManagerResponse) -> str:
     return f"arn:aws:ssm:{self.region}:{self.current_account}:parameter{path}" if name else "*"
 
 
+# Each refusal, on moto's stderr: the tests learn from it which calls a function made that its
+# policy refused, including those the function only logs (best-effort writes) and carries on.
+DENIED_MARK = "starling-iam-denied"
+
+
+def logging_denials(check):
+    def checked(self: IAMRequestBase, resource: str) -> None:
+        try:
+            check(self, resource)
+        except Exception:
+            print(f"{DENIED_MARK} {self._access_key.arn} {self._action} {resource}", file=sys.stderr, flush=True)
+            raise
+
+    return checked
+
+
 def install() -> None:
+    IAMRequestBase.check_action_permitted = logging_denials(IAMRequestBase.check_action_permitted)
     IAMPolicyStatement._match = staticmethod(iam_glob)
     DynamoHandler._authenticate_and_authorize_normal_action = authorize_dynamodb
     SecretsManagerResponse._determine_resource = secret_arn

@@ -90,8 +90,21 @@ class Session:
             for m in done:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             if failed:
+                # Visible again at once, for whoever reads the queue next (the ESM would wait out
+                # the visibility timeout).
+                for m in got:
+                    if m["MessageId"] in failed:
+                        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
                 break
         return results
+
+    def clear_queue(self) -> None:
+        """Deletes what is queued (PurgeQueue is allowed once a minute)."""
+        sqs = self.lambdas.moto.client("sqs")
+        url = self.lambdas.resources.queue_url
+        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
+            for m in got:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def new_connection_id() -> str:

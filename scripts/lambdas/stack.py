@@ -125,8 +125,13 @@ class LocalLambdas:
 def build(profile: str, root: Path = contract.ROOT) -> Path:
     """Builds the five bootstraps for this machine; returns the directory they are in."""
     functions = contract.load_contract()["functions"].values()
-    bins = [arg for f in functions for arg in ("--bin", f["binary"])]
-    subprocess.run(["cargo", "build", "--locked", "--profile", profile, *bins], cwd=root, check=True)
+    # dev: every binary of the workspace, so the dependencies resolve with the features `cargo test
+    # --workspace` built them with and only the binaries link; other profiles: the five alone.
+    if profile == "dev":
+        selection = ["--workspace", "--bins"]
+    else:
+        selection = [arg for f in functions for arg in ("--bin", f["binary"])]
+    subprocess.run(["cargo", "build", "--locked", "--profile", profile, *selection], cwd=root, check=True)
     metadata = subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--no-deps"],
         cwd=root,
