@@ -1,14 +1,8 @@
 # Sourced by scripts/test.sh and scripts/chaos.sh: installs the pinned moto server into .venv
-# (once), starts it on free loopback ports, exports what the tests need to reach it, and stops
+# (scripts/venv.sh), starts it on free loopback ports, exports what the tests need to reach it, and stops
 # it when the calling script exits.
 
-venv=.venv
-if ! "$venv/bin/python" -c 'import moto' 2>/dev/null || ! cmp -s scripts/requirements-test.txt "$venv/.requirements"; then
-  echo "==> installing test services into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
-  cp scripts/requirements-test.txt "$venv/.requirements"
-fi
+source scripts/venv.sh
 
 # moto answers on one thread (the GIL), so a busy suite saturates one server while the other
 # core idles: STARLING_MOTO_SERVERS servers (2 by default) share the tests between them.

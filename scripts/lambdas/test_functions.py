@@ -1,0 +1,61 @@
+"""The five real bootstraps, each under its own emulator with its own least-privilege key, answer
+API Gateway's and SQS's events as deployed functions would."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import token
+from session import Session
+
+
+def test_the_authorizer_allows_a_valid_token_and_passes_the_user_on(lambdas, management):
+    inv = Session(lambdas, management.domain).authorize(token("alice"))
+    assert inv.function_error is None, inv.payload
+    assert inv.payload["principalId"] == "alice"
+    assert inv.payload["context"] == {"user": "alice"}
+    [statement] = inv.payload["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == ["execute-api:Invoke"]
+    assert statement["Resource"][0].endswith("/local/$connect")
+
+
+def test_the_authorizer_refuses_a_token_signed_with_another_secret_as_unauthorized(lambdas, management):
+    inv = Session(lambdas, management.domain).authorize(token("mallory", secret="not-the-secret"))
+    assert inv.function_error is not None
+    assert inv.error_message == "Unauthorized"
+
+
+def test_send_answers_ping_with_pong(lambdas, management):
+    s = Session(lambdas, management.domain)
+    cid = s.connect("alice")
+    assert s.frame(cid, "alice", {"action": "ping"})["type"] == "pong"
+    assert not s.failures("connect") and not s.failures("send")
+
+
+def test_a_message_goes_through_send_the_queue_and_the_fanout_to_every_subscriber(lambdas, management):
+    s = Session(lambdas, management.domain)
+    alice, bob = s.connect("alice"), s.connect("bob")
+    for cid, user in ((alice, "alice"), (bob, "bob")):
+        assert s.frame(cid, user, {"action": "join", "room": "fanout-room"})["type"] != "error"
+    ack = s.frame(alice, "alice", {"action": "send", "room": "fanout-room", "body": "hi", "clientMsgId": "c-1"})
+    assert ack["type"] != "error", ack
+    batches = s.drain_queue()
+    assert batches and all(b.payload == {"batchItemFailures": []} for b in batches), [b.payload for b in batches]
+    delivered = [json.loads(p) for p in management.to(bob)]
+    assert any(f.get("type") == "message" and f.get("body") == "hi" for f in delivered), delivered
+
+
+def test_disconnect_removes_the_connection(lambdas, management):
+    s = Session(lambdas, management.domain)
+    cid = s.connect("carol")
+    assert s.disconnect(cid, "carol").payload["statusCode"] == 200
+    items = lambdas.moto.client("dynamodb").scan(TableName=lambdas.resources.table)["Items"]
+    assert not [i for i in items if cid in json.dumps(i)]
+    assert not s.failures("disconnect")
+
+
+def test_all_five_emulators_run_at_once_on_their_own_ports(lambdas):
+    ports = {p for r in lambdas.runners.values() for p in (r.invoke_port, r.runtime_api_port)}
+    assert len(ports) == 10
+    assert all(r.process.poll() is None for r in lambdas.runners.values())

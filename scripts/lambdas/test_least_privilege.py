@@ -1,0 +1,179 @@
+"""Least privilege, enforced: each function runs with a key holding exactly its policy from
+infra/contract.json (moto checks every DynamoDB, SQS, Secrets Manager and SSM call against it,
+resource ARNs included). Removing any one action the binary calls makes one of that function's
+invocations fail, as a function error, a 5xx, an error frame, a batch item failure, or an
+AccessDenied in its log where the function logs the failure and carries on. The actions the
+binary never calls are listed below with who calls them; they stay in the contract for that
+caller, and a test fails here if the binary starts calling one."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import contract
+import moto_stack
+from moto_iam import DENIED_MARK
+from session import Session
+from stack import JWT_PARAMETER_NAME, JWT_SECRET_NAME
+
+from conftest import token
+
+# Called with the function's role by AWS itself, never by the binary.
+NOT_CALLED_BY_THE_BINARY = {
+    "logs:CreateLogStream": "the Lambda service, writing the function's stdout to its log group",
+    "logs:PutLogEvents": "the Lambda service, writing the function's stdout to its log group",
+    "sqs:ReceiveMessage": "the event source mapping, polling the queue for the fanout",
+    "sqs:DeleteMessage": "the event source mapping, deleting what the fanout did not report failed",
+    "sqs:GetQueueAttributes": "the event source mapping",
+    "sqs:ChangeMessageVisibility": "the event source mapping",
+    # Enforced by the Management API in AWS; the local one (the devstack's, this test's) checks no IAM.
+    "execute-api:ManageConnections": "the binary, but no local Management API enforces IAM",
+}
+
+# Actions the binary calls on paths this file's exercises do not reach yet (found by this test; the
+# exercise of each should grow until this is empty). Asserted unrefused, so a path that starts
+# reaching one fails here and moves it to the checked set.
+NOT_REACHED_BY_THE_EXERCISE = {
+    ("connect", "dynamodb:BatchWriteItem"): "removing connections presence drops (a user over the connection cap)",
+    ("connect", "dynamodb:Query"): "removing connections presence drops (a user over the connection cap)",
+    ("disconnect", "dynamodb:DeleteItem"): "not identified",
+    ("send", "dynamodb:BatchWriteItem"): "not identified",
+    ("fanout", "dynamodb:ConditionCheckItem"): "not identified",
+    ("fanout", "dynamodb:DeleteItem"): "not identified",
+    ("fanout", "dynamodb:UpdateItem"): "the failure ledger (a record failing once) or delivery checkpoints",
+}
+
+# Where the authorizer reads its secret from when the action under test is the one that reads it.
+SECRET_ID_FOR = {"secretsmanager:GetSecretValue": JWT_SECRET_NAME, "ssm:GetParameter": JWT_PARAMETER_NAME}
+
+
+def cases() -> list[tuple[str, str]]:
+    functions = contract.load_contract()["functions"]
+    return [(name, a) for name, f in functions.items() for actions in f["permissions"].values() for a in actions]
+
+
+def user() -> str:
+    return f"u{uuid.uuid4().hex[:8]}"
+
+
+def exercise_authorizer(s: Session) -> None:
+    s.authorize(token("alice"))
+
+
+def exercise_connect(s: Session) -> None:
+    u = user()
+    s.connect(u)
+    s.connect(u)
+
+
+def exercise_disconnect(s: Session) -> None:
+    u = user()
+    cid = s.connect(u)
+    s.frame(cid, u, {"action": "join", "room": "lp"})
+    s.disconnect(cid, u)
+
+
+def exercise_send(s: Session) -> None:
+    u = user()
+    cid = s.connect(u)
+    for frame in (
+        {"action": "ping"},
+        {"action": "join", "room": "lp"},
+        # Joining again renews the subscription (a conditional write on the connection).
+        {"action": "join", "room": "lp"},
+        {"action": "send", "room": "lp", "body": "hi", "clientMsgId": "c-1"},
+        {"action": "history", "room": "lp", "limit": 10},
+        {"action": "sync", "rooms": {"lp": None}},
+        {"action": "presence", "room": "lp"},
+        {"action": "status", "status": "away"},
+        {"action": "typing", "room": "lp"},
+        {"action": "leave", "room": "lp"},
+    ):
+        s.frame(cid, u, frame)
+
+
+def exercise_fanout(s: Session, management) -> None:
+    u, v, gone = user(), user(), user()
+    cids = {name: s.connect(name) for name in (u, v, gone)}
+    management.gone.add(cids[gone])
+    for name, cid in cids.items():
+        s.frame(cid, name, {"action": "join", "room": "lp"})
+    s.frame(cids[u], u, {"action": "send", "room": "lp", "body": "hi", "clientMsgId": "c-1"})
+    # A record the fanout can only dead-letter.
+    s.lambdas.moto.client("sqs").send_message(
+        QueueUrl=s.lambdas.resources.queue_url, MessageBody="not an envelope", MessageGroupId="poison",
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
+    s.drain_queue()
+
+
+@pytest.fixture
+def fresh_queue(lambdas, management):
+    """Each test's fanout sees only that test's records."""
+    Session(lambdas, management.domain).clear_queue()
+
+
+def new_text(path, start: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace")
+
+
+def exercise(lambdas, management, function: str, action: str) -> Session:
+    """Runs the function's exercise with `action` left out of its policy."""
+    runner = lambdas.runners[function]
+    lambdas.restrict(function, without=action)
+    try:
+        if function == "authorizer":
+            # The secret is read at init: a new instance reads it under the restricted policy.
+            runner.restart(lambdas.function_env("authorizer", JwtSecretId=SECRET_ID_FOR.get(action, JWT_SECRET_NAME)))
+        s = Session(lambdas, management.domain)
+        if function == "fanout":
+            exercise_fanout(s, management)
+        else:
+            globals()[f"exercise_{function}"](s)
+        return s
+    finally:
+        lambdas.restrict(function, without=None)
+        if function == "authorizer":
+            runner.restart(lambdas.function_env("authorizer"))
+
+
+@pytest.mark.parametrize(("function", "action"), cases(), ids=lambda v: v)
+def test_removing_an_action_fails_a_call_of_the_function(lambdas, management, fresh_queue, findings, function, action):
+    moto_log_start = lambdas.moto.log.stat().st_size
+    s = exercise(lambdas, management, function, action)
+    user_arn = f"user/{moto_stack.function_user(function)}"
+    denied = [
+        line for line in new_text(lambdas.moto.log, moto_log_start).splitlines()
+        if line.startswith(DENIED_MARK) and user_arn in line and f" {action} " in line
+    ]
+    failures = [o.what for o in s.failures(function)]
+    not_reached = NOT_REACHED_BY_THE_EXERCISE.get((function, action))
+    findings[(function, action)] = (
+        f"not called by the binary ({NOT_CALLED_BY_THE_BINARY[action]})" if action in NOT_CALLED_BY_THE_BINARY
+        else f"NOT REACHED by exercise_{function}: {not_reached}" if not_reached and not denied
+        else f"refused {len(denied)}x; failed: {', '.join(failures)}" if failures
+        else f"refused {len(denied)}x; the function logged it and carried on"
+    )
+    if action in NOT_CALLED_BY_THE_BINARY:
+        assert not denied and not failures, f"{function} now calls {action}: take it out of NOT_CALLED_BY_THE_BINARY"
+    elif not_reached:
+        assert not denied, f"exercise_{function} now reaches {action}: take it out of NOT_REACHED_BY_THE_EXERCISE"
+    else:
+        assert denied, (
+            f"{function} made no call needing {action}: it may leave infra/contract.json "
+            f"(or exercise_{function} misses the path that needs it)"
+        )
+
+
+def test_the_functions_work_with_their_whole_policies(lambdas, management, fresh_queue):
+    s = Session(lambdas, management.domain)
+    exercise_authorizer(s)
+    exercise_connect(s)
+    exercise_disconnect(s)
+    exercise_send(s)
+    exercise_fanout(s, management)
+    assert not [f"{o.function} {o.what}: {o.invocation.payload}" for o in s.outcomes if o.failed]
