@@ -48,29 +48,37 @@ def template_defaults(template: str | None = None) -> dict[str, str]:
     return defaults
 
 
+def resolve(environment: dict, parameters: dict[str, str], resources: dict[str, str], function: str = "") -> dict[str, str]:
+    """One function's `environment` section of the contract, resolved: `{"parameter": P}` takes
+    `parameters[P]`, `{"resource": R}` takes `resources[R]`."""
+    env = {}
+    for variable, source in environment.items():
+        if "parameter" in source:
+            name = source["parameter"]
+            if name not in parameters:
+                raise MissingValue(f"{function}: {variable} needs the template parameter {name}; give it")
+            env[variable] = parameters[name]
+        elif "resource" in source:
+            name = source["resource"]
+            if name not in resources:
+                what = RESOURCES.get(name, "its value")
+                raise MissingValue(f"{function}: {variable} needs resource {name} ({what}); give it")
+            env[variable] = resources[name]
+        else:
+            raise MissingValue(f"{function}: {variable} has an unknown source {source!r}")
+    return env
+
+
 def function_environment(
     function: str,
     resources: dict[str, str],
     parameters: dict[str, str] | None = None,
     spec: dict | None = None,
 ) -> dict[str, str]:
-    """The environment `function` gets: the contract's variables, each resolved."""
+    """The environment `function` gets, the template's parameter defaults under `parameters`."""
     spec = contract() if spec is None else spec
     values = {**template_defaults(), **(parameters or {})}
-    env = {}
-    for variable, source in spec["functions"][function]["environment"].items():
-        if "parameter" in source:
-            name = source["parameter"]
-            if name not in values:
-                raise MissingValue(f"{function}: {variable} needs the template parameter {name}; give it")
-            env[variable] = values[name]
-        else:
-            name = source["resource"]
-            if name not in resources:
-                what = RESOURCES.get(name, "its value")
-                raise MissingValue(f"{function}: {variable} needs resource {name} ({what}); give it")
-            env[variable] = resources[name]
-    return env
+    return resolve(spec["functions"][function]["environment"], values, resources, function)
 
 
 def pairs(items: list[str]) -> dict[str, str]:

@@ -4,15 +4,13 @@ retyped here: its environment (template parameters and resource attributes) and 
 
 from __future__ import annotations
 
-import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = ROOT / "infra" / "contract.json"
-TEMPLATE = ROOT / "infra" / "sam" / "template.yaml"
+sys.path.insert(0, str(ROOT / "infra"))
+import contract_env  # noqa: E402  (infra/contract_env.py: the one reader of environments)
 
 REGION = "us-east-1"
 # moto's default account: the one its IAM users, tables and queues live in.
@@ -28,22 +26,8 @@ class ContractError(Exception):
     the value (`--param NAME=VALUE`)."""
 
 
-def load_contract() -> dict:
-    return json.loads(CONTRACT.read_text())
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads the SAM template, leaving its intrinsic functions (!Ref, !Sub, ...) as None: only the
-    Parameters section, which has none, is used."""
-
-
-_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def template_defaults() -> dict[str, str]:
-    """Each SAM template parameter's default, as the string a function's environment gets."""
-    params = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)["Parameters"]
-    return {name: str(p["Default"]) for name, p in params.items() if "Default" in p}
+load_contract = contract_env.contract
+template_defaults = contract_env.template_defaults
 
 
 @dataclass(frozen=True)
@@ -69,12 +53,9 @@ class Resources:
     def dlq_arn(self) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.dlq_url.rsplit('/', 1)[-1]}"
 
-    def attribute(self, resource: str) -> str:
-        """The value a `{resource: X}` environment entry gets (the template's !Ref / !GetAtt)."""
-        values = {"Table": self.table, "Queue": self.queue_url, "DeadLetterQueue": self.dlq_url}
-        if resource not in values:
-            raise ContractError(f"resource {resource!r} has no local value; add it to Resources.attribute")
-        return values[resource]
+    def attributes(self) -> dict[str, str]:
+        """What a `{resource: X}` environment entry gets (the template's !Ref / !GetAtt)."""
+        return {"Table": self.table, "Queue": self.queue_url, "DeadLetterQueue": self.dlq_url}
 
     def arns(self, kind: str, binary: str) -> list[str]:
         """The resource ARNs of one permission kind of infra/contract.json, as the SAM template
@@ -117,15 +98,7 @@ def policy_document(function: dict, resources: Resources, without: str | None = 
 def environment(function: dict, parameters: dict[str, str], resources: Resources) -> dict[str, str]:
     """The function's environment as the template sets it: `{parameter: P}` is P's value,
     `{resource: R}` the resource's attribute."""
-    env = {}
-    for name, source in function["environment"].items():
-        if "parameter" in source:
-            param = source["parameter"]
-            if param not in parameters:
-                raise ContractError(f"{name} needs template parameter {param}, which has no default: pass it")
-            env[name] = parameters[param]
-        elif "resource" in source:
-            env[name] = resources.attribute(source["resource"])
-        else:
-            raise ContractError(f"{name}: unknown environment source {source!r}")
-    return env
+    try:
+        return contract_env.resolve(function["environment"], parameters, resources.attributes(), function["binary"])
+    except contract_env.MissingValue as e:
+        raise ContractError(str(e)) from None
