@@ -37,7 +37,7 @@ struct Function {
 }
 
 /// The five functions behind the Invoke API.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct LambdaInvoker {
     functions: HashMap<Role, Function>,
 }
@@ -128,12 +128,15 @@ fn server_error(role: Role, status: u16, body: &[u8]) -> InvokeError {
     }
 }
 
-/// The Invoke API client: no SDK retries, as API Gateway and the event source mapping do not
-/// invoke again after a failed synchronous invocation (and a function must not run twice for
-/// one frame because an emulator answered 500).
+/// The Invoke API client's config: no SDK retries, as API Gateway and the event source mapping
+/// do not invoke again after a failed synchronous invocation (and a function must not run twice
+/// for one frame because an emulator answered 500).
+fn configured(builder: aws_sdk_lambda::config::Builder) -> aws_sdk_lambda::config::Builder {
+    builder.retry_config(RetryConfig::disabled())
+}
+
 fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::config::Builder::from(sdk).retry_config(RetryConfig::disabled()).build();
-    aws_sdk_lambda::Client::from_conf(config)
+    aws_sdk_lambda::Client::from_conf(configured(aws_sdk_lambda::config::Builder::from(sdk)).build())
 }
 
 #[async_trait]
@@ -158,3 +161,7 @@ impl Invoker for LambdaInvoker {
         self.invoke(Role::Fanout, &event.json).await
     }
 }
+
+#[cfg(test)]
+#[path = "lambda_tests.rs"]
+mod tests;
