@@ -298,7 +298,8 @@ mod tests {
         assert_eq!(connect.request_context.authorizer.fields.get("user"), Some(&json!("alice")));
         assert_eq!(connect.query_string_parameters.first("token"), Some("abc"));
 
-        let msg = message_event(&ConnectionMeta::sample(), "$default", "{}".into(), false, &authorizer()).unwrap().payload;
+        let msg =
+            message_event(&ConnectionMeta::sample(), "$default", "{}".into(), false, &authorizer()).unwrap().payload;
         assert_eq!(msg.request_context.event_type.as_deref(), Some("MESSAGE"));
         assert_eq!(msg.request_context.connection_id.as_deref(), Some("L0SM9cOFvHcCIhw="));
         assert_eq!(msg.request_context.domain_name.as_deref(), Some("127.0.0.1:3001"));

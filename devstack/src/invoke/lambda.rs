@@ -87,7 +87,12 @@ impl LambdaInvoker {
         answer
     }
 
-    async fn call<R: DeserializeOwned>(&self, role: Role, function: &Function, event: &Value) -> Result<R, InvokeError> {
+    async fn call<R: DeserializeOwned>(
+        &self,
+        role: Role,
+        function: &Function,
+        event: &Value,
+    ) -> Result<R, InvokeError> {
         let payload = Blob::new(event.to_string());
         let sent = function
             .client
@@ -124,7 +129,9 @@ fn server_error(role: Role, status: u16, body: &[u8]) -> InvokeError {
     let fallback = format!("HTTP {status}");
     match ErrorDocument::parse(body) {
         Some(doc) => doc.into_error(role, &fallback),
-        None => InvokeError::Function { role, error_type: fallback, message: String::from_utf8_lossy(body).into_owned() },
+        None => {
+            InvokeError::Function { role, error_type: fallback, message: String::from_utf8_lossy(body).into_owned() }
+        }
     }
 }
 

@@ -55,7 +55,9 @@ impl Built {
         let token = mint_for(SECRET, "alice", 3600).unwrap();
         let query = vec![("token".to_owned(), token)];
         match role {
-            Role::Authorizer => Built::Authorizer(events::authorizer_request(&meta, &HeaderMap::new(), &query).unwrap()),
+            Role::Authorizer => {
+                Built::Authorizer(events::authorizer_request(&meta, &HeaderMap::new(), &query).unwrap())
+            }
             Role::Connect => {
                 Built::Websocket(role, events::connect_event(&meta, &HeaderMap::new(), &query, &ctx).unwrap())
             }
@@ -166,7 +168,10 @@ async fn a_function_error_header_fails_every_route_with_the_functions_message() 
         let rule = answering(role, || http(200, Some("Unhandled"), error_document("the table is gone")));
         match Built::of(role).invoke(&invoker_with(&rule)).await {
             Err(InvokeError::Function { role: r, error_type, message }) => {
-                assert_eq!((r, error_type.as_str(), message.as_str()), (role, "starling_shared::Failure", "the table is gone"));
+                assert_eq!(
+                    (r, error_type.as_str(), message.as_str()),
+                    (role, "starling_shared::Failure", "the table is gone")
+                );
             }
             other => panic!("{role}: {other:?}"),
         }
@@ -178,7 +183,10 @@ async fn an_http_500_fails_every_route_once_without_a_retry() {
     for role in Role::ALL {
         let rule = answering(role, || http(500, None, error_document("boom")));
         let answer = Built::of(role).invoke(&invoker_with(&rule)).await;
-        assert!(matches!(answer, Err(InvokeError::Function { ref message, .. }) if message == "boom"), "{role}: {answer:?}");
+        assert!(
+            matches!(answer, Err(InvokeError::Function { ref message, .. }) if message == "boom"),
+            "{role}: {answer:?}"
+        );
         assert_eq!(rule.num_calls(), 1, "{role}: a failed invocation was retried");
     }
     // A dying runtime under the emulator: 502 and no error document.
@@ -217,9 +225,12 @@ async fn only_the_authorizers_unauthorized_message_is_the_refusal() {
 async fn transport_errors_name_the_function_for_every_route() {
     let missing = mock!(aws_sdk_lambda::Client::invoke)
         .then_error(|| SdkInvokeError::ResourceNotFoundException(ResourceNotFoundException::builder().build()));
-    let nothing_listens = LambdaInvoker::new(&LambdaFunctions::at("http://127.0.0.1:1".parse::<Endpoint>().unwrap())).await;
+    let nothing_listens =
+        LambdaInvoker::new(&LambdaFunctions::at("http://127.0.0.1:1".parse::<Endpoint>().unwrap())).await;
     for role in Role::ALL {
-        for (what, invoker) in [("no such function", invoker_with(&missing)), ("nothing listening", nothing_listens.clone())] {
+        for (what, invoker) in
+            [("no such function", invoker_with(&missing)), ("nothing listening", nothing_listens.clone())]
+        {
             match Built::of(role).invoke(&invoker).await {
                 Err(InvokeError::Transport { role: r, name, .. }) => {
                     assert_eq!((r, name), (role, role.default_name()), "{what}");
@@ -233,7 +244,9 @@ async fn transport_errors_name_the_function_for_every_route() {
 #[tokio::test]
 async fn an_answer_of_another_shape_is_a_response_error() {
     for role in Role::ALL {
-        let rule = answering(role, || http(200, None, r#"{"policyDocument":"allow","statusCode":"200","batchItemFailures":7}"#));
+        let rule = answering(role, || {
+            http(200, None, r#"{"policyDocument":"allow","statusCode":"200","batchItemFailures":7}"#)
+        });
         let answer = Built::of(role).invoke(&invoker_with(&rule)).await;
         assert!(matches!(answer, Err(InvokeError::Response { role: r, .. }) if r == role), "{role}: {answer:?}");
     }

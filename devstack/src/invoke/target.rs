@@ -148,9 +148,7 @@ impl LambdaFunctions {
     /// The default names (`starling-authorizer`, ...) at one endpoint, as LocalStack or
     /// `cargo lambda watch` serve them.
     pub fn at(endpoint: Endpoint) -> Self {
-        Self {
-            targets: Role::ALL.map(|role| FunctionTarget { name: role.default_name(), endpoint: endpoint.clone() }),
-        }
+        Self { targets: Role::ALL.map(|role| FunctionTarget { name: role.default_name(), endpoint: endpoint.clone() }) }
     }
 
     /// What `--lambda-endpoint` and the `--function` flags say: each role's flag, else its
