@@ -42,6 +42,7 @@ fn record(id: &str) -> QueueRecord {
 }
 
 /// One event per role, as the gateway and the mapping build them.
+#[expect(clippy::large_enum_variant, reason = "one short-lived value per test case")]
 enum Built {
     Authorizer(Event<AuthorizerRequest>),
     Websocket(Role, Event<WebsocketRequest>),

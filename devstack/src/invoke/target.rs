@@ -141,14 +141,15 @@ pub struct FunctionTarget {
 /// Every role's function, in Lambda Invoke mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaFunctions {
-    targets: [FunctionTarget; 5],
+    targets: Box<[FunctionTarget; 5]>,
 }
 
 impl LambdaFunctions {
     /// The default names (`starling-authorizer`, ...) at one endpoint, as LocalStack or
     /// `cargo lambda watch` serve them.
     pub fn at(endpoint: Endpoint) -> Self {
-        Self { targets: Role::ALL.map(|role| FunctionTarget { name: role.default_name(), endpoint: endpoint.clone() }) }
+        let targets = Role::ALL.map(|role| FunctionTarget { name: role.default_name(), endpoint: endpoint.clone() });
+        Self { targets: Box::new(targets) }
     }
 
     /// What `--lambda-endpoint` and the `--function` flags say: each role's flag, else its
@@ -168,7 +169,7 @@ impl LambdaFunctions {
             Ok(FunctionTarget { name, endpoint })
         };
         let [a, c, d, s, f] = Role::ALL;
-        Ok(Self { targets: [resolve(a)?, resolve(c)?, resolve(d)?, resolve(s)?, resolve(f)?] })
+        Ok(Self { targets: Box::new([resolve(a)?, resolve(c)?, resolve(d)?, resolve(s)?, resolve(f)?]) })
     }
 
     /// The function a role is invoked as.
