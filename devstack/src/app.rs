@@ -7,6 +7,7 @@ use std::sync::Arc;
 use starling_shared::adapters::apigw::ManagementApiPusher;
 use starling_shared::auth::JwtVerifier;
 use starling_shared::ports::{Pusher, Queue};
+use starling_shared::service::Stores;
 use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::{FanoutDeps, FanoutSettings};
 use starling_shared::service::send::SendDeps;
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::faults::{Faults, Faulty};
 use crate::gateway::Registry;
 use crate::ids;
+use crate::invoke::{Functions, InProcess, Invoker, LambdaInvoker};
 use crate::mapping::QueueSource;
 
 /// Shared by the gateway, the management API and the mapping.
@@ -26,9 +28,10 @@ pub(crate) struct App {
     pub(crate) config: Config,
     pub(crate) local_addr: SocketAddr,
     pub(crate) api_id: String,
-    pub(crate) verifier: JwtVerifier,
-    pub(crate) connection_deps: ConnectionDeps,
-    pub(crate) action_deps: SendDeps,
+    /// What the functions run as: in-process handlers, or the Invoke API.
+    pub(crate) invoker: Arc<dyn Invoker>,
+    /// The store, as the handlers see it, for the management API and the test hooks.
+    pub(crate) stores: Stores,
     pub(crate) registry: Registry,
     pub(crate) source: Arc<dyn QueueSource>,
     /// Planned faults (the HTTP endpoint exists only with `--faults`).
@@ -45,20 +48,30 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// The shared state, and the fanout's deps for the mapping. `management` is this
-    /// devstack's Management API endpoint, which the handlers post to over HTTP as in AWS.
-    pub(crate) fn new(
+    /// The shared state. `management` is this devstack's Management API endpoint, which the
+    /// in-process handlers post to over HTTP as in AWS.
+    pub(crate) async fn new(
         config: Config,
         local_addr: SocketAddr,
         ports: Ports,
         faults: &Arc<Faults>,
         management: String,
-    ) -> (Self, FanoutDeps) {
+    ) -> Self {
         let deps = HandlerDeps::over(&ports, faults, &config, management);
-        let app = Self {
-            verifier: JwtVerifier::new(config.jwt_secret.as_bytes()),
-            connection_deps: deps.connection,
-            action_deps: deps.action,
+        let stores = deps.action.stores.clone();
+        let invoker: Arc<dyn Invoker> = match &config.functions {
+            Functions::InProcess => Arc::new(InProcess {
+                verifier: JwtVerifier::new(config.jwt_secret.as_bytes()),
+                connection: deps.connection,
+                action: deps.action,
+                fanout: deps.fanout,
+                fanout_timeout: config.mapping.function_timeout,
+            }),
+            Functions::Lambda(targets) => Arc::new(LambdaInvoker::new(targets).await),
+        };
+        Self {
+            invoker,
+            stores,
             registry: Registry::default(),
             source: ports.source,
             faults: faults.clone(),
@@ -67,8 +80,7 @@ impl App {
             local_addr,
             api_id: ids::api_id(),
             config,
-        };
-        (app, deps.fanout)
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use starling_shared::service::fanout::FanoutSettings;
 use starling_shared::service::send::SendLimits;
 
 use crate::DevstackError;
+use crate::invoke::Functions;
 
 /// API Gateway's WebSocket limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +119,11 @@ pub struct Config {
     /// Serve the management API and `/_devstack/*` to non-loopback peers too. Off by default:
     /// they post to, read and close anyone's connection without a credential.
     pub allow_remote_admin: bool,
+    /// In-process handlers (the default) or the Lambda Invoke API (`--lambda-endpoint`).
+    pub functions: Functions,
+    /// Poll the queue and invoke the fanout (the default); off for a backend that runs its
+    /// own event source mapping, as LocalStack does (`--no-event-source-mapping`).
+    pub event_source_mapping: bool,
 }
 
 impl Default for Config {
@@ -136,6 +142,8 @@ impl Default for Config {
             start_paused: false,
             faults: false,
             allow_remote_admin: false,
+            functions: Functions::InProcess,
+            event_source_mapping: true,
         }
     }
 }
@@ -153,6 +161,13 @@ impl Config {
         }
         if self.jwt_secret.is_empty() {
             return Err(DevstackError::Config("the JWT secret must not be empty".into()));
+        }
+        if self.functions.is_lambda() && self.backend == Backend::Memory {
+            return Err(DevstackError::Config(
+                "--lambda-endpoint needs --endpoint-url or --aws: the functions run in other processes and share \
+                 the table and the queue with the devstack only through DynamoDB and SQS"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -13,6 +13,23 @@ use starling_shared::aws_lambda_events::sqs::SqsEvent;
 use crate::ids::gateway_id;
 use crate::mapping::QueueRecord;
 
+/// An event as it is handed to a function: the JSON AWS sends (what the Lambda Invoke mode
+/// posts, byte for byte) and the same read as the `aws_lambda_events` type (what the
+/// in-process handlers take).
+#[derive(Debug, Clone)]
+pub(crate) struct Event<T> {
+    pub(crate) json: Value,
+    pub(crate) payload: T,
+}
+
+impl<T: serde::de::DeserializeOwned> Event<T> {
+    /// Reads `json` as `T`; a shape the type cannot read fails here, as it would in AWS.
+    fn read(json: Value) -> Result<Self, serde_json::Error> {
+        let payload = T::deserialize(&json)?;
+        Ok(Self { json, payload })
+    }
+}
+
 /// The account in ARNs; the devstack has no real account.
 const ACCOUNT_ID: &str = "000000000000";
 /// The region in ARNs, and the SDK's when the environment names none.
@@ -147,7 +164,7 @@ pub(crate) fn authorizer_request(
     meta: &ConnectionMeta,
     headers: &HeaderMap,
     query: &[(String, String)],
-) -> Result<ApiGatewayCustomAuthorizerRequestTypeRequest, serde_json::Error> {
+) -> Result<Event<ApiGatewayCustomAuthorizerRequestTypeRequest>, serde_json::Error> {
     let (h, mh) = header_maps(headers, meta);
     let (q, mq) = query_maps(query);
     let event = json!({
@@ -160,7 +177,7 @@ pub(crate) fn authorizer_request(
         "stageVariables": {},
         "requestContext": base_context(meta, "$connect", "CONNECT"),
     });
-    serde_json::from_value(event)
+    Event::read(event)
 }
 
 /// The `$connect` event; `authorizer` is the context the authorizer returned, flattened with
@@ -170,7 +187,7 @@ pub(crate) fn connect_event(
     headers: &HeaderMap,
     query: &[(String, String)],
     authorizer: &Map<String, Value>,
-) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
+) -> Result<Event<ApiGatewayWebsocketProxyRequest>, serde_json::Error> {
     let (h, mh) = header_maps(headers, meta);
     let (q, mq) = query_maps(query);
     let mut ctx = base_context(meta, "$connect", "CONNECT");
@@ -185,7 +202,7 @@ pub(crate) fn connect_event(
         obj.insert("queryStringParameters".into(), q);
         obj.insert("multiValueQueryStringParameters".into(), mq);
     }
-    serde_json::from_value(event)
+    Event::read(event)
 }
 
 /// A `MESSAGE` event for `route_key`; binary frames arrive base64-encoded.
@@ -195,11 +212,11 @@ pub(crate) fn message_event(
     body: String,
     is_base64: bool,
     authorizer: &Map<String, Value>,
-) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
+) -> Result<Event<ApiGatewayWebsocketProxyRequest>, serde_json::Error> {
     let mut ctx = base_context(meta, route_key, "MESSAGE");
     ctx.insert("messageId".into(), json!(gateway_id()));
     ctx.insert("authorizer".into(), Value::Object(authorizer.clone()));
-    serde_json::from_value(json!({ "requestContext": ctx, "body": body, "isBase64Encoded": is_base64 }))
+    Event::read(json!({ "requestContext": ctx, "body": body, "isBase64Encoded": is_base64 }))
 }
 
 /// The `$disconnect` event, with the close code and reason.
@@ -208,13 +225,13 @@ pub(crate) fn disconnect_event(
     authorizer: &Map<String, Value>,
     status_code: u16,
     reason: &str,
-) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
+) -> Result<Event<ApiGatewayWebsocketProxyRequest>, serde_json::Error> {
     let mut ctx = base_context(meta, "$disconnect", "DISCONNECT");
     ctx.insert("disconnectStatusCode".into(), json!(status_code));
     ctx.insert("disconnectReason".into(), json!(reason));
     ctx.insert("authorizer".into(), Value::Object(authorizer.clone()));
     let host = meta.domain_name.clone();
-    serde_json::from_value(json!({
+    Event::read(json!({
         "headers": { "Host": host, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": "" },
         "multiValueHeaders": { "Host": [host], "x-api-key": [""], "X-Forwarded-For": [""], "x-restapi": [""] },
         "requestContext": ctx,
@@ -223,7 +240,7 @@ pub(crate) fn disconnect_event(
 }
 
 /// The SQS event of one batch, with the attributes a FIFO queue's records carry.
-pub(crate) fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<SqsEvent, serde_json::Error> {
+pub(crate) fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<Event<SqsEvent>, serde_json::Error> {
     let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}");
     let records: Vec<Value> = records
         .iter()
@@ -249,7 +266,7 @@ pub(crate) fn sqs_event(queue_name: &str, records: &[QueueRecord]) -> Result<Sqs
             })
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records }))
+    Event::read(json!({ "Records": records }))
 }
 
 #[cfg(test)]
@@ -268,20 +285,21 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("host", "127.0.0.1:3001".parse().unwrap());
         let query = vec![("token".to_owned(), "abc".to_owned())];
-        let auth = authorizer_request(&ConnectionMeta::sample(), &headers, &query).unwrap();
+        let auth = authorizer_request(&ConnectionMeta::sample(), &headers, &query).unwrap().payload;
         assert_eq!(auth.query_string_parameters.first("token"), Some("abc"));
         assert_eq!(
             auth.method_arn.as_deref(),
             Some("arn:aws:execute-api:us-east-1:000000000000:abcd123456/local/$connect")
         );
 
-        let connect = connect_event(&ConnectionMeta::sample(), &headers, &query, &authorizer()).unwrap();
+        let connect = connect_event(&ConnectionMeta::sample(), &headers, &query, &authorizer()).unwrap().payload;
         assert_eq!(connect.request_context.route_key.as_deref(), Some("$connect"));
         assert_eq!(connect.request_context.event_type.as_deref(), Some("CONNECT"));
         assert_eq!(connect.request_context.authorizer.fields.get("user"), Some(&json!("alice")));
         assert_eq!(connect.query_string_parameters.first("token"), Some("abc"));
 
-        let msg = message_event(&ConnectionMeta::sample(), "$default", "{}".into(), false, &authorizer()).unwrap();
+        let msg =
+            message_event(&ConnectionMeta::sample(), "$default", "{}".into(), false, &authorizer()).unwrap().payload;
         assert_eq!(msg.request_context.event_type.as_deref(), Some("MESSAGE"));
         assert_eq!(msg.request_context.connection_id.as_deref(), Some("L0SM9cOFvHcCIhw="));
         assert_eq!(msg.request_context.domain_name.as_deref(), Some("127.0.0.1:3001"));
@@ -289,7 +307,7 @@ mod tests {
         assert!(msg.request_context.message_id.is_some());
         assert_eq!(msg.request_context.connected_at, 1_700_000_000_000);
 
-        let bye = disconnect_event(&ConnectionMeta::sample(), &authorizer(), 1001, "Going away").unwrap();
+        let bye = disconnect_event(&ConnectionMeta::sample(), &authorizer(), 1001, "Going away").unwrap().payload;
         assert_eq!(bye.request_context.disconnect_status_code, Some(1001));
     }
 
@@ -306,7 +324,7 @@ mod tests {
             sent_at_ms: 1,
             first_received_at_ms: 2,
         };
-        let e = sqs_event("q.fifo", &[r]).unwrap();
+        let e = sqs_event("q.fifo", &[r]).unwrap().payload;
         assert_eq!(e.records[0].attributes.get("MessageGroupId").map(String::as_str), Some("lobby"));
         assert_eq!(e.records[0].message_id.as_deref(), Some("m1"));
     }

@@ -70,14 +70,14 @@ impl Handle {
 
     /// Connection ids subscribed to `room`, as the store has them (every page).
     pub async fn subscribers(&self, room: &str) -> Result<Vec<String>, StoreError> {
-        let subscribers = broadcast::subscribers_of(self.app.action_deps.stores.subscriptions.as_ref(), room).await?;
+        let subscribers = broadcast::subscribers_of(self.app.stores.subscriptions.as_ref(), room).await?;
         Ok(subscribers.into_iter().map(|s| s.connection_id).collect())
     }
 
     /// Every live stored message of `room`, ascending by seq, read from the store (not through
     /// the protocol), as a checker of what was stored sees it.
     pub async fn stored_messages(&self, room: &str) -> Result<Vec<Message>, StoreError> {
-        let messages = self.app.action_deps.stores.messages.as_ref();
+        let messages = self.app.stores.messages.as_ref();
         let now = chrono::Utc::now().timestamp();
         let mut all = Vec::new();
         let mut before = None;
@@ -95,7 +95,7 @@ impl Handle {
     /// The user's presence as the store has it.
     pub async fn presence_of(&self, user: &str) -> Result<Status, StoreError> {
         let now = chrono::Utc::now().timestamp();
-        let found = self.app.action_deps.stores.presence.presence(&[user.to_owned()], now).await?;
+        let found = self.app.stores.presence.presence(&[user.to_owned()], now).await?;
         Ok(found.first().map_or(Status::Offline, |p| p.status))
     }
 

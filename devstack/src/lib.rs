@@ -15,6 +15,7 @@ mod fifo;
 mod gateway;
 mod handle;
 mod ids;
+mod invoke;
 mod management;
 mod mapping;
 mod serve;
@@ -24,6 +25,7 @@ pub use config::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
 pub use error::DevstackError;
 pub use faults::{ActiveFault, AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault, FaultError, Faults};
 pub use handle::Handle;
+pub use invoke::{Endpoint, FunctionFlag, FunctionTarget, Functions, LambdaFunctions, Role, TargetError};
 pub use mapping::DlqEntry;
 pub use serve::serve;
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use starling_devstack::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
+use starling_devstack::{
+    AwsBackend, Backend, Config, Endpoint, FunctionFlag, Functions, GatewayLimits, LambdaFunctions, MappingSettings,
+};
 use starling_shared::service::fanout::FanoutSettings;
 use starling_shared::service::send::SendLimits;
 
@@ -93,13 +95,37 @@ struct Args {
     #[arg(long)]
     faults: bool,
 
+    /// Invoke the functions through the Lambda Invoke API at this endpoint (LocalStack,
+    /// `cargo lambda watch`, AWS) instead of running the handlers in-process. Needs
+    /// --endpoint-url or --aws.
+    #[arg(long, value_name = "URL", env = "STARLING_LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<Endpoint>,
+    /// A function's name, and optionally its own endpoint, in the Lambda Invoke mode:
+    /// ROLE=NAME[@URL] with ROLE one of authorizer, connect, disconnect, send, fanout
+    /// (default names: starling-ROLE). Repeatable.
+    #[arg(long = "function", value_name = "ROLE=NAME[@URL]")]
+    functions: Vec<FunctionFlag>,
+    /// Do not poll the queue: the backend runs its own event source mapping (LocalStack).
+    #[arg(long)]
+    no_event_source_mapping: bool,
+
     /// Log JSON lines (as the Lambdas do) instead of human-readable lines.
     #[arg(long)]
     json_logs: bool,
 }
 
 impl Args {
-    fn config(self) -> Config {
+    /// In-process unless `--lambda-endpoint` or a `--function` is given.
+    fn functions(&self) -> anyhow::Result<Functions> {
+        if self.lambda_endpoint.is_none() && self.functions.is_empty() {
+            return Ok(Functions::InProcess);
+        }
+        let targets = LambdaFunctions::from_flags(self.lambda_endpoint.clone(), &self.functions)?;
+        Ok(Functions::Lambda(targets))
+    }
+
+    fn config(self) -> anyhow::Result<Config> {
+        let functions = self.functions()?;
         let backend = match (self.endpoint_url, self.aws) {
             (Some(url), _) => {
                 Backend::Aws(AwsBackend { endpoint_url: Some(url), table: self.table, queue: self.queue })
@@ -107,7 +133,7 @@ impl Args {
             (None, true) => Backend::Aws(AwsBackend { endpoint_url: None, table: self.table, queue: self.queue }),
             (None, false) => Backend::Memory,
         };
-        Config {
+        Ok(Config {
             host: self.host,
             port: self.port,
             stage: self.stage,
@@ -138,7 +164,9 @@ impl Args {
             start_paused: false,
             faults: self.faults,
             allow_remote_admin: self.allow_remote_admin,
-        }
+            functions,
+            event_source_mapping: !self.no_event_source_mapping,
+        })
     }
 }
 
@@ -156,7 +184,7 @@ fn init_logs(json: bool) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logs(args.json_logs);
-    let config = args.config();
+    let config = args.config().context("reading the flags")?;
     let backend = match &config.backend {
         Backend::Memory => "in-memory".to_owned(),
         Backend::Aws(a) => format!(
@@ -168,6 +196,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let handle = starling_devstack::serve(config).await.context("starting the devstack")?;
     println!("Starling devstack ({backend})");
+    if let Functions::Lambda(targets) = &handle.config().functions {
+        for role in starling_devstack::Role::ALL {
+            let t = targets.target(role);
+            println!("  {:<15} {} at {}", format!("{role}:"), t.name, t.endpoint.as_str());
+        }
+        if !handle.config().event_source_mapping {
+            println!("  (no event source mapping: the backend invokes the fanout itself)");
+        }
+    }
     println!("  WebSocket:      {}", handle.ws_url());
     println!("  Management API: {}/@connections/{{connectionId}}", handle.management_url());
     println!("  DLQ:            {}/_devstack/dlq", handle.management_url());

@@ -91,7 +91,7 @@ async fn injected_post_fault(app: &App, id: &str) -> Option<Response> {
     if !app.faults.armed(|f| matches!(f, Fault::Post { .. })) {
         return None;
     }
-    let user = app.connection_deps.stores.connections.get(id).await.ok().flatten()?.user;
+    let user = app.stores.connections.get(id).await.ok().flatten()?.user;
     let Some(Fault::Post { status, .. }) = app.faults.fire(|f| matches!(f, Fault::Post { user: u, .. } if *u == user))
     else {
         return None;

@@ -24,14 +24,16 @@ use crate::{DevstackError, backend, gateway, management};
 pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
     config.validate()?;
     let (listener, addr) = bind(&config).await?;
-    let faults = Arc::new(Faults::default());
+    let faults = Arc::new(Faults::new(config.functions.is_lambda()));
     let ports = backend::ports(&config, &faults).await?;
     let management = management_endpoint(addr, &config.stage);
-    let (app, fanout_deps) = App::new(config, addr, ports, &faults, management);
-    let app = Arc::new(app);
+    let app = Arc::new(App::new(config, addr, ports, &faults, management).await);
     let server = Server::start(listener, router(app.clone()));
-    let mapping = EventSourceMapping::start(&app, &fanout_deps);
-    info!(%addr, stage = %app.config.stage, backend = ?app.config.backend, "devstack listening");
+    let mapping = EventSourceMapping::start(&app);
+    info!(
+        %addr, stage = %app.config.stage, backend = ?app.config.backend, functions = ?app.config.functions,
+        event_source_mapping = app.config.event_source_mapping, "devstack listening"
+    );
     if !addr.ip().is_loopback() && !app.config.allow_remote_admin {
         info!("the management API and /_devstack/* answer loopback peers only (--allow-remote-admin to change)");
     }

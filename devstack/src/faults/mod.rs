@@ -40,12 +40,23 @@ pub struct Faults {
     append_calls: AtomicU64,
     /// (call number, how) of appends to fail; call numbers count from 1.
     planned_appends: Mutex<Vec<(u64, AppendFault)>>,
+    /// The functions run behind the Invoke API, where only the gateway's and the mapping's
+    /// own faults can fire.
+    remote_functions: bool,
 }
 
 impl Faults {
+    /// No faults planned; `remote_functions` in the Lambda Invoke mode.
+    pub(crate) fn new(remote_functions: bool) -> Self {
+        Self { remote_functions, ..Self::default() }
+    }
+
     /// Plans a fault; returns its id.
     pub fn add(&self, fault: Fault) -> Result<u64, FaultError> {
         let remaining = fault.validate()?;
+        if self.remote_functions && !fault.fires_outside_functions() {
+            return Err(FaultError::NeedsInProcessFunctions);
+        }
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         self.lock().push(ActiveFault { id, fault, remaining, fired: 0 });
         Ok(id)
@@ -129,6 +140,18 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_remote_functions_only_gateway_and_mapping_faults_are_accepted() {
+        let faults = Faults::new(true);
+        assert!(faults.add(Fault::Redeliver { times: 1 }).is_ok());
+        let late = Fault::Disconnect { mode: DisconnectMode::Late, delay_ms: 10, times: 1 };
+        assert!(faults.add(late).is_ok());
+        assert!(matches!(faults.add(Fault::Enqueue { times: 1 }), Err(FaultError::NeedsInProcessFunctions)));
+        let crash = Fault::Crash { at: CrashPoint::MidPosts, times: 1 };
+        assert!(matches!(faults.add(crash), Err(FaultError::NeedsInProcessFunctions)));
+        assert_eq!(faults.active().len(), 2);
+    }
 
     #[test]
     fn a_counted_fault_fires_exactly_its_times_and_an_always_fault_forever() {

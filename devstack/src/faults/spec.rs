@@ -140,6 +140,12 @@ pub enum FaultError {
     /// The fault needs the SDK backend.
     #[error("DynamoDB faults need the SDK backend (--endpoint-url or --aws)")]
     NeedsSdkBackend,
+    /// The fault fires inside a function, which runs elsewhere in the Lambda Invoke mode.
+    #[error(
+        "with --lambda-endpoint the functions run elsewhere: only redeliver and disconnect faults (the gateway's and \
+         the event source mapping's own) can be injected"
+    )]
+    NeedsInProcessFunctions,
 }
 
 impl Fault {
@@ -155,6 +161,12 @@ impl Fault {
             n if n > 0 => Ok(u64::try_from(n).ok()),
             n => Err(FaultError::Times(n)),
         }
+    }
+
+    /// Whether it fires in the gateway or the event source mapping, not inside a function (its
+    /// ports or its clients), so it can fire in the Lambda Invoke mode too.
+    pub(crate) fn fires_outside_functions(&self) -> bool {
+        matches!(self, Fault::Redeliver { .. } | Fault::Disconnect { .. })
     }
 
     fn times(&self) -> i64 {

@@ -5,13 +5,12 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 use starling_shared::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse;
 use starling_shared::aws_lambda_events::iam::IamPolicyEffect;
-use starling_shared::handlers::{self, Unauthorized};
-use starling_shared::lambda_runtime::{self, Context, LambdaEvent};
 use tracing::{info, warn};
 
 use super::handshake::{HandshakeRequest, Refusal};
 use crate::App;
 use crate::events;
+use crate::invoke::InvokeError;
 
 /// Runs the authorizer; its context, flattened as API Gateway passes it to every integration
 /// of the connection, when it allows the connection.
@@ -22,15 +21,16 @@ pub(super) async fn authorize(app: &App, request: &HandshakeRequest) -> Result<M
         Refusal::Internal
     })?;
     let started = Instant::now();
-    let answer = handlers::authorize(&app.verifier, LambdaEvent::new(event, Context::default())).await;
+    let answer = app.invoker.authorize(event).await;
     outcome(connection_id, answer, started.elapsed().as_millis())
 }
 
 /// API Gateway's reading of an authorizer's answer: the refusal `Unauthorized` is 401, any
-/// other failure 500, a policy that does not allow invoking 403.
+/// other failure (of the function or of its invocation) 500, a policy that does not allow
+/// invoking 403.
 fn outcome(
     connection_id: &str,
-    answer: Result<ApiGatewayCustomAuthorizerResponse, lambda_runtime::Error>,
+    answer: Result<ApiGatewayCustomAuthorizerResponse, InvokeError>,
     latency_ms: u128,
 ) -> Result<Map<String, Value>, Refusal> {
     let refused = |refusal: Refusal| {
@@ -39,9 +39,9 @@ fn outcome(
     };
     let response = match answer {
         Ok(r) => r,
-        Err(e) if e.downcast_ref::<Unauthorized>().is_some() => return refused(Refusal::Unauthorized),
+        Err(InvokeError::Unauthorized) => return refused(Refusal::Unauthorized),
         Err(e) => {
-            warn!(connection_id, error = %e, "authorizer failed");
+            warn!(connection_id, error = %e, source = ?std::error::Error::source(&e), "authorizer failed");
             return Err(Refusal::Internal);
         }
     };
@@ -79,9 +79,12 @@ mod tests {
     use starling_shared::auth::JwtVerifier;
     use starling_shared::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerPolicy;
     use starling_shared::aws_lambda_events::iam::IamPolicyStatement;
+    use starling_shared::handlers::{self, Unauthorized};
+    use starling_shared::lambda_runtime::{Context, LambdaEvent};
 
     use super::*;
     use crate::events::ConnectionMeta;
+    use crate::invoke::Role;
 
     fn policy(effect: IamPolicyEffect) -> ApiGatewayCustomAuthorizerResponse {
         let mut statement = IamPolicyStatement::default();
@@ -106,16 +109,26 @@ mod tests {
         let query = vec![("token".to_owned(), "not.a.jwt".to_owned())];
         let event = events::authorizer_request(&meta, &HeaderMap::new(), &query).unwrap();
         let verifier = JwtVerifier::new(b"secret");
-        let answer = handlers::authorize(&verifier, LambdaEvent::new(event, Context::default())).await;
-        assert_eq!(status(outcome("c", answer, 0)), StatusCode::UNAUTHORIZED);
+        let answer = handlers::authorize(&verifier, LambdaEvent::new(event.payload, Context::default())).await;
+        let refusal = answer.expect_err("a bad token is refused");
+        assert!(refusal.downcast_ref::<Unauthorized>().is_some());
+        assert_eq!(status(outcome("c", Err(InvokeError::Unauthorized), 0)), StatusCode::UNAUTHORIZED);
     }
 
     #[test]
     fn any_other_authorizer_failure_is_500() {
-        let failure: lambda_runtime::Error = "the authorizer's secret could not be read".into();
+        let failure = InvokeError::Function {
+            role: Role::Authorizer,
+            error_type: "Handler".into(),
+            message: "the authorizer's secret could not be read".into(),
+        };
         assert_eq!(status(outcome("c", Err(failure), 0)), StatusCode::INTERNAL_SERVER_ERROR);
-        // Only the typed refusal is 401, not an error that merely says so.
-        assert_eq!(status(outcome("c", Err("Unauthorized".into()), 0)), StatusCode::INTERNAL_SERVER_ERROR);
+        let crashed = InvokeError::Function {
+            role: Role::Authorizer,
+            error_type: "Runtime.ExitError".into(),
+            message: "Unauthorized".into(),
+        };
+        assert_eq!(status(outcome("c", Err(crashed), 0)), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

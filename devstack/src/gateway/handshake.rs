@@ -12,8 +12,6 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 use starling_shared::aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use starling_shared::aws_lambda_events::encodings::Body;
-use starling_shared::handlers;
-use starling_shared::lambda_runtime::{Context, LambdaEvent};
 use tracing::{info, warn};
 
 use super::query::parse_query;
@@ -134,7 +132,7 @@ async fn connect(app: &App, request: &HandshakeRequest, authorizer: &Map<String,
         warn!(connection_id = %connection_id, error = %e, "could not build the $connect event");
         Refusal::Internal
     })?;
-    match handlers::connect(&app.connection_deps, LambdaEvent::new(event, Context::default())).await {
+    match app.invoker.connect(event).await {
         Ok(r) if (200..300).contains(&r.status_code) => Ok(()),
         Ok(r) => {
             let refusal = Refusal::from_connect(r);
@@ -142,7 +140,7 @@ async fn connect(app: &App, request: &HandshakeRequest, authorizer: &Map<String,
             Err(refusal)
         }
         Err(e) => {
-            warn!(connection_id = %connection_id, error = %e, "$connect failed");
+            warn!(connection_id = %connection_id, error = %e, source = ?std::error::Error::source(&e), "$connect failed");
             Err(Refusal::Internal)
         }
     }

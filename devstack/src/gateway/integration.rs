@@ -3,8 +3,6 @@
 
 use serde_json::{Map, Value, json};
 use starling_shared::aws_lambda_events::encodings::Body;
-use starling_shared::handlers;
-use starling_shared::lambda_runtime::{Context, LambdaEvent};
 use starling_shared::protocol::MAX_FRAME_BYTES;
 use tracing::{info, warn};
 
@@ -33,15 +31,18 @@ pub(crate) async fn route(app: &App, conn: &Conn, authorizer: &Map<String, Value
             return;
         }
     };
-    let request_id = event.request_context.request_id.clone().unwrap_or_default();
-    match handlers::send(&app.action_deps, LambdaEvent::new(event, Context::default())).await {
+    let request_id = event.payload.request_context.request_id.clone().unwrap_or_default();
+    match app.invoker.send(event).await {
         Ok(r) => {
             if let Some(Body::Text(t)) = r.body {
                 conn.reply(route_reply(t, &conn.meta.connection_id, &request_id));
             }
         }
         Err(e) => {
-            warn!(connection_id = %conn.meta.connection_id, error = %e, "message handler failed");
+            warn!(
+                connection_id = %conn.meta.connection_id, request_id, error = %e,
+                source = ?std::error::Error::source(&e), "message integration failed"
+            );
             conn.reply(integration_error(&conn.meta.connection_id, &request_id));
         }
     }
@@ -84,9 +85,11 @@ pub(crate) async fn disconnect(
             return;
         }
     };
-    match handlers::disconnect(&app.connection_deps, LambdaEvent::new(event, Context::default())).await {
+    match app.invoker.disconnect(event).await {
         Ok(_) => info!(connection_id = %meta.connection_id, code, reason, "disconnected"),
-        Err(e) => warn!(connection_id = %meta.connection_id, error = %e, "$disconnect failed"),
+        Err(e) => {
+            warn!(connection_id = %meta.connection_id, error = %e, source = ?std::error::Error::source(&e), "$disconnect failed");
+        }
     }
 }
 

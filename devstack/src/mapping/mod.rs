@@ -10,9 +10,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use starling_shared::handlers;
-use starling_shared::lambda_runtime::{Context, LambdaEvent};
-use starling_shared::service::fanout::FanoutDeps;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +17,8 @@ use tracing::{debug, warn};
 
 use crate::config::MappingSettings;
 use crate::events::sqs_event;
-use crate::faults::{Fault, Faults, invocation};
+use crate::faults::{Fault, Faults};
+use crate::invoke::{InvokeError, Invoker};
 use crate::{App, DevstackError};
 use groups::GroupLocks;
 pub use source::DlqEntry;
@@ -40,17 +38,19 @@ pub(crate) struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Starts the configured number of pollers (at least one) on the app's queue.
-    pub(crate) fn start(app: &App, deps: &FanoutDeps) -> Self {
+    /// Starts the configured number of pollers (at least one) on the app's queue; none when
+    /// the backend runs its own mapping (`event_source_mapping` off).
+    pub(crate) fn start(app: &App) -> Self {
         let settings: &MappingSettings = &app.config.mapping;
         let (paused, paused_rx) = watch::channel(app.config.start_paused);
         let cancel = CancellationToken::new();
         let locks = Arc::new(GroupLocks::default());
-        let pollers = (0..settings.pollers.max(1))
+        let pollers = if app.config.event_source_mapping { settings.pollers.max(1) } else { 0 };
+        let pollers = (0..pollers)
             .map(|_| {
                 let poller = Poller {
                     source: app.source.clone(),
-                    deps: deps.clone(),
+                    invoker: app.invoker.clone(),
                     batch_size: settings.batch_size,
                     queue_name: app.source.name(),
                     groups: locks.clone(),
@@ -83,7 +83,7 @@ impl EventSourceMapping {
 #[derive(Debug)]
 struct Poller {
     source: Arc<dyn QueueSource>,
-    deps: FanoutDeps,
+    invoker: Arc<dyn Invoker>,
     batch_size: usize,
     queue_name: String,
     groups: Arc<GroupLocks>,
@@ -210,25 +210,24 @@ impl Poller {
             }
         };
         debug!(records = records.len(), "invoking fanout");
-        let mut context = Context::default();
-        let deadline = chrono::Utc::now() + self.function_timeout;
-        context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
-        let invocation = invocation::run(handlers::fanout(&self.deps, LambdaEvent::new(event, context)));
-        let failed = match self.in_flight_while(records, tokio::time::timeout(self.function_timeout, invocation)).await
-        {
+        let invocation = tokio::time::timeout(self.function_timeout, self.invoker.fanout(event));
+        let failed = match self.in_flight_while(records, invocation).await {
             Err(_) => {
                 warn!(timeout = ?self.function_timeout, "fanout timed out; the whole batch comes back");
                 return Invoked::CameBack;
             }
-            Ok(None) => {
+            Ok(Err(InvokeError::Crashed { .. })) => {
                 warn!(records = records.len(), "fanout crashed (injected); the whole batch comes back");
                 return Invoked::CameBack;
             }
-            Ok(Some(Ok(resp))) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-            Ok(Some(Err(e))) => {
-                warn!(error = %e, "fanout failed; the whole batch will be retried");
-                records.iter().map(|r| r.message_id.clone()).collect()
+            Ok(Err(e)) => {
+                warn!(
+                    records = records.len(), error = %e, source = ?std::error::Error::source(&e),
+                    "fanout failed; the whole batch comes back"
+                );
+                return Invoked::CameBack;
             }
+            Ok(Ok(resp)) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
         };
         if self.faults.fire(|f| matches!(f, Fault::Redeliver { .. })).is_some() {
             warn!(records = records.len(), "batch not deleted (injected); the whole batch comes back");
