@@ -186,18 +186,13 @@ impl Poller {
         paused: &mut watch::Receiver<bool>,
         cancel: &CancellationToken,
     ) -> bool {
-        while *paused.borrow() {
+        let resumed = async {
             tokio::select! {
-                _ = cancel.cancelled() => return false,
-                _ = paused.changed() => {}
-                result = self.keep_in_flight(records) => {
-                    if let Err(e) = result {
-                        warn!(error = %e, "keeping records in flight while paused failed");
-                    }
-                }
+                () = cancel.cancelled() => false,
+                resumed = paused.wait_for(|p| !*p) => resumed.is_ok(),
             }
-        }
-        true
+        };
+        self.in_flight_while(records, resumed).await
     }
 
     /// One invocation, and what came of it.
@@ -236,11 +231,11 @@ impl Poller {
         Invoked::Answered(failed)
     }
 
-    /// Runs `invocation` while keeping `records` in flight. In AWS the queue's visibility timeout
-    /// is at least the function's timeout (six times it in the templates), so a batch is never
-    /// delivered again while an invocation still works on it; the devstack's visibility timeout
-    /// is often far shorter, to bring failed records back quickly, so it renews the batch's
-    /// visibility for as long as the invocation runs.
+    /// Runs `invocation` (a fanout, or waiting out a pause) while keeping `records` in flight.
+    /// In AWS the queue's visibility timeout is at least the function's timeout (six times it in
+    /// the templates), so a batch is never delivered again while an invocation still works on
+    /// it; the devstack's visibility timeout is often far shorter, to bring failed records back
+    /// quickly, so it renews the batch's visibility for as long as the invocation runs.
     async fn in_flight_while<T>(&self, records: &[QueueRecord], invocation: impl Future<Output = T>) -> T {
         tokio::pin!(invocation);
         loop {
@@ -248,7 +243,7 @@ impl Poller {
                 out = &mut invocation => return out,
                 result = self.keep_in_flight(records) => {
                     if let Err(e) = result {
-                        warn!(error = %e, "keeping a running batch in flight failed; it may be delivered again");
+                        warn!(error = %e, "keeping records in flight failed; they may be delivered again");
                     }
                 }
             }
