@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_sqs::config::{Credentials, Region};
 use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
@@ -29,7 +29,7 @@ fn env_set(name: &str) -> bool {
 /// The SDK config: the region from the environment or us-east-1; credentials from the
 /// environment, or dummy ones when none are configured (moto and LocalStack accept anything).
 pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = starling_shared::sdk::loader();
     if !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION") {
         loader = loader.region(Region::new(REGION));
     }
@@ -44,11 +44,7 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
 
 /// The config of the in-memory backend: no network lookups for credentials or region.
 async fn local_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(dummy_credentials())
-        .load()
-        .await
+    starling_shared::sdk::loader().region(Region::new(REGION)).credentials_provider(dummy_credentials()).load().await
 }
 
 /// What the handlers' deps are built from, one field per port.

@@ -148,7 +148,7 @@ fn bench(c: &mut Criterion) {
     if let Some(endpoint) = std::env::var("STARLING_MOTO_ENDPOINT").ok().filter(|_| benchmarking) {
         let counter = CallCounter::default();
         let (deps, caller) = rt.block_on(async {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            let sdk = starling_shared::sdk::loader()
                 .endpoint_url(endpoint)
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "bench"))

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod handlers;
 pub mod ports;
 pub mod protocol;
+pub mod sdk;
 pub mod secrets;
 pub mod service;
 pub mod telemetry;

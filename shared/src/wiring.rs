@@ -96,18 +96,18 @@ pub mod aws {
     /// `$connect`'s and `$disconnect`'s init.
     pub async fn connection_from_env() -> Result<ConnectionDeps, ConfigError> {
         let config = ConnectionConfig::from_env()?;
-        Ok(connection_deps(&aws_config::load_from_env().await, config))
+        Ok(connection_deps(&crate::sdk::from_env().await, config))
     }
 
     /// The `send` function's init.
     pub async fn send_from_env() -> Result<SendDeps, ConfigError> {
         let config = SendConfig::from_env()?;
-        Ok(send_deps(&aws_config::load_from_env().await, config))
+        Ok(send_deps(&crate::sdk::from_env().await, config))
     }
 
     /// The fanout's init.
     pub async fn fanout_from_env() -> Result<FanoutDeps, ConfigError> {
         let config = FanoutConfig::from_env()?;
-        Ok(fanout_deps(&aws_config::load_from_env().await, config))
+        Ok(fanout_deps(&crate::sdk::from_env().await, config))
     }
 }

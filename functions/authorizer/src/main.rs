@@ -9,7 +9,7 @@ use starling_shared::secrets::SecretSource;
 async fn main() -> Result<(), Error> {
     starling_shared::telemetry::init();
     let source = SecretSource::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = starling_shared::sdk::from_env().await;
     // Read once at init: every invocation of this instance verifies against the same secret.
     let verifier = JwtVerifier::new(source.load(&sdk).await?.as_bytes());
     run(service_fn(|event| handlers::authorize(&verifier, event))).await

@@ -162,7 +162,7 @@ pub(crate) async fn moto_config() -> aws_config::SdkConfig {
     let endpoint = std::env::var("STARLING_MOTO_ENDPOINT").unwrap_or_else(|_| {
         panic!("STARLING_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts moto")
     });
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    starling_shared::sdk::loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
