@@ -23,6 +23,9 @@ export STARLING_CHAOS_RUNS="$runs"
 [ -n "$seed" ] && export STARLING_CHAOS_SEED="$seed"
 
 log=target/chaos.log
+# The devstacks' log: a failing run prints its own lines from it (tests/src/chaos/evidence.rs).
+export STARLING_E2E_LOG="${STARLING_E2E_LOG:-$PWD/target/chaos-devstacks.log}"
+mkdir -p target && : >"$STARLING_E2E_LOG"
 status=0
 cargo test -p starling-e2e --test chaos -- --nocapture $filter 2>&1 | tee "$log" || status=$?
 echo

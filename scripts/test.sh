@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/moto.sh
 
+# Every test devstack logs here; a failing chaos run prints the lines of its room and connections.
+export STARLING_E2E_LOG="${STARLING_E2E_LOG:-$PWD/target/e2e.log}"
+mkdir -p "$(dirname "$STARLING_E2E_LOG")" && : >"$STARLING_E2E_LOG"
+
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc
 

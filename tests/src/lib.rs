@@ -105,9 +105,31 @@ pub fn fast_retry(kind: Kind, moto_secs: u64) -> Duration {
 
 /// Starts a devstack with `config(kind)` changed by `tweak`.
 pub async fn start(kind: Kind, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Handle> {
+    log_to_file();
     let mut c = config(kind)?;
     tweak(&mut c);
     starling_devstack::serve(c).await.context("starting the devstack")
+}
+
+/// With `STARLING_E2E_LOG=FILE`, every devstack of the test binary logs to FILE (filtered by
+/// `RUST_LOG`, `info` by default): a failing chaos run on a loaded CI machine is diagnosed from
+/// the warnings its devstack logged, as it cannot be replayed by its seed alone.
+fn log_to_file() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(path) = std::env::var_os("STARLING_E2E_LOG") else { return };
+        let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+            eprintln!("STARLING_E2E_LOG: cannot open {}", path.to_string_lossy());
+            return;
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
 }
 
 /// A token for `user`, signed with [`SECRET`], valid for an hour.

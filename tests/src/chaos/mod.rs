@@ -3,6 +3,7 @@
 //! longer; a failing run prints its seed, and `STARLING_CHAOS_SEED` replays it.
 
 pub mod checker;
+mod evidence;
 mod run;
 
 use anyhow::ensure;

@@ -124,6 +124,12 @@ pub async fn one_run(
         let _ = client.close().await;
     }
     clear_faults(stack).await?;
+    if !violations.is_empty() {
+        let logged = super::evidence::logged_for(&tag);
+        if !logged.is_empty() {
+            violations.push(format!("the devstack logged for this run:\n{}", logged.join("\n")));
+        }
+    }
     Ok(violations)
 }
 
@@ -289,7 +295,20 @@ async fn settle(
         seen.push(Observed { label: label.clone(), complete, messages: messages_in(client, room) });
     }
     let outcome = Outcome { history: stack.stored_messages(room).await?, dlq: dlq_of(stack, room).await? };
-    Ok(checker::check(sent, &seen, &outcome).iter().map(ToString::to_string).collect())
+    let mut violations: Vec<String> = checker::check(sent, &seen, &outcome).iter().map(ToString::to_string).collect();
+    if !violations.is_empty() {
+        let stored: Vec<String> = outcome
+            .history
+            .iter()
+            .map(|m| format!("{}={}", m.seq, m.client_msg_id.as_deref().unwrap_or(&m.id)))
+            .collect();
+        let saw: Vec<String> = seen
+            .iter()
+            .map(|o| format!("{}: {:?}", o.label, o.messages.iter().map(|m| m.seq).collect::<Vec<_>>()))
+            .collect();
+        violations.push(format!("stored {}; seen by {}", stored.join(" "), saw.join(", ")));
+    }
+    Ok(violations)
 }
 
 fn messages_in(client: &Client, room: &str) -> Vec<Message> {
