@@ -11,7 +11,9 @@ mkdir -p target
 moto_pids=() endpoints=()
 for i in $(seq "$servers"); do
   port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "target/moto-$i.log" 2>&1 &
+  # moto's server with DynamoDB linearizable (a cancelled transaction undoes concurrent writes on
+  # plain moto): scripts/moto_server.py.
+  "$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$port" > "target/moto-$i.log" 2>&1 &
   moto_pids+=("$!") endpoints+=("http://127.0.0.1:$port")
 done
 trap 'kill "${moto_pids[@]}" 2>/dev/null || true' EXIT

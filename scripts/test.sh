@@ -15,4 +15,4 @@ cargo test --workspace --doc
 
 # The five real bootstraps under the Lambda Runtime Interface Emulator, against moto enforcing each
 # function's IAM policy from infra/contract.json (scripts/lambdas; docs/devstack.md).
-"$venv/bin/python" -m pytest scripts/lambdas -q -p no:cacheprovider
+"$venv/bin/python" -m pytest scripts/lambdas scripts/tests -q -p no:cacheprovider

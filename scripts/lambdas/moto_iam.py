@@ -7,7 +7,7 @@ never matches; it checks a DynamoDB transaction as the action `dynamodb:Transact
 IAM does not have (AWS checks each item's own action); and it reads the `?` wildcard of a
 Resource as a regular expression (AWS's `secret:NAME-??????` raises an error). SQS is already
 checked against the queue's ARN. This module fixes those three points, logs each refusal, and runs
-moto's own server:
+moto's own server with DynamoDB linearizable (scripts/moto_server.py):
 
     python scripts/lambdas/moto_iam.py -H 127.0.0.1 -p PORT
 """
@@ -18,6 +18,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.responses import DynamoHandler
@@ -26,6 +27,9 @@ from moto.secretsmanager.exceptions import SecretNotFoundException
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.server import main
 from moto.ssm.responses import SimpleSystemManagerResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from moto_server import serialize_dynamodb  # noqa: E402
 
 # The item actions a transaction's items need (TransactWriteItems has no IAM action of its own).
 TRANSACT_ITEM_ACTIONS = {
@@ -128,4 +132,5 @@ def install() -> None:
 
 if __name__ == "__main__":
     install()
+    serialize_dynamodb()
     main(sys.argv[1:])
