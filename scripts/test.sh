@@ -10,9 +10,13 @@ source scripts/moto.sh
 export STARLING_E2E_LOG="${STARLING_E2E_LOG:-$PWD/target/e2e.log}"
 mkdir -p "$(dirname "$STARLING_E2E_LOG")" && : >"$STARLING_E2E_LOG"
 
-cargo test --workspace --all-targets "$@"
+# The `bootstraps` variants of the e2e tests need the real bootstraps running: scripts/e2e-lambda.sh.
+cargo test --workspace --all-targets "$@" -- --skip ::bootstraps
 cargo test --workspace --doc
 
 # The five real bootstraps under the Lambda Runtime Interface Emulator, against moto enforcing each
 # function's IAM policy from infra/contract.json (scripts/lambdas; docs/devstack.md).
 "$venv/bin/python" -m pytest scripts/lambdas scripts/tests -q -p no:cacheprovider
+
+# The third e2e run: the same tests through the real bootstraps (scripts/e2e-lambda.sh).
+bash scripts/e2e-lambda.sh "$@"

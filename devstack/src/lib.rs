@@ -26,7 +26,7 @@ pub use error::DevstackError;
 pub use faults::{ActiveFault, AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault, FaultError, Faults};
 pub use handle::Handle;
 pub use invoke::{Endpoint, FunctionFlag, FunctionTarget, Functions, LambdaFunctions, Role, TargetError};
-pub use mapping::DlqEntry;
+pub use mapping::{DlqEntry, LONG_POLL};
 pub use serve::serve;
 
 pub(crate) use app::App;

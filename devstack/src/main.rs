@@ -105,6 +105,11 @@ struct Args {
     /// (default names: starling-ROLE). Repeatable.
     #[arg(long = "function", value_name = "ROLE=NAME[@URL]")]
     functions: Vec<FunctionFlag>,
+    /// At most N invocations of each function in flight at once in the Lambda Invoke mode; the
+    /// others wait. 1 for AWS's Runtime Interface Emulator, which serves one at a time
+    /// (scripts/lambdas.sh); no limit by default.
+    #[arg(long, value_name = "N")]
+    function_concurrency: Option<std::num::NonZeroUsize>,
     /// Do not poll the queue: the backend runs its own event source mapping (LocalStack).
     #[arg(long)]
     no_event_source_mapping: bool,
@@ -118,9 +123,14 @@ impl Args {
     /// In-process unless `--lambda-endpoint` or a `--function` is given.
     fn functions(&self) -> anyhow::Result<Functions> {
         if self.lambda_endpoint.is_none() && self.functions.is_empty() {
+            anyhow::ensure!(
+                self.function_concurrency.is_none(),
+                "--function-concurrency limits the Lambda Invoke mode: give --lambda-endpoint or --function too"
+            );
             return Ok(Functions::InProcess);
         }
-        let targets = LambdaFunctions::from_flags(self.lambda_endpoint.clone(), &self.functions)?;
+        let targets = LambdaFunctions::from_flags(self.lambda_endpoint.clone(), &self.functions)?
+            .with_concurrency(self.function_concurrency);
         Ok(Functions::Lambda(targets))
     }
 

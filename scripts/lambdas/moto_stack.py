@@ -53,7 +53,13 @@ class Moto:
         self.admin: Credentials | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(UNAUTHENTICATED_SETUP_REQUESTS)}
+        env = {
+            **os.environ,
+            "INITIAL_NO_AUTH_ACTION_COUNT": str(UNAUTHENTICATED_SETUP_REQUESTS),
+            # The Lambda-mode e2e tests purge the queues before each test (tests/src/lambda.rs);
+            # SQS allows one purge a minute, which moto enforces unless told not to.
+            "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false",
+        }
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, str(MOTO_IAM), "-H", "127.0.0.1", "-p", str(self.port)],

@@ -48,6 +48,8 @@ def interface(stack: LocalLambdas) -> list[str]:
         f"STARLING_QUEUE_URL={stack.resources.queue_url}",
         f"STARLING_DLQ_URL={stack.resources.dlq_url}",
     ]
+    if stack.settings.ws_endpoint:
+        lines.append(f"STARLING_WS_ENDPOINT={stack.settings.ws_endpoint}")
     return lines
 
 

@@ -2,6 +2,7 @@
 //! backend or on moto, and `starling_client` clients for it with what the tests add on top.
 
 pub mod chaos;
+pub mod lambda;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub enum Kind {
     Memory,
     /// DynamoDB and SQS on the moto server at `STARLING_MOTO_ENDPOINT`.
     Moto,
+    /// The real bootstraps under emulators, on moto enforcing IAM (see [`lambda`]).
+    Lambda,
 }
 
 /// Every test runs once per backend: `NAME::memory` and `NAME::moto`. The moto variant needs
@@ -37,6 +40,29 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn moto() -> anyhow::Result<()> {
                 super::$name($crate::Kind::Moto).await
+            }
+        }
+    )*};
+}
+
+/// [`on_both_backends`], and a third variant, `NAME::bootstraps`, through the real bootstraps (see
+/// [`lambda`]): for the tests that only need what the gateway and the functions do.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() -> anyhow::Result<()> {
+                super::$name($crate::Kind::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() -> anyhow::Result<()> {
+                super::$name($crate::Kind::Moto).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bootstraps() -> anyhow::Result<()> {
+                let _turn = $crate::lambda::turn().await;
+                super::$name($crate::Kind::Lambda).await
             }
         }
     )*};
@@ -71,6 +97,7 @@ pub fn config(kind: Kind) -> anyhow::Result<Config> {
             c.backend =
                 Backend::Aws(AwsBackend { endpoint_url: Some(endpoint), table: unique("e2e"), queue: unique("e2e") });
         }
+        Kind::Lambda => lambda::configure(&mut c)?,
     }
     Ok(c)
 }
@@ -99,7 +126,7 @@ fn moto_endpoint() -> anyhow::Result<String> {
 pub fn fast_retry(kind: Kind, moto_secs: u64) -> Duration {
     match kind {
         Kind::Memory => Duration::from_millis(300),
-        Kind::Moto => Duration::from_secs(moto_secs),
+        Kind::Moto | Kind::Lambda => Duration::from_secs(moto_secs),
     }
 }
 
@@ -107,7 +134,12 @@ pub fn fast_retry(kind: Kind, moto_secs: u64) -> Duration {
 pub async fn start(kind: Kind, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Handle> {
     log_to_file();
     let mut c = config(kind)?;
+    let before = c.clone();
     tweak(&mut c);
+    if kind == Kind::Lambda {
+        lambda::check_tweak(&before, &c)?;
+        lambda::fresh_start(&c).await?;
+    }
     starling_devstack::serve(c).await.context("starting the devstack")
 }
 

@@ -6,12 +6,12 @@ use anyhow::{Context as _, ensure};
 use serde_json::Value;
 use starling_client::{Request, ServerFrame};
 use starling_e2e::{
-    Kind, connect, eventually, handshake_status, http, joined, on_both_backends, pusher, send_request, start, token,
+    Kind, connect, eventually, handshake_status, http, joined, on_every_backend, pusher, send_request, start, token,
     token_with,
 };
 use starling_shared::ports::{PushError, Pusher};
 
-on_both_backends!(
+on_every_backend!(
     bad_or_expired_tokens_are_refused_at_the_handshake,
     oversized_frames_and_messages_close_with_1009,
     idle_and_overlong_connections_are_closed,

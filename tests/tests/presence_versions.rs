@@ -3,9 +3,9 @@
 
 use anyhow::ensure;
 use starling_client::{Client, Request, ServerFrame, Status};
-use starling_e2e::{Kind, connect, joined, on_both_backends, room, start};
+use starling_e2e::{Kind, connect, joined, on_every_backend, room, start};
 
-on_both_backends!(every_presence_change_of_a_user_has_a_greater_version_and_the_listing_agrees);
+on_every_backend!(every_presence_change_of_a_user_has_a_greater_version_and_the_listing_agrees,);
 
 /// Waits for `user`'s next `presenceChanged` with `status` and returns its version.
 async fn announced(client: &mut Client, user: &str, status: Status) -> anyhow::Result<u64> {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use starling_client::{Request, ServerFrame};
-use starling_e2e::{Kind, connect, eventually, joined, on_both_backends, room, send_request, start};
+use starling_e2e::{Kind, connect, eventually, joined, on_every_backend, room, send_request, start};
 
-on_both_backends!(
+on_every_backend!(
     a_client_that_floods_history_and_never_reads_is_bounded_and_closed,
     posts_to_a_client_that_does_not_read_answer_limit_exceeded_then_410,
 );

@@ -9,6 +9,7 @@
 //! error document alone, as it does not pass the header on.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use starling_shared::aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use starling_shared::aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::{
@@ -29,11 +31,13 @@ use super::{
 use crate::backend::sdk_config;
 use crate::events::Event;
 
-/// One function: its name and the client of its endpoint.
+/// One function: its name, the client of its endpoint, and its turns when its concurrency is
+/// limited.
 #[derive(Debug, Clone)]
 struct Function {
     name: String,
     client: aws_sdk_lambda::Client,
+    turns: Option<Arc<Semaphore>>,
 }
 
 /// The five functions behind the Invoke API.
@@ -59,7 +63,8 @@ impl LambdaInvoker {
                     client
                 }
             };
-            functions.insert(role, Function { name: target.name.clone(), client });
+            let turns = targets.concurrency().map(|n| Arc::new(Semaphore::new(n.get())));
+            functions.insert(role, Function { name: target.name.clone(), client, turns });
         }
         Self { functions }
     }
@@ -67,13 +72,20 @@ impl LambdaInvoker {
     /// Every role on one client, by its default name (the adapter tests' mocked client).
     #[cfg(test)]
     pub(crate) fn on(client: &aws_sdk_lambda::Client) -> Self {
-        let functions =
-            Role::ALL.into_iter().map(|r| (r, Function { name: r.default_name(), client: client.clone() })).collect();
+        let functions = Role::ALL
+            .into_iter()
+            .map(|r| (r, Function { name: r.default_name(), client: client.clone(), turns: None }))
+            .collect();
         Self { functions }
     }
 
     async fn invoke<R: DeserializeOwned>(&self, role: Role, event: &Value) -> Result<R, InvokeError> {
         let function = &self.functions[&role];
+        // The semaphore is never closed, so acquiring only fails if it were: then go ahead.
+        let _turn = match &function.turns {
+            Some(turns) => turns.acquire().await.ok(),
+            None => None,
+        };
         let started = Instant::now();
         let answer = self.call(role, function, event).await;
         let latency_ms = started.elapsed().as_millis();

@@ -252,3 +252,43 @@ async fn an_answer_of_another_shape_is_a_response_error() {
         assert!(matches!(answer, Err(InvokeError::Response { role: r, .. }) if r == role), "{role}: {answer:?}");
     }
 }
+
+/// An Invoke API that holds each invocation a while and records the most in flight at once.
+async fn slow_invoke_api(most: Arc<std::sync::atomic::AtomicUsize>) -> Endpoint {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let answer = ok_answer(Role::Send).await;
+    let app = axum::Router::new().route(
+        "/2015-03-31/functions/{name}/invocations",
+        axum::routing::post(move || {
+            let (in_flight, most, answer) = (in_flight.clone(), most.clone(), answer.clone());
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                answer
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}").parse().unwrap()
+}
+
+/// The most invocations of `send` in flight at once when six are made together.
+async fn most_in_flight(concurrency: Option<std::num::NonZeroUsize>) -> usize {
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let endpoint = slow_invoke_api(most.clone()).await;
+    let invoker = LambdaInvoker::new(&LambdaFunctions::at(endpoint).with_concurrency(concurrency)).await;
+    let answers = futures::future::join_all((0..6).map(|_| Built::of(Role::Send).invoke(&invoker))).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    most.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn with_a_concurrency_of_one_a_functions_invocations_never_overlap() {
+    assert_eq!(most_in_flight(std::num::NonZeroUsize::new(1)).await, 1);
+    assert!(most_in_flight(None).await > 1, "without a limit the six go at once");
+}

@@ -2,6 +2,7 @@
 //! `--lambda-endpoint URL` and `--function ROLE=NAME[@URL]` flags, parsed into types.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 
 /// One of Starling's five functions, as the gateway and the mapping call them.
@@ -142,6 +143,7 @@ pub struct FunctionTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaFunctions {
     targets: Box<[FunctionTarget; 5]>,
+    concurrency: Option<NonZeroUsize>,
 }
 
 impl LambdaFunctions {
@@ -149,7 +151,7 @@ impl LambdaFunctions {
     /// `cargo lambda watch` serve them.
     pub fn at(endpoint: Endpoint) -> Self {
         let targets = Role::ALL.map(|role| FunctionTarget { name: role.default_name(), endpoint: endpoint.clone() });
-        Self { targets: Box::new(targets) }
+        Self { targets: Box::new(targets), concurrency: None }
     }
 
     /// What `--lambda-endpoint` and the `--function` flags say: each role's flag, else its
@@ -169,7 +171,24 @@ impl LambdaFunctions {
             Ok(FunctionTarget { name, endpoint })
         };
         let [a, c, d, s, f] = Role::ALL;
-        Ok(Self { targets: Box::new([resolve(a)?, resolve(c)?, resolve(d)?, resolve(s)?, resolve(f)?]) })
+        let targets = Box::new([resolve(a)?, resolve(c)?, resolve(d)?, resolve(s)?, resolve(f)?]);
+        Ok(Self { targets, concurrency: None })
+    }
+
+    /// At most `n` invocations of each function in flight at once; the others wait their turn
+    /// (`--function-concurrency`). An emulator that runs one bootstrap, as AWS's Runtime Interface
+    /// Emulator does, serves one invocation at a time: a second one at once makes it crash
+    /// (`ReserveFailed: AlreadyReserved`, then a nil pointer panic), so it needs 1. `None`, the
+    /// default, sends every invocation at once, as to Lambda, LocalStack or `cargo lambda watch`.
+    #[must_use]
+    pub fn with_concurrency(mut self, n: Option<NonZeroUsize>) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// The invocations of one function allowed in flight at once; `None` is no limit.
+    pub fn concurrency(&self) -> Option<NonZeroUsize> {
+        self.concurrency
     }
 
     /// The function a role is invoked as.

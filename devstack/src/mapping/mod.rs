@@ -27,7 +27,7 @@ pub(crate) use sqs::SqsSource;
 
 /// How long an idle poller waits for messages before looking again (SQS long poll), and how
 /// long it backs off after a failed receive.
-const LONG_POLL: Duration = Duration::from_secs(1);
+pub const LONG_POLL: Duration = Duration::from_secs(1);
 
 /// The running mapping: its pollers, and the switch that pauses them.
 #[derive(Debug)]

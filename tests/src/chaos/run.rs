@@ -18,7 +18,7 @@ use crate::{Kind, connect, eventually, joined, send_request, unique};
 fn per_sender(kind: Kind) -> usize {
     match kind {
         Kind::Memory => 8,
-        Kind::Moto => 5,
+        Kind::Moto | Kind::Lambda => 5,
     }
 }
 
@@ -57,7 +57,7 @@ pub struct Plan {
 fn patience(kind: Kind) -> (Duration, Duration) {
     match kind {
         Kind::Memory => (Duration::from_secs(30), Duration::from_millis(300)),
-        Kind::Moto => (Duration::from_secs(90), Duration::from_millis(500)),
+        Kind::Moto | Kind::Lambda => (Duration::from_secs(90), Duration::from_millis(500)),
     }
 }
 
