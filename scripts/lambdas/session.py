@@ -78,8 +78,10 @@ class Session:
         url = self.lambdas.resources.queue_url
         results = []
         for _ in range(max_batches):
+            # Invisible for longer than any invocation takes on a loaded machine: a batch that came
+            # back during its own fanout invocation would be invoked twice and its deletes refused.
             got = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=1
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=120
             ).get("Messages", [])
             if not got:
                 break
