@@ -33,14 +33,8 @@ pub enum Kind {
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() -> anyhow::Result<()> {
-                super::$name($crate::Kind::Memory).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() -> anyhow::Result<()> {
-                super::$name($crate::Kind::Moto).await
-            }
+            $crate::variant!(memory, $name, Memory);
+            $crate::variant!(moto, $name, Moto);
         }
     )*};
 }
@@ -51,21 +45,27 @@ macro_rules! on_both_backends {
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() -> anyhow::Result<()> {
-                super::$name($crate::Kind::Memory).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() -> anyhow::Result<()> {
-                super::$name($crate::Kind::Moto).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bootstraps() -> anyhow::Result<()> {
-                let _turn = $crate::lambda::turn().await;
-                super::$name($crate::Kind::Lambda).await
-            }
+            $crate::variant!(memory, $name, Memory);
+            $crate::variant!(moto, $name, Moto);
+            $crate::variant!(bootstraps, $name, Lambda);
         }
     )*};
+}
+
+/// One backend's test of `NAME`; the Lambda ones take their turn (see [`lambda::turn`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! variant {
+    ($variant:ident, $name:ident, $kind:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $variant() -> anyhow::Result<()> {
+            let _turn = match $crate::Kind::$kind {
+                $crate::Kind::Lambda => Some($crate::lambda::turn().await),
+                _ => None,
+            };
+            super::$name($crate::Kind::$kind).await
+        }
+    };
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
