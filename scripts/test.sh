@@ -11,7 +11,9 @@ export STARLING_E2E_LOG="${STARLING_E2E_LOG:-$PWD/target/e2e.log}"
 mkdir -p "$(dirname "$STARLING_E2E_LOG")" && : >"$STARLING_E2E_LOG"
 
 # The `bootstraps` variants of the e2e tests need the real bootstraps running: scripts/e2e-lambda.sh.
-cargo test --workspace --all-targets "$@" -- --skip ::bootstraps
+# Every target but the benches, whose criterion harness takes no --skip; then the benches, once each.
+cargo test --workspace --lib --bins --tests --examples "$@" -- --skip ::bootstraps
+cargo test --workspace --benches "$@"
 cargo test --workspace --doc
 
 # The five real bootstraps under the Lambda Runtime Interface Emulator, against moto enforcing each
