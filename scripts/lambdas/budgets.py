@@ -93,7 +93,8 @@ def timed(session: Session, function: str, event: dict) -> float:
     started = time.perf_counter()
     inv = session.lambdas.runners[function].invoke(event)
     elapsed = time.perf_counter() - started
-    if inv.function_error or (isinstance(inv.payload, dict) and inv.payload.get("batchItemFailures")):
+    refused = isinstance(inv.payload, dict) and '"type":"error"' in str(inv.payload.get("body", ""))
+    if inv.function_error or refused or (isinstance(inv.payload, dict) and inv.payload.get("batchItemFailures")):
         raise SystemExit(f"{function} failed: {inv.payload}")
     return elapsed * 1000
 
@@ -157,7 +158,14 @@ def main(argv: list[str]) -> int:
     functions = list(contract.load_contract()["functions"])
     size = sizes(args.lambda_dir, [HELLO, *functions])
     management = ManagementApi()
-    settings = Settings(bin_dir=args.bin_dir, log_dir=args.log_dir, ws_endpoint=management.url, jwt_secret="budgets-jwt-secret")
+    # One user sends every timed frame: a rate limit above them, or the sends would be refused.
+    settings = Settings(
+        bin_dir=args.bin_dir,
+        log_dir=args.log_dir,
+        ws_endpoint=management.url,
+        jwt_secret="budgets-jwt-secret",
+        parameters={"RateLimit": "1000000"},
+    )
     hello = Runner(HELLO, args.bin_dir / f"starling-{HELLO}", base_env(), args.log_dir / f"{HELLO}.log")
     try:
         with LocalLambdas(settings) as stack:
