@@ -28,7 +28,7 @@ import contract
 import events
 from management import ManagementApi
 from runners import Runner, base_env
-from session import Session
+from session import Outcome, Session
 from stack import LocalLambdas, Settings
 
 HELLO = "hello-lambda"
@@ -93,15 +93,14 @@ def timed(session: Session, function: str, event: dict) -> float:
     started = time.perf_counter()
     inv = session.lambdas.runners[function].invoke(event)
     elapsed = time.perf_counter() - started
-    refused = isinstance(inv.payload, dict) and '"type":"error"' in str(inv.payload.get("body", ""))
-    if inv.function_error or refused or (isinstance(inv.payload, dict) and inv.payload.get("batchItemFailures")):
+    # Failed as its caller would see it: a function error, a 5xx, a batch item failure, an error frame.
+    if Outcome(function, "timed", inv).failed:
         raise SystemExit(f"{function} failed: {inv.payload}")
     return elapsed * 1000
 
 
 def measure_latency(session: Session, management: ManagementApi, iterations: int) -> dict[str, list[float]]:
-    ev = events
-    s, room = session, "budget-room"
+    ev, s, room = events, session, "budget-room"
     members = [(s.connect(f"user{i}"), f"user{i}") for i in range(SUBSCRIBERS)]
     for cid, user in members:
         if (s.frame(cid, user, {"action": "join", "room": room}) or {}).get("type") != "joined":
