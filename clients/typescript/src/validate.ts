@@ -1,0 +1,31 @@
+import { StarlingError } from './errors.js';
+import { LIMITS } from './generated/protocol.js';
+
+const roomPattern = new RegExp(LIMITS.roomIdPattern);
+const encoder = new TextEncoder();
+
+/** Refuses, before sending, a room id the server would refuse with `bad_request`. */
+export function checkRoom(room: string, action: string): void {
+  if (typeof room !== 'string' || !roomPattern.test(room)) {
+    throw new StarlingError('bad_request', `${JSON.stringify(room)} is not a room id: 1–${LIMITS.maxRoomIdLength} of A-Z a-z 0-9 _ . : -`, { action, local: true });
+  }
+}
+
+/** Refuses, before sending, a body the server would refuse (`bad_request` empty, `too_large` over 16 KiB of UTF-8). */
+export function checkBody(body: string, clientMsgId: string): void {
+  if (typeof body !== 'string' || body.length === 0) {
+    throw new StarlingError('bad_request', 'a message body must be a non-empty string', { action: 'send', clientMsgId, local: true });
+  }
+  const bytes = encoder.encode(body).length;
+  if (bytes > LIMITS.maxBodyLength) {
+    throw new StarlingError('too_large', `the body is ${bytes} bytes of UTF-8; the server takes at most ${LIMITS.maxBodyLength}`, { action: 'send', clientMsgId, local: true });
+  }
+}
+
+/** Refuses, before sending, a `clientMsgId` the server would refuse with `bad_request`. */
+export function checkClientMsgId(clientMsgId: string): void {
+  const length = typeof clientMsgId === 'string' ? [...clientMsgId].length : 0;
+  if (length < 1 || length > LIMITS.maxClientMsgIdLength) {
+    throw new StarlingError('bad_request', `a clientMsgId is 1–${LIMITS.maxClientMsgIdLength} characters`, { action: 'send', local: true });
+  }
+}
