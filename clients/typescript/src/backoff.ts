@@ -38,14 +38,16 @@ export class Backoff {
 
   /** The ceiling of the next delay. */
   ceiling(): number {
-    return Math.min(this.#max, this.#initial * this.#multiplier ** this.#attempt);
+    if (this.#initial === 0) return 0;
+    const raw = this.#initial * this.#multiplier ** this.#attempt;
+    return Number.isFinite(raw) ? Math.min(this.#max, raw) : this.#max;
   }
 
   /** The delay before the next attempt; each call counts as one attempt. */
   next(): number {
     const delay = Math.floor(this.#random() * this.ceiling());
-    // Past the cap the exponent need not grow, and must not overflow into NaN (0 × Infinity).
-    if (this.ceiling() < this.#max) this.#attempt += 1;
+    // Past the cap the exponent need not grow, and must not overflow to Infinity.
+    if (this.#initial > 0 && this.ceiling() < this.#max) this.#attempt += 1;
     return delay;
   }
 
