@@ -90,6 +90,29 @@ async fn a_dev_token_opens_a_websocket_at_the_url_it_comes_with() -> anyhow::Res
     Ok(())
 }
 
+/// `GET /_devstack/info` as JSON.
+async fn info(stack: &Handle) -> anyhow::Result<Value> {
+    let (status, headers, body) = http(stack, "GET", "/_devstack/info").await?;
+    ensure!(status == 200 && header(&headers, "cache-control") == Some("no-cache"), "{status} {headers:?}");
+    serde_json::from_str(&body).context(body)
+}
+
+#[tokio::test]
+async fn the_info_endpoint_tells_the_page_whether_dev_tokens_exist_and_where_to_connect() -> anyhow::Result<()> {
+    let stack = dev_stack().await?;
+    let answer = info(&stack).await?;
+    ensure!(
+        answer["devTokens"] == true && answer["url"] == stack.ws_url().as_str() && answer["stage"] == "local",
+        "{answer}"
+    );
+    stack.shutdown().await;
+    let stack = start(Kind::Memory, |c| c.stage = "dev".into()).await?;
+    let answer = info(&stack).await?;
+    ensure!(answer["devTokens"] == false && answer["url"] == stack.ws_url().as_str(), "{answer}");
+    stack.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_bad_token_request_gets_400_with_the_reason() -> anyhow::Result<()> {
     let stack = dev_stack().await?;

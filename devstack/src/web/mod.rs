@@ -1,13 +1,20 @@
 //! The chat page at `/`: the files of `clients/web/dist/`, built into the binary so the devstack
-//! serves the page from any working directory, with no npm. The dev token endpoint the page
-//! signs in with is in [`token`].
+//! serves the page from any working directory, with no npm; and `GET /_devstack/info`, which
+//! tells the page where to connect and whether it can get dev tokens. The dev token endpoint
+//! the page signs in with is in [`token`].
 
 pub(crate) mod token;
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
+
+use crate::App;
 
 /// One file of the page, as it was when the devstack was compiled.
 #[derive(Debug)]
@@ -53,13 +60,25 @@ fn serve(asset: &Asset) -> Response {
         .into_response()
 }
 
-/// `GET /` (the page) and `GET /{name}` for each of its files.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let mut router = Router::new().route("/", get(|| async { serve(index()) }));
+/// `GET /` (the page), `GET /{name}` for each of its files, and `GET /_devstack/info`.
+pub(crate) fn routes() -> Router<Arc<App>> {
+    let mut router = Router::new().route("/", get(|| async { serve(index()) })).route("/_devstack/info", get(info));
     for a in ASSETS {
         router = router.route(&format!("/{}", a.name), get(move || async move { serve(a) }));
     }
     router
+}
+
+/// `GET /_devstack/info`: `{"stage","url","devTokens"}`, so the page knows, before anyone signs
+/// in, whether to ask for a name (dev tokens) or for a token from the deployment's own auth, and
+/// which URL to offer for it. Nothing in it is secret, so it answers any peer, as the page does.
+async fn info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let url = token::ws_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()), app.local_addr, &app.config.stage);
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        axum::Json(json!({ "stage": app.config.stage, "url": url, "devTokens": app.config.serves_dev_tokens() })),
+    )
+        .into_response()
 }
 
 fn index() -> &'static Asset {

@@ -130,7 +130,7 @@ fn mint_at(secret: &str, body: &[u8], url: String, now: i64) -> Result<Minted, T
 /// `ws://HOST/STAGE` with the host the browser used, so the page connects back the way it came
 /// (`localhost` or `127.0.0.1`, a forwarded port). Without a usable `Host`, the bound address,
 /// with loopback for an unspecified one.
-fn ws_url(host: Option<&str>, local: SocketAddr, stage: &str) -> String {
+pub(crate) fn ws_url(host: Option<&str>, local: SocketAddr, stage: &str) -> String {
     let host = host.filter(|h| is_host_and_port(h)).map(str::to_owned).unwrap_or_else(|| {
         let ip = if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() };
         SocketAddr::new(ip, local.port()).to_string()
