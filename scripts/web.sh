@@ -28,7 +28,7 @@ echo "==> the committed bundle matches its sources"
 if [ -z "${STARLING_DEVSTACK_BIN:-}" ]; then
   # The page is compiled into the devstack, so the binary is rebuilt whenever dist/ changed.
   echo "==> cargo build -p starling-devstack"
-  cargo build -q -p starling-devstack
+  cargo build -q --locked -p starling-devstack
   export STARLING_DEVSTACK_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/starling-devstack"
 fi
 
