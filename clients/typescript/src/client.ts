@@ -131,7 +131,8 @@ export class StarlingClient {
     const active = this.#active;
     if (active?.joined.has(room) && want.lastJoined !== undefined) return this.#joinResult(want.lastJoined);
     const joined = new Promise<JoinResult>((resolve, reject) => want.waiters.push({ resolve, reject }));
-    if (active !== undefined) void this.#joinOn(active, room);
+    // Also on a connection still being set up, whose own joins may already be done.
+    for (const session of [active, this.#candidate]) if (session?.link.open) void this.#joinOn(session, room);
     return joined;
   }
 
@@ -274,8 +275,13 @@ export class StarlingClient {
 
   /** The handshake succeeded: re-join every room, then make the session the active one. */
   async #establish(session: Session): Promise<void> {
-    await Promise.all([...this.#wants.keys()].map((room) => this.#joinOn(session, room)));
-    if (session.link.closed || this.#state === 'disconnected') return;
+    // Rooms joined by the application meanwhile are joined too before the session takes over.
+    for (;;) {
+      const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
+      if (missing.length === 0 || session.link.closed) break;
+      await Promise.all(missing.map((room) => this.#joinOn(session, room)));
+    }
+    if (session.link.closed || this.#isClosed()) return;
     session.clearTimer('connect');
     const previous = this.#active;
     this.#active = session;
