@@ -27,7 +27,7 @@ import { checkBody, checkClientMsgId, checkRoom } from './validate.js';
 
 interface Want {
   /** Where to start the room when it is first joined: the app's `since`, else the store's seq. */
-  start: number | undefined;
+  start: number | undefined | Promise<number | undefined>;
   waiters: Array<{ resolve: (r: JoinResult) => void; reject: (e: StarlingError) => void }>;
   lastJoined: JoinedFrame | undefined;
 }
@@ -124,14 +124,15 @@ export class StarlingClient {
     checkRoom(room, 'join');
     let want = this.#wants.get(room);
     if (want === undefined) {
-      const stored = options.since ?? (await this.#options.store.get(room));
-      want = this.#wants.get(room) ?? { start: stored, waiters: [], lastJoined: undefined };
+      // Registered before any await, so a `send` right after `join()` finds the room.
+      want = { start: options.since ?? this.#options.store.get(room), waiters: [], lastJoined: undefined };
       this.#wants.set(room, want);
     }
     const active = this.#active;
     if (active?.joined.has(room) && want.lastJoined !== undefined) return this.#joinResult(want.lastJoined);
     const joined = new Promise<JoinResult>((resolve, reject) => want.waiters.push({ resolve, reject }));
-    if (active !== undefined) void this.#joinOn(active, room);
+    // Also on a connection still being set up, whose own joins may already be done.
+    for (const session of [active, this.#candidate]) if (session?.link.open) void this.#joinOn(session, room);
     return joined;
   }
 
@@ -274,8 +275,13 @@ export class StarlingClient {
 
   /** The handshake succeeded: re-join every room, then make the session the active one. */
   async #establish(session: Session): Promise<void> {
-    await Promise.all([...this.#wants.keys()].map((room) => this.#joinOn(session, room)));
-    if (session.link.closed || this.#state === 'disconnected') return;
+    // Rooms joined by the application meanwhile are joined too before the session takes over.
+    for (;;) {
+      const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
+      if (missing.length === 0 || session.link.closed) break;
+      await Promise.all(missing.map((room) => this.#joinOn(session, room)));
+    }
+    if (session.link.closed || this.#isClosed()) return;
     session.clearTimer('connect');
     const previous = this.#active;
     this.#active = session;
@@ -308,14 +314,19 @@ export class StarlingClient {
     } else if (session === this.#active) {
       this.#active = undefined;
       this.#setState('reconnecting', code);
-      this.#afterFailedAttempt('reconnect');
+      this.#scheduleAttempt('reconnect');
     }
     this.#flushAll();
   }
 
   #afterFailedAttempt(reason: TokenRequest['reason']): void {
-    if (this.#state === 'disconnected') return;
     this.#attempt += 1;
+    this.#scheduleAttempt(reason);
+  }
+
+  /** The next connection attempt, after a backoff delay. */
+  #scheduleAttempt(reason: TokenRequest['reason']): void {
+    if (this.#state === 'disconnected') return;
     const delay = this.#backoff.next();
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = setTimeout(() => {
@@ -347,7 +358,7 @@ export class StarlingClient {
       const reply = session.requests.add(request, (f) => f.type === 'joined' && f.room === room, this.#options.requestTimeoutMs);
       session.link.send(request);
       try {
-        this.#onJoined(session, (await reply) as JoinedFrame);
+        await this.#onJoined(session, (await reply) as JoinedFrame);
         return;
       } catch (error) {
         if (!(error instanceof StarlingError)) return;
@@ -370,13 +381,15 @@ export class StarlingClient {
     }
   }
 
-  #onJoined(session: Session, frame: JoinedFrame): void {
+  async #onJoined(session: Session, frame: JoinedFrame): Promise<void> {
     const want = this.#wants.get(frame.room);
     if (want === undefined) return;
+    const start = await want.start;
+    if (this.#wants.get(frame.room) !== want) return;
     want.lastJoined = frame;
     session.joined.add(frame.room);
     if (!this.#inbox.has(frame.room)) {
-      this.#inbox.track(frame.room, want.start ?? frame.lastSeq);
+      this.#inbox.track(frame.room, start ?? frame.lastSeq);
       const early = this.#prejoin.get(frame.room) ?? [];
       this.#prejoin.delete(frame.room);
       this.#deliver(this.#inbox.offer(frame.room, early));
