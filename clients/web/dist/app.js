@@ -865,14 +865,13 @@ var StarlingClient = class {
     checkRoom(room, "join");
     let want = this.#wants.get(room);
     if (want === void 0) {
-      const stored = options.since ?? await this.#options.store.get(room);
-      want = this.#wants.get(room) ?? { start: stored, waiters: [], lastJoined: void 0 };
+      want = { start: options.since ?? this.#options.store.get(room), waiters: [], lastJoined: void 0 };
       this.#wants.set(room, want);
     }
     const active = this.#active;
     if (active?.joined.has(room) && want.lastJoined !== void 0) return this.#joinResult(want.lastJoined);
     const joined = new Promise((resolve, reject) => want.waiters.push({ resolve, reject }));
-    if (active !== void 0) void this.#joinOn(active, room);
+    for (const session of [active, this.#candidate]) if (session?.link.open) void this.#joinOn(session, room);
     return joined;
   }
   /** Leaves `room`: ends the subscription and the user's membership, forgets its seq, and rejects its queued sends. */
@@ -1002,8 +1001,12 @@ var StarlingClient = class {
   }
   /** The handshake succeeded: re-join every room, then make the session the active one. */
   async #establish(session) {
-    await Promise.all([...this.#wants.keys()].map((room) => this.#joinOn(session, room)));
-    if (session.link.closed || this.#state === "disconnected") return;
+    for (; ; ) {
+      const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
+      if (missing.length === 0 || session.link.closed) break;
+      await Promise.all(missing.map((room) => this.#joinOn(session, room)));
+    }
+    if (session.link.closed || this.#isClosed()) return;
     session.clearTimer("connect");
     const previous = this.#active;
     this.#active = session;
@@ -1035,13 +1038,17 @@ var StarlingClient = class {
     } else if (session === this.#active) {
       this.#active = void 0;
       this.#setState("reconnecting", code);
-      this.#afterFailedAttempt("reconnect");
+      this.#scheduleAttempt("reconnect");
     }
     this.#flushAll();
   }
   #afterFailedAttempt(reason) {
-    if (this.#state === "disconnected") return;
     this.#attempt += 1;
+    this.#scheduleAttempt(reason);
+  }
+  /** The next connection attempt, after a backoff delay. */
+  #scheduleAttempt(reason) {
+    if (this.#state === "disconnected") return;
     const delay = this.#backoff.next();
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = setTimeout(() => {
@@ -1071,7 +1078,7 @@ var StarlingClient = class {
       const reply = session.requests.add(request, (f) => f.type === "joined" && f.room === room, this.#options.requestTimeoutMs);
       session.link.send(request);
       try {
-        this.#onJoined(session, await reply);
+        await this.#onJoined(session, await reply);
         return;
       } catch (error) {
         if (!(error instanceof StarlingError)) return;
@@ -1093,13 +1100,15 @@ var StarlingClient = class {
       }
     }
   }
-  #onJoined(session, frame) {
+  async #onJoined(session, frame) {
     const want = this.#wants.get(frame.room);
     if (want === void 0) return;
+    const start2 = await want.start;
+    if (this.#wants.get(frame.room) !== want) return;
     want.lastJoined = frame;
     session.joined.add(frame.room);
     if (!this.#inbox.has(frame.room)) {
-      this.#inbox.track(frame.room, want.start ?? frame.lastSeq);
+      this.#inbox.track(frame.room, start2 ?? frame.lastSeq);
       const early = this.#prejoin.get(frame.room) ?? [];
       this.#prejoin.delete(frame.room);
       this.#deliver(this.#inbox.offer(frame.room, early));
