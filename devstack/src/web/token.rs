@@ -22,9 +22,9 @@ use crate::App;
 
 /// A token's lifetime when the request names none: long enough for a working session, short
 /// because the token travels in the WebSocket URL (protocol.md, "Authentication").
-pub(crate) const DEFAULT_TTL_SECS: u64 = 3600;
+const DEFAULT_TTL_SECS: u64 = 3600;
 /// The longest lifetime a request may ask for.
-pub(crate) const MAX_TTL_SECS: u64 = 24 * 3600;
+const MAX_TTL_SECS: u64 = 24 * 3600;
 
 /// The body: `{"user":"alice"}`, optionally with `"ttlSecs":N`.
 #[derive(Debug, Deserialize)]
@@ -110,7 +110,7 @@ fn mint_at(secret: &str, body: &[u8], url: String, now: i64) -> Result<Minted, T
             AuthError::BadSubject(reason) => reason.to_owned(),
             other => other.to_string(),
         },
-        user: request.user.clone(),
+        user: shortened(&request.user),
     })?;
     let ttl = request.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
     if !(1..=MAX_TTL_SECS).contains(&ttl) {
@@ -125,6 +125,15 @@ fn mint_at(secret: &str, body: &[u8], url: String, now: i64) -> Result<Minted, T
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true);
     Ok(Minted { token, url, user: request.user, expires_at })
+}
+
+/// At most 40 characters of `user`, for an answer and a log line that echo a refused name (the
+/// body may be as large as the body limit).
+fn shortened(user: &str) -> String {
+    match user.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &user[..end]),
+        None => user.to_owned(),
+    }
 }
 
 /// `ws://HOST/STAGE` with the host the browser used, so the page connects back the way it came
@@ -185,6 +194,9 @@ mod tests {
             assert!(matches!(err, TokenRefusal::BadUser { .. }) && err.to_string().contains(reason), "{user}: {err}");
             assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         }
+        let huge = json!({ "user": "é".repeat(10_000) }).to_string();
+        let err = mint_at("s", huge.as_bytes(), url(), NOW).unwrap_err().to_string();
+        assert!(err.len() < 300 && err.contains("…"), "a refused name is echoed shortened: {err}");
     }
 
     #[test]
