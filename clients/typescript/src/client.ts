@@ -288,10 +288,6 @@ export class StarlingClient {
     this.#candidate = undefined;
     this.#authFailed = false;
     this.#attempt = 0;
-    if (previous !== undefined) {
-      this.#draining.add(previous);
-      previous.drain(this.#options.drainMs, () => this.#outbox.oldestInflight(previous.link.id) === undefined);
-    }
     session.timer('stable', this.#options.stableAfterMs, () => this.#backoff.reset());
     const planned = this.#options.plannedReconnectMs - this.#options.random() * this.#options.plannedReconnectJitterMs;
     session.timer('planned', planned, () => this.reconnect());
@@ -300,6 +296,11 @@ export class StarlingClient {
     for (const w of this.#waitingActive.splice(0)) w.resolve(session);
     this.#sendSyncs(session, this.#inbox.beginSync(session.joined));
     this.#flushAll();
+    if (previous !== undefined) {
+      this.#draining.add(previous);
+      // Closed once the new connection has caught up (its syncs answered) and nothing is out on the old one.
+      previous.drain(this.#options.drainMs, () => this.#outbox.oldestInflight(previous.link.id) === undefined && !session.syncing);
+    }
   }
 
   #onClose(session: Session, code: number, beforeOpen: boolean, byClient: boolean): void {
@@ -450,7 +451,7 @@ export class StarlingClient {
       default:
         session.requests.handle(frame);
     }
-    session.maybeDrained();
+    for (const old of this.#draining) old.maybeDrained();
   }
 
   #offer(room: RoomId, messages: readonly StoredMessage[]): void {

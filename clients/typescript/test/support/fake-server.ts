@@ -106,6 +106,8 @@ export class FakeServer {
   hook: Hook = () => 'default';
   /** Messages per `syncPage`. */
   pageSize = 3;
+  /** What happened, in order: `open 2`, `join 2 lobby`, `close 1`, … (sockets numbered from 1). */
+  readonly log: string[] = [];
   #nextId = 0;
   readonly #waiters: Array<(s: FakeSocket) => void> = [];
 
@@ -186,8 +188,9 @@ export class FakeServer {
   /** Called by sockets. */
   receive(socket: FakeSocket, request: Frame): void {
     if (socket.state !== 'open') return;
-    if (this.hook(socket, request) === 'handled') return;
     const room = typeof request.room === 'string' ? request.room : '';
+    this.log.push(`${String(request.action)} ${this.sockets.indexOf(socket) + 1}${room ? ` ${room}` : ''}`);
+    if (this.hook(socket, request) === 'handled') return;
     switch (request.action) {
       case 'join':
         socket.rooms.add(room);
@@ -243,11 +246,13 @@ export class FakeServer {
 
   /** Called by sockets. */
   closed(socket: FakeSocket): void {
+    this.log.push(`close ${this.sockets.indexOf(socket) + 1}`);
     socket.rooms.clear();
   }
 
   #opened(socket: FakeSocket): void {
     this.sockets.push(socket);
+    this.log.push(`open ${this.sockets.length}`);
     for (const w of this.#waiters.splice(0)) w(socket);
     setImmediate(() => {
       const decision = this.admit(socket);
