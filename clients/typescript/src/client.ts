@@ -294,6 +294,7 @@ export class StarlingClient {
     this.#armHeartbeat(session);
     this.#setState('connected');
     for (const w of this.#waitingActive.splice(0)) w.resolve(session);
+    for (const room of session.joined) this.#resolveJoins(room);
     this.#sendSyncs(session, this.#inbox.beginSync(session.joined));
     this.#flushAll();
     if (previous !== undefined) {
@@ -395,12 +396,19 @@ export class StarlingClient {
       this.#prejoin.delete(frame.room);
       this.#deliver(this.#inbox.offer(frame.room, early));
     }
-    const result = this.#joinResult(frame);
-    for (const w of want.waiters.splice(0)) w.resolve(result);
     if (session === this.#active) {
+      this.#resolveJoins(frame.room);
       this.#sendSyncs(session, this.#inbox.beginSync([frame.room]));
       this.#flush(frame.room);
     }
+  }
+
+  /** Resolves the application's `join` promises of `room` (once its connection is the active one). */
+  #resolveJoins(room: RoomId): void {
+    const want = this.#wants.get(room);
+    if (want?.lastJoined === undefined) return;
+    const result = this.#joinResult(want.lastJoined);
+    for (const w of want.waiters.splice(0)) w.resolve(result);
   }
 
   #joinResult(frame: JoinedFrame): JoinResult {
