@@ -68,6 +68,18 @@ export class FakeSocket implements WebSocketLike {
     this.#shut(code, reason);
   }
 
+  /**
+   * The server's end: the handshake fails with an `error` event and no `close`, as Node 20's
+   * WebSocket reports a refused handshake. Closing it then fires `error` again at once.
+   */
+  failWithoutClose(): void {
+    this.state = 'closed';
+    this.closedBy = 'server';
+    this.#server.closed(this);
+    this.close = () => this.#emit('error', {});
+    this.#emit('error', {});
+  }
+
   /** Requests of `action` the client sent on this socket. */
   requests(action: string): Frame[] {
     return this.sent.filter((f) => f.action === action);
@@ -101,7 +113,7 @@ export class FakeServer {
   readonly sockets: FakeSocket[] = [];
   readonly rooms = new Map<string, Room>();
   /** Decides whether a handshake is accepted (default: every one, at once). */
-  admit: (socket: FakeSocket) => 'accept' | 'refuse' | 'hold' = () => 'accept';
+  admit: (socket: FakeSocket) => 'accept' | 'refuse' | 'error-only' | 'hold' = () => 'accept';
   /** Runs before the default answer of every request. */
   hook: Hook = () => 'default';
   /** Messages per `syncPage`. */
@@ -258,6 +270,7 @@ export class FakeServer {
       const decision = this.admit(socket);
       if (decision === 'accept') socket.accept();
       else if (decision === 'refuse') socket.drop(1006);
+      else if (decision === 'error-only') socket.failWithoutClose();
     });
   }
 }
