@@ -28,8 +28,8 @@ export interface OutboxEntry {
   readonly reject: (error: StarlingError) => void;
 }
 
-/** What the outbox did with a refusal. */
-export type Refusal = { retryAt: number } | { rejected: StarlingError };
+/** What the outbox did with a refusal of a message of `room`: queued it again for `retryAt`, or rejected it. */
+export type Refusal = { room: RoomId } & ({ retryAt: number } | { rejected: StarlingError });
 
 /**
  * Messages the application sent that are not yet `accepted`. Each room's messages go out one
@@ -113,12 +113,12 @@ export class Outbox {
     entry.inflight = undefined;
     if (isRetryable(error.code) && entry.attempts < this.#maxAttempts) {
       entry.notBefore = now + (error.retryAfterMs ?? fallbackDelayMs);
-      return { retryAt: entry.notBefore };
+      return { room: entry.room, retryAt: entry.notBefore };
     }
     this.#remove(entry);
     const rejected = new StarlingError(error.code, error.message, { action: 'send', clientMsgId: entry.clientMsgId, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) });
     entry.reject(rejected);
-    return { rejected };
+    return { room: entry.room, rejected };
   }
 
   /** The oldest message out on `link`, if any (to fail on a frame without `type`). */

@@ -74,6 +74,11 @@ export class Session {
     if (this.#drained !== undefined && this.requests.size === 0 && this.#drained()) this.end(1000, 'replaced by a newer connection');
   }
 
+  /** Whether a `sync` sent on this connection waits for its `synced`s. */
+  get syncing(): boolean {
+    return this.#syncs.length > 0;
+  }
+
   /** A `sync` of `rooms` went out on this connection. */
   syncSent(rooms: RoomId[]): void {
     this.#syncs.push(new Set(rooms));

@@ -70,7 +70,18 @@ export class Link {
       }
     });
     this.#socket.addEventListener('close', (event) => this.#finish(event.code, event.reason));
-    // An error is always followed by a close, which carries what is known.
+    // The standard says a close follows every error, but some implementations (Node 20's
+    // undici after a refused handshake) never send it, so an error ends the link by itself.
+    this.#socket.addEventListener('error', () => {
+      if (this.#done) return;
+      // Finished first: closing a failed socket can fire `error` again, synchronously.
+      this.#finish(1006, 'error');
+      try {
+        this.#socket.close();
+      } catch {
+        // Already closing.
+      }
+    });
   }
 
   /** Whether the handshake completed and the link is not closed. */

@@ -68,6 +68,18 @@ export class FakeSocket implements WebSocketLike {
     this.#shut(code, reason);
   }
 
+  /**
+   * The server's end: the handshake fails with an `error` event and no `close`, as Node 20's
+   * WebSocket reports a refused handshake. Closing it then fires `error` again at once.
+   */
+  failWithoutClose(): void {
+    this.state = 'closed';
+    this.closedBy = 'server';
+    this.#server.closed(this);
+    this.close = () => this.#emit('error', {});
+    this.#emit('error', {});
+  }
+
   /** Requests of `action` the client sent on this socket. */
   requests(action: string): Frame[] {
     return this.sent.filter((f) => f.action === action);
@@ -101,11 +113,13 @@ export class FakeServer {
   readonly sockets: FakeSocket[] = [];
   readonly rooms = new Map<string, Room>();
   /** Decides whether a handshake is accepted (default: every one, at once). */
-  admit: (socket: FakeSocket) => 'accept' | 'refuse' | 'hold' = () => 'accept';
+  admit: (socket: FakeSocket) => 'accept' | 'refuse' | 'error-only' | 'hold' = () => 'accept';
   /** Runs before the default answer of every request. */
   hook: Hook = () => 'default';
   /** Messages per `syncPage`. */
   pageSize = 3;
+  /** What happened, in order: `open 2`, `join 2 lobby`, `close 1`, … (sockets numbered from 1). */
+  readonly log: string[] = [];
   #nextId = 0;
   readonly #waiters: Array<(s: FakeSocket) => void> = [];
 
@@ -186,8 +200,9 @@ export class FakeServer {
   /** Called by sockets. */
   receive(socket: FakeSocket, request: Frame): void {
     if (socket.state !== 'open') return;
-    if (this.hook(socket, request) === 'handled') return;
     const room = typeof request.room === 'string' ? request.room : '';
+    this.log.push(`${String(request.action)} ${this.sockets.indexOf(socket) + 1}${room ? ` ${room}` : ''}`);
+    if (this.hook(socket, request) === 'handled') return;
     switch (request.action) {
       case 'join':
         socket.rooms.add(room);
@@ -243,16 +258,19 @@ export class FakeServer {
 
   /** Called by sockets. */
   closed(socket: FakeSocket): void {
+    this.log.push(`close ${this.sockets.indexOf(socket) + 1}`);
     socket.rooms.clear();
   }
 
   #opened(socket: FakeSocket): void {
     this.sockets.push(socket);
+    this.log.push(`open ${this.sockets.length}`);
     for (const w of this.#waiters.splice(0)) w(socket);
     setImmediate(() => {
       const decision = this.admit(socket);
       if (decision === 'accept') socket.accept();
       else if (decision === 'refuse') socket.drop(1006);
+      else if (decision === 'error-only') socket.failWithoutClose();
     });
   }
 }

@@ -46,6 +46,16 @@ test('a refused handshake (an expired token) makes the next token request force 
   assert.equal(r.tokenRequests[4]?.forceRefresh, false, 'a successful connection clears the refresh flag');
 });
 
+test('a handshake that fails with an error event and no close (Node 20) is retried with a refreshed token', async () => {
+  const r = start();
+  let failures = 1;
+  r.server.admit = () => (failures-- > 0 ? 'error-only' : 'accept');
+  const began = Date.now();
+  await r.client.connected();
+  assert.ok(Date.now() - began < 500, 'the error alone ends the attempt; it does not wait for the connect timeout');
+  assert.deepEqual(r.tokenRequests.map((t) => [t.reason, t.forceRefresh]), [['connect', false], ['connect', true]]);
+});
+
 test('a close for policy reasons (1008, 4xxx) also forces a token refresh', async () => {
   const r = start();
   await r.client.connected();
