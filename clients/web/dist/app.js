@@ -112,6 +112,407 @@ function isRetryable(code) {
   return code === "rate_limited" || code === "internal" || code === "timeout";
 }
 
+// ../typescript/src/requests.ts
+var LinkLostError = class extends Error {
+  constructor() {
+    super("the connection closed before the reply came");
+    this.name = "LinkLostError";
+  }
+};
+var PendingRequests = class {
+  #pending = [];
+  /** How many requests wait. */
+  get size() {
+    return this.#pending.length;
+  }
+  /** Waits for the reply to `request` (already sent), matched by `matches`, for at most `timeoutMs`. */
+  add(request, matches, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const entry = {
+        request,
+        matches,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#remove(entry);
+          reject(new StarlingError("timeout", `no reply to ${request.action} within ${timeoutMs} ms`, { action: request.action }));
+        }, timeoutMs)
+      };
+      this.#pending.push(entry);
+    });
+  }
+  /** Settles the request `frame` answers; `false` when it answers none. */
+  handle(frame) {
+    if (frame.type === "error") return this.#refuse(frame);
+    const entry = this.#pending.find((p) => p.matches(frame));
+    if (entry === void 0) return false;
+    this.#remove(entry);
+    entry.resolve(frame);
+    return true;
+  }
+  /** A frame without `type` (API Gateway's integration error): the oldest request failed with `internal`. */
+  failOldest() {
+    const entry = this.#pending[0];
+    if (entry === void 0) return false;
+    this.#remove(entry);
+    entry.reject(new StarlingError("internal", "the server failed to handle the request", { action: entry.request.action }));
+    return true;
+  }
+  /** Rejects every request with `error` (the link closed). */
+  failAll(error) {
+    for (const entry of this.#pending.splice(0)) {
+      clearTimeout(entry.timer);
+      entry.reject(error);
+    }
+  }
+  #refuse(frame) {
+    const entry = this.#pending.find((p) => p.request.action === frame.action);
+    if (entry === void 0) return false;
+    this.#remove(entry);
+    entry.reject(errorFromFrame(frame));
+    return true;
+  }
+  #remove(entry) {
+    clearTimeout(entry.timer);
+    const at = this.#pending.indexOf(entry);
+    if (at >= 0) this.#pending.splice(at, 1);
+  }
+};
+
+// ../typescript/src/session.ts
+var Session = class {
+  link;
+  requests = new PendingRequests();
+  /** Rooms this connection is subscribed to (their `joined` came on it). */
+  joined = /* @__PURE__ */ new Set();
+  /** Opened by a planned reconnect, while the previous connection still works. */
+  planned;
+  #syncs = [];
+  #timers = /* @__PURE__ */ new Map();
+  #drained;
+  constructor(planned, makeLink) {
+    this.planned = planned;
+    this.link = makeLink(this);
+  }
+  /** Runs `fn` after `ms`, replacing the timer of the same name. */
+  timer(name, ms, fn) {
+    this.clearTimer(name);
+    this.#timers.set(name, setTimeout(() => {
+      this.#timers.delete(name);
+      fn();
+    }, ms));
+  }
+  /** Cancels the timer `name`. */
+  clearTimer(name) {
+    clearTimeout(this.#timers.get(name));
+    this.#timers.delete(name);
+  }
+  /** Closes the connection (reported as closed at once). */
+  end(code, reason) {
+    this.link.close(code, reason);
+  }
+  /** The connection closed: fails its waiting requests with `error` and stops its timers. */
+  closed(error) {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.requests.failAll(error);
+  }
+  /**
+   * A newer connection took over: this one only finishes what it has out (`isIdle` tells when
+   * nothing is), for at most `ms`, then closes.
+   */
+  drain(ms, isIdle) {
+    for (const name of [...this.#timers.keys()]) this.clearTimer(name);
+    this.#drained = isIdle;
+    this.timer("drain", ms, () => this.end(1e3, "replaced by a newer connection"));
+    this.maybeDrained();
+  }
+  /** Closes a draining connection once nothing is out on it. */
+  maybeDrained() {
+    if (this.#drained !== void 0 && this.requests.size === 0 && this.#drained()) this.end(1e3, "replaced by a newer connection");
+  }
+  /** Whether a `sync` sent on this connection waits for its `synced`s. */
+  get syncing() {
+    return this.#syncs.length > 0;
+  }
+  /** A `sync` of `rooms` went out on this connection. */
+  syncSent(rooms) {
+    this.#syncs.push(new Set(rooms));
+  }
+  /** The `synced` of `room` came. */
+  syncDone(room) {
+    const at = this.#syncs.findIndex((s) => s.has(room));
+    if (at < 0) return;
+    const set = this.#syncs[at];
+    set?.delete(room);
+    if (set?.size === 0) this.#syncs.splice(at, 1);
+  }
+  /**
+   * An `error` answering a `sync`: a refused room's error starts with the room
+   * (`"secret: join secret first"`); any other error failed the oldest request out.
+   */
+  syncFailed(message2) {
+    for (const set of this.#syncs) {
+      for (const room of set) {
+        if (message2.startsWith(`${room}:`)) {
+          this.syncDone(room);
+          return { refusedRoom: room, rooms: [] };
+        }
+      }
+    }
+    return { rooms: [...this.#syncs.shift() ?? []] };
+  }
+};
+
+// ../typescript/src/transport.ts
+var nextLinkId = 1;
+var Link = class {
+  /** A number unique in this process, for logs and tests. */
+  id = nextLinkId++;
+  /** When the handshake completed (ms since the epoch), or `undefined` before. */
+  openedAt;
+  /** When the client last sent a frame on it (ms since the epoch). */
+  lastSentAt = 0;
+  /** Whether the SDK closed it (so its close code says nothing about the server's reasons). */
+  closedByClient = false;
+  #socket;
+  #events;
+  #done = false;
+  constructor(WebSocketCtor, url, events) {
+    this.#events = events;
+    this.#socket = new WebSocketCtor(url);
+    this.#socket.addEventListener("open", () => {
+      if (this.#done) return;
+      this.openedAt = Date.now();
+      this.lastSentAt = this.openedAt;
+      this.#events.open(this);
+    });
+    this.#socket.addEventListener("message", (event) => {
+      if (this.#done || typeof event.data !== "string") return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (typeof frame === "object" && frame !== null && !Array.isArray(frame)) {
+        this.#events.frame(this, frame);
+      }
+    });
+    this.#socket.addEventListener("close", (event) => this.#finish(event.code, event.reason));
+    this.#socket.addEventListener("error", () => {
+      if (this.#done) return;
+      this.#finish(1006, "error");
+      try {
+        this.#socket.close();
+      } catch {
+      }
+    });
+  }
+  /** Whether the handshake completed and the link is not closed. */
+  get open() {
+    return this.openedAt !== void 0 && !this.#done;
+  }
+  /** Whether the link is closed (by either side). */
+  get closed() {
+    return this.#done;
+  }
+  /** Sends one request; `false` when the link is not open. */
+  send(request) {
+    if (!this.open) return false;
+    try {
+      this.#socket.send(JSON.stringify(request));
+    } catch {
+      return false;
+    }
+    this.lastSentAt = Date.now();
+    return true;
+  }
+  /**
+   * Closes the link and reports the close at once (with `code`), without waiting for the
+   * server's close frame: the SDK treats the link as gone from now on.
+   */
+  close(code = 1e3, reason = "") {
+    if (!this.#done) this.closedByClient = true;
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+    }
+    this.#finish(code, reason);
+  }
+  #finish(code, reason) {
+    if (this.#done) return;
+    this.#done = true;
+    this.#events.close(this, code, reason);
+  }
+};
+
+// ../typescript/src/connection.ts
+var Connection = class {
+  #url;
+  #tokenProvider;
+  #options;
+  #hooks;
+  #backoff;
+  #draining = /* @__PURE__ */ new Set();
+  #waiting = [];
+  #state = "connecting";
+  #user;
+  #active;
+  #candidate;
+  #authFailed = false;
+  #attempt = 0;
+  #retryTimer;
+  constructor(url, tokenProvider, options, hooks) {
+    this.#url = url;
+    this.#tokenProvider = tokenProvider;
+    this.#options = options;
+    this.#hooks = hooks;
+    this.#backoff = new Backoff(options.backoff, options.random);
+    void this.#open("connect");
+  }
+  get state() {
+    return this.#state;
+  }
+  /** The `sub` of the last token. */
+  get user() {
+    return this.#user;
+  }
+  /** The connection in use, if any. */
+  get active() {
+    return this.#active;
+  }
+  /** A connection being set up (first connect, reconnect, or the new one of a planned reconnect). */
+  get candidate() {
+    return this.#candidate;
+  }
+  /** The current ceiling of the reconnect delay: a sensible wait before retrying anything. */
+  retryDelayMs() {
+    return this.#backoff.ceiling();
+  }
+  /** Resolves with the active session once connected. */
+  whenActive() {
+    if (this.#state === "disconnected") return Promise.reject(new StarlingError("closed", "the client is closed", { local: true }));
+    if (this.#active !== void 0 && this.#state === "connected") return Promise.resolve(this.#active);
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+  /** Starts a planned reconnect now (make-before-break). */
+  replace() {
+    if (this.#state === "connected" && this.#candidate === void 0) void this.#open("planned");
+  }
+  /** Closes everything for good. */
+  close() {
+    if (this.#state === "disconnected") return;
+    this.#setState("disconnected");
+    clearTimeout(this.#retryTimer);
+    for (const s of [this.#active, this.#candidate, ...this.#draining]) s?.end(1e3, "client closed");
+    this.#active = void 0;
+    this.#candidate = void 0;
+    const closed = new StarlingError("closed", "the client was closed", { local: true });
+    for (const w of this.#waiting.splice(0)) w.reject(closed);
+  }
+  async #open(reason) {
+    if (this.#isClosed()) return;
+    let token;
+    try {
+      token = await this.#tokenProvider({ reason, forceRefresh: this.#authFailed, attempt: this.#attempt });
+    } catch (error) {
+      this.#hooks.error(new StarlingError("unauthorized", `the token provider failed: ${String(error)}`, { local: true }));
+      return this.#retry(reason, true);
+    }
+    if (this.#isClosed()) return;
+    this.#user = readClaims(token).sub ?? this.#user;
+    const session = new Session(
+      reason === "planned",
+      (s) => new Link(this.#options.WebSocket, withToken(this.#url, token), {
+        open: () => void this.#establish(s),
+        frame: (_, frame) => this.#hooks.frame(s, frame),
+        close: (link, code) => this.#onClose(s, code, link.openedAt === void 0, link.closedByClient)
+      })
+    );
+    this.#candidate = session;
+    session.timer("connect", this.#options.connectTimeoutMs, () => session.end(1e3, "connect timeout"));
+  }
+  async #establish(session) {
+    await this.#hooks.prepare(session);
+    if (session.link.closed || this.#isClosed()) return;
+    session.clearTimer("connect");
+    const previous = this.#active;
+    this.#active = session;
+    this.#candidate = void 0;
+    this.#authFailed = false;
+    this.#attempt = 0;
+    session.timer("stable", this.#options.stableAfterMs, () => this.#backoff.reset());
+    const lifetime = this.#options.plannedReconnectMs - this.#options.random() * this.#options.plannedReconnectJitterMs;
+    session.timer("planned", lifetime, () => this.replace());
+    this.#armHeartbeat(session);
+    this.#setState("connected");
+    for (const w of this.#waiting.splice(0)) w.resolve(session);
+    this.#hooks.activated(session, previous);
+    if (previous !== void 0) {
+      this.#draining.add(previous);
+      previous.drain(this.#options.drainMs, () => this.#hooks.drained(previous, session));
+    }
+  }
+  /** Lets draining sessions that finished their work close now. */
+  checkDrained() {
+    for (const old of this.#draining) old.maybeDrained();
+  }
+  #onClose(session, code, beforeOpen, byClient) {
+    session.closed(new LinkLostError());
+    const wasActive = session === this.#active;
+    const wasCandidate = session === this.#candidate;
+    if (wasActive) this.#active = void 0;
+    if (wasCandidate) this.#candidate = void 0;
+    this.#draining.delete(session);
+    this.#hooks.closed(session);
+    if (this.#isClosed()) return;
+    if (beforeOpen || !byClient && (code === 1008 || code >= 4e3 && code < 5e3)) this.#authFailed = true;
+    if (wasCandidate) {
+      this.#retry(session.planned && this.#active !== void 0 ? "planned" : "reconnect", true);
+    } else if (wasActive) {
+      this.#setState("reconnecting", code);
+      this.#retry("reconnect", false);
+    }
+  }
+  /** The next attempt after a backoff delay; `failed` counts a failed attempt (a drop does not). */
+  #retry(reason, failed) {
+    if (this.#isClosed()) return;
+    if (failed) this.#attempt += 1;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      if (reason === "planned") this.replace();
+      else if (this.#active === void 0 && this.#candidate === void 0) void this.#open(this.#state === "connecting" ? "connect" : "reconnect");
+    }, this.#backoff.next());
+  }
+  /** A `ping` when the client sent nothing for a heartbeat interval; no `pong` in time ends the connection. */
+  #armHeartbeat(session) {
+    const due = session.link.lastSentAt + this.#options.heartbeatIntervalMs - Date.now();
+    session.timer("heartbeat", Math.max(0, due), () => {
+      if (session !== this.#active) return;
+      if (Date.now() - session.link.lastSentAt >= this.#options.heartbeatIntervalMs) {
+        const ping = { action: "ping" };
+        const pong = session.requests.add(ping, (f) => f.type === "pong", this.#options.heartbeatTimeoutMs);
+        session.link.send(ping);
+        pong.catch((error) => {
+          if (error instanceof StarlingError && error.code === "timeout") session.end(1e3, "no pong");
+        });
+      }
+      this.#armHeartbeat(session);
+    });
+  }
+  #setState(state, code) {
+    if (state === this.#state) return;
+    const previous = this.#state;
+    this.#state = state;
+    this.#hooks.state(code === void 0 ? { state, previous } : { state, previous, code });
+  }
+  /** A method, so TypeScript does not narrow the state across an `await`. */
+  #isClosed() {
+    return this.#state === "disconnected";
+  }
+};
+
 // ../typescript/src/events.ts
 var Emitter = class {
   #listeners = /* @__PURE__ */ new Map();
@@ -158,6 +559,131 @@ var Emitter = class {
   /** How many listeners `event` has. */
   listenerCount(event) {
     return this.#listeners.get(event)?.size ?? 0;
+  }
+};
+
+// ../typescript/src/options.ts
+function resolveOptions(options, defaultStore) {
+  const WebSocketCtor = options.WebSocket ?? globalThis.WebSocket;
+  if (WebSocketCtor === void 0) {
+    throw new Error("no WebSocket here: use Node ≥ 22 (or node --experimental-websocket on Node 20), a browser, or pass options.WebSocket");
+  }
+  const resolved = {
+    WebSocket: WebSocketCtor,
+    store: options.store ?? defaultStore(),
+    backoff: options.backoff ?? {},
+    stableAfterMs: options.stableAfterMs ?? 1e4,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3e5,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3e4,
+    connectTimeoutMs: options.connectTimeoutMs ?? 15e3,
+    requestTimeoutMs: options.requestTimeoutMs ?? 3e4,
+    plannedReconnectMs: options.plannedReconnectMs ?? 66e5,
+    plannedReconnectJitterMs: options.plannedReconnectJitterMs ?? 3e5,
+    drainMs: options.drainMs ?? 5e3,
+    maxSendAttempts: options.maxSendAttempts ?? 10,
+    gapHistoryLimit: options.gapHistoryLimit ?? 50,
+    random: options.random ?? Math.random
+  };
+  if (resolved.heartbeatIntervalMs >= 6e5) throw new RangeError("heartbeatIntervalMs must be under API Gateway's 10-minute idle timeout");
+  if (resolved.plannedReconnectMs >= 72e5) throw new RangeError("plannedReconnectMs must be under API Gateway's 2-hour connection limit");
+  if (resolved.plannedReconnectJitterMs > resolved.plannedReconnectMs) throw new RangeError("plannedReconnectJitterMs exceeds plannedReconnectMs");
+  if (resolved.gapHistoryLimit < 1 || resolved.gapHistoryLimit > 100) throw new RangeError("gapHistoryLimit is 1–100");
+  return resolved;
+}
+
+// ../typescript/src/outbox.ts
+var Outbox = class {
+  #entries = [];
+  #maxAttempts;
+  /** @param maxAttempts sends of one message refused with a retryable code before its promise rejects. */
+  constructor(maxAttempts) {
+    this.#maxAttempts = maxAttempts;
+  }
+  /** Messages not yet accepted. */
+  get size() {
+    return this.#entries.length;
+  }
+  /** The messages not yet accepted, oldest first (read-only views). */
+  pending() {
+    return this.#entries.map(({ room, body, clientMsgId, attempts }) => ({ room, body, clientMsgId, attempts }));
+  }
+  /** Queues a message; the promise settles when it is accepted or finally refused. */
+  enqueue(room, body, clientMsgId) {
+    return new Promise((resolve, reject) => {
+      this.#entries.push({ room, body, clientMsgId, attempts: 0, inflight: void 0, notBefore: 0, resolve, reject });
+    });
+  }
+  /** Rooms with messages waiting. */
+  rooms() {
+    return new Set(this.#entries.map((e) => e.room));
+  }
+  /**
+   * The room's next message to send now, or `undefined`: when one is already out, or the
+   * oldest must wait (`notBefore`). Returns the wait as `retryAt` through {@link nextRetryAt}.
+   */
+  next(room, now) {
+    const head = this.#entries.find((e) => e.room === room);
+    if (head === void 0 || head.inflight !== void 0 || head.notBefore > now) return void 0;
+    return head;
+  }
+  /** The earliest `notBefore` in the future, to wake up for. */
+  nextRetryAt(now) {
+    let at;
+    for (const e of this.#entries) if (e.inflight === void 0 && e.notBefore > now && (at === void 0 || e.notBefore < at)) at = e.notBefore;
+    return at;
+  }
+  /** The request for `entry`, marked as out on `link`. */
+  sent(entry, link) {
+    entry.inflight = link;
+    entry.attempts += 1;
+    return { action: "send", room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
+  }
+  /** An `accepted` frame: resolves its message. `false` when none waits for it. */
+  accepted(frame) {
+    const entry = this.#entries.find((e) => e.clientMsgId === frame.clientMsgId && e.room === frame.room && e.inflight !== void 0);
+    if (entry === void 0) return false;
+    this.#remove(entry);
+    entry.resolve({ room: entry.room, clientMsgId: entry.clientMsgId, id: frame.id, attempts: entry.attempts });
+    return true;
+  }
+  /**
+   * An `error` for a send out on `link`, matched by `clientMsgId` (or, when the server left it
+   * out, the oldest one out). Retryable codes queue it again after `retryAfterMs` (or
+   * `fallbackDelayMs`), up to the attempt limit; any other code rejects it.
+   */
+  refused(error, link, now, fallbackDelayMs) {
+    const out = this.#entries.filter((e) => e.inflight === link);
+    const entry = out.find((e) => e.clientMsgId === error.clientMsgId) ?? (error.clientMsgId === void 0 ? out[0] : void 0);
+    if (entry === void 0) return void 0;
+    entry.inflight = void 0;
+    if (isRetryable(error.code) && entry.attempts < this.#maxAttempts) {
+      entry.notBefore = now + (error.retryAfterMs ?? fallbackDelayMs);
+      return { room: entry.room, retryAt: entry.notBefore };
+    }
+    this.#remove(entry);
+    const rejected = new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs } });
+    entry.reject(rejected);
+    return { room: entry.room, rejected };
+  }
+  /** The oldest message out on `link`, if any (to fail on a frame without `type`). */
+  oldestInflight(link) {
+    return this.#entries.find((e) => e.inflight === link);
+  }
+  /** `link` closed: its messages out are queued again, to be resent on the next link. */
+  linkLost(link) {
+    for (const e of this.#entries) if (e.inflight === link) e.inflight = void 0;
+  }
+  /** Rejects every message (the client was closed, or the room left). */
+  rejectAll(error, room) {
+    for (const entry of [...this.#entries]) {
+      if (room !== void 0 && entry.room !== room) continue;
+      this.#remove(entry);
+      entry.reject(new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, local: error.local }));
+    }
+  }
+  #remove(entry) {
+    const at = this.#entries.indexOf(entry);
+    if (at >= 0) this.#entries.splice(at, 1);
   }
 };
 
@@ -376,276 +902,109 @@ function trailingHole(room, before, after, deliver) {
   return { room, fromSeq: before + 1, toSeq: after };
 }
 
-// ../typescript/src/options.ts
-function resolveOptions(options, defaultStore) {
-  const WebSocketCtor = options.WebSocket ?? globalThis.WebSocket;
-  if (WebSocketCtor === void 0) {
-    throw new Error("no WebSocket here: use Node ≥ 22 (or node --experimental-websocket on Node 20), a browser, or pass options.WebSocket");
+// ../typescript/src/resume.ts
+var Resume = class {
+  #inbox = new Inbox();
+  #early = /* @__PURE__ */ new Map();
+  #store;
+  #gapHistoryLimit;
+  #host;
+  constructor(store, gapHistoryLimit, host) {
+    this.#store = store;
+    this.#gapHistoryLimit = gapHistoryLimit;
+    this.#host = host;
   }
-  const resolved = {
-    WebSocket: WebSocketCtor,
-    store: options.store ?? defaultStore(),
-    backoff: options.backoff ?? {},
-    stableAfterMs: options.stableAfterMs ?? 1e4,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3e5,
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3e4,
-    connectTimeoutMs: options.connectTimeoutMs ?? 15e3,
-    requestTimeoutMs: options.requestTimeoutMs ?? 3e4,
-    plannedReconnectMs: options.plannedReconnectMs ?? 66e5,
-    plannedReconnectJitterMs: options.plannedReconnectJitterMs ?? 3e5,
-    drainMs: options.drainMs ?? 5e3,
-    maxSendAttempts: options.maxSendAttempts ?? 10,
-    gapHistoryLimit: options.gapHistoryLimit ?? 50,
-    random: options.random ?? Math.random
-  };
-  if (resolved.heartbeatIntervalMs >= 6e5) throw new RangeError("heartbeatIntervalMs must be under API Gateway's 10-minute idle timeout");
-  if (resolved.plannedReconnectMs >= 72e5) throw new RangeError("plannedReconnectMs must be under API Gateway's 2-hour connection limit");
-  if (resolved.plannedReconnectJitterMs > resolved.plannedReconnectMs) throw new RangeError("plannedReconnectJitterMs exceeds plannedReconnectMs");
-  if (resolved.gapHistoryLimit < 1 || resolved.gapHistoryLimit > 100) throw new RangeError("gapHistoryLimit is 1–100");
-  return resolved;
-}
-
-// ../typescript/src/outbox.ts
-var Outbox = class {
-  #entries = [];
-  #maxAttempts;
-  /** @param maxAttempts sends of one message refused with a retryable code before its promise rejects. */
-  constructor(maxAttempts) {
-    this.#maxAttempts = maxAttempts;
+  /** Whether the room's start seq is known (it was joined once). */
+  has(room) {
+    return this.#inbox.has(room);
   }
-  /** Messages not yet accepted. */
-  get size() {
-    return this.#entries.length;
+  /** The room's last seq handed to the application. */
+  delivered(room) {
+    return this.#inbox.delivered(room);
   }
-  /** The messages not yet accepted, oldest first (read-only views). */
-  pending() {
-    return this.#entries.map(({ room, body, clientMsgId, attempts }) => ({ room, body, clientMsgId, attempts }));
+  /** The room's first `joined`: messages after `seq` are the application's, starting with those that came early. */
+  start(room, seq) {
+    if (this.#inbox.has(room)) return;
+    this.#inbox.track(room, seq);
+    const early = this.#early.get(room) ?? [];
+    this.#early.delete(room);
+    this.#deliver(this.#inbox.offer(room, early));
   }
-  /** Queues a message; the promise settles when it is accepted or finally refused. */
-  enqueue(room, body, clientMsgId) {
-    return new Promise((resolve, reject) => {
-      this.#entries.push({ room, body, clientMsgId, attempts: 0, inflight: void 0, notBefore: 0, resolve, reject });
-    });
+  /** The room was left: its state is dropped. */
+  forget(room) {
+    this.#inbox.untrack(room);
+    this.#early.delete(room);
   }
-  /** Rooms with messages waiting. */
-  rooms() {
-    return new Set(this.#entries.map((e) => e.room));
-  }
-  /**
-   * The room's next message to send now, or `undefined`: when one is already out, or the
-   * oldest must wait (`notBefore`). Returns the wait as `retryAt` through {@link nextRetryAt}.
-   */
-  next(room, now) {
-    const head = this.#entries.find((e) => e.room === room);
-    if (head === void 0 || head.inflight !== void 0 || head.notBefore > now) return void 0;
-    return head;
-  }
-  /** The earliest `notBefore` in the future, to wake up for. */
-  nextRetryAt(now) {
-    let at;
-    for (const e of this.#entries) if (e.inflight === void 0 && e.notBefore > now && (at === void 0 || e.notBefore < at)) at = e.notBefore;
-    return at;
-  }
-  /** The request for `entry`, marked as out on `link`. */
-  sent(entry, link) {
-    entry.inflight = link;
-    entry.attempts += 1;
-    return { action: "send", room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
-  }
-  /** An `accepted` frame: resolves its message. `false` when none waits for it. */
-  accepted(frame) {
-    const entry = this.#entries.find((e) => e.clientMsgId === frame.clientMsgId && e.room === frame.room && e.inflight !== void 0);
-    if (entry === void 0) return false;
-    this.#remove(entry);
-    entry.resolve({ room: entry.room, clientMsgId: entry.clientMsgId, id: frame.id, attempts: entry.attempts });
-    return true;
-  }
-  /**
-   * An `error` for a send out on `link`, matched by `clientMsgId` (or, when the server left it
-   * out, the oldest one out). Retryable codes queue it again after `retryAfterMs` (or
-   * `fallbackDelayMs`), up to the attempt limit; any other code rejects it.
-   */
-  refused(error, link, now, fallbackDelayMs) {
-    const out = this.#entries.filter((e) => e.inflight === link);
-    const entry = out.find((e) => e.clientMsgId === error.clientMsgId) ?? (error.clientMsgId === void 0 ? out[0] : void 0);
-    if (entry === void 0) return void 0;
-    entry.inflight = void 0;
-    if (isRetryable(error.code) && entry.attempts < this.#maxAttempts) {
-      entry.notBefore = now + (error.retryAfterMs ?? fallbackDelayMs);
-      return { retryAt: entry.notBefore };
-    }
-    this.#remove(entry);
-    const rejected = new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs } });
-    entry.reject(rejected);
-    return { rejected };
-  }
-  /** The oldest message out on `link`, if any (to fail on a frame without `type`). */
-  oldestInflight(link) {
-    return this.#entries.find((e) => e.inflight === link);
-  }
-  /** `link` closed: its messages out are queued again, to be resent on the next link. */
-  linkLost(link) {
-    for (const e of this.#entries) if (e.inflight === link) e.inflight = void 0;
-  }
-  /** Rejects every message (the client was closed, or the room left). */
-  rejectAll(error, room) {
-    for (const entry of [...this.#entries]) {
-      if (room !== void 0 && entry.room !== room) continue;
-      this.#remove(entry);
-      entry.reject(new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, local: error.local }));
+  /** Messages of `room`, live or from a `syncPage`, on any connection. `wanted`: the app joined the room. */
+  offer(room, messages, wanted) {
+    if (this.#inbox.has(room)) {
+      this.#deliver(this.#inbox.offer(room, messages));
+      this.sendNext();
+    } else if (wanted) {
+      this.#early.set(room, [...this.#early.get(room) ?? [], ...messages]);
     }
   }
-  #remove(entry) {
-    const at = this.#entries.indexOf(entry);
-    if (at >= 0) this.#entries.splice(at, 1);
+  /** A connection took over, or joined `rooms` anew: sync them from their delivered seqs. */
+  begin(session, rooms) {
+    this.#send(session, this.#inbox.beginSync(rooms));
   }
-};
-
-// ../typescript/src/requests.ts
-var LinkLostError = class extends Error {
-  constructor() {
-    super("the connection closed before the reply came");
-    this.name = "LinkLostError";
+  /** A `synced` on the connection in use. */
+  onSynced(session, frame) {
+    session.syncDone(frame.room);
+    this.#apply(this.#inbox.onSynced(frame));
+    this.sendNext();
   }
-};
-var PendingRequests = class {
-  #pending = [];
-  /** How many requests wait. */
-  get size() {
-    return this.#pending.length;
+  /** An `error` answering a `sync`: one room refused, or the whole request failed (retried later). */
+  onSyncError(session, frame, error) {
+    const failed = session.syncFailed(frame.message);
+    this.#host.error(error);
+    if (failed.refusedRoom !== void 0) {
+      this.#inbox.syncRefused(failed.refusedRoom);
+      return;
+    }
+    this.#inbox.syncFailed(failed.rooms);
+    setTimeout(() => this.sendNext(), error.retryAfterMs ?? this.#host.retryDelayMs());
   }
-  /** Waits for the reply to `request` (already sent), matched by `matches`, for at most `timeoutMs`. */
-  add(request, matches, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      const entry = {
-        request,
-        matches,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#remove(entry);
-          reject(new StarlingError("timeout", `no reply to ${request.action} within ${timeoutMs} ms`, { action: request.action }));
-        }, timeoutMs)
-      };
-      this.#pending.push(entry);
-    });
+  /** Sends the `sync`s the procedure wants now, on the connection in use. */
+  sendNext() {
+    const session = this.#host.active();
+    if (session !== void 0) this.#send(session, this.#inbox.nextSyncs());
   }
-  /** Settles the request `frame` answers; `false` when it answers none. */
-  handle(frame) {
-    if (frame.type === "error") return this.#refuse(frame);
-    const entry = this.#pending.find((p) => p.matches(frame));
-    if (entry === void 0) return false;
-    this.#remove(entry);
-    entry.resolve(frame);
-    return true;
-  }
-  /** A frame without `type` (API Gateway's integration error): the oldest request failed with `internal`. */
-  failOldest() {
-    const entry = this.#pending[0];
-    if (entry === void 0) return false;
-    this.#remove(entry);
-    entry.reject(new StarlingError("internal", "the server failed to handle the request", { action: entry.request.action }));
-    return true;
-  }
-  /** Rejects every request with `error` (the link closed). */
-  failAll(error) {
-    for (const entry of this.#pending.splice(0)) {
-      clearTimeout(entry.timer);
-      entry.reject(error);
+  #send(session, requests) {
+    for (const request of requests) {
+      const rooms = Object.keys(request.rooms);
+      if (session === this.#host.active() && session.link.send(request)) session.syncSent(rooms);
+      else this.#inbox.syncFailed(rooms);
     }
   }
-  #refuse(frame) {
-    const entry = this.#pending.find((p) => p.request.action === frame.action);
-    if (entry === void 0) return false;
-    this.#remove(entry);
-    entry.reject(errorFromFrame(frame));
-    return true;
+  #apply(step) {
+    this.#deliver(step.deliver);
+    if (step.gap !== void 0) this.#host.gap(step.gap);
+    if (step.needHistory !== void 0) void this.#resetFromHistory(step.needHistory);
   }
-  #remove(entry) {
-    clearTimeout(entry.timer);
-    const at = this.#pending.indexOf(entry);
-    if (at >= 0) this.#pending.splice(at, 1);
-  }
-};
-
-// ../typescript/src/session.ts
-var Session = class {
-  link;
-  requests = new PendingRequests();
-  /** Rooms this connection is subscribed to (their `joined` came on it). */
-  joined = /* @__PURE__ */ new Set();
-  /** Opened by a planned reconnect, while the previous connection still works. */
-  planned;
-  #syncs = [];
-  #timers = /* @__PURE__ */ new Map();
-  #drained;
-  constructor(planned, makeLink) {
-    this.planned = planned;
-    this.link = makeLink(this);
-  }
-  /** Runs `fn` after `ms`, replacing the timer of the same name. */
-  timer(name, ms, fn) {
-    this.clearTimer(name);
-    this.#timers.set(name, setTimeout(() => {
-      this.#timers.delete(name);
-      fn();
-    }, ms));
-  }
-  /** Cancels the timer `name`. */
-  clearTimer(name) {
-    clearTimeout(this.#timers.get(name));
-    this.#timers.delete(name);
-  }
-  /** Closes the connection (reported as closed at once). */
-  end(code, reason) {
-    this.link.close(code, reason);
-  }
-  /** The connection closed: fails its waiting requests with `error` and stops its timers. */
-  closed(error) {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    this.requests.failAll(error);
-  }
-  /**
-   * A newer connection took over: this one only finishes what it has out (`isIdle` tells when
-   * nothing is), for at most `ms`, then closes.
-   */
-  drain(ms, isIdle) {
-    for (const name of [...this.#timers.keys()]) this.clearTimer(name);
-    this.#drained = isIdle;
-    this.timer("drain", ms, () => this.end(1e3, "replaced by a newer connection"));
-    this.maybeDrained();
-  }
-  /** Closes a draining connection once nothing is out on it. */
-  maybeDrained() {
-    if (this.#drained !== void 0 && this.requests.size === 0 && this.#drained()) this.end(1e3, "replaced by a newer connection");
-  }
-  /** A `sync` of `rooms` went out on this connection. */
-  syncSent(rooms) {
-    this.#syncs.push(new Set(rooms));
-  }
-  /** The `synced` of `room` came. */
-  syncDone(room) {
-    const at = this.#syncs.findIndex((s) => s.has(room));
-    if (at < 0) return;
-    const set = this.#syncs[at];
-    set?.delete(room);
-    if (set?.size === 0) this.#syncs.splice(at, 1);
-  }
-  /**
-   * An `error` answering a `sync`: a refused room's error starts with the room
-   * (`"secret: join secret first"`); any other error failed the oldest request out.
-   */
-  syncFailed(message2) {
-    for (const set of this.#syncs) {
-      for (const room of set) {
-        if (message2.startsWith(`${room}:`)) {
-          this.syncDone(room);
-          return { refusedRoom: room, rooms: [] };
-        }
-      }
+  async #resetFromHistory(room) {
+    let page;
+    try {
+      page = await this.#host.history(room, this.#gapHistoryLimit);
+    } catch {
+      page = void 0;
     }
-    return { rooms: [...this.#syncs.shift() ?? []] };
+    const step = this.#inbox.resetFromHistory(room, page);
+    if (step.gap !== void 0) this.#host.gap(step.gap);
+    this.#deliver(step.deliver);
+    this.sendNext();
+  }
+  #deliver(messages) {
+    const rooms = /* @__PURE__ */ new Set();
+    for (const m of messages) {
+      rooms.add(m.room);
+      this.#host.deliver(m);
+    }
+    for (const room of rooms) {
+      const seq = this.#inbox.delivered(room);
+      if (seq === void 0) continue;
+      Promise.resolve(this.#store.set(room, seq)).catch((e) => this.#host.error(new StarlingError("internal", `the seq store failed: ${String(e)}`, { local: true })));
+    }
   }
 };
 
@@ -689,81 +1048,6 @@ var LocalStorageStore = class {
   }
 };
 
-// ../typescript/src/transport.ts
-var nextLinkId = 1;
-var Link = class {
-  /** A number unique in this process, for logs and tests. */
-  id = nextLinkId++;
-  /** When the handshake completed (ms since the epoch), or `undefined` before. */
-  openedAt;
-  /** When the client last sent a frame on it (ms since the epoch). */
-  lastSentAt = 0;
-  /** Whether the SDK closed it (so its close code says nothing about the server's reasons). */
-  closedByClient = false;
-  #socket;
-  #events;
-  #done = false;
-  constructor(WebSocketCtor, url, events) {
-    this.#events = events;
-    this.#socket = new WebSocketCtor(url);
-    this.#socket.addEventListener("open", () => {
-      if (this.#done) return;
-      this.openedAt = Date.now();
-      this.lastSentAt = this.openedAt;
-      this.#events.open(this);
-    });
-    this.#socket.addEventListener("message", (event) => {
-      if (this.#done || typeof event.data !== "string") return;
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (typeof frame === "object" && frame !== null && !Array.isArray(frame)) {
-        this.#events.frame(this, frame);
-      }
-    });
-    this.#socket.addEventListener("close", (event) => this.#finish(event.code, event.reason));
-  }
-  /** Whether the handshake completed and the link is not closed. */
-  get open() {
-    return this.openedAt !== void 0 && !this.#done;
-  }
-  /** Whether the link is closed (by either side). */
-  get closed() {
-    return this.#done;
-  }
-  /** Sends one request; `false` when the link is not open. */
-  send(request) {
-    if (!this.open) return false;
-    try {
-      this.#socket.send(JSON.stringify(request));
-    } catch {
-      return false;
-    }
-    this.lastSentAt = Date.now();
-    return true;
-  }
-  /**
-   * Closes the link and reports the close at once (with `code`), without waiting for the
-   * server's close frame: the SDK treats the link as gone from now on.
-   */
-  close(code = 1e3, reason = "") {
-    if (!this.#done) this.closedByClient = true;
-    try {
-      this.#socket.close(code, reason);
-    } catch {
-    }
-    this.#finish(code, reason);
-  }
-  #finish(code, reason) {
-    if (this.#done) return;
-    this.#done = true;
-    this.#events.close(this, code, reason);
-  }
-};
-
 // ../typescript/src/validate.ts
 var roomPattern = new RegExp(LIMITS.roomIdPattern);
 var encoder = new TextEncoder();
@@ -792,41 +1076,47 @@ function checkClientMsgId(clientMsgId) {
 var StarlingClient = class {
   /** The WebSocket URL without the token, e.g. `wss://…/prod`. */
   url;
-  #tokenProvider;
   #options;
-  #events = new Emitter((e) => this.#reportListenerError(e));
-  #inbox = new Inbox();
+  #events = new Emitter();
   #outbox;
-  #backoff;
+  #resume;
+  #connection;
   #wants = /* @__PURE__ */ new Map();
-  #prejoin = /* @__PURE__ */ new Map();
   #presenceVersions = /* @__PURE__ */ new Map();
-  #waitingActive = [];
-  #state = "connecting";
-  #user;
-  #active;
-  #candidate;
-  #draining = /* @__PURE__ */ new Set();
-  #authFailed = false;
-  #attempt = 0;
-  #reconnectTimer;
   #flushTimer;
   /** Use {@link connect}. */
   constructor(url, tokenProvider, options = {}) {
     this.url = url;
-    this.#tokenProvider = tokenProvider;
     this.#options = resolveOptions(options, () => new MemoryStore());
     this.#outbox = new Outbox(this.#options.maxSendAttempts);
-    this.#backoff = new Backoff(this.#options.backoff, this.#options.random);
-    void this.#open("connect");
+    this.#resume = new Resume(this.#options.store, this.#options.gapHistoryLimit, {
+      active: () => this.#connection.active,
+      deliver: (m) => this.#events.emit("message", m),
+      gap: (g) => this.#events.emit("gap", g),
+      error: (e) => this.#emitError(e),
+      history: async (room, limit) => (await this.history(room, { limit })).messages,
+      retryDelayMs: () => this.#connection.retryDelayMs()
+    });
+    this.#connection = new Connection(url, tokenProvider, this.#options, {
+      prepare: (session) => this.#joinAll(session),
+      activated: (session) => this.#activated(session),
+      drained: (previous, successor) => this.#outbox.oldestInflight(previous.link.id) === void 0 && !successor.syncing,
+      frame: (session, frame) => this.#onFrame(session, frame),
+      closed: (session) => {
+        this.#outbox.linkLost(session.link.id);
+        this.#flushAll();
+      },
+      state: (change) => this.#events.emit("state", change),
+      error: (e) => this.#emitError(e)
+    });
   }
   /** The connection state: `connecting`, `connected`, `reconnecting` or `disconnected` (closed by the app). */
   get state() {
-    return this.#state;
+    return this.#connection.state;
   }
   /** The user id (`sub`) of the last token, when it is a readable JWT. */
   get user() {
-    return this.#user;
+    return this.#connection.user;
   }
   /** The rooms joined (or being joined). */
   get rooms() {
@@ -836,9 +1126,9 @@ var StarlingClient = class {
   get outboxSize() {
     return this.#outbox.size;
   }
-  /** The room's last seq handed to the application, when the room is joined. */
+  /** The room's last seq handed to the application, once the room was joined. */
   lastSeq(room) {
-    return this.#inbox.delivered(room);
+    return this.#resume.delivered(room);
   }
   /** Calls `listener` on every `event`; returns a function that removes it. */
   on(event, listener) {
@@ -854,12 +1144,13 @@ var StarlingClient = class {
   }
   /** Resolves once the client is connected (at once if it is); rejects with `closed` if it is closed first. */
   async connected() {
-    await this.#whenActive();
+    await this.#connection.whenActive();
   }
   /**
    * Joins `room`, now and after every reconnect, and resolves once it is joined. Messages after
    * `since` (default: the store's seq for the room, else the room's last seq at the first join)
-   * are delivered as `message` events, once and in order.
+   * arrive as `message` events, once and in order. Rejects with the server's code (`forbidden`
+   * for a DM room of others or beyond the room limit, `bad_request` for a malformed id).
    */
   async join(room, options = {}) {
     checkRoom(room, "join");
@@ -868,10 +1159,10 @@ var StarlingClient = class {
       want = { start: options.since ?? this.#options.store.get(room), waiters: [], lastJoined: void 0 };
       this.#wants.set(room, want);
     }
-    const active = this.#active;
+    const active = this.#connection.active;
     if (active?.joined.has(room) && want.lastJoined !== void 0) return this.#joinResult(want.lastJoined);
     const joined = new Promise((resolve, reject) => want.waiters.push({ resolve, reject }));
-    for (const session of [active, this.#candidate]) if (session?.link.open) void this.#joinOn(session, room);
+    for (const session of [active, this.#connection.candidate]) if (session?.link.open) void this.#joinOn(session, room);
     return joined;
   }
   /** Leaves `room`: ends the subscription and the user's membership, forgets its seq, and rejects its queued sends. */
@@ -879,13 +1170,12 @@ var StarlingClient = class {
     checkRoom(room, "leave");
     const want = this.#wants.get(room);
     this.#wants.delete(room);
-    this.#inbox.untrack(room);
-    this.#prejoin.delete(room);
+    this.#resume.forget(room);
     await this.#options.store.delete?.(room);
     const left = new StarlingError("not_found", `left ${room}`, { action: "join", local: true });
     for (const w of want?.waiters.splice(0) ?? []) w.reject(left);
     this.#outbox.rejectAll(new StarlingError("forbidden", `left ${room} before the message was accepted`, { local: true }), room);
-    const active = this.#active;
+    const active = this.#connection.active;
     if (active === void 0 || !active.joined.has(room)) return;
     active.joined.delete(room);
     await this.#request({ action: "leave", room }, (f) => f.type === "left" && f.room === room);
@@ -894,9 +1184,9 @@ var StarlingClient = class {
    * Sends `body` to `room` (joined with {@link join}). While disconnected the message waits in
    * the outbox; it is sent, and resent after a reconnect, with the same `clientMsgId` until the
    * server accepts it, and the promise resolves then (`accepted` means queued: the `message`
-   * event carrying this `clientMsgId` confirms it was stored). It rejects with a
-   * {@link StarlingError} carrying the server's code, or at once (`local: true`) for a body the
-   * server would refuse.
+   * event carrying this `clientMsgId` confirms it was stored). `rate_limited` and `internal` are
+   * retried. It rejects with a {@link StarlingError} carrying the server's code, or at once
+   * (`local: true`) for a body the server would refuse.
    */
   send(room, body, options = {}) {
     const clientMsgId = options.clientMsgId ?? globalThis.crypto.randomUUID();
@@ -905,7 +1195,7 @@ var StarlingClient = class {
       checkClientMsgId(clientMsgId);
       checkBody(body, clientMsgId);
       if (!this.#wants.has(room)) throw new StarlingError("forbidden", `join ${room} first`, { action: "send", clientMsgId, local: true });
-      if (this.#state === "disconnected") throw new StarlingError("closed", "the client is closed", { action: "send", clientMsgId, local: true });
+      if (this.state === "disconnected") throw new StarlingError("closed", "the client is closed", { action: "send", clientMsgId, local: true });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -916,8 +1206,7 @@ var StarlingClient = class {
   /** One page of `room`'s stored messages, newest page first, ascending in the page. Page back with `before` = the page's first seq while `hasMore`. */
   async history(room, options = {}) {
     checkRoom(room, "history");
-    const request = { action: "history", room, ...options };
-    const frame = await this.#request(request, (f) => f.type === "history" && f.room === room);
+    const frame = await this.#request({ action: "history", room, ...options }, (f) => f.type === "history" && f.room === room);
     return { room, messages: frame.messages, hasMore: frame.hasMore };
   }
   /** One page of `room`'s members; pass the page's `cursor` for the next one while `hasMore`. */
@@ -931,18 +1220,18 @@ var StarlingClient = class {
   }
   /** Sets the user's status for all of their devices; resolves with the server's announcement. */
   async setStatus(status) {
-    const frame = await this.#request({ action: "status", status }, (f) => f.type === "presenceChanged" && f.status === status && (this.#user === void 0 || f.user === this.#user));
-    return presenceUpdate(frame);
+    const mine = (f) => f.type === "presenceChanged" && f.status === status && (this.user === void 0 || f.user === this.user);
+    return presenceUpdate(await this.#request({ action: "status", status }, mine));
   }
   /** Moves the user's read cursor in `room` forward to `seq`; resolves with the stored cursor (which never moves back). */
   async markRead(room, seq) {
     checkRoom(room, "read");
-    const frame = await this.#request({ action: "read", room, seq }, (f) => f.type === "read" && f.room === room && (this.#user === void 0 || f.user === this.#user));
-    return frame.seq;
+    const mine = (f) => f.type === "read" && f.room === room && (this.user === void 0 || f.user === this.user);
+    return (await this.#request({ action: "read", room, seq }, mine)).seq;
   }
   /** Tells `room` the user is typing (no reply; the server passes one per 2 s). `false` when not connected or not joined. For a throttle, see {@link TypingThrottle}. */
   typing(room) {
-    const active = this.#active;
+    const active = this.#connection.active;
     if (active === void 0 || !active.joined.has(room)) return false;
     return active.link.send({ action: "typing", room });
   }
@@ -952,150 +1241,48 @@ var StarlingClient = class {
   }
   /** Replaces the connection now, make-before-break, as the planned reconnect does before API Gateway's 2-hour limit. */
   reconnect() {
-    if (this.#state === "connected" && this.#candidate === void 0) void this.#open("planned");
+    this.#connection.replace();
   }
-  /**
-   * Drops the connection abruptly without a close handshake, as a network failure would; the
-   * client reconnects as after any drop. For tests and demos.
-   */
+  /** Drops the connection abruptly, as a network failure would; the client reconnects as after any drop. For tests and demos. */
   dropConnection() {
-    this.#active?.link.close(4999, "dropped on purpose");
+    this.#connection.active?.link.close(4999, "dropped on purpose");
   }
   /** Closes the client for good: state `disconnected`; queued sends and waiting requests reject with `closed`. */
   close() {
-    if (this.#state === "disconnected") return;
-    this.#setState("disconnected");
-    clearTimeout(this.#reconnectTimer);
+    if (this.state === "disconnected") return;
+    this.#connection.close();
     clearTimeout(this.#flushTimer);
     const closed = new StarlingError("closed", "the client was closed", { local: true });
-    for (const s of [this.#active, this.#candidate, ...this.#draining]) s?.end(1e3, "client closed");
-    this.#active = void 0;
-    this.#candidate = void 0;
     this.#outbox.rejectAll(closed);
-    for (const w of this.#waitingActive.splice(0)) w.reject(closed);
     for (const want of this.#wants.values()) for (const w of want.waiters.splice(0)) w.reject(closed);
   }
-  // --- connection lifecycle -------------------------------------------------------------
-  async #open(reason) {
-    if (this.#state === "disconnected") return;
-    let token;
-    try {
-      token = await this.#tokenProvider({ reason, forceRefresh: this.#authFailed, attempt: this.#attempt });
-    } catch (error) {
-      this.#emitError(new StarlingError("unauthorized", `the token provider failed: ${String(error)}`, { local: true }));
-      this.#afterFailedAttempt(reason);
-      return;
-    }
-    if (this.#isClosed()) return;
-    this.#user = readClaims(token).sub ?? this.#user;
-    const session = new Session(
-      reason === "planned",
-      (s) => new Link(this.#options.WebSocket, withToken(this.url, token), {
-        open: () => void this.#establish(s),
-        frame: (_, frame) => this.#onFrame(s, frame),
-        close: (link, code) => this.#onClose(s, code, link.openedAt === void 0, link.closedByClient)
-      })
-    );
-    this.#candidate = session;
-    session.timer("connect", this.#options.connectTimeoutMs, () => session.end(1e3, "connect timeout"));
-  }
-  /** The handshake succeeded: re-join every room, then make the session the active one. */
-  async #establish(session) {
+  // --- joins ----------------------------------------------------------------------------
+  /** Joins every room on a new connection, rooms joined by the application meanwhile included. */
+  async #joinAll(session) {
     for (; ; ) {
       const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
-      if (missing.length === 0 || session.link.closed) break;
+      if (missing.length === 0 || session.link.closed) return;
       await Promise.all(missing.map((room) => this.#joinOn(session, room)));
     }
-    if (session.link.closed || this.#isClosed()) return;
-    session.clearTimer("connect");
-    const previous = this.#active;
-    this.#active = session;
-    this.#candidate = void 0;
-    this.#authFailed = false;
-    this.#attempt = 0;
-    if (previous !== void 0) {
-      this.#draining.add(previous);
-      previous.drain(this.#options.drainMs, () => this.#outbox.oldestInflight(previous.link.id) === void 0);
-    }
-    session.timer("stable", this.#options.stableAfterMs, () => this.#backoff.reset());
-    const planned = this.#options.plannedReconnectMs - this.#options.random() * this.#options.plannedReconnectJitterMs;
-    session.timer("planned", planned, () => this.reconnect());
-    this.#armHeartbeat(session);
-    this.#setState("connected");
-    for (const w of this.#waitingActive.splice(0)) w.resolve(session);
-    this.#sendSyncs(session, this.#inbox.beginSync(session.joined));
-    this.#flushAll();
-  }
-  #onClose(session, code, beforeOpen, byClient) {
-    session.closed(new LinkLostError());
-    this.#outbox.linkLost(session.link.id);
-    if (this.#draining.delete(session)) return this.#flushAll();
-    if (this.#state === "disconnected") return;
-    if (beforeOpen || !byClient && (code === 1008 || code >= 4e3 && code < 5e3)) this.#authFailed = true;
-    if (session === this.#candidate) {
-      this.#candidate = void 0;
-      this.#afterFailedAttempt(session.planned && this.#active !== void 0 ? "planned" : "reconnect");
-    } else if (session === this.#active) {
-      this.#active = void 0;
-      this.#setState("reconnecting", code);
-      this.#scheduleAttempt("reconnect");
-    }
-    this.#flushAll();
-  }
-  #afterFailedAttempt(reason) {
-    this.#attempt += 1;
-    this.#scheduleAttempt(reason);
-  }
-  /** The next connection attempt, after a backoff delay. */
-  #scheduleAttempt(reason) {
-    if (this.#state === "disconnected") return;
-    const delay = this.#backoff.next();
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = setTimeout(() => {
-      if (reason === "planned") this.reconnect();
-      else if (this.#active === void 0 && this.#candidate === void 0) void this.#open(this.#state === "connecting" ? "connect" : "reconnect");
-    }, delay);
-  }
-  #armHeartbeat(session) {
-    const due = session.link.lastSentAt + this.#options.heartbeatIntervalMs - Date.now();
-    session.timer("heartbeat", Math.max(0, due), () => {
-      if (session !== this.#active) return;
-      if (Date.now() - session.link.lastSentAt >= this.#options.heartbeatIntervalMs) {
-        const ping = { action: "ping" };
-        const pong = session.requests.add(ping, (f) => f.type === "pong", this.#options.heartbeatTimeoutMs);
-        session.link.send(ping);
-        pong.catch((error) => {
-          if (error instanceof StarlingError && error.code === "timeout") session.end(1e3, "no pong");
-        });
-      }
-      this.#armHeartbeat(session);
-    });
   }
   async #joinOn(session, room) {
     for (let attempt = 1; ; attempt++) {
       if (session.link.closed || !this.#wants.has(room)) return;
-      const request = { action: "join", room };
-      const reply = session.requests.add(request, (f) => f.type === "joined" && f.room === room, this.#options.requestTimeoutMs);
-      session.link.send(request);
       try {
-        await this.#onJoined(session, await reply);
+        await this.#onJoined(session, await this.#ask(session, { action: "join", room }, (f) => f.type === "joined" && f.room === room));
         return;
       } catch (error) {
         if (!(error instanceof StarlingError)) return;
         if (error.code === "timeout") return session.end(1e3, "join timed out");
-        if (error.code === "rate_limited" && attempt < this.#options.maxSendAttempts) {
-          await sleep(error.retryAfterMs ?? 1e3);
+        if ((error.code === "rate_limited" || error.code === "internal") && attempt < this.#options.maxSendAttempts) {
+          await sleep(error.retryAfterMs ?? this.#connection.retryDelayMs());
           continue;
         }
-        if (error.code === "internal" && attempt < this.#options.maxSendAttempts) {
-          await sleep(this.#backoff.ceiling());
-          continue;
-        }
-        const want = this.#wants.get(room);
+        const waiters = this.#wants.get(room)?.waiters.splice(0) ?? [];
         this.#wants.delete(room);
         this.#outbox.rejectAll(error, room);
-        for (const w of want?.waiters.splice(0) ?? []) w.reject(error);
-        if (want?.waiters.length === 0) this.#emitError(error);
+        for (const w of waiters) w.reject(error);
+        if (waiters.length === 0) this.#emitError(error);
         return;
       }
     }
@@ -1107,141 +1294,85 @@ var StarlingClient = class {
     if (this.#wants.get(frame.room) !== want) return;
     want.lastJoined = frame;
     session.joined.add(frame.room);
-    if (!this.#inbox.has(frame.room)) {
-      this.#inbox.track(frame.room, start2 ?? frame.lastSeq);
-      const early = this.#prejoin.get(frame.room) ?? [];
-      this.#prejoin.delete(frame.room);
-      this.#deliver(this.#inbox.offer(frame.room, early));
-    }
-    const result = this.#joinResult(frame);
-    for (const w of want.waiters.splice(0)) w.resolve(result);
-    if (session === this.#active) {
-      this.#sendSyncs(session, this.#inbox.beginSync([frame.room]));
+    this.#resume.start(frame.room, start2 ?? frame.lastSeq);
+    if (session === this.#connection.active) {
+      this.#resolveJoins(frame.room);
+      this.#resume.begin(session, [frame.room]);
       this.#flush(frame.room);
     }
   }
+  /** The new connection took over: joins resolve, rooms sync, the outbox goes out. */
+  #activated(session) {
+    for (const room of session.joined) this.#resolveJoins(room);
+    this.#resume.begin(session, session.joined);
+    this.#flushAll();
+  }
+  #resolveJoins(room) {
+    const want = this.#wants.get(room);
+    if (want?.lastJoined === void 0) return;
+    const result = this.#joinResult(want.lastJoined);
+    for (const w of want.waiters.splice(0)) w.resolve(result);
+  }
   #joinResult(frame) {
-    return { room: frame.room, lastSeq: frame.lastSeq, delivered: this.#inbox.delivered(frame.room) ?? frame.lastSeq };
+    return { room: frame.room, lastSeq: frame.lastSeq, delivered: this.#resume.delivered(frame.room) ?? frame.lastSeq };
   }
   // --- frames ---------------------------------------------------------------------------
   #onFrame(session, raw) {
-    if (typeof raw.type !== "string") {
-      if (!session.requests.failOldest()) {
-        const entry = this.#outbox.oldestInflight(session.link.id);
-        if (entry !== void 0) this.#onSendError(session, new StarlingError("internal", "the server failed to handle the send", { action: "send", clientMsgId: entry.clientMsgId }), entry.room);
-      }
-      return;
-    }
-    const frame = raw;
+    if (typeof raw.type !== "string") this.#onGatewayError(session);
+    else this.#dispatch(session, raw);
+    this.#connection.checkDrained();
+  }
+  #dispatch(session, frame) {
     switch (frame.type) {
       case "message": {
         const { type: _type, ...message2 } = frame;
-        this.#offer(frame.room, [message2]);
-        break;
+        return this.#resume.offer(frame.room, [message2], this.#wants.has(frame.room));
       }
       case "syncPage":
-        this.#offer(frame.room, frame.messages);
-        break;
+        return this.#resume.offer(frame.room, frame.messages, this.#wants.has(frame.room));
       case "synced":
-        if (session === this.#active) this.#onSynced(session, frame);
-        break;
+        if (session === this.#connection.active) this.#resume.onSynced(session, frame);
+        return;
       case "accepted":
         if (this.#outbox.accepted(frame)) this.#flush(frame.room);
-        break;
-      case "error":
-        this.#onErrorFrame(session, frame);
-        break;
+        return;
+      case "error": {
+        const error = errorFromFrame(frame);
+        if (frame.action === "send") return this.#onSendError(session, error);
+        if (frame.action === "sync") return this.#resume.onSyncError(session, frame, error);
+        if (!session.requests.handle(frame)) this.#emitError(error);
+        return;
+      }
       case "presenceChanged":
         session.requests.handle(frame);
         if (this.#notePresence(frame.user, frame.version)) this.#events.emit("presence", presenceUpdate(frame));
-        break;
+        return;
       case "typing":
-        this.#events.emit("typing", { room: frame.room, user: frame.user });
-        break;
+        return this.#events.emit("typing", { room: frame.room, user: frame.user });
       case "read":
         session.requests.handle(frame);
-        this.#events.emit("read", { room: frame.room, user: frame.user, seq: frame.seq });
-        break;
+        return this.#events.emit("read", { room: frame.room, user: frame.user, seq: frame.seq });
       default:
         session.requests.handle(frame);
     }
-    session.maybeDrained();
   }
-  #offer(room, messages) {
-    if (this.#inbox.has(room)) {
-      this.#deliver(this.#inbox.offer(room, messages));
-      if (this.#active !== void 0) this.#sendSyncs(this.#active, this.#inbox.nextSyncs());
-    } else if (this.#wants.has(room)) {
-      const early = this.#prejoin.get(room) ?? [];
-      early.push(...messages);
-      this.#prejoin.set(room, early);
-    }
-  }
-  #onSynced(session, frame) {
-    session.syncDone(frame.room);
-    const step = this.#inbox.onSynced(frame);
-    this.#deliver(step.deliver);
-    if (step.gap !== void 0) this.#events.emit("gap", step.gap);
-    if (step.needHistory !== void 0) void this.#resetFromHistory(step.needHistory);
-    this.#sendSyncs(session, this.#inbox.nextSyncs());
-  }
-  async #resetFromHistory(room) {
-    let page;
-    try {
-      page = (await this.history(room, { limit: this.#options.gapHistoryLimit })).messages;
-    } catch {
-      page = void 0;
-    }
-    const step = this.#inbox.resetFromHistory(room, page);
-    if (step.gap !== void 0) this.#events.emit("gap", step.gap);
-    this.#deliver(step.deliver);
-    if (this.#active !== void 0) this.#sendSyncs(this.#active, this.#inbox.nextSyncs());
-  }
-  #onErrorFrame(session, frame) {
-    const error = errorFromFrame(frame);
-    if (frame.action === "send") {
-      const entry = this.#outbox.oldestInflight(session.link.id);
-      return this.#onSendError(session, error, entry?.room);
-    }
-    if (frame.action === "sync") {
-      const failed = session.syncFailed(frame.message);
-      if (failed.refusedRoom !== void 0) this.#inbox.syncRefused(failed.refusedRoom);
-      else this.#inbox.syncFailed(failed.rooms);
-      this.#emitError(error);
-      const delay = error.retryAfterMs ?? this.#backoff.ceiling();
-      if (failed.refusedRoom === void 0) setTimeout(() => session === this.#active && this.#sendSyncs(session, this.#inbox.nextSyncs()), delay);
-      return;
-    }
-    if (!session.requests.handle(frame)) this.#emitError(error);
-  }
-  #onSendError(session, error, room) {
-    const outcome = this.#outbox.refused(error, session.link.id, Date.now(), this.#backoff.ceiling());
-    if (outcome === void 0) return this.#emitError(error);
-    if (room !== void 0) this.#flush(room);
-    this.#scheduleFlush();
-  }
-  #sendSyncs(session, requests) {
-    for (const request of requests) {
-      if (session === this.#active && session.link.send(request)) session.syncSent(Object.keys(request.rooms));
-      else this.#inbox.syncFailed(Object.keys(request.rooms));
-    }
-  }
-  #deliver(messages) {
-    const rooms = /* @__PURE__ */ new Set();
-    for (const m of messages) {
-      rooms.add(m.room);
-      this.#events.emit("message", m);
-    }
-    for (const room of rooms) {
-      const seq = this.#inbox.delivered(room);
-      if (seq === void 0) continue;
-      Promise.resolve(this.#options.store.set(room, seq)).catch((e) => this.#emitError(new StarlingError("internal", `the seq store failed: ${String(e)}`, { local: true })));
-    }
+  /** API Gateway's own error frame (no `type`): the request it answers failed with `internal`. */
+  #onGatewayError(session) {
+    if (session.requests.failOldest()) return;
+    const entry = this.#outbox.oldestInflight(session.link.id);
+    if (entry !== void 0) this.#onSendError(session, new StarlingError("internal", "the server failed to handle the send", { action: "send", clientMsgId: entry.clientMsgId }));
   }
   // --- outbox ---------------------------------------------------------------------------
+  #onSendError(session, error) {
+    const outcome = this.#outbox.refused(error, session.link.id, Date.now(), this.#connection.retryDelayMs());
+    if (outcome === void 0) return this.#emitError(error);
+    this.#flush(outcome.room);
+    this.#scheduleFlush();
+  }
+  /** Sends the room's next queued message, if the active connection is joined to it and none is out. */
   #flush(room) {
-    const active = this.#active;
-    if (active === void 0 || !active.joined.has(room)) return;
+    const active = this.#connection.active;
+    if (active === void 0 || !active.link.open || !active.joined.has(room)) return;
     const entry = this.#outbox.next(room, Date.now());
     if (entry === void 0) return;
     if (!active.link.send(this.#outbox.sent(entry, active.link.id))) this.#outbox.linkLost(active.link.id);
@@ -1256,19 +1387,23 @@ var StarlingClient = class {
     if (at !== void 0) this.#flushTimer = setTimeout(() => this.#flushAll(), at - Date.now());
   }
   // --- requests -------------------------------------------------------------------------
-  /** Sends `request` once connected and waits for its reply; resent after a drop or `rate_limited`. */
+  /** Sends `request` on `session` and waits for the frame `matches` accepts. */
+  #ask(session, request, matches, timeoutMs = this.#options.requestTimeoutMs) {
+    const reply = session.requests.add(request, matches, timeoutMs);
+    session.link.send(request);
+    return reply;
+  }
+  /** Sends `request` once connected and waits for its reply; sent again after a drop or `rate_limited`. */
   async #request(request, matches) {
     for (let attempt = 1; ; attempt++) {
-      const session = await this.#whenActive();
-      const reply = session.requests.add(request, matches, this.#options.requestTimeoutMs);
-      session.link.send(request);
+      const session = await this.#connection.whenActive();
       try {
-        return await reply;
+        return await this.#ask(session, request, matches);
       } catch (error) {
         const last = attempt >= this.#options.maxSendAttempts;
         if (error instanceof LinkLostError && !last) continue;
         if (error instanceof StarlingError && error.code === "rate_limited" && !last) {
-          await sleep(error.retryAfterMs ?? 1e3);
+          await sleep(error.retryAfterMs ?? this.#connection.retryDelayMs());
           continue;
         }
         if (error instanceof LinkLostError) throw new StarlingError("internal", error.message, { action: request.action });
@@ -1276,35 +1411,15 @@ var StarlingClient = class {
       }
     }
   }
-  #whenActive() {
-    if (this.#state === "disconnected") return Promise.reject(new StarlingError("closed", "the client is closed", { local: true }));
-    if (this.#active !== void 0 && this.#state === "connected") return Promise.resolve(this.#active);
-    return new Promise((resolve, reject) => this.#waitingActive.push({ resolve, reject }));
-  }
   // --- events ---------------------------------------------------------------------------
-  #setState(state, code) {
-    if (state === this.#state) return;
-    const previous = this.#state;
-    this.#state = state;
-    this.#events.emit("state", code === void 0 ? { state, previous } : { state, previous, code });
-  }
   #notePresence(user, version) {
     const known = this.#presenceVersions.get(user);
     if (known !== void 0 && version <= known) return false;
     this.#presenceVersions.set(user, version);
     return true;
   }
-  /** A method, so TypeScript does not narrow the state across an `await`. */
-  #isClosed() {
-    return this.#state === "disconnected";
-  }
   #emitError(error) {
     if (this.#events.listenerCount("error") > 0) this.#events.emit("error", error);
-  }
-  #reportListenerError(error) {
-    queueMicrotask(() => {
-      throw error;
-    });
   }
 };
 function presenceUpdate(frame) {
