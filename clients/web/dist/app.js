@@ -1579,6 +1579,8 @@ var RoomModel = class {
   unread = 0;
   hasOlder = false;
   joined = false;
+  /** Its newest history page is in: what is shown is then complete up to the newest message. */
+  loaded = false;
   /** A DM joined in the background, shown once it has a message (see ChatApp.discoverDms). */
   hidden = false;
   constructor(id) {
@@ -1644,6 +1646,8 @@ var View = class {
   #messages = byId("messages");
   #pending = byId("pending");
   #scroller = byId("scroller");
+  #myStatus = "online";
+  #connected = false;
   constructor(me, events) {
     this.#me = me;
     this.#events = events;
@@ -1662,6 +1666,8 @@ var View = class {
       link.addEventListener("click", () => this.#events.select(model.id));
       (peer === void 0 ? roomItems : dmItems).push(h("li", {}, link));
     }
+    const unread = [...rooms].reduce((n, m) => n + (m.hidden ? 0 : m.unread), 0);
+    document.title = unread > 0 ? `(${unread}) Starling chat` : "Starling chat";
     byId("room-list").replaceChildren(...roomItems);
     byId("dm-list").replaceChildren(...dmItems);
   }
@@ -1681,6 +1687,7 @@ var View = class {
     }
     this.#messages.replaceChildren(...nodes);
     this.#messages.dataset.room = model?.id ?? "";
+    this.#messages.dataset.loaded = String(model?.loaded ?? false);
     this.pending(model);
     this.receipts(model, cursors);
     this.#scrollToEnd();
@@ -1743,8 +1750,14 @@ var View = class {
       if (user !== this.#me) item.addEventListener("click", () => this.#events.openDm(user));
       return h("li", {}, item);
     }));
-    const me = byId("me-dot");
-    me.dataset.status = statuses.get(this.#me) ?? "online";
+    this.#myStatus = statuses.get(this.#me) ?? "online";
+    this.#showMyStatus();
+  }
+  /** One's own dot: one's status while connected, offline while not. */
+  #showMyStatus() {
+    const dot = byId("me-dot");
+    dot.dataset.status = this.#connected ? this.#myStatus : "offline";
+    dot.title = this.#connected ? this.#myStatus : "not connected";
   }
   /** "bob is typing…" for the current room. */
   typing(users) {
@@ -1759,6 +1772,8 @@ var View = class {
   /** The connection banner: hidden while connected. */
   state(state, waiting) {
     document.body.dataset.state = state;
+    this.#connected = state === "connected";
+    this.#showMyStatus();
     const banner = byId("banner");
     banner.dataset.state = state;
     const queued = waiting > 0 ? ` ${waiting} message${waiting === 1 ? "" : "s"} will be sent when it is back.` : "";
@@ -1897,6 +1912,7 @@ var ChatApp = class {
     const page = await this.client.history(model.id, { limit: PAGE });
     for (const m of page.messages) model.add(m);
     model.hasOlder = page.hasMore;
+    model.loaded = true;
     if (model.id === this.#current) this.#redrawConversation();
     if (dmPeer(model.id, this.me) === void 0) await this.#refreshPresence(model.id);
     else for (const user of model.id.split(":").slice(1)) model.members.add(user);
@@ -2040,6 +2056,7 @@ var ChatApp = class {
       const page = await this.client.history(dm.room, { limit: PAGE }).catch(() => void 0);
       for (const m of page?.messages ?? []) quiet.add(m);
       quiet.hasOlder = page?.hasMore ?? false;
+      quiet.loaded = page !== void 0;
       quiet.hidden = false;
       this.#saved.add(dm.room);
       this.#redrawLists();
@@ -2070,7 +2087,7 @@ var ChatApp = class {
     return this.#current === void 0 ? [] : this.#typing.typingIn(this.#current).filter((u) => u !== this.me);
   }
   #redrawLists() {
-    this.#view.lists(this.#rooms.values(), this.#current, this.#statuses);
+    this.#view.lists([...this.#rooms.values()], this.#current, this.#statuses);
   }
   #redrawConversation() {
     const model = this.#current === void 0 ? void 0 : this.#rooms.get(this.#current);

@@ -119,6 +119,7 @@ export class ChatApp {
     const page = await this.client.history(model.id, { limit: PAGE });
     for (const m of page.messages) model.add(m);
     model.hasOlder = page.hasMore;
+    model.loaded = true;
     if (model.id === this.#current) this.#redrawConversation();
     if (dmPeer(model.id, this.me) === undefined) await this.#refreshPresence(model.id);
     else for (const user of model.id.split(':').slice(1)) model.members.add(user);
@@ -276,6 +277,7 @@ export class ChatApp {
       const page = await this.client.history(dm.room, { limit: PAGE }).catch(() => undefined);
       for (const m of page?.messages ?? []) quiet.add(m);
       quiet.hasOlder = page?.hasMore ?? false;
+      quiet.loaded = page !== undefined;
       quiet.hidden = false;
       this.#saved.add(dm.room);
       this.#redrawLists();
@@ -311,7 +313,7 @@ export class ChatApp {
   }
 
   #redrawLists(): void {
-    this.#view.lists(this.#rooms.values(), this.#current, this.#statuses);
+    this.#view.lists([...this.#rooms.values()], this.#current, this.#statuses);
   }
 
   #redrawConversation(): void {

@@ -43,6 +43,8 @@ export class RoomModel {
   unread = 0;
   hasOlder = false;
   joined = false;
+  /** Its newest history page is in: what is shown is then complete up to the newest message. */
+  loaded = false;
   /** A DM joined in the background, shown once it has a message (see ChatApp.discoverDms). */
   hidden = false;
 

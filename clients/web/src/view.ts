@@ -21,6 +21,8 @@ export class View {
   readonly #messages = byId<HTMLOListElement>('messages');
   readonly #pending = byId<HTMLOListElement>('pending');
   readonly #scroller = byId('scroller');
+  #myStatus: PresenceStatus = 'online';
+  #connected = false;
 
   constructor(me: UserId, events: ViewEvents) {
     this.#me = me;
@@ -29,7 +31,7 @@ export class View {
   }
 
   /** The rooms and the DMs of the sidebar, with unread badges and the DM peers' dots. */
-  lists(rooms: Iterable<RoomModel>, current: RoomId | undefined, statuses: Map<UserId, PresenceStatus>): void {
+  lists(rooms: RoomModel[], current: RoomId | undefined, statuses: Map<UserId, PresenceStatus>): void {
     const roomItems: HTMLElement[] = [];
     const dmItems: HTMLElement[] = [];
     for (const model of [...rooms].sort((a, b) => a.id.localeCompare(b.id))) {
@@ -41,6 +43,8 @@ export class View {
       link.addEventListener('click', () => this.#events.select(model.id));
       (peer === undefined ? roomItems : dmItems).push(h('li', {}, link));
     }
+    const unread = [...rooms].reduce((n, m) => n + (m.hidden ? 0 : m.unread), 0);
+    document.title = unread > 0 ? `(${unread}) Starling chat` : 'Starling chat';
     byId('room-list').replaceChildren(...roomItems);
     byId('dm-list').replaceChildren(...dmItems);
   }
@@ -61,6 +65,7 @@ export class View {
     }
     this.#messages.replaceChildren(...nodes);
     this.#messages.dataset.room = model?.id ?? '';
+    this.#messages.dataset.loaded = String(model?.loaded ?? false);
     this.pending(model);
     this.receipts(model, cursors);
     this.#scrollToEnd();
@@ -119,8 +124,15 @@ export class View {
       if (user !== this.#me) item.addEventListener('click', () => this.#events.openDm(user));
       return h('li', {}, item);
     }));
-    const me = byId('me-dot');
-    me.dataset.status = statuses.get(this.#me) ?? 'online';
+    this.#myStatus = statuses.get(this.#me) ?? 'online';
+    this.#showMyStatus();
+  }
+
+  /** One's own dot: one's status while connected, offline while not. */
+  #showMyStatus(): void {
+    const dot = byId('me-dot');
+    dot.dataset.status = this.#connected ? this.#myStatus : 'offline';
+    dot.title = this.#connected ? this.#myStatus : 'not connected';
   }
 
   /** "bob is typing…" for the current room. */
@@ -137,6 +149,8 @@ export class View {
   /** The connection banner: hidden while connected. */
   state(state: ConnectionState, waiting: number): void {
     document.body.dataset.state = state;
+    this.#connected = state === 'connected';
+    this.#showMyStatus();
     const banner = byId('banner');
     banner.dataset.state = state;
     const queued = waiting > 0 ? ` ${waiting} message${waiting === 1 ? '' : 's'} will be sent when it is back.` : '';

@@ -75,12 +75,14 @@ test('a reload resumes with every message once and no gap, including those sent 
   await alice.page.waitForSelector('#messages li.msg[data-seq="8"]');
   await bob.page.goto(devstack.url);
   await bob.page.waitForSelector('body[data-state=connected]');
-  await bob.page.waitForSelector('#messages li.msg[data-seq="8"]');
+  // Loaded: the newest history page is in, as well as what the SDK delivered after its seq.
+  await bob.page.waitForSelector('#messages[data-loaded=true] li.msg[data-seq="8"]');
+  assert.deepEqual(await shownSeqs(bob.page), [1, 2, 3, 4, 5, 6, 7, 8]);
 
   // And a plain reload, with alice sending while it happens.
   await Promise.all([bob.page.reload(), say(alice.page, 'During the reload')]);
   await bob.page.waitForSelector('body[data-state=connected]');
-  await bob.page.waitForSelector('#messages li.msg[data-seq="9"]:has-text("During the reload")');
+  await bob.page.waitForSelector('#messages[data-loaded=true] li.msg[data-seq="9"]:has-text("During the reload")');
 
   const seqs = await shownSeqs(bob.page);
   assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9], 'every seq once, in order, no gap');
@@ -92,27 +94,42 @@ test('a reload resumes with every message once and no gap, including those sent 
 });
 
 test('a dropped connection shows the reconnecting banner and sends what was queued after it', async () => {
-  const page = alice.page;
-  let refuse = true;
-  // Every new connection of alice's page is refused until `refuse` is lifted.
-  await page.routeWebSocket(/\/local/, (ws) => {
-    if (refuse) ws.close({ code: 1011, reason: 'refused by the test' });
-    else ws.connectToServer();
+  // Carol's page gets its WebSocket through a route the test controls. It must be set before
+  // the page loads: the SDK keeps the WebSocket constructor it was created with.
+  const gate = { refuse: false, refused: 0 };
+  const carol = await openPage(browser, devstack.url, {
+    beforeLoad: (page) =>
+      page.routeWebSocket(/\/local/, (ws) => {
+        if (!gate.refuse) return void ws.connectToServer();
+        gate.refused += 1;
+        ws.close({ code: 1011, reason: 'refused by the test' });
+      }),
   });
+  const page = carol.page;
+  await signIn(page, 'carol');
+  await page.waitForSelector('#messages[data-loaded=true] li.msg[data-seq="9"]');
+
+  gate.refuse = true;
   await page.evaluate(() => window.starling.client.dropConnection());
   await page.waitForSelector('#banner[data-state=reconnecting]:visible');
   await say(page, 'Sent while offline: waits in the outbox');
   await page.waitForSelector('#pending li:has-text("Sent while offline")');
-  assert.match(await page.textContent('#banner'), /Reconnecting/);
-  await screenshot(page, 'alice-reconnecting');
+  const deadline = Date.now() + STEP_MS;
+  while (gate.refused < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(gate.refused >= 2, `the page tried to reconnect (${gate.refused} refused)`);
+  assert.match(await page.textContent('#banner'), /Reconnecting… the connection dropped\. 1 message will be sent/);
+  assert.equal(await bob.page.$('#messages li.msg:has-text("Sent while offline")'), null, 'nothing went out while refused');
+  await screenshot(page, 'carol-reconnecting');
 
-  refuse = false;
-  await page.waitForSelector('body[data-state=connected]', { timeout: STEP_MS * 2 });
+  gate.refuse = false;
+  await page.waitForSelector('body[data-state=connected]', { timeout: STEP_MS * 3 });
   assert.equal(await page.isHidden('#banner'), true, 'the banner goes away once connected');
-  await bob.page.waitForSelector('#messages li.msg[data-from=alice]:has-text("Sent while offline")');
+  await bob.page.waitForSelector('#messages li.msg[data-from=carol]:has-text("Sent while offline")');
   await page.waitForSelector('#pending li', { state: 'detached' });
   assert.deepEqual(await shownSeqs(bob.page), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-  assertNoPageErrors(alice, bob);
+  assert.deepEqual(await shownSeqs(page), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await page.context().close();
+  assertNoPageErrors(alice, bob, carol);
 });
 
 test('a DM opened from the member list reaches the other user', async () => {
@@ -121,6 +138,7 @@ test('a DM opened from the member list reaches the other user', async () => {
   await say(alice.page, 'Psst, a direct message');
   // Bob's page joined the DM room with alice in the background; it shows up with a badge.
   await bob.page.waitForSelector('#dm-list [data-room="dm:alice:bob"] .badge');
+  assert.equal(await bob.page.title(), '(1) Starling chat', 'the unread count is in the tab title');
   await bob.page.click('#dm-list [data-room="dm:alice:bob"]');
   await bob.page.waitForSelector('#messages li.msg[data-room="dm:alice:bob"]:has-text("Psst")');
   await screenshot(bob.page, 'bob-dm');

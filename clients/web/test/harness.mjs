@@ -91,9 +91,10 @@ export async function launchChromium() {
  * A page in its own browser context (its own storage, as another person's browser), that
  * records the page's uncaught errors and console errors so the test can fail on them.
  */
-export async function openPage(browser, url) {
+export async function openPage(browser, url, { beforeLoad } = {}) {
   const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
   const page = await context.newPage();
+  await beforeLoad?.(page);
   page.setDefaultTimeout(STEP_MS);
   const errors = [];
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
