@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import ssl
 import statistics
 import sys
 import time
@@ -67,13 +68,28 @@ def first_event(session: Session, name: str) -> tuple[str, dict]:
     }[name]
 
 
-def measure_init(stack: LocalLambdas, hello: Runner, session: Session, rounds: int) -> dict[str, list[float]]:
-    """Each round cold-starts every bootstrap once, interleaved, so all share the machine's load."""
+def one_bundle_env() -> dict[str, str]:
+    """The trust store as one PEM bundle (`SSL_CERT_FILE`), instead of what rustls-native-certs
+    finds on this machine: on Debian the bundle plus /etc/ssl/certs, a directory of one file per
+    root certificate, every one of them opened and parsed at init by the SDK's HTTPS client."""
+    cafile = ssl.get_default_verify_paths().openssl_cafile
+    if not cafile or not Path(cafile).is_file():
+        raise SystemExit(f"no CA bundle at {cafile!r} (Python's OpenSSL default) to time init with")
+    return {"SSL_CERT_FILE": str(Path(cafile).resolve())}
+
+
+def measure_init(
+    stack: LocalLambdas, hello: Runner, session: Session, rounds: int, extra_env: dict[str, str] | None = None
+) -> dict[str, list[float]]:
+    """Each round cold-starts every bootstrap once, interleaved, so all share the machine's load.
+    `extra_env` is added to every bootstrap's environment for these cold starts."""
     runners = {HELLO: hello, **stack.runners}
     inits: dict[str, list[float]] = {name: [] for name in runners}
+    originals = {name: r.env for name, r in runners.items()}
+    envs = {name: env | (extra_env or {}) for name, env in originals.items()}
     for _ in range(rounds):
         for name, runner in runners.items():
-            runner.restart()
+            runner.restart(envs[name])
             before = len(runner.init_durations_ms())
             _, event = first_event(session, name)
             inv = runner.invoke(event)
@@ -86,6 +102,8 @@ def measure_init(stack: LocalLambdas, hello: Runner, session: Session, rounds: i
             if len(reports) == before:
                 raise SystemExit(f"{name}: no INIT REPORT in {runner.log}")
             inits[name].append(reports[-1])
+    for name, runner in runners.items():
+        runner.env = originals[name]  # the next restart is as the stack configured it
     return inits
 
 
@@ -131,15 +149,25 @@ def measure_latency(session: Session, management: ManagementApi, iterations: int
     return out
 
 
-def report(size: dict[str, tuple[int, int]], inits: dict[str, list[float]], latency: dict[str, list[float]]) -> None:
-    hello = statistics.median(inits[HELLO])
-    print(f"\n{'bootstrap':<13} {'zipped MB':>10} {'unzipped MB':>12} {'init p50 ms':>12} {'p90 ms':>8} {'x hello':>8}")
+def report(
+    size: dict[str, tuple[int, int]],
+    inits: dict[str, list[float]],
+    bundle_inits: dict[str, list[float]],
+    latency: dict[str, list[float]],
+) -> None:
+    hello, bundle_hello = statistics.median(inits[HELLO]), statistics.median(bundle_inits[HELLO])
+    print(f"\n{'':<13} {'':>10} {'':>12} {'init, system trust store':>30} {'init, one CA bundle':>30}")
+    head = f"{'init p50 ms':>12} {'p90 ms':>8} {'x hello':>8}"
+    print(f"{'bootstrap':<13} {'zipped MB':>10} {'unzipped MB':>12} {head} {head}")
     for name in inits:
         z, u = size.get(name, (0, 0))
-        med = statistics.median(inits[name])
-        print(f"{name:<13} {z / 1e6:>10.2f} {u / 1e6:>12.2f} {med:>12.2f} {percentile(inits[name], 90):>8.2f} {med / hello:>8.2f}")
+        cells = []
+        for runs, base in ((inits[name], hello), (bundle_inits[name], bundle_hello)):
+            med = statistics.median(runs)
+            cells.append(f"{med:>12.2f} {percentile(runs, 90):>8.2f} {med / base:>8.2f}")
+        print(f"{name:<13} {z / 1e6:>10.2f} {u / 1e6:>12.2f} {cells[0]} {cells[1]}")
     print(f"(zips: arm64 as deployed, MB = 10^6 bytes; init: this machine's bootstraps under the RIE, "
-          f"{len(inits[HELLO])} cold starts each)")
+          f"{len(inits[HELLO])} cold starts each per trust store, interleaved round by round)")
     print(f"\n{'invocation':<16} {'p50 ms':>8} {'p99 ms':>8} {'n':>5}")
     for name, values in latency.items():
         print(f"{name:<16} {percentile(values, 50):>8.2f} {percentile(values, 99):>8.2f} {len(values):>5}")
@@ -171,11 +199,12 @@ def main(argv: list[str]) -> int:
             session = Session(stack, management.domain)
             hello.start()
             inits = measure_init(stack, hello, session, args.init_rounds)
+            bundle_inits = measure_init(stack, hello, session, args.init_rounds, one_bundle_env())
             latency = measure_latency(session, management, args.iterations)
     finally:
         hello.stop()
         management.stop()
-    report(size, inits, latency)
+    report(size, inits, bundle_inits, latency)
     return 0
 
 

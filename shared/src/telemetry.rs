@@ -1,17 +1,53 @@
 //! Structured JSON logs, one object per line, as CloudWatch Logs Insights reads them.
 
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 /// Installs the JSON subscriber; the level comes from `RUST_LOG` (default `info`).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests, the devstack) keeps the first subscriber; that is fine.
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing_subscriber::registry().with(fmt_layer()).with(filter(std::env::var("RUST_LOG").ok())).try_init();
+}
+
+/// The JSON formatting layer, flat events without span lists.
+fn fmt_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
-        .try_init();
+}
+
+/// `RUST_LOG` as `target=level` directives (`info`, `warn,starling_shared=debug`). A Lambda only
+/// needs targets and levels, and `Targets` parses them without the regex engine `EnvFilter`
+/// links for span and field filters: about a tenth of a bootstrap (docs/deploy.md). A value that
+/// does not parse falls back to `info`, as an unset one does, so a typo never silences the logs.
+fn filter(rust_log: Option<String>) -> Targets {
+    rust_log
+        .and_then(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_falls_back_to_info() {
+        let f = filter(Some("warn,starling_shared=debug".into()));
+        assert!(f.would_enable("starling_shared::service", &Level::DEBUG));
+        assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(f.would_enable("aws_smithy_runtime", &Level::WARN));
+        for unset_or_bad in [None, Some("starling=loud".into())] {
+            let f = filter(unset_or_bad);
+            assert!(f.would_enable("anything", &Level::INFO));
+            assert!(!f.would_enable("anything", &Level::DEBUG));
+        }
+    }
 }

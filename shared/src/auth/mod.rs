@@ -3,6 +3,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
+mod crypto;
+
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
 
@@ -93,6 +95,7 @@ impl JwtVerifier {
     /// `nbf` get 5 s of leeway for clock skew (the library's default is 60 s). `iss` and `iat`
     /// are not checked, and no audience is configured, so any `aud` is refused.
     pub fn new(secret: &[u8]) -> Self {
+        crypto::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_nbf = true;
@@ -118,6 +121,7 @@ impl JwtVerifier {
 
 /// Mints an HS256 token for `user` that expires at `exp` (epoch seconds).
 pub fn mint(secret: &[u8], user: &str, exp: u64) -> Result<String, jsonwebtoken::errors::Error> {
+    crypto::install();
     let claims = Claims { sub: user.to_owned(), exp, iat: None };
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
 }
@@ -199,7 +203,7 @@ mod tests {
         let now = in_an_hour() - 3600;
         let token = |nbf| {
             let claims = WithNbf { sub: "alice", exp: now + 86_400 * 2, nbf };
-            encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+            signed(&Header::new(Algorithm::HS256), &claims)
         };
         let v = JwtVerifier::new(SECRET);
         assert!(matches!(v.verify(&token(now + 86_400)), Err(AuthError::NotYetValid)), "valid from tomorrow");
@@ -214,15 +218,47 @@ mod tests {
         struct NoExp<'a> {
             sub: &'a str,
         }
-        let token =
-            encode(&Header::new(Algorithm::HS256), &NoExp { sub: "alice" }, &EncodingKey::from_secret(SECRET)).unwrap();
+        let token = signed(&Header::new(Algorithm::HS256), &NoExp { sub: "alice" });
         assert!(matches!(JwtVerifier::new(SECRET).verify(&token), Err(AuthError::Invalid(_))));
+    }
+
+    /// `claims` under `header`, HS256-signed with [`SECRET`] whatever `alg` the header names.
+    fn signed(header: &Header, claims: &impl Serialize) -> String {
+        use base64::Engine;
+        crypto::install();
+        let b64 = |v: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let message =
+            format!("{}.{}", b64(serde_json::to_vec(header).unwrap()), b64(serde_json::to_vec(claims).unwrap()));
+        let key = EncodingKey::from_secret(SECRET);
+        format!("{message}.{}", jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap())
     }
 
     #[test]
     fn a_token_with_another_algorithm_is_refused() {
         let claims = Claims { sub: "alice".into(), exp: in_an_hour(), iat: None };
-        let token = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(matches!(JwtVerifier::new(SECRET).verify(&token), Err(AuthError::Invalid(_))));
+        for alg in [Algorithm::HS384, Algorithm::HS512, Algorithm::RS256, Algorithm::ES256] {
+            let token = signed(&Header::new(alg), &claims);
+            assert!(matches!(JwtVerifier::new(SECRET).verify(&token), Err(AuthError::Invalid(_))), "{alg:?}");
+        }
+        assert!(signed(&Header::new(Algorithm::HS256), &claims).len() > 40);
+        assert_eq!(
+            JwtVerifier::new(SECRET).verify(&signed(&Header::new(Algorithm::HS256), &claims)).unwrap().sub,
+            "alice"
+        );
+    }
+
+    #[test]
+    fn signatures_match_another_implementation_of_hs256() {
+        // jwt.io's example token: signed by another library, so a provider that signed and
+        // verified consistently but wrongly would fail here.
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        crypto::install();
+        let ours = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(b"your-256-bit-secret"),
+            Algorithm::HS256,
+        );
+        assert_eq!(ours.unwrap(), signature);
     }
 }
