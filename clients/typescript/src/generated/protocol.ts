@@ -63,9 +63,13 @@ export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauth
 
 /** A stored message, as in `history` and `syncPage` (a `message` frame without `type`). */
 export interface StoredMessage {
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
+  /** A server-given message id (a ULID). */
   id: MessageId;
+  /** A user id, the token's `sub`. */
   from: UserId;
   /**
    * The text, exactly as sent (1 byte to 16 KiB of UTF-8).
@@ -73,14 +77,19 @@ export interface StoredMessage {
    * Constraints: length 1–16384.
    */
   body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
   sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
 }
 
 /** One member of a `presence` page. */
 export interface MemberPresence {
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A user's status. */
   status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
   lastSeen?: WholeSecondTimestamp;
   /**
    * The user's presence version this status is from.
@@ -93,18 +102,21 @@ export interface MemberPresence {
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
 export interface JoinRequest {
   action: "join";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `leaveRequest`: Unsubscribe this connection and end the user's membership; replies `left`. */
 export interface LeaveRequest {
   action: "leave";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `sendRequest`: Publish a message; replies `accepted` (queued). */
 export interface SendRequest {
   action: "send";
+  /** A room id. */
   room: RoomId;
   /**
    * 1 byte to 16 KiB (16,384 bytes) of UTF-8, measured after JSON decoding.
@@ -119,6 +131,7 @@ export interface SendRequest {
 /** Client request `historyRequest`: One page of stored messages; replies `history`. */
 export interface HistoryRequest {
   action: "history";
+  /** A room id. */
   room: RoomId;
   /**
    * Only messages with `seq < before`; absent or `null` means the newest.
@@ -154,6 +167,7 @@ export interface SyncRequest {
 /** Client request `presenceRequest`: One page of the room's members; replies `presence`. */
 export interface PresenceRequest {
   action: "presence";
+  /** A room id. */
   room: RoomId;
   /**
    * The previous page's `cursor`; absent or `null` for the first page.
@@ -173,13 +187,16 @@ export interface StatusRequest {
 /** Client request `typingRequest`: This user is typing; no reply on success, at most one per 2 s gets through. */
 export interface TypingRequest {
   action: "typing";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `readRequest`: Move the read cursor forward; replies `read` with the stored cursor. */
 export interface ReadRequest {
   action: "read";
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
 }
 
@@ -191,6 +208,7 @@ export interface PingRequest {
 /** Server frame `joined`: The reply to `join`. */
 export interface JoinedFrame {
   type: "joined";
+  /** A room id. */
   room: RoomId;
   /**
    * The room's last seq when the join took effect (0 for an empty room).
@@ -203,23 +221,31 @@ export interface JoinedFrame {
 /** Server frame `left`: The reply to `leave`. */
 export interface LeftFrame {
   type: "left";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Server frame `accepted`: The reply to `send`; the message is queued (not yet stored, no seq yet). */
 export interface AcceptedFrame {
   type: "accepted";
+  /** A room id. */
   room: RoomId;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
+  /** A server-given message id (a ULID). */
   id: MessageId;
 }
 
 /** Server frame `message`: A stored message, pushed live or posted by `sync` without pages. */
 export interface MessageFrame {
   type: "message";
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
+  /** A server-given message id (a ULID). */
   id: MessageId;
+  /** A user id, the token's `sub`. */
   from: UserId;
   /**
    * The text, exactly as sent.
@@ -227,13 +253,16 @@ export interface MessageFrame {
    * Constraints: length 1–16384.
    */
   body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
   sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
 }
 
 /** Server frame `history`: The reply to `history`. */
 export interface HistoryFrame {
   type: "history";
+  /** A room id. */
   room: RoomId;
   /** Ascending `seq`, at most `limit` and at most 120 KiB. */
   messages: StoredMessage[];
@@ -244,6 +273,7 @@ export interface HistoryFrame {
 /** Server frame `syncPage`: Messages recovered by a `sync` with `pages:true`, for one room. */
 export interface SyncPageFrame {
   type: "syncPage";
+  /** A room id. */
   room: RoomId;
   /**
    * Ascending `seq`, as many as fit 120 KiB (at least one).
@@ -256,6 +286,7 @@ export interface SyncPageFrame {
 /** Server frame `synced`: Ends one room of a `sync`. */
 export interface SyncedFrame {
   type: "synced";
+  /** A room id. */
   room: RoomId;
   /** `false` when messages right after the given seq are past retention. */
   recovered: boolean;
@@ -273,6 +304,7 @@ export interface SyncedFrame {
 /** Server frame `presence`: The reply to `presence`. */
 export interface PresenceFrame {
   type: "presence";
+  /** A room id. */
   room: RoomId;
   /** At most 500 members, ascending by user id. */
   members: MemberPresence[];
@@ -285,8 +317,11 @@ export interface PresenceFrame {
 /** Server frame `presenceChanged`: A user's status changed (keep the greatest `version` per user); the reply to `status`. */
 export interface PresenceChangedFrame {
   type: "presenceChanged";
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A user's status. */
   status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
   lastSeen?: WholeSecondTimestamp;
   /**
    * The user's presence version of this change; only grows.
@@ -299,15 +334,20 @@ export interface PresenceChangedFrame {
 /** Server frame `typing`: Another user is typing in a room this connection is subscribed to. */
 export interface TypingFrame {
   type: "typing";
+  /** A room id. */
   room: RoomId;
+  /** A user id, the token's `sub`. */
   user: UserId;
 }
 
 /** Server frame `read`: A user's stored read cursor in a room (never decreases). */
 export interface ReadFrame {
   type: "read";
+  /** A room id. */
   room: RoomId;
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
 }
 
@@ -319,11 +359,13 @@ export interface PongFrame {
 /** Server frame `error`: A request was refused; the connection stays open and nothing was queued. */
 export interface ErrorFrame {
   type: "error";
+  /** Why a request was refused. */
   code: ErrorCode;
   /** For people and logs; never parse it. */
   message: string;
   /** The request's `action` as sent; omitted when the frame could not be read that far. */
   action?: string;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
   /**
    * For `rate_limited` only; when the same request is admitted.

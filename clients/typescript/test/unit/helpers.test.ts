@@ -1,7 +1,7 @@
 // Presence, typing and read helpers, the seq stores, events and tokens.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { LocalStorageStore, type PresenceUpdate, ReadCursors, type StorageLike, TypingIndicator, TypingThrottle } from '../../dist/index.js';
+import { LocalStorageStore, type PresenceUpdate, ReadCursors, type StorageLike, TypingIndicator, TypingThrottle, type WebSocketConstructor } from '../../dist/index.js';
 import { readClaims, withToken } from '../../dist/token.js';
 import { Emitter } from '../../dist/events.js';
 import { until } from '../support/fake-server.js';
@@ -114,4 +114,11 @@ test('the user id is read from the token, and the token goes in the query of the
   const url = new URL(withToken('wss://h.example/prod?x=1', 'a.b.c'));
   assert.equal(url.searchParams.get('token'), 'a.b.c');
   assert.equal(url.searchParams.get('x'), '1');
+});
+
+test("the platform's WebSocket type fits options.WebSocket without a cast", () => {
+  // A compile-time check as much as a run-time one: the browser's (DOM) WebSocket class must be
+  // assignable to the SDK's constructor type, or every app would need a cast.
+  const ctor: WebSocketConstructor = WebSocket;
+  assert.equal(typeof ctor, 'function');
 });
