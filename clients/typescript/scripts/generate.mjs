@@ -83,7 +83,10 @@ function doc(schema, indent) {
 }
 
 // A property that only refers to a shared schema is documented by that schema's first sentence.
-function propertyDoc(prop) {
+function propertyDoc(prop, key) {
+  if (prop.description === undefined && 'const' in prop) {
+    return { ...prop, description: key === 'type' ? 'The frame type.' : key === 'action' ? 'The request action.' : undefined };
+  }
   if (prop.description !== undefined || prop.$ref === undefined) return prop;
   const target = schemas[prop.$ref.split('/').pop()];
   const text = (target?.description ?? '').trim().replace(/\s+/g, ' ');
@@ -98,7 +101,7 @@ function objectType(schema, indent) {
   const inner = `${indent}  `;
   const lines = [];
   for (const [key, prop] of Object.entries(props)) {
-    lines.push(`${doc(propertyDoc(prop), inner)}${inner}${key}${required.has(key) ? '' : '?'}: ${tsType(prop, inner)};`);
+    lines.push(`${doc(propertyDoc(prop, key), inner)}${inner}${key}${required.has(key) ? '' : '?'}: ${tsType(prop, inner)};`);
   }
   const extra = schema.additionalProperties;
   if (extra && typeof extra === 'object') {

@@ -18,6 +18,7 @@ export type { WebSocketConstructor, WebSocketLike, WebSocketEventMapLike } from 
 export type { SendReceipt } from './outbox.js';
 export type { Gap } from './inbox.js';
 export { TypingThrottle, TypingIndicator, ReadCursors } from './helpers.js';
+export type { Listener } from './events.js';
 export type {
   ClientEvents,
   ConnectionState,

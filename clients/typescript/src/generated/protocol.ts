@@ -101,6 +101,7 @@ export interface MemberPresence {
 
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
 export interface JoinRequest {
+  /** The request action. */
   action: "join";
   /** A room id. */
   room: RoomId;
@@ -108,6 +109,7 @@ export interface JoinRequest {
 
 /** Client request `leaveRequest`: Unsubscribe this connection and end the user's membership; replies `left`. */
 export interface LeaveRequest {
+  /** The request action. */
   action: "leave";
   /** A room id. */
   room: RoomId;
@@ -115,6 +117,7 @@ export interface LeaveRequest {
 
 /** Client request `sendRequest`: Publish a message; replies `accepted` (queued). */
 export interface SendRequest {
+  /** The request action. */
   action: "send";
   /** A room id. */
   room: RoomId;
@@ -130,6 +133,7 @@ export interface SendRequest {
 
 /** Client request `historyRequest`: One page of stored messages; replies `history`. */
 export interface HistoryRequest {
+  /** The request action. */
   action: "history";
   /** A room id. */
   room: RoomId;
@@ -149,6 +153,7 @@ export interface HistoryRequest {
 
 /** Client request `syncRequest`: Recover missed messages; replies per room with `syncPage`s then `synced`. */
 export interface SyncRequest {
+  /** The request action. */
   action: "sync";
   /**
    * 1–50 rooms. Each value is the last seq the client has (0: from the start) or `null`
@@ -166,6 +171,7 @@ export interface SyncRequest {
 
 /** Client request `presenceRequest`: One page of the room's members; replies `presence`. */
 export interface PresenceRequest {
+  /** The request action. */
   action: "presence";
   /** A room id. */
   room: RoomId;
@@ -179,6 +185,7 @@ export interface PresenceRequest {
 
 /** Client request `statusRequest`: Set the user's own status; replies `presenceChanged`. */
 export interface StatusRequest {
+  /** The request action. */
   action: "status";
   /** `offline` is refused: it follows from having no connection. */
   status: "online" | "away";
@@ -186,6 +193,7 @@ export interface StatusRequest {
 
 /** Client request `typingRequest`: This user is typing; no reply on success, at most one per 2 s gets through. */
 export interface TypingRequest {
+  /** The request action. */
   action: "typing";
   /** A room id. */
   room: RoomId;
@@ -193,6 +201,7 @@ export interface TypingRequest {
 
 /** Client request `readRequest`: Move the read cursor forward; replies `read` with the stored cursor. */
 export interface ReadRequest {
+  /** The request action. */
   action: "read";
   /** A room id. */
   room: RoomId;
@@ -202,11 +211,13 @@ export interface ReadRequest {
 
 /** Client request `pingRequest`: Keep-alive; replies `pong`. */
 export interface PingRequest {
+  /** The request action. */
   action: "ping";
 }
 
 /** Server frame `joined`: The reply to `join`. */
 export interface JoinedFrame {
+  /** The frame type. */
   type: "joined";
   /** A room id. */
   room: RoomId;
@@ -220,6 +231,7 @@ export interface JoinedFrame {
 
 /** Server frame `left`: The reply to `leave`. */
 export interface LeftFrame {
+  /** The frame type. */
   type: "left";
   /** A room id. */
   room: RoomId;
@@ -227,6 +239,7 @@ export interface LeftFrame {
 
 /** Server frame `accepted`: The reply to `send`; the message is queued (not yet stored, no seq yet). */
 export interface AcceptedFrame {
+  /** The frame type. */
   type: "accepted";
   /** A room id. */
   room: RoomId;
@@ -238,6 +251,7 @@ export interface AcceptedFrame {
 
 /** Server frame `message`: A stored message, pushed live or posted by `sync` without pages. */
 export interface MessageFrame {
+  /** The frame type. */
   type: "message";
   /** A room id. */
   room: RoomId;
@@ -261,6 +275,7 @@ export interface MessageFrame {
 
 /** Server frame `history`: The reply to `history`. */
 export interface HistoryFrame {
+  /** The frame type. */
   type: "history";
   /** A room id. */
   room: RoomId;
@@ -272,6 +287,7 @@ export interface HistoryFrame {
 
 /** Server frame `syncPage`: Messages recovered by a `sync` with `pages:true`, for one room. */
 export interface SyncPageFrame {
+  /** The frame type. */
   type: "syncPage";
   /** A room id. */
   room: RoomId;
@@ -285,6 +301,7 @@ export interface SyncPageFrame {
 
 /** Server frame `synced`: Ends one room of a `sync`. */
 export interface SyncedFrame {
+  /** The frame type. */
   type: "synced";
   /** A room id. */
   room: RoomId;
@@ -303,6 +320,7 @@ export interface SyncedFrame {
 
 /** Server frame `presence`: The reply to `presence`. */
 export interface PresenceFrame {
+  /** The frame type. */
   type: "presence";
   /** A room id. */
   room: RoomId;
@@ -316,6 +334,7 @@ export interface PresenceFrame {
 
 /** Server frame `presenceChanged`: A user's status changed (keep the greatest `version` per user); the reply to `status`. */
 export interface PresenceChangedFrame {
+  /** The frame type. */
   type: "presenceChanged";
   /** A user id, the token's `sub`. */
   user: UserId;
@@ -333,6 +352,7 @@ export interface PresenceChangedFrame {
 
 /** Server frame `typing`: Another user is typing in a room this connection is subscribed to. */
 export interface TypingFrame {
+  /** The frame type. */
   type: "typing";
   /** A room id. */
   room: RoomId;
@@ -342,6 +362,7 @@ export interface TypingFrame {
 
 /** Server frame `read`: A user's stored read cursor in a room (never decreases). */
 export interface ReadFrame {
+  /** The frame type. */
   type: "read";
   /** A room id. */
   room: RoomId;
@@ -353,11 +374,13 @@ export interface ReadFrame {
 
 /** Server frame `pong`: The reply to `ping`. */
 export interface PongFrame {
+  /** The frame type. */
   type: "pong";
 }
 
 /** Server frame `error`: A request was refused; the connection stays open and nothing was queued. */
 export interface ErrorFrame {
+  /** The frame type. */
   type: "error";
   /** Why a request was refused. */
   code: ErrorCode;
@@ -377,8 +400,11 @@ export interface ErrorFrame {
 
 /** Server frame `gatewayError`: API Gateway's error frame (no `type`); treat like `internal` for the outstanding request. */
 export interface GatewayErrorFrame {
+  /** API Gateway's text, e.g. `Internal server error`. */
   message: string;
+  /** The API Gateway connection id of the caller. */
   connectionId: string;
+  /** The API Gateway request id, for AWS support and logs. */
   requestId: string;
 }
 
