@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { StarlingClient, connect } from './client.js';
-export type { ClientOptions } from './options.js';
+export type { ClientOptions, NetworkEvents } from './options.js';
 export type { BackoffOptions } from './backoff.js';
 export { Backoff } from './backoff.js';
 export { StarlingError } from './errors.js';

@@ -104,6 +104,19 @@ test('reconnect attempts are spaced by growing, jittered delays, reset after a s
   assert.ok(Date.now() - dropped < 70, 'after a stable connection the first wait is short again');
 });
 
+test("the browser's online event starts a waiting reconnect at once instead of after its backoff delay", async () => {
+  const network = new EventTarget();
+  const r = start({ network, backoff: { initialDelayMs: 60_000, maxDelayMs: 60_000 }, random: () => 0.999 });
+  await r.client.connected();
+  r.server.last.drop(1006);
+  await until(() => r.client.state === 'reconnecting', 'reconnecting');
+  await settle(30);
+  assert.equal(r.server.sockets.length, 1, 'still waiting out a delay of about a minute');
+  network.dispatchEvent(new Event('online'));
+  await until(() => r.client.state === 'connected', 'the reconnect', 1_000);
+  assert.equal(r.server.sockets.length, 2);
+});
+
 test('a drop mid-stream loses nothing: the next connection syncs from the last seq handed over', async () => {
   const r = start();
   await r.client.join('lobby');
