@@ -169,6 +169,29 @@ test('without a stored seq a room starts at its last seq when joined (older ones
   assert.equal(page.hasMore, true);
 });
 
+test('a room left while offline is left on the server once connected (join, then leave)', async () => {
+  const r = start();
+  await r.client.join('lobby');
+  r.server.admit = () => 'hold';
+  r.server.last.drop(1006);
+  await until(() => r.client.state === 'reconnecting', 'reconnecting');
+  const left = r.client.leave('lobby');
+  await until(() => r.server.sockets.length === 2, 'the reconnect attempt');
+  r.server.last.accept();
+  await left;
+  assert.deepEqual(r.server.last.sent.map((f) => f.action), ['join', 'leave']);
+  assert.deepEqual(r.client.rooms, []);
+});
+
+test('a store that fails to read does not stop the room from being joined', async () => {
+  const errors: string[] = [];
+  const r = start({ store: { get: () => Promise.reject(new Error('quota')), set: () => undefined } });
+  r.client.on('error', (e) => errors.push(e.message));
+  const joined = await r.client.join('lobby');
+  assert.equal(joined.delivered, 0);
+  assert.equal(errors.length, 1);
+});
+
 test('close ends every connection and stops reconnecting', async () => {
   const r = start();
   await r.client.connected();
