@@ -11,7 +11,7 @@ import type { Session } from './session.js';
 import { MemoryStore } from './store.js';
 import type { TokenProvider } from './token.js';
 import type { ClientEvents, ConnectionState, HistoryPage, JoinResult, PresencePage, PresenceUpdate } from './types.js';
-import { checkBody, checkClientMsgId, checkRoom } from './validate.js';
+import { checkBody, checkClientMsgId, checkRoom, newClientMsgId } from './validate.js';
 
 /**
  * A Starling connection that survives drops: it reconnects with backoff, re-joins its rooms,
@@ -158,7 +158,7 @@ export class StarlingClient {
    * (`local: true`) for a body the server would refuse.
    */
   send(room: RoomId, body: string, options: { clientMsgId?: string } = {}): Promise<SendReceipt> {
-    const clientMsgId = options.clientMsgId ?? globalThis.crypto.randomUUID();
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
     try {
       checkRoom(room, 'send');
       checkClientMsgId(clientMsgId);
