@@ -56,7 +56,8 @@ export class Connection {
     this.#hooks = hooks;
     this.#backoff = new Backoff(options.backoff, options.random);
     options.network?.addEventListener('online', this.#onOnline);
-    void this.#open('connect');
+    // After the caller's synchronous code, so listeners it adds right after `connect()` hear everything.
+    queueMicrotask(() => void this.#open('connect'));
   }
 
   get state(): ConnectionState {

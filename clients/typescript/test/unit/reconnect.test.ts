@@ -2,9 +2,10 @@
 // fresh token when the old one was refused, and spaces its attempts with backoff.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { MemoryStore, StarlingError } from '../../dist/index.js';
-import { settle, until } from '../support/fake-server.js';
-import { type Rig, range, rig } from '../support/setup.js';
+import { MemoryStore, StarlingError, connect } from '../../dist/index.js';
+import { FakeServer, settle, until } from '../support/fake-server.js';
+import { mintToken } from '../support/jwt.js';
+import { FAST, type Rig, range, rig } from '../support/setup.js';
 
 let current: Rig | undefined;
 afterEach(() => current?.client.close());
@@ -65,19 +66,28 @@ test('a close for policy reasons (1008, 4xxx) also forces a token refresh', asyn
 });
 
 test('a failing token provider is retried with backoff and reported as an error event', async () => {
+  const server = new FakeServer();
   let calls = 0;
+  const client = connect(
+    'ws://starling.test/local',
+    () => {
+      calls += 1;
+      if (calls <= 2) throw new Error('the token endpoint is down');
+      return mintToken('alice');
+    },
+    { ...FAST, WebSocket: server.WebSocket },
+  );
   const errors: StarlingError[] = [];
-  const r = start();
-  await r.client.connected();
-  r.client.on('error', (e) => errors.push(e));
-  const original = r.tokenRequests.length;
-  r.server.admit = () => {
-    calls += 1;
-    return calls === 1 ? 'refuse' : 'accept';
-  };
-  r.server.last.drop(1006);
-  await until(() => r.client.state === 'connected' && r.tokenRequests.length >= original + 2, 'a reconnect after a refusal');
-  assert.equal(errors.length, 0);
+  client.on('error', (e) => errors.push(e));
+  try {
+    await client.connected();
+    assert.equal(calls, 3);
+    assert.equal(server.sockets.length, 1, 'no handshake without a token');
+    assert.deepEqual(errors.map((e) => [e.code, e.local]), [['unauthorized', true], ['unauthorized', true]]);
+    assert.match(errors[0]?.message ?? '', /token endpoint is down/);
+  } finally {
+    client.close();
+  }
 });
 
 test('reconnect attempts are spaced by growing, jittered delays, reset after a stable connection', async () => {
