@@ -2,7 +2,8 @@
 # The TypeScript SDK (clients/typescript), from a fresh clone: installs its pinned dev
 # dependencies, validates docs/asyncapi.yaml (the AsyncAPI parser, then every example and every
 # frame of docs/protocol.md against its schema), checks the generated protocol types are what
-# the spec generates, type-checks (strict), builds dist/ (ES module + .d.ts), then runs the
+# the spec generates, type-checks (strict), builds dist/ (ES module + .d.ts), builds the API
+# docs (typedoc, failing on any export without TSDoc) into docs/api/, then runs the
 # unit tests (fake sockets) and the integration tests (a devstack per file, on a free port).
 #
 # The integration tests need the devstack binary: STARLING_DEVSTACK_BIN, default
@@ -37,6 +38,7 @@ step "generated types up to date" node scripts/generate.mjs --check
 step "type-check (strict)" npx --no-install tsc --noEmit -p tsconfig.json
 rm -rf dist .test-build
 step "build dist/" npx --no-install tsc -p tsconfig.json
+step "API docs: TSDoc on every export (typedoc)" npx --no-install typedoc --logLevel Warn
 step "build and type-check the tests" npx --no-install tsc -p tsconfig.test.json
 shopt -s nullglob
 unit=(.test-build/unit/*.test.js)

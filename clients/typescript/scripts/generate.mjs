@@ -82,13 +82,26 @@ function doc(schema, indent) {
   return `${indent}/**\n${all.map((l) => `${indent} *${l ? ` ${l}` : ''}`).join('\n')}\n${indent} */\n`;
 }
 
+// A property that only refers to a shared schema is documented by that schema's first sentence.
+function propertyDoc(prop, key) {
+  if (prop.description === undefined && 'const' in prop) {
+    return { ...prop, description: key === 'type' ? 'The frame type.' : key === 'action' ? 'The request action.' : undefined };
+  }
+  if (prop.description !== undefined || prop.$ref === undefined) return prop;
+  const target = schemas[prop.$ref.split('/').pop()];
+  const text = (target?.description ?? '').trim().replace(/\s+/g, ' ');
+  const end = text.search(/[.:;] /);
+  const first = end < 0 ? text : `${text.slice(0, end)}.`;
+  return first ? { description: first } : {};
+}
+
 function objectType(schema, indent) {
   const props = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
   const inner = `${indent}  `;
   const lines = [];
   for (const [key, prop] of Object.entries(props)) {
-    lines.push(`${doc(prop, inner)}${inner}${key}${required.has(key) ? '' : '?'}: ${tsType(prop, inner)};`);
+    lines.push(`${doc(propertyDoc(prop, key), inner)}${inner}${key}${required.has(key) ? '' : '?'}: ${tsType(prop, inner)};`);
   }
   const extra = schema.additionalProperties;
   if (extra && typeof extra === 'object') {

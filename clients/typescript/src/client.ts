@@ -1,23 +1,17 @@
 import { Connection } from './connection.js';
 import { StarlingError, errorFromFrame } from './errors.js';
 import { Emitter, type Listener } from './events.js';
-import type { ClientRequest, HistoryFrame, JoinedFrame, PresenceChangedFrame, PresenceFrame, ReadFrame, RoomId, ServerFrame } from './generated/protocol.js';
+import type { ClientRequest, HistoryFrame, PresenceChangedFrame, PresenceFrame, ReadFrame, RoomId, ServerFrame } from './generated/protocol.js';
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outbox, type SendReceipt } from './outbox.js';
 import { LinkLostError } from './requests.js';
 import { Resume } from './resume.js';
+import { Rooms } from './rooms.js';
 import type { Session } from './session.js';
 import { MemoryStore } from './store.js';
 import type { TokenProvider } from './token.js';
 import type { ClientEvents, ConnectionState, HistoryPage, JoinResult, PresencePage, PresenceUpdate } from './types.js';
-import { checkBody, checkClientMsgId, checkRoom } from './validate.js';
-
-interface Want {
-  /** Where the room starts when first joined: the app's `since`, else the store's seq, else `joined.lastSeq`. */
-  start: number | undefined | Promise<number | undefined>;
-  waiters: Array<{ resolve: (r: JoinResult) => void; reject: (e: StarlingError) => void }>;
-  lastJoined: JoinedFrame | undefined;
-}
+import { checkBody, checkClientMsgId, checkRoom, newClientMsgId } from './validate.js';
 
 /**
  * A Starling connection that survives drops: it reconnects with backoff, re-joins its rooms,
@@ -32,7 +26,7 @@ export class StarlingClient {
   readonly #outbox: Outbox;
   readonly #resume: Resume;
   readonly #connection: Connection;
-  readonly #wants = new Map<RoomId, Want>();
+  readonly #rooms: Rooms;
   readonly #presenceVersions = new Map<string, number>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -49,8 +43,22 @@ export class StarlingClient {
       history: async (room, limit) => (await this.history(room, { limit })).messages,
       retryDelayMs: () => this.#connection.retryDelayMs(),
     });
+    this.#rooms = new Rooms(this.#options.store, this.#options.maxSendAttempts, {
+      active: () => this.#connection.active,
+      candidate: () => this.#connection.candidate,
+      ask: (session, request, matches) => this.#ask(session, request, matches),
+      retryDelayMs: () => this.#connection.retryDelayMs(),
+      start: (room, seq) => this.#resume.start(room, seq),
+      delivered: (room) => this.#resume.delivered(room),
+      ready: (session, room) => {
+        this.#resume.begin(session, [room]);
+        this.#flush(room);
+      },
+      gaveUp: (room, error) => this.#outbox.rejectAll(error, room),
+      error: (e) => this.#emitError(e),
+    });
     this.#connection = new Connection(url, tokenProvider, this.#options, {
-      prepare: (session) => this.#joinAll(session),
+      prepare: (session) => this.#rooms.joinAll(session),
       activated: (session) => this.#activated(session),
       drained: (previous, successor) => this.#outbox.oldestInflight(previous.link.id) === undefined && !successor.syncing,
       frame: (session, frame) => this.#onFrame(session, frame),
@@ -75,7 +83,7 @@ export class StarlingClient {
 
   /** The rooms joined (or being joined). */
   get rooms(): RoomId[] {
-    return [...this.#wants.keys()];
+    return this.#rooms.names();
   }
 
   /** Messages sent but not yet accepted by the server. */
@@ -116,33 +124,28 @@ export class StarlingClient {
    */
   async join(room: RoomId, options: { since?: number } = {}): Promise<JoinResult> {
     checkRoom(room, 'join');
-    let want = this.#wants.get(room);
-    if (want === undefined) {
-      // Registered before any await, so a `send` right after `join()` finds the room.
-      want = { start: options.since ?? this.#options.store.get(room), waiters: [], lastJoined: undefined };
-      this.#wants.set(room, want);
-    }
-    const active = this.#connection.active;
-    if (active?.joined.has(room) && want.lastJoined !== undefined) return this.#joinResult(want.lastJoined);
-    const joined = new Promise<JoinResult>((resolve, reject) => want.waiters.push({ resolve, reject }));
-    // Also on a connection still being set up, whose own joins may already be done.
-    for (const session of [active, this.#connection.candidate]) if (session?.link.open) void this.#joinOn(session, room);
-    return joined;
+    return this.#rooms.join(room, options.since);
   }
 
-  /** Leaves `room`: ends the subscription and the user's membership, forgets its seq, and rejects its queued sends. */
+  /**
+   * Leaves `room`: ends the subscription and the user's membership (on all of the user's
+   * devices), forgets the room's seq, and rejects its queued sends. While offline it waits for
+   * the connection, since only the server can end the membership.
+   */
   async leave(room: RoomId): Promise<void> {
     checkRoom(room, 'leave');
-    const want = this.#wants.get(room);
-    this.#wants.delete(room);
+    this.#rooms.remove(room, new StarlingError('not_found', `left ${room}`, { action: 'join', local: true }));
     this.#resume.forget(room);
     await this.#options.store.delete?.(room);
-    const left = new StarlingError('not_found', `left ${room}`, { action: 'join', local: true });
-    for (const w of want?.waiters.splice(0) ?? []) w.reject(left);
     this.#outbox.rejectAll(new StarlingError('forbidden', `left ${room} before the message was accepted`, { local: true }), room);
     const active = this.#connection.active;
-    if (active === undefined || !active.joined.has(room)) return;
-    active.joined.delete(room);
+    if (active?.joined.has(room) === true) {
+      active.joined.delete(room);
+    } else {
+      // `leave` needs a subscription of this connection (protocol.md §2), which a room left
+      // while offline no longer has after the reconnect.
+      await this.#request({ action: 'join', room }, (f) => f.type === 'joined' && f.room === room);
+    }
     await this.#request({ action: 'leave', room }, (f) => f.type === 'left' && f.room === room);
   }
 
@@ -155,12 +158,12 @@ export class StarlingClient {
    * (`local: true`) for a body the server would refuse.
    */
   send(room: RoomId, body: string, options: { clientMsgId?: string } = {}): Promise<SendReceipt> {
-    const clientMsgId = options.clientMsgId ?? globalThis.crypto.randomUUID();
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
     try {
       checkRoom(room, 'send');
       checkClientMsgId(clientMsgId);
       checkBody(body, clientMsgId);
-      if (!this.#wants.has(room)) throw new StarlingError('forbidden', `join ${room} first`, { action: 'send', clientMsgId, local: true });
+      if (!this.#rooms.has(room)) throw new StarlingError('forbidden', `join ${room} first`, { action: 'send', clientMsgId, local: true });
       if (this.state === 'disconnected') throw new StarlingError('closed', 'the client is closed', { action: 'send', clientMsgId, local: true });
     } catch (error) {
       return Promise.reject(error);
@@ -229,75 +232,14 @@ export class StarlingClient {
     clearTimeout(this.#flushTimer);
     const closed = new StarlingError('closed', 'the client was closed', { local: true });
     this.#outbox.rejectAll(closed);
-    for (const want of this.#wants.values()) for (const w of want.waiters.splice(0)) w.reject(closed);
-  }
-
-  // --- joins ----------------------------------------------------------------------------
-
-  /** Joins every room on a new connection, rooms joined by the application meanwhile included. */
-  async #joinAll(session: Session): Promise<void> {
-    for (;;) {
-      const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
-      if (missing.length === 0 || session.link.closed) return;
-      await Promise.all(missing.map((room) => this.#joinOn(session, room)));
-    }
-  }
-
-  async #joinOn(session: Session, room: RoomId): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      if (session.link.closed || !this.#wants.has(room)) return;
-      try {
-        await this.#onJoined(session, (await this.#ask(session, { action: 'join', room }, (f) => f.type === 'joined' && f.room === room)) as JoinedFrame);
-        return;
-      } catch (error) {
-        if (!(error instanceof StarlingError)) return;
-        if (error.code === 'timeout') return session.end(1000, 'join timed out');
-        if ((error.code === 'rate_limited' || error.code === 'internal') && attempt < this.#options.maxSendAttempts) {
-          await sleep(error.retryAfterMs ?? this.#connection.retryDelayMs());
-          continue;
-        }
-        // A join the server will keep refusing: the room is given up, and whoever waits is told.
-        const waiters = this.#wants.get(room)?.waiters.splice(0) ?? [];
-        this.#wants.delete(room);
-        this.#outbox.rejectAll(error, room);
-        for (const w of waiters) w.reject(error);
-        if (waiters.length === 0) this.#emitError(error);
-        return;
-      }
-    }
-  }
-
-  async #onJoined(session: Session, frame: JoinedFrame): Promise<void> {
-    const want = this.#wants.get(frame.room);
-    if (want === undefined) return;
-    const start = await want.start;
-    if (this.#wants.get(frame.room) !== want) return;
-    want.lastJoined = frame;
-    session.joined.add(frame.room);
-    this.#resume.start(frame.room, start ?? frame.lastSeq);
-    if (session === this.#connection.active) {
-      this.#resolveJoins(frame.room);
-      this.#resume.begin(session, [frame.room]);
-      this.#flush(frame.room);
-    }
+    this.#rooms.rejectAll(closed);
   }
 
   /** The new connection took over: joins resolve, rooms sync, the outbox goes out. */
   #activated(session: Session): void {
-    for (const room of session.joined) this.#resolveJoins(room);
+    this.#rooms.activated(session);
     this.#resume.begin(session, session.joined);
     this.#flushAll();
-  }
-
-  #resolveJoins(room: RoomId): void {
-    const want = this.#wants.get(room);
-    if (want?.lastJoined === undefined) return;
-    const result = this.#joinResult(want.lastJoined);
-    for (const w of want.waiters.splice(0)) w.resolve(result);
-  }
-
-  #joinResult(frame: JoinedFrame): JoinResult {
-    return { room: frame.room, lastSeq: frame.lastSeq, delivered: this.#resume.delivered(frame.room) ?? frame.lastSeq };
   }
 
   // --- frames ---------------------------------------------------------------------------
@@ -312,10 +254,10 @@ export class StarlingClient {
     switch (frame.type) {
       case 'message': {
         const { type: _type, ...message } = frame;
-        return this.#resume.offer(frame.room, [message], this.#wants.has(frame.room));
+        return this.#resume.offer(frame.room, [message], this.#rooms.has(frame.room));
       }
       case 'syncPage':
-        return this.#resume.offer(frame.room, frame.messages, this.#wants.has(frame.room));
+        return this.#resume.offer(frame.room, frame.messages, this.#rooms.has(frame.room));
       case 'synced':
         // A sync of a connection that was replaced is covered by the new one's.
         if (session === this.#connection.active) this.#resume.onSynced(session, frame);

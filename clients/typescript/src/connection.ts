@@ -47,6 +47,7 @@ export class Connection {
   #authFailed = false;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onOnline = (): void => this.#retryNow();
 
   constructor(url: string, tokenProvider: TokenProvider, options: ResolvedOptions, hooks: ConnectionHooks) {
     this.#url = url;
@@ -54,7 +55,9 @@ export class Connection {
     this.#options = options;
     this.#hooks = hooks;
     this.#backoff = new Backoff(options.backoff, options.random);
-    void this.#open('connect');
+    options.network?.addEventListener('online', this.#onOnline);
+    // After the caller's synchronous code, so listeners it adds right after `connect()` hear everything.
+    queueMicrotask(() => void this.#open('connect'));
   }
 
   get state(): ConnectionState {
@@ -98,6 +101,7 @@ export class Connection {
     if (this.#state === 'disconnected') return;
     this.#setState('disconnected');
     clearTimeout(this.#retryTimer);
+    this.#options.network?.removeEventListener('online', this.#onOnline);
     for (const s of [this.#active, this.#candidate, ...this.#draining]) s?.end(1000, 'client closed');
     this.#active = undefined;
     this.#candidate = undefined;
@@ -182,6 +186,13 @@ export class Connection {
       if (reason === 'planned') this.replace();
       else if (this.#active === undefined && this.#candidate === undefined) void this.#open(this.#state === 'connecting' ? 'connect' : 'reconnect');
     }, this.#backoff.next());
+  }
+
+  /** The network is back: a reconnect waiting out its backoff delay starts now. */
+  #retryNow(): void {
+    if (this.#isClosed() || this.#active !== undefined || this.#candidate !== undefined) return;
+    clearTimeout(this.#retryTimer);
+    void this.#open(this.#state === 'connecting' ? 'connect' : 'reconnect');
   }
 
   /** A `ping` when the client sent nothing for a heartbeat interval; no `pong` in time ends the connection. */

@@ -178,11 +178,6 @@ export class Inbox {
       }
     }
   }
-
-  /** The rooms whose sync is out. */
-  syncingRooms(): RoomId[] {
-    return [...this.#rooms].filter(([, r]) => r.syncing).map(([name]) => name);
-  }
 }
 
 /** The seqs between `before` and the first handed-over message, if they are not adjacent. */

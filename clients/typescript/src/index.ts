@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { StarlingClient, connect } from './client.js';
-export type { ClientOptions } from './options.js';
+export type { ClientOptions, NetworkEvents } from './options.js';
 export type { BackoffOptions } from './backoff.js';
 export { Backoff } from './backoff.js';
 export { StarlingError } from './errors.js';
@@ -18,6 +18,7 @@ export type { WebSocketConstructor, WebSocketLike, WebSocketEventMapLike } from 
 export type { SendReceipt } from './outbox.js';
 export type { Gap } from './inbox.js';
 export { TypingThrottle, TypingIndicator, ReadCursors } from './helpers.js';
+export type { Listener } from './events.js';
 export type {
   ClientEvents,
   ConnectionState,

@@ -32,10 +32,24 @@ export interface ClientOptions {
   gapHistoryLimit?: number;
   /** Random numbers in [0, 1) for the jitter. Default `Math.random`. */
   random?: () => number;
+  /**
+   * Where the browser says the network is back (`online` events): a reconnect then starts at
+   * once instead of waiting out its backoff delay. Default `globalThis` when it has
+   * `addEventListener` (browsers); `null` for none.
+   */
+  network?: NetworkEvents | null;
+}
+
+/** The `online` event of the browser's `window`. */
+export interface NetworkEvents {
+  /** Listens to `online`. */
+  addEventListener(type: 'online', listener: () => void): void;
+  /** Stops listening. */
+  removeEventListener(type: 'online', listener: () => void): void;
 }
 
 /** {@link ClientOptions} with every default filled in. */
-export type ResolvedOptions = Required<Omit<ClientOptions, 'backoff'>> & { backoff: BackoffOptions };
+export type ResolvedOptions = Required<Omit<ClientOptions, 'backoff' | 'network'>> & { backoff: BackoffOptions; network: NetworkEvents | null };
 
 /** Fills in the defaults and checks the timings make sense. */
 export function resolveOptions(options: ClientOptions, defaultStore: () => SeqStore): ResolvedOptions {
@@ -58,10 +72,16 @@ export function resolveOptions(options: ClientOptions, defaultStore: () => SeqSt
     maxSendAttempts: options.maxSendAttempts ?? 10,
     gapHistoryLimit: options.gapHistoryLimit ?? 50,
     random: options.random ?? Math.random,
+    network: options.network === undefined ? browserNetwork() : options.network,
   };
   if (resolved.heartbeatIntervalMs >= 600_000) throw new RangeError('heartbeatIntervalMs must be under API Gateway\'s 10-minute idle timeout');
   if (resolved.plannedReconnectMs >= 7_200_000) throw new RangeError('plannedReconnectMs must be under API Gateway\'s 2-hour connection limit');
   if (resolved.plannedReconnectJitterMs > resolved.plannedReconnectMs) throw new RangeError('plannedReconnectJitterMs exceeds plannedReconnectMs');
   if (resolved.gapHistoryLimit < 1 || resolved.gapHistoryLimit > 100) throw new RangeError('gapHistoryLimit is 1–100');
   return resolved;
+}
+
+function browserNetwork(): NetworkEvents | null {
+  const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+  return typeof g.addEventListener === 'function' && typeof g.removeEventListener === 'function' ? (globalThis as unknown as NetworkEvents) : null;
 }

@@ -25,13 +25,6 @@ export class SeqTracker {
     return this.#pending.size > 0;
   }
 
-  /** The lowest seq waiting behind the gap, if any. */
-  get firstPending(): number | undefined {
-    let first: number | undefined;
-    for (const seq of this.#pending.keys()) if (first === undefined || seq < first) first = seq;
-    return first;
-  }
-
   /** Takes one message, live or synced; returns the messages now deliverable, in seq order. */
   offer(message: StoredMessage): StoredMessage[] {
     if (message.seq > this.#delivered && !this.#pending.has(message.seq)) {

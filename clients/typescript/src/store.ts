@@ -33,8 +33,11 @@ export class MemoryStore implements SeqStore {
 
 /** The part of the Web Storage API that {@link LocalStorageStore} uses. */
 export interface StorageLike {
+  /** The value under `key`, or `null`. */
   getItem(key: string): string | null;
+  /** Stores `value` under `key`. */
   setItem(key: string, value: string): void;
+  /** Removes `key`. */
   removeItem(key: string): void;
 }
 

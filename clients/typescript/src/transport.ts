@@ -2,9 +2,21 @@ import type { ClientRequest } from './generated/protocol.js';
 
 /** The events of a WebSocket that the SDK listens to. */
 export interface WebSocketEventMapLike {
+  /** The handshake completed. */
   open: unknown;
-  message: { data: unknown };
-  close: { code: number; reason: string };
+  /** A message arrived. */
+  message: {
+    /** The message: a string for text frames (the only kind Starling sends). */
+    data: unknown;
+  };
+  /** The connection closed. */
+  close: {
+    /** The close code (1000 normal, 1001 going away, 1006 lost, 1009 too big, …). */
+    code: number;
+    /** The close reason, often empty. */
+    reason: string;
+  };
+  /** Something failed; a refused handshake shows up only as this. */
   error: unknown;
 }
 
@@ -13,8 +25,11 @@ export interface WebSocketEventMapLike {
  * test double.
  */
 export interface WebSocketLike {
+  /** Sends one text message. */
   send(data: string): void;
+  /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
+  /** Listens to one of the events the SDK uses. */
   addEventListener<K extends keyof WebSocketEventMapLike>(type: K, listener: (event: WebSocketEventMapLike[K]) => void): void;
 }
 

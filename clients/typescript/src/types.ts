@@ -12,7 +12,9 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'dis
 
 /** A change of {@link ConnectionState}. */
 export interface StateChange {
+  /** The new state. */
   state: ConnectionState;
+  /** The state before. */
   previous: ConnectionState;
   /** The close code of the connection that dropped, for `reconnecting`. */
   code?: number;
@@ -23,7 +25,9 @@ export type Message = StoredMessage;
 
 /** A user's presence changed (already deduplicated by `version`: older announcements are dropped). */
 export interface PresenceUpdate {
+  /** Whose status. */
   user: UserId;
+  /** `online`, `away` or `offline`. */
   status: PresenceStatus;
   /** On `offline`: when the user's last connection closed. */
   lastSeen?: string;
@@ -33,14 +37,19 @@ export interface PresenceUpdate {
 
 /** Someone is typing. There is no "stopped" event: see {@link TypingIndicator}. */
 export interface TypingEvent {
+  /** Where. */
   room: RoomId;
+  /** Who is typing. */
   user: UserId;
 }
 
 /** A user's read cursor in a room. */
 export interface ReadEvent {
+  /** The room. */
   room: RoomId;
+  /** The reader. */
   user: UserId;
+  /** Their stored cursor: every seq up to it is read. */
   seq: number;
 }
 
@@ -67,6 +76,7 @@ export interface ClientEvents {
 
 /** What {@link StarlingClient.join} resolves with. */
 export interface JoinResult {
+  /** The room. */
   room: RoomId;
   /** The room's last seq when the join took effect. */
   lastSeq: number;
@@ -76,6 +86,7 @@ export interface JoinResult {
 
 /** One page of {@link StarlingClient.history}. */
 export interface HistoryPage {
+  /** The room. */
   room: RoomId;
   /** Ascending seq. */
   messages: StoredMessage[];
@@ -85,8 +96,11 @@ export interface HistoryPage {
 
 /** One page of {@link StarlingClient.presence}. */
 export interface PresencePage {
+  /** The room. */
   room: RoomId;
+  /** Members in ascending user id, with their status and presence version. */
   members: MemberPresence[];
+  /** More members follow: ask again with `cursor`. */
   hasMore: boolean;
   /** With `hasMore`: pass it as the next request's `cursor`. */
   cursor?: string;

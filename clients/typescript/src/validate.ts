@@ -29,3 +29,17 @@ export function checkClientMsgId(clientMsgId: string): void {
     throw new StarlingError('bad_request', `a clientMsgId is 1–${LIMITS.maxClientMsgIdLength} characters`, { action: 'send', local: true });
   }
 }
+
+/**
+ * A fresh `clientMsgId`: `crypto.randomUUID()`, or the same form from `getRandomValues` where
+ * `randomUUID` is missing (browsers outside a secure context, e.g. a page on a LAN address).
+ */
+export function newClientMsgId(): string {
+  const c = globalThis.crypto as Crypto & { randomUUID?: () => string };
+  if (typeof c.randomUUID === 'function') return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

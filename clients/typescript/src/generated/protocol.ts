@@ -63,9 +63,13 @@ export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauth
 
 /** A stored message, as in `history` and `syncPage` (a `message` frame without `type`). */
 export interface StoredMessage {
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
+  /** A server-given message id (a ULID). */
   id: MessageId;
+  /** A user id, the token's `sub`. */
   from: UserId;
   /**
    * The text, exactly as sent (1 byte to 16 KiB of UTF-8).
@@ -73,14 +77,19 @@ export interface StoredMessage {
    * Constraints: length 1–16384.
    */
   body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
   sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
 }
 
 /** One member of a `presence` page. */
 export interface MemberPresence {
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A user's status. */
   status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
   lastSeen?: WholeSecondTimestamp;
   /**
    * The user's presence version this status is from.
@@ -92,19 +101,25 @@ export interface MemberPresence {
 
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
 export interface JoinRequest {
+  /** The request action. */
   action: "join";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `leaveRequest`: Unsubscribe this connection and end the user's membership; replies `left`. */
 export interface LeaveRequest {
+  /** The request action. */
   action: "leave";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `sendRequest`: Publish a message; replies `accepted` (queued). */
 export interface SendRequest {
+  /** The request action. */
   action: "send";
+  /** A room id. */
   room: RoomId;
   /**
    * 1 byte to 16 KiB (16,384 bytes) of UTF-8, measured after JSON decoding.
@@ -118,7 +133,9 @@ export interface SendRequest {
 
 /** Client request `historyRequest`: One page of stored messages; replies `history`. */
 export interface HistoryRequest {
+  /** The request action. */
   action: "history";
+  /** A room id. */
   room: RoomId;
   /**
    * Only messages with `seq < before`; absent or `null` means the newest.
@@ -136,6 +153,7 @@ export interface HistoryRequest {
 
 /** Client request `syncRequest`: Recover missed messages; replies per room with `syncPage`s then `synced`. */
 export interface SyncRequest {
+  /** The request action. */
   action: "sync";
   /**
    * 1–50 rooms. Each value is the last seq the client has (0: from the start) or `null`
@@ -153,7 +171,9 @@ export interface SyncRequest {
 
 /** Client request `presenceRequest`: One page of the room's members; replies `presence`. */
 export interface PresenceRequest {
+  /** The request action. */
   action: "presence";
+  /** A room id. */
   room: RoomId;
   /**
    * The previous page's `cursor`; absent or `null` for the first page.
@@ -165,6 +185,7 @@ export interface PresenceRequest {
 
 /** Client request `statusRequest`: Set the user's own status; replies `presenceChanged`. */
 export interface StatusRequest {
+  /** The request action. */
   action: "status";
   /** `offline` is refused: it follows from having no connection. */
   status: "online" | "away";
@@ -172,25 +193,33 @@ export interface StatusRequest {
 
 /** Client request `typingRequest`: This user is typing; no reply on success, at most one per 2 s gets through. */
 export interface TypingRequest {
+  /** The request action. */
   action: "typing";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Client request `readRequest`: Move the read cursor forward; replies `read` with the stored cursor. */
 export interface ReadRequest {
+  /** The request action. */
   action: "read";
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
 }
 
 /** Client request `pingRequest`: Keep-alive; replies `pong`. */
 export interface PingRequest {
+  /** The request action. */
   action: "ping";
 }
 
 /** Server frame `joined`: The reply to `join`. */
 export interface JoinedFrame {
+  /** The frame type. */
   type: "joined";
+  /** A room id. */
   room: RoomId;
   /**
    * The room's last seq when the join took effect (0 for an empty room).
@@ -202,24 +231,35 @@ export interface JoinedFrame {
 
 /** Server frame `left`: The reply to `leave`. */
 export interface LeftFrame {
+  /** The frame type. */
   type: "left";
+  /** A room id. */
   room: RoomId;
 }
 
 /** Server frame `accepted`: The reply to `send`; the message is queued (not yet stored, no seq yet). */
 export interface AcceptedFrame {
+  /** The frame type. */
   type: "accepted";
+  /** A room id. */
   room: RoomId;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
+  /** A server-given message id (a ULID). */
   id: MessageId;
 }
 
 /** Server frame `message`: A stored message, pushed live or posted by `sync` without pages. */
 export interface MessageFrame {
+  /** The frame type. */
   type: "message";
+  /** A room id. */
   room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
+  /** A server-given message id (a ULID). */
   id: MessageId;
+  /** A user id, the token's `sub`. */
   from: UserId;
   /**
    * The text, exactly as sent.
@@ -227,13 +267,17 @@ export interface MessageFrame {
    * Constraints: length 1–16384.
    */
   body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
   sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
 }
 
 /** Server frame `history`: The reply to `history`. */
 export interface HistoryFrame {
+  /** The frame type. */
   type: "history";
+  /** A room id. */
   room: RoomId;
   /** Ascending `seq`, at most `limit` and at most 120 KiB. */
   messages: StoredMessage[];
@@ -243,7 +287,9 @@ export interface HistoryFrame {
 
 /** Server frame `syncPage`: Messages recovered by a `sync` with `pages:true`, for one room. */
 export interface SyncPageFrame {
+  /** The frame type. */
   type: "syncPage";
+  /** A room id. */
   room: RoomId;
   /**
    * Ascending `seq`, as many as fit 120 KiB (at least one).
@@ -255,7 +301,9 @@ export interface SyncPageFrame {
 
 /** Server frame `synced`: Ends one room of a `sync`. */
 export interface SyncedFrame {
+  /** The frame type. */
   type: "synced";
+  /** A room id. */
   room: RoomId;
   /** `false` when messages right after the given seq are past retention. */
   recovered: boolean;
@@ -272,7 +320,9 @@ export interface SyncedFrame {
 
 /** Server frame `presence`: The reply to `presence`. */
 export interface PresenceFrame {
+  /** The frame type. */
   type: "presence";
+  /** A room id. */
   room: RoomId;
   /** At most 500 members, ascending by user id. */
   members: MemberPresence[];
@@ -284,9 +334,13 @@ export interface PresenceFrame {
 
 /** Server frame `presenceChanged`: A user's status changed (keep the greatest `version` per user); the reply to `status`. */
 export interface PresenceChangedFrame {
+  /** The frame type. */
   type: "presenceChanged";
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A user's status. */
   status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
   lastSeen?: WholeSecondTimestamp;
   /**
    * The user's presence version of this change; only grows.
@@ -298,32 +352,43 @@ export interface PresenceChangedFrame {
 
 /** Server frame `typing`: Another user is typing in a room this connection is subscribed to. */
 export interface TypingFrame {
+  /** The frame type. */
   type: "typing";
+  /** A room id. */
   room: RoomId;
+  /** A user id, the token's `sub`. */
   user: UserId;
 }
 
 /** Server frame `read`: A user's stored read cursor in a room (never decreases). */
 export interface ReadFrame {
+  /** The frame type. */
   type: "read";
+  /** A room id. */
   room: RoomId;
+  /** A user id, the token's `sub`. */
   user: UserId;
+  /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
 }
 
 /** Server frame `pong`: The reply to `ping`. */
 export interface PongFrame {
+  /** The frame type. */
   type: "pong";
 }
 
 /** Server frame `error`: A request was refused; the connection stays open and nothing was queued. */
 export interface ErrorFrame {
+  /** The frame type. */
   type: "error";
+  /** Why a request was refused. */
   code: ErrorCode;
   /** For people and logs; never parse it. */
   message: string;
   /** The request's `action` as sent; omitted when the frame could not be read that far. */
   action?: string;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
   clientMsgId?: ClientMsgId;
   /**
    * For `rate_limited` only; when the same request is admitted.
@@ -335,8 +400,11 @@ export interface ErrorFrame {
 
 /** Server frame `gatewayError`: API Gateway's error frame (no `type`); treat like `internal` for the outstanding request. */
 export interface GatewayErrorFrame {
+  /** API Gateway's text, e.g. `Internal server error`. */
   message: string;
+  /** The API Gateway connection id of the caller. */
   connectionId: string;
+  /** The API Gateway request id, for AWS support and logs. */
   requestId: string;
 }
 

@@ -1,9 +1,10 @@
 // Presence, typing and read helpers, the seq stores, events and tokens.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { LocalStorageStore, type PresenceUpdate, ReadCursors, type StorageLike, TypingIndicator, TypingThrottle } from '../../dist/index.js';
+import { LocalStorageStore, type PresenceUpdate, ReadCursors, type StorageLike, TypingIndicator, TypingThrottle, type WebSocketConstructor } from '../../dist/index.js';
 import { readClaims, withToken } from '../../dist/token.js';
 import { Emitter } from '../../dist/events.js';
+import { newClientMsgId } from '../../dist/validate.js';
 import { until } from '../support/fake-server.js';
 import { mintToken } from '../support/jwt.js';
 import { type Rig, rig } from '../support/setup.js';
@@ -114,4 +115,26 @@ test('the user id is read from the token, and the token goes in the query of the
   const url = new URL(withToken('wss://h.example/prod?x=1', 'a.b.c'));
   assert.equal(url.searchParams.get('token'), 'a.b.c');
   assert.equal(url.searchParams.get('x'), '1');
+});
+
+test("the platform's WebSocket type fits options.WebSocket without a cast", () => {
+  // A compile-time check as much as a run-time one: the browser's (DOM) WebSocket class must be
+  // assignable to the SDK's constructor type, or every app would need a cast.
+  const ctor: WebSocketConstructor = WebSocket;
+  assert.equal(typeof ctor, 'function');
+});
+
+test('clientMsgIds are UUID v4, also where crypto.randomUUID is missing (insecure browser contexts)', () => {
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  assert.match(newClientMsgId(), uuid);
+  Object.defineProperty(globalThis.crypto, 'randomUUID', { value: undefined, configurable: true });
+  try {
+    assert.equal(typeof globalThis.crypto.randomUUID, 'undefined');
+    const ids = new Set(Array.from({ length: 100 }, () => newClientMsgId()));
+    assert.equal(ids.size, 100);
+    for (const id of ids) assert.match(id, uuid);
+  } finally {
+    delete (globalThis.crypto as { randomUUID?: unknown }).randomUUID;
+  }
+  assert.equal(typeof globalThis.crypto.randomUUID, 'function');
 });

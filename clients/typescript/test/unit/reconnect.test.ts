@@ -2,9 +2,10 @@
 // fresh token when the old one was refused, and spaces its attempts with backoff.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { MemoryStore, StarlingError } from '../../dist/index.js';
-import { settle, until } from '../support/fake-server.js';
-import { type Rig, range, rig } from '../support/setup.js';
+import { MemoryStore, StarlingError, connect } from '../../dist/index.js';
+import { FakeServer, settle, until } from '../support/fake-server.js';
+import { mintToken } from '../support/jwt.js';
+import { FAST, type Rig, range, rig } from '../support/setup.js';
 
 let current: Rig | undefined;
 afterEach(() => current?.client.close());
@@ -65,19 +66,28 @@ test('a close for policy reasons (1008, 4xxx) also forces a token refresh', asyn
 });
 
 test('a failing token provider is retried with backoff and reported as an error event', async () => {
+  const server = new FakeServer();
   let calls = 0;
+  const client = connect(
+    'ws://starling.test/local',
+    () => {
+      calls += 1;
+      if (calls <= 2) throw new Error('the token endpoint is down');
+      return mintToken('alice');
+    },
+    { ...FAST, WebSocket: server.WebSocket },
+  );
   const errors: StarlingError[] = [];
-  const r = start();
-  await r.client.connected();
-  r.client.on('error', (e) => errors.push(e));
-  const original = r.tokenRequests.length;
-  r.server.admit = () => {
-    calls += 1;
-    return calls === 1 ? 'refuse' : 'accept';
-  };
-  r.server.last.drop(1006);
-  await until(() => r.client.state === 'connected' && r.tokenRequests.length >= original + 2, 'a reconnect after a refusal');
-  assert.equal(errors.length, 0);
+  client.on('error', (e) => errors.push(e));
+  try {
+    await client.connected();
+    assert.equal(calls, 3);
+    assert.equal(server.sockets.length, 1, 'no handshake without a token');
+    assert.deepEqual(errors.map((e) => [e.code, e.local]), [['unauthorized', true], ['unauthorized', true]]);
+    assert.match(errors[0]?.message ?? '', /token endpoint is down/);
+  } finally {
+    client.close();
+  }
 });
 
 test('reconnect attempts are spaced by growing, jittered delays, reset after a stable connection', async () => {
@@ -102,6 +112,19 @@ test('reconnect attempts are spaced by growing, jittered delays, reset after a s
   r.server.last.drop(1006);
   await r.server.nextSocket(before + 1);
   assert.ok(Date.now() - dropped < 70, 'after a stable connection the first wait is short again');
+});
+
+test("the browser's online event starts a waiting reconnect at once instead of after its backoff delay", async () => {
+  const network = new EventTarget();
+  const r = start({ network, backoff: { initialDelayMs: 60_000, maxDelayMs: 60_000 }, random: () => 0.999 });
+  await r.client.connected();
+  r.server.last.drop(1006);
+  await until(() => r.client.state === 'reconnecting', 'reconnecting');
+  await settle(30);
+  assert.equal(r.server.sockets.length, 1, 'still waiting out a delay of about a minute');
+  network.dispatchEvent(new Event('online'));
+  await until(() => r.client.state === 'connected', 'the reconnect', 1_000);
+  assert.equal(r.server.sockets.length, 2);
 });
 
 test('a drop mid-stream loses nothing: the next connection syncs from the last seq handed over', async () => {
@@ -154,6 +177,29 @@ test('without a stored seq a room starts at its last seq when joined (older ones
   const page = await r.client.history('lobby', { limit: 2 });
   assert.deepEqual(page.messages.map((m) => m.seq), [4, 5]);
   assert.equal(page.hasMore, true);
+});
+
+test('a room left while offline is left on the server once connected (join, then leave)', async () => {
+  const r = start();
+  await r.client.join('lobby');
+  r.server.admit = () => 'hold';
+  r.server.last.drop(1006);
+  await until(() => r.client.state === 'reconnecting', 'reconnecting');
+  const left = r.client.leave('lobby');
+  await until(() => r.server.sockets.length === 2, 'the reconnect attempt');
+  r.server.last.accept();
+  await left;
+  assert.deepEqual(r.server.last.sent.map((f) => f.action), ['join', 'leave']);
+  assert.deepEqual(r.client.rooms, []);
+});
+
+test('a store that fails to read does not stop the room from being joined', async () => {
+  const errors: string[] = [];
+  const r = start({ store: { get: () => Promise.reject(new Error('quota')), set: () => undefined } });
+  r.client.on('error', (e) => errors.push(e.message));
+  const joined = await r.client.join('lobby');
+  assert.equal(joined.delivered, 0);
+  assert.equal(errors.length, 1);
 });
 
 test('close ends every connection and stops reconnecting', async () => {
