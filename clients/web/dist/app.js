@@ -363,13 +363,15 @@ var Connection = class {
   #authFailed = false;
   #attempt = 0;
   #retryTimer;
+  #onOnline = () => this.#retryNow();
   constructor(url, tokenProvider, options, hooks) {
     this.#url = url;
     this.#tokenProvider = tokenProvider;
     this.#options = options;
     this.#hooks = hooks;
     this.#backoff = new Backoff(options.backoff, options.random);
-    void this.#open("connect");
+    options.network?.addEventListener("online", this.#onOnline);
+    queueMicrotask(() => void this.#open("connect"));
   }
   get state() {
     return this.#state;
@@ -405,6 +407,7 @@ var Connection = class {
     if (this.#state === "disconnected") return;
     this.#setState("disconnected");
     clearTimeout(this.#retryTimer);
+    this.#options.network?.removeEventListener("online", this.#onOnline);
     for (const s of [this.#active, this.#candidate, ...this.#draining]) s?.end(1e3, "client closed");
     this.#active = void 0;
     this.#candidate = void 0;
@@ -484,6 +487,12 @@ var Connection = class {
       if (reason === "planned") this.replace();
       else if (this.#active === void 0 && this.#candidate === void 0) void this.#open(this.#state === "connecting" ? "connect" : "reconnect");
     }, this.#backoff.next());
+  }
+  /** The network is back: a reconnect waiting out its backoff delay starts now. */
+  #retryNow() {
+    if (this.#isClosed() || this.#active !== void 0 || this.#candidate !== void 0) return;
+    clearTimeout(this.#retryTimer);
+    void this.#open(this.#state === "connecting" ? "connect" : "reconnect");
   }
   /** A `ping` when the client sent nothing for a heartbeat interval; no `pong` in time ends the connection. */
   #armHeartbeat(session) {
@@ -582,13 +591,18 @@ function resolveOptions(options, defaultStore) {
     drainMs: options.drainMs ?? 5e3,
     maxSendAttempts: options.maxSendAttempts ?? 10,
     gapHistoryLimit: options.gapHistoryLimit ?? 50,
-    random: options.random ?? Math.random
+    random: options.random ?? Math.random,
+    network: options.network === void 0 ? browserNetwork() : options.network
   };
   if (resolved.heartbeatIntervalMs >= 6e5) throw new RangeError("heartbeatIntervalMs must be under API Gateway's 10-minute idle timeout");
   if (resolved.plannedReconnectMs >= 72e5) throw new RangeError("plannedReconnectMs must be under API Gateway's 2-hour connection limit");
   if (resolved.plannedReconnectJitterMs > resolved.plannedReconnectMs) throw new RangeError("plannedReconnectJitterMs exceeds plannedReconnectMs");
   if (resolved.gapHistoryLimit < 1 || resolved.gapHistoryLimit > 100) throw new RangeError("gapHistoryLimit is 1–100");
   return resolved;
+}
+function browserNetwork() {
+  const g = globalThis;
+  return typeof g.addEventListener === "function" && typeof g.removeEventListener === "function" ? globalThis : null;
 }
 
 // ../typescript/src/outbox.ts
@@ -702,12 +716,6 @@ var SeqTracker = class {
   /** Whether messages wait behind a gap, which a `sync` from {@link delivered} fills. */
   get hasGap() {
     return this.#pending.size > 0;
-  }
-  /** The lowest seq waiting behind the gap, if any. */
-  get firstPending() {
-    let first;
-    for (const seq of this.#pending.keys()) if (first === void 0 || seq < first) first = seq;
-    return first;
   }
   /** Takes one message, live or synced; returns the messages now deliverable, in seq order. */
   offer(message2) {
@@ -887,10 +895,6 @@ var Inbox = class {
       }
     }
   }
-  /** The rooms whose sync is out. */
-  syncingRooms() {
-    return [...this.#rooms].filter(([, r]) => r.syncing).map(([name]) => name);
-  }
 };
 function firstHole(room, before, deliver) {
   const first = deliver[0];
@@ -1008,6 +1012,122 @@ var Resume = class {
   }
 };
 
+// ../typescript/src/rooms.ts
+var Rooms = class {
+  #wants = /* @__PURE__ */ new Map();
+  #store;
+  #maxAttempts;
+  #host;
+  constructor(store, maxAttempts, host) {
+    this.#store = store;
+    this.#maxAttempts = maxAttempts;
+    this.#host = host;
+  }
+  /** Whether the application joined `room` (and has not left it). */
+  has(room) {
+    return this.#wants.has(room);
+  }
+  /** The rooms joined. */
+  names() {
+    return [...this.#wants.keys()];
+  }
+  /** Joins `room` (from `since`, when given) and resolves once joined on the active connection. */
+  join(room, since) {
+    let want = this.#wants.get(room);
+    if (want === void 0) {
+      want = { start: since ?? this.#readStore(room), waiters: [], lastJoined: void 0 };
+      this.#wants.set(room, want);
+    }
+    const active = this.#host.active();
+    if (active?.joined.has(room) === true && want.lastJoined !== void 0) return Promise.resolve(this.#result(want.lastJoined));
+    const target = want;
+    const joined = new Promise((resolve, reject) => target.waiters.push({ resolve, reject }));
+    for (const session of [active, this.#host.candidate()]) if (session?.link.open === true) void this.joinOn(session, room);
+    return joined;
+  }
+  /** Forgets `room`; whoever waits for its join gets `error`. */
+  remove(room, error) {
+    const waiters = this.#wants.get(room)?.waiters.splice(0) ?? [];
+    this.#wants.delete(room);
+    for (const w of waiters) w.reject(error);
+  }
+  /** Rejects every waiting join (the client was closed). */
+  rejectAll(error) {
+    for (const want of this.#wants.values()) for (const w of want.waiters.splice(0)) w.reject(error);
+  }
+  /** Joins every room on a new connection, rooms joined by the application meanwhile included. */
+  async joinAll(session) {
+    const tried = /* @__PURE__ */ new Set();
+    for (; ; ) {
+      const missing = this.names().filter((room) => !session.joined.has(room) && !tried.has(room));
+      if (missing.length === 0 || session.link.closed) return;
+      for (const room of missing) tried.add(room);
+      await Promise.all(missing.map((room) => this.joinOn(session, room)));
+    }
+  }
+  /** Joins `room` on `session`, retrying `rate_limited` and `internal`. */
+  async joinOn(session, room) {
+    for (let attempt = 1; ; attempt++) {
+      if (session.link.closed || !this.#wants.has(room)) return;
+      try {
+        const frame = await this.#host.ask(session, { action: "join", room }, (f) => f.type === "joined" && f.room === room);
+        return await this.#joined(session, frame);
+      } catch (error) {
+        if (!(error instanceof StarlingError)) return;
+        if (error.code === "timeout") return session.end(1e3, "join timed out");
+        if ((error.code === "rate_limited" || error.code === "internal") && attempt < this.#maxAttempts) {
+          await new Promise((r) => setTimeout(r, error.retryAfterMs ?? this.#host.retryDelayMs()));
+          continue;
+        }
+        const waited = (this.#wants.get(room)?.waiters.length ?? 0) > 0;
+        this.remove(room, error);
+        this.#host.gaveUp(room, error);
+        if (!waited) this.#host.error(error);
+        return;
+      }
+    }
+  }
+  /** `session` became the active connection: the joins made on it resolve. */
+  activated(session) {
+    for (const room of session.joined) this.#resolve(room);
+  }
+  async #joined(session, frame) {
+    const want = this.#wants.get(frame.room);
+    if (want === void 0) return;
+    const start2 = await want.start;
+    if (this.#wants.get(frame.room) !== want) return;
+    want.lastJoined = frame;
+    session.joined.add(frame.room);
+    this.#host.start(frame.room, start2 ?? frame.lastSeq);
+    if (session === this.#host.active()) {
+      this.#resolve(frame.room);
+      this.#host.ready(session, frame.room);
+    }
+  }
+  /** The room's stored seq; a store that fails is reported, and the room starts as if it had none. */
+  #readStore(room) {
+    const failed = (e) => {
+      this.#host.error(new StarlingError("internal", `the seq store failed: ${String(e)}`, { local: true }));
+      return void 0;
+    };
+    try {
+      const stored = this.#store.get(room);
+      return stored instanceof Promise ? stored.catch(failed) : stored;
+    } catch (e) {
+      return failed(e);
+    }
+  }
+  #resolve(room) {
+    const want = this.#wants.get(room);
+    if (want?.lastJoined === void 0) return;
+    const result = this.#result(want.lastJoined);
+    for (const w of want.waiters.splice(0)) w.resolve(result);
+  }
+  #result(frame) {
+    return { room: frame.room, lastSeq: frame.lastSeq, delivered: this.#host.delivered(frame.room) ?? frame.lastSeq };
+  }
+};
+
 // ../typescript/src/store.ts
 var MemoryStore = class {
   #seqs = /* @__PURE__ */ new Map();
@@ -1071,6 +1191,15 @@ function checkClientMsgId(clientMsgId) {
     throw new StarlingError("bad_request", `a clientMsgId is 1–${LIMITS.maxClientMsgIdLength} characters`, { action: "send", local: true });
   }
 }
+function newClientMsgId() {
+  const c = globalThis.crypto;
+  if (typeof c.randomUUID === "function") return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] ?? 0) & 15 | 64;
+  b[8] = (b[8] ?? 0) & 63 | 128;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 // ../typescript/src/client.ts
 var StarlingClient = class {
@@ -1081,7 +1210,7 @@ var StarlingClient = class {
   #outbox;
   #resume;
   #connection;
-  #wants = /* @__PURE__ */ new Map();
+  #rooms;
   #presenceVersions = /* @__PURE__ */ new Map();
   #flushTimer;
   /** Use {@link connect}. */
@@ -1097,8 +1226,22 @@ var StarlingClient = class {
       history: async (room, limit) => (await this.history(room, { limit })).messages,
       retryDelayMs: () => this.#connection.retryDelayMs()
     });
+    this.#rooms = new Rooms(this.#options.store, this.#options.maxSendAttempts, {
+      active: () => this.#connection.active,
+      candidate: () => this.#connection.candidate,
+      ask: (session, request, matches) => this.#ask(session, request, matches),
+      retryDelayMs: () => this.#connection.retryDelayMs(),
+      start: (room, seq) => this.#resume.start(room, seq),
+      delivered: (room) => this.#resume.delivered(room),
+      ready: (session, room) => {
+        this.#resume.begin(session, [room]);
+        this.#flush(room);
+      },
+      gaveUp: (room, error) => this.#outbox.rejectAll(error, room),
+      error: (e) => this.#emitError(e)
+    });
     this.#connection = new Connection(url, tokenProvider, this.#options, {
-      prepare: (session) => this.#joinAll(session),
+      prepare: (session) => this.#rooms.joinAll(session),
       activated: (session) => this.#activated(session),
       drained: (previous, successor) => this.#outbox.oldestInflight(previous.link.id) === void 0 && !successor.syncing,
       frame: (session, frame) => this.#onFrame(session, frame),
@@ -1120,7 +1263,7 @@ var StarlingClient = class {
   }
   /** The rooms joined (or being joined). */
   get rooms() {
-    return [...this.#wants.keys()];
+    return this.#rooms.names();
   }
   /** Messages sent but not yet accepted by the server. */
   get outboxSize() {
@@ -1154,30 +1297,25 @@ var StarlingClient = class {
    */
   async join(room, options = {}) {
     checkRoom(room, "join");
-    let want = this.#wants.get(room);
-    if (want === void 0) {
-      want = { start: options.since ?? this.#options.store.get(room), waiters: [], lastJoined: void 0 };
-      this.#wants.set(room, want);
-    }
-    const active = this.#connection.active;
-    if (active?.joined.has(room) && want.lastJoined !== void 0) return this.#joinResult(want.lastJoined);
-    const joined = new Promise((resolve, reject) => want.waiters.push({ resolve, reject }));
-    for (const session of [active, this.#connection.candidate]) if (session?.link.open) void this.#joinOn(session, room);
-    return joined;
+    return this.#rooms.join(room, options.since);
   }
-  /** Leaves `room`: ends the subscription and the user's membership, forgets its seq, and rejects its queued sends. */
+  /**
+   * Leaves `room`: ends the subscription and the user's membership (on all of the user's
+   * devices), forgets the room's seq, and rejects its queued sends. While offline it waits for
+   * the connection, since only the server can end the membership.
+   */
   async leave(room) {
     checkRoom(room, "leave");
-    const want = this.#wants.get(room);
-    this.#wants.delete(room);
+    this.#rooms.remove(room, new StarlingError("not_found", `left ${room}`, { action: "join", local: true }));
     this.#resume.forget(room);
     await this.#options.store.delete?.(room);
-    const left = new StarlingError("not_found", `left ${room}`, { action: "join", local: true });
-    for (const w of want?.waiters.splice(0) ?? []) w.reject(left);
     this.#outbox.rejectAll(new StarlingError("forbidden", `left ${room} before the message was accepted`, { local: true }), room);
     const active = this.#connection.active;
-    if (active === void 0 || !active.joined.has(room)) return;
-    active.joined.delete(room);
+    if (active?.joined.has(room) === true) {
+      active.joined.delete(room);
+    } else {
+      await this.#request({ action: "join", room }, (f) => f.type === "joined" && f.room === room);
+    }
     await this.#request({ action: "leave", room }, (f) => f.type === "left" && f.room === room);
   }
   /**
@@ -1189,12 +1327,12 @@ var StarlingClient = class {
    * (`local: true`) for a body the server would refuse.
    */
   send(room, body, options = {}) {
-    const clientMsgId = options.clientMsgId ?? globalThis.crypto.randomUUID();
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
     try {
       checkRoom(room, "send");
       checkClientMsgId(clientMsgId);
       checkBody(body, clientMsgId);
-      if (!this.#wants.has(room)) throw new StarlingError("forbidden", `join ${room} first`, { action: "send", clientMsgId, local: true });
+      if (!this.#rooms.has(room)) throw new StarlingError("forbidden", `join ${room} first`, { action: "send", clientMsgId, local: true });
       if (this.state === "disconnected") throw new StarlingError("closed", "the client is closed", { action: "send", clientMsgId, local: true });
     } catch (error) {
       return Promise.reject(error);
@@ -1254,67 +1392,13 @@ var StarlingClient = class {
     clearTimeout(this.#flushTimer);
     const closed = new StarlingError("closed", "the client was closed", { local: true });
     this.#outbox.rejectAll(closed);
-    for (const want of this.#wants.values()) for (const w of want.waiters.splice(0)) w.reject(closed);
-  }
-  // --- joins ----------------------------------------------------------------------------
-  /** Joins every room on a new connection, rooms joined by the application meanwhile included. */
-  async #joinAll(session) {
-    for (; ; ) {
-      const missing = [...this.#wants.keys()].filter((room) => !session.joined.has(room));
-      if (missing.length === 0 || session.link.closed) return;
-      await Promise.all(missing.map((room) => this.#joinOn(session, room)));
-    }
-  }
-  async #joinOn(session, room) {
-    for (let attempt = 1; ; attempt++) {
-      if (session.link.closed || !this.#wants.has(room)) return;
-      try {
-        await this.#onJoined(session, await this.#ask(session, { action: "join", room }, (f) => f.type === "joined" && f.room === room));
-        return;
-      } catch (error) {
-        if (!(error instanceof StarlingError)) return;
-        if (error.code === "timeout") return session.end(1e3, "join timed out");
-        if ((error.code === "rate_limited" || error.code === "internal") && attempt < this.#options.maxSendAttempts) {
-          await sleep(error.retryAfterMs ?? this.#connection.retryDelayMs());
-          continue;
-        }
-        const waiters = this.#wants.get(room)?.waiters.splice(0) ?? [];
-        this.#wants.delete(room);
-        this.#outbox.rejectAll(error, room);
-        for (const w of waiters) w.reject(error);
-        if (waiters.length === 0) this.#emitError(error);
-        return;
-      }
-    }
-  }
-  async #onJoined(session, frame) {
-    const want = this.#wants.get(frame.room);
-    if (want === void 0) return;
-    const start2 = await want.start;
-    if (this.#wants.get(frame.room) !== want) return;
-    want.lastJoined = frame;
-    session.joined.add(frame.room);
-    this.#resume.start(frame.room, start2 ?? frame.lastSeq);
-    if (session === this.#connection.active) {
-      this.#resolveJoins(frame.room);
-      this.#resume.begin(session, [frame.room]);
-      this.#flush(frame.room);
-    }
+    this.#rooms.rejectAll(closed);
   }
   /** The new connection took over: joins resolve, rooms sync, the outbox goes out. */
   #activated(session) {
-    for (const room of session.joined) this.#resolveJoins(room);
+    this.#rooms.activated(session);
     this.#resume.begin(session, session.joined);
     this.#flushAll();
-  }
-  #resolveJoins(room) {
-    const want = this.#wants.get(room);
-    if (want?.lastJoined === void 0) return;
-    const result = this.#joinResult(want.lastJoined);
-    for (const w of want.waiters.splice(0)) w.resolve(result);
-  }
-  #joinResult(frame) {
-    return { room: frame.room, lastSeq: frame.lastSeq, delivered: this.#resume.delivered(frame.room) ?? frame.lastSeq };
   }
   // --- frames ---------------------------------------------------------------------------
   #onFrame(session, raw) {
@@ -1326,10 +1410,10 @@ var StarlingClient = class {
     switch (frame.type) {
       case "message": {
         const { type: _type, ...message2 } = frame;
-        return this.#resume.offer(frame.room, [message2], this.#wants.has(frame.room));
+        return this.#resume.offer(frame.room, [message2], this.#rooms.has(frame.room));
       }
       case "syncPage":
-        return this.#resume.offer(frame.room, frame.messages, this.#wants.has(frame.room));
+        return this.#resume.offer(frame.room, frame.messages, this.#rooms.has(frame.room));
       case "synced":
         if (session === this.#connection.active) this.#resume.onSynced(session, frame);
         return;
