@@ -10,6 +10,10 @@ use starling_shared::service::send::SendLimits;
 use crate::DevstackError;
 use crate::invoke::Functions;
 
+/// The devstack's default JWT secret. Tokens signed with it are dev tokens: anyone can mint
+/// them, so the devstack mints them too (`POST /_devstack/token`), and only while it uses it.
+pub const DEV_SECRET: &str = "dev-secret";
+
 /// API Gateway's WebSocket limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayLimits {
@@ -132,7 +136,7 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 3001,
             stage: "local".into(),
-            jwt_secret: "dev-secret".into(),
+            jwt_secret: DEV_SECRET.into(),
             backend: Backend::Memory,
             limits: GatewayLimits::default(),
             action_limits: SendLimits::default(),
@@ -149,6 +153,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether `POST /_devstack/token` exists: only with [`DEV_SECRET`]. With any other secret the
+    /// tokens are the deployment's own business, and minting them here would hand them out.
+    pub fn serves_dev_tokens(&self) -> bool {
+        self.jwt_secret == DEV_SECRET
+    }
+
     /// Refuses what API Gateway or SQS would refuse, before anything is bound or created.
     pub(crate) fn validate(&self) -> Result<(), DevstackError> {
         let stage_ok =

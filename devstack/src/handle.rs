@@ -42,6 +42,11 @@ impl Handle {
         format!("http://{}/{}", self.addr, self.app.config.stage)
     }
 
+    /// `http://ADDR/`, the chat page.
+    pub fn page_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
     /// The configuration it was started with.
     pub fn config(&self) -> &Config {
         &self.app.config

@@ -19,9 +19,10 @@ mod invoke;
 mod management;
 mod mapping;
 mod serve;
+mod web;
 
 pub use backend::sdk_config;
-pub use config::{AwsBackend, Backend, Config, GatewayLimits, MappingSettings};
+pub use config::{AwsBackend, Backend, Config, DEV_SECRET, GatewayLimits, MappingSettings};
 pub use error::DevstackError;
 pub use faults::{ActiveFault, AppendFault, CrashPoint, DisconnectMode, DynamoFault, Fault, FaultError, Faults};
 pub use handle::Handle;

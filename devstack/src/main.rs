@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use starling_devstack::{
-    AwsBackend, Backend, Config, Endpoint, FunctionFlag, Functions, GatewayLimits, LambdaFunctions, MappingSettings,
+    AwsBackend, Backend, Config, DEV_SECRET, Endpoint, FunctionFlag, Functions, GatewayLimits, LambdaFunctions,
+    MappingSettings,
 };
 use starling_shared::service::fanout::FanoutSettings;
 use starling_shared::service::send::SendLimits;
@@ -25,8 +26,9 @@ struct Args {
     /// The API stage: the WebSocket URL is ws://HOST:PORT/STAGE.
     #[arg(long, default_value = "local")]
     stage: String,
-    /// The HS256 secret tokens are verified with.
-    #[arg(long, env = "STARLING_JWT_SECRET", default_value = "dev-secret", hide_env_values = true)]
+    /// The HS256 secret tokens are verified with. Any other than the default turns off the dev
+    /// token endpoint (`POST /_devstack/token`).
+    #[arg(long, env = "STARLING_JWT_SECRET", default_value = DEV_SECRET, hide_env_values = true)]
     jwt_secret: String,
 
     /// Use DynamoDB and SQS at this endpoint (moto, LocalStack) instead of memory.
@@ -220,6 +222,15 @@ async fn main() -> anyhow::Result<()> {
     println!("  DLQ:            {}/_devstack/dlq", handle.management_url());
     if handle.config().faults {
         println!("  Faults:         {}/_devstack/faults", handle.management_url());
+    }
+    if handle.config().serves_dev_tokens() {
+        println!("  Chat page:      {}", handle.page_url());
+        println!("  Dev tokens:     POST {}_devstack/token {{\"user\":\"alice\"}}", handle.page_url());
+    } else {
+        println!(
+            "  Chat page:      {} (sign in with a token from your own auth: no dev tokens with --jwt-secret)",
+            handle.page_url()
+        );
     }
     println!("Get a dev token:  cargo run -p starling-cli -- token alice");
     println!(

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::faults::{self, Faults};
 use crate::handle::Handle;
 use crate::mapping::EventSourceMapping;
-use crate::{DevstackError, backend, gateway, management};
+use crate::{DevstackError, backend, gateway, management, web};
 
 /// Binds, creates the backend's resources when missing, and starts the gateway, the
 /// management API and the event source mapping.
@@ -55,8 +55,9 @@ fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
     format!("http://{reachable}/{stage}")
 }
 
-/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port. The
-/// last two answer loopback peers only, unless `allow_remote_admin`.
+/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port, and the
+/// chat page at `/` with its dev token endpoint (only with the development secret). The admin
+/// routes answer loopback peers only, unless `allow_remote_admin`.
 fn router(app: Arc<App>) -> Router {
     let stage = &app.config.stage;
     let mut admin = Router::new()
@@ -71,10 +72,14 @@ fn router(app: Arc<App>) -> Router {
             get(faults::http::list).post(faults::http::add).delete(faults::http::clear),
         );
     }
+    if app.config.serves_dev_tokens() {
+        admin = admin.route("/_devstack/token", post(web::token::mint));
+    }
     let admin = admin.route_layer(middleware::from_fn_with_state(app.clone(), management::loopback_only));
     Router::new()
         .route(&format!("/{stage}"), get(gateway::handshake))
         .merge(admin)
+        .merge(web::routes())
         .layer(axum::extract::DefaultBodyLimit::max(management::MAX_POST_BYTES * 2))
         .with_state(app)
 }

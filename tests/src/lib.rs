@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a devstack per test on a free port, on the in-memory
 //! backend or on moto, and `starling_client` clients for it with what the tests add on top.
 
+pub mod asyncapi;
 pub mod chaos;
 pub mod lambda;
 

@@ -1,0 +1,466 @@
+// Generated from docs/asyncapi.yaml by clients/typescript/scripts/generate.mjs.
+// Do not edit by hand: change the spec, then run `npm run generate`. CI fails when this file
+// differs from what the spec generates.
+
+/** The protocol version these types describe (`info.version` of the spec). */
+export const PROTOCOL_VERSION = "1";
+
+/**
+ * A room id: 1–64 of `A-Z a-z 0-9 _ . : -`, case-sensitive. `dm:{a}:{b}` (a < b in byte
+ * order) is a direct-message room open to users a and b only.
+ *
+ * Constraints: length 1–64; pattern `^[A-Za-z0-9_.:-]{1,64}$`.
+ */
+export type RoomId = string;
+
+/**
+ * A user id, the token's `sub`.
+ *
+ * Constraints: length 1–128; pattern `^[A-Za-z0-9._@:+=-]{1,128}$`.
+ */
+export type UserId = string;
+
+/**
+ * A message's position in its room, from 1 with no gaps; the only ordering key.
+ *
+ * Constraints: minimum 1.
+ */
+export type Seq = number;
+
+/**
+ * The sender's idempotency key (1–64 characters), scoped to room + sender.
+ *
+ * Constraints: length 1–64.
+ */
+export type ClientMsgId = string;
+
+/**
+ * RFC 3339 UTC with milliseconds and `Z`.
+ *
+ * Constraints: pattern `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$`; format date-time.
+ */
+export type Timestamp = string;
+
+/**
+ * RFC 3339 UTC in whole seconds, written with `.000Z`.
+ *
+ * Constraints: pattern `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.000Z$`; format date-time.
+ */
+export type WholeSecondTimestamp = string;
+
+/**
+ * A server-given message id (a ULID). Opaque; its order does not follow `seq`.
+ *
+ * Constraints: pattern `^[0-9A-HJKMNP-TV-Z]{26}$`.
+ */
+export type MessageId = string;
+
+/** A user's status. */
+export type PresenceStatus = "online" | "away" | "offline";
+
+/** Why a request was refused. Clients treat an unknown code like `internal`. */
+export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "internal";
+
+/** A stored message, as in `history` and `syncPage` (a `message` frame without `type`). */
+export interface StoredMessage {
+  /** A room id. */
+  room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+  /** A server-given message id (a ULID). */
+  id: MessageId;
+  /** A user id, the token's `sub`. */
+  from: UserId;
+  /**
+   * The text, exactly as sent (1 byte to 16 KiB of UTF-8).
+   *
+   * Constraints: length 1–16384.
+   */
+  body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
+  sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
+  clientMsgId?: ClientMsgId;
+}
+
+/** One member of a `presence` page. */
+export interface MemberPresence {
+  /** A user id, the token's `sub`. */
+  user: UserId;
+  /** A user's status. */
+  status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
+  lastSeen?: WholeSecondTimestamp;
+  /**
+   * The user's presence version this status is from.
+   *
+   * Constraints: minimum 0.
+   */
+  version: number;
+}
+
+/** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
+export interface JoinRequest {
+  /** The request action. */
+  action: "join";
+  /** A room id. */
+  room: RoomId;
+}
+
+/** Client request `leaveRequest`: Unsubscribe this connection and end the user's membership; replies `left`. */
+export interface LeaveRequest {
+  /** The request action. */
+  action: "leave";
+  /** A room id. */
+  room: RoomId;
+}
+
+/** Client request `sendRequest`: Publish a message; replies `accepted` (queued). */
+export interface SendRequest {
+  /** The request action. */
+  action: "send";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * 1 byte to 16 KiB (16,384 bytes) of UTF-8, measured after JSON decoding.
+   *
+   * Constraints: length 1–16384.
+   */
+  body: string;
+  /** The idempotency key; always set it. `null` means absent. */
+  clientMsgId?: ClientMsgId | null;
+}
+
+/** Client request `historyRequest`: One page of stored messages; replies `history`. */
+export interface HistoryRequest {
+  /** The request action. */
+  action: "history";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * Only messages with `seq < before`; absent or `null` means the newest.
+   *
+   * Constraints: minimum 1.
+   */
+  before?: number | null;
+  /**
+   * Page size, 1–100; absent or `null` means 50.
+   *
+   * Constraints: minimum 1; maximum 100.
+   */
+  limit?: number | null;
+}
+
+/** Client request `syncRequest`: Recover missed messages; replies per room with `syncPage`s then `synced`. */
+export interface SyncRequest {
+  /** The request action. */
+  action: "sync";
+  /**
+   * 1–50 rooms. Each value is the last seq the client has (0: from the start) or `null`
+   * (resume after the user's read cursor).
+   *
+   * Constraints: 1–50 entries.
+   */
+  rooms: {
+    /** Constraints: minimum 0. */
+    [key: RoomId]: number | null;
+  };
+  /** `true`: messages come in `syncPage` frames. New clients send `true`. */
+  pages?: boolean | null;
+}
+
+/** Client request `presenceRequest`: One page of the room's members; replies `presence`. */
+export interface PresenceRequest {
+  /** The request action. */
+  action: "presence";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * The previous page's `cursor`; absent or `null` for the first page.
+   *
+   * Constraints: length 0–1024.
+   */
+  cursor?: string | null;
+}
+
+/** Client request `statusRequest`: Set the user's own status; replies `presenceChanged`. */
+export interface StatusRequest {
+  /** The request action. */
+  action: "status";
+  /** `offline` is refused: it follows from having no connection. */
+  status: "online" | "away";
+}
+
+/** Client request `typingRequest`: This user is typing; no reply on success, at most one per 2 s gets through. */
+export interface TypingRequest {
+  /** The request action. */
+  action: "typing";
+  /** A room id. */
+  room: RoomId;
+}
+
+/** Client request `readRequest`: Move the read cursor forward; replies `read` with the stored cursor. */
+export interface ReadRequest {
+  /** The request action. */
+  action: "read";
+  /** A room id. */
+  room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+}
+
+/** Client request `pingRequest`: Keep-alive; replies `pong`. */
+export interface PingRequest {
+  /** The request action. */
+  action: "ping";
+}
+
+/** Server frame `joined`: The reply to `join`. */
+export interface JoinedFrame {
+  /** The frame type. */
+  type: "joined";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * The room's last seq when the join took effect (0 for an empty room).
+   *
+   * Constraints: minimum 0.
+   */
+  lastSeq: number;
+}
+
+/** Server frame `left`: The reply to `leave`. */
+export interface LeftFrame {
+  /** The frame type. */
+  type: "left";
+  /** A room id. */
+  room: RoomId;
+}
+
+/** Server frame `accepted`: The reply to `send`; the message is queued (not yet stored, no seq yet). */
+export interface AcceptedFrame {
+  /** The frame type. */
+  type: "accepted";
+  /** A room id. */
+  room: RoomId;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
+  clientMsgId?: ClientMsgId;
+  /** A server-given message id (a ULID). */
+  id: MessageId;
+}
+
+/** Server frame `message`: A stored message, pushed live or posted by `sync` without pages. */
+export interface MessageFrame {
+  /** The frame type. */
+  type: "message";
+  /** A room id. */
+  room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+  /** A server-given message id (a ULID). */
+  id: MessageId;
+  /** A user id, the token's `sub`. */
+  from: UserId;
+  /**
+   * The text, exactly as sent.
+   *
+   * Constraints: length 1–16384.
+   */
+  body: string;
+  /** RFC 3339 UTC with milliseconds and `Z`. */
+  sentAt: Timestamp;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
+  clientMsgId?: ClientMsgId;
+}
+
+/** Server frame `history`: The reply to `history`. */
+export interface HistoryFrame {
+  /** The frame type. */
+  type: "history";
+  /** A room id. */
+  room: RoomId;
+  /** Ascending `seq`, at most `limit` and at most 120 KiB. */
+  messages: StoredMessage[];
+  /** Older retained messages exist before the first one of this page. */
+  hasMore: boolean;
+}
+
+/** Server frame `syncPage`: Messages recovered by a `sync` with `pages:true`, for one room. */
+export interface SyncPageFrame {
+  /** The frame type. */
+  type: "syncPage";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * Ascending `seq`, as many as fit 120 KiB (at least one).
+   *
+   * Constraints: at least 1 item(s).
+   */
+  messages: StoredMessage[];
+}
+
+/** Server frame `synced`: Ends one room of a `sync`. */
+export interface SyncedFrame {
+  /** The frame type. */
+  type: "synced";
+  /** A room id. */
+  room: RoomId;
+  /** `false` when messages right after the given seq are past retention. */
+  recovered: boolean;
+  /**
+   * Without `hasMore`, the room's last seq as read during this sync; with it, where to
+   * sync from next. Every retained message up to it was sent before this frame.
+   *
+   * Constraints: minimum 0.
+   */
+  lastSeq: number;
+  /** Present only when `true`; sync this room again from `lastSeq`. */
+  hasMore?: true;
+}
+
+/** Server frame `presence`: The reply to `presence`. */
+export interface PresenceFrame {
+  /** The frame type. */
+  type: "presence";
+  /** A room id. */
+  room: RoomId;
+  /** At most 500 members, ascending by user id. */
+  members: MemberPresence[];
+  /** More members follow; ask again with `cursor`. */
+  hasMore: boolean;
+  /** Present only with `hasMore`; opaque. */
+  cursor?: string;
+}
+
+/** Server frame `presenceChanged`: A user's status changed (keep the greatest `version` per user); the reply to `status`. */
+export interface PresenceChangedFrame {
+  /** The frame type. */
+  type: "presenceChanged";
+  /** A user id, the token's `sub`. */
+  user: UserId;
+  /** A user's status. */
+  status: PresenceStatus;
+  /** RFC 3339 UTC in whole seconds, written with `.000Z`. */
+  lastSeen?: WholeSecondTimestamp;
+  /**
+   * The user's presence version of this change; only grows.
+   *
+   * Constraints: minimum 0.
+   */
+  version: number;
+}
+
+/** Server frame `typing`: Another user is typing in a room this connection is subscribed to. */
+export interface TypingFrame {
+  /** The frame type. */
+  type: "typing";
+  /** A room id. */
+  room: RoomId;
+  /** A user id, the token's `sub`. */
+  user: UserId;
+}
+
+/** Server frame `read`: A user's stored read cursor in a room (never decreases). */
+export interface ReadFrame {
+  /** The frame type. */
+  type: "read";
+  /** A room id. */
+  room: RoomId;
+  /** A user id, the token's `sub`. */
+  user: UserId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+}
+
+/** Server frame `pong`: The reply to `ping`. */
+export interface PongFrame {
+  /** The frame type. */
+  type: "pong";
+}
+
+/** Server frame `error`: A request was refused; the connection stays open and nothing was queued. */
+export interface ErrorFrame {
+  /** The frame type. */
+  type: "error";
+  /** Why a request was refused. */
+  code: ErrorCode;
+  /** For people and logs; never parse it. */
+  message: string;
+  /** The request's `action` as sent; omitted when the frame could not be read that far. */
+  action?: string;
+  /** The sender's idempotency key (1–64 characters), scoped to room + sender. */
+  clientMsgId?: ClientMsgId;
+  /**
+   * For `rate_limited` only; when the same request is admitted.
+   *
+   * Constraints: minimum 0.
+   */
+  retryAfterMs?: number;
+}
+
+/** Server frame `gatewayError`: API Gateway's error frame (no `type`); treat like `internal` for the outstanding request. */
+export interface GatewayErrorFrame {
+  /** API Gateway's text, e.g. `Internal server error`. */
+  message: string;
+  /** The API Gateway connection id of the caller. */
+  connectionId: string;
+  /** The API Gateway request id, for AWS support and logs. */
+  requestId: string;
+}
+
+/** Every request a client may send (the `...Request` messages of the spec). */
+export type ClientRequest =
+  | JoinRequest
+  | LeaveRequest
+  | SendRequest
+  | HistoryRequest
+  | SyncRequest
+  | PresenceRequest
+  | StatusRequest
+  | TypingRequest
+  | ReadRequest
+  | PingRequest;
+
+/** Every frame a Starling server sends, discriminated by `type`. */
+export type ServerFrame =
+  | JoinedFrame
+  | LeftFrame
+  | AcceptedFrame
+  | MessageFrame
+  | HistoryFrame
+  | SyncPageFrame
+  | SyncedFrame
+  | PresenceFrame
+  | PresenceChangedFrame
+  | TypingFrame
+  | ReadFrame
+  | PongFrame
+  | ErrorFrame;
+
+/** The `type` of a server frame. */
+export type ServerFrameType = ServerFrame['type'];
+
+/** The `action` of a client request. */
+export type RequestAction = ClientRequest['action'];
+
+/** Every server frame `type` of protocol v1; a frame of another type is ignored. */
+export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","history","syncPage","synced","presence","presenceChanged","typing","read","pong","error"];
+
+/** Every error code of protocol v1; clients treat any other code like `internal`. */
+export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","internal"];
+
+/** The limits the spec states, which the SDK checks before sending. */
+export const LIMITS = {
+  /** `send.body`: at most this many bytes of UTF-8 (16 KiB). */
+  maxBodyLength: 16384,
+  /** `clientMsgId`: at most this many characters. */
+  maxClientMsgIdLength: 64,
+  /** A room id: at most this many characters. */
+  maxRoomIdLength: 64,
+  /** A room id matches this regular expression. */
+  roomIdPattern: "^[A-Za-z0-9_.:-]{1,64}$",
+  /** Rooms in one `sync` request. */
+  maxSyncRooms: 50,
+  /** `history.limit` at most. */
+  maxHistoryLimit: 100,
+} as const;
