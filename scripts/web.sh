@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/bin/chromium ] && [ -z "${STARLING_CHROMIUM:-}" ]; then
   echo "==> installing Debian's chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 echo "==> npm ci (clients/web)"
