@@ -289,7 +289,12 @@ where
 pub async fn http(handle: &Handle, method: &str, path: &str) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).with_context(|| format!("HTTP method {method}"))?;
     let url = format!("http://{}{path}", handle.addr());
-    let response = reqwest::Client::new().request(method, &url).send().await.with_context(|| url.clone())?;
+    send(reqwest::Client::new().request(method, &url)).await.with_context(|| url)
+}
+
+/// Sends a request built by the caller: (status, headers with lowercase names, body).
+pub async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
+    let response = request.send().await?;
     let status = response.status().as_u16();
     let headers = response
         .headers()

@@ -23,14 +23,7 @@ async fn post_token(
     if let Some(host) = host {
         request = request.header("host", host);
     }
-    let response = request.send().await.with_context(|| url.clone())?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
-    let text = response.text().await?;
+    let (status, headers, text) = starling_e2e::send(request).await.with_context(|| url.clone())?;
     let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).context(text)? };
     Ok((status, headers, json))
 }
