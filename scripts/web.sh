@@ -28,8 +28,10 @@ echo "==> the committed bundle matches its sources"
 
 if [ -z "${STARLING_DEVSTACK_BIN:-}" ]; then
   # The page is compiled into the devstack, so the binary is rebuilt whenever dist/ changed.
-  echo "==> cargo build -p starling-devstack"
-  cargo build -q --locked -p starling-devstack
+  # --workspace: the features `cargo test --workspace` built the dependencies with, so after
+  # scripts/test.sh this only relinks (with -p the whole graph would build a second time).
+  echo "==> cargo build --workspace --bin starling-devstack"
+  cargo build -q --locked --workspace --bin starling-devstack
   export STARLING_DEVSTACK_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/starling-devstack"
 fi
 
