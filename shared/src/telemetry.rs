@@ -25,10 +25,11 @@ where
 
 /// `RUST_LOG` as `target=level` directives (`info`, `warn,starling_shared=debug`). A Lambda only
 /// needs targets and levels, and `Targets` parses them without the regex engine `EnvFilter`
-/// links for span and field filters: about a tenth of a bootstrap (docs/deploy.md). A value that
-/// does not parse falls back to `info`, as an unset one does, so a typo never silences the logs.
+/// links for span and field filters (docs/deploy.md). A value that is empty or does not parse
+/// falls back to `info`, as an unset one does, so a typo never silences the logs.
 fn filter(rust_log: Option<String>) -> Targets {
     rust_log
+        .filter(|value| !value.trim().is_empty())
         .and_then(|value| value.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
@@ -44,7 +45,7 @@ mod tests {
         assert!(f.would_enable("starling_shared::service", &Level::DEBUG));
         assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(f.would_enable("aws_smithy_runtime", &Level::WARN));
-        for unset_or_bad in [None, Some("starling=loud".into())] {
+        for unset_or_bad in [None, Some(String::new()), Some(" ".into()), Some("starling=loud".into())] {
             let f = filter(unset_or_bad);
             assert!(f.would_enable("anything", &Level::INFO));
             assert!(!f.would_enable("anything", &Level::DEBUG));
