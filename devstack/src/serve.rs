@@ -50,9 +50,13 @@ async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), DevstackErro
 /// `http://ADDR/STAGE`, with loopback for an unspecified listen address, so the handlers can
 /// reach it whatever the devstack listens on.
 fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
-    let reachable =
-        if addr.ip().is_unspecified() { SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()) } else { addr };
-    format!("http://{reachable}/{stage}")
+    format!("http://{}/{stage}", reachable(addr))
+}
+
+/// The listen address, with loopback for an unspecified one: an address a local client can
+/// connect to.
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() { SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()) } else { addr }
 }
 
 /// The gateway, the management API and the DLQ view, all under `/{stage}` on one port, and the

@@ -73,7 +73,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 /// in, whether to ask for a name (dev tokens) or for a token from the deployment's own auth, and
 /// which URL to offer for it. Nothing in it is secret, so it answers any peer, as the page does.
 async fn info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let url = token::ws_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()), app.local_addr, &app.config.stage);
+    let url = token::ws_url_of(&app, &headers);
     (
         [(header::CACHE_CONTROL, "no-cache")],
         axum::Json(json!({ "stage": app.config.stage, "url": url, "devTokens": app.config.serves_dev_tokens() })),

@@ -6,7 +6,7 @@
 //! It answers no CORS headers, so a web page of another origin can make the browser post here
 //! but cannot read the token.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -88,7 +88,7 @@ struct Minted {
 
 /// The handler: 200 with the token, or 400 saying what is wrong with the request.
 pub(crate) async fn mint(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let url = ws_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()), app.local_addr, &app.config.stage);
+    let url = ws_url_of(&app, &headers);
     match mint_at(&app.config.jwt_secret, &body, url, Utc::now().timestamp()) {
         Ok(m) => {
             tracing::info!(user = %m.user, expires_at = %m.expires_at, "dev token minted");
@@ -140,11 +140,14 @@ fn shortened(user: &str) -> String {
 /// (`localhost` or `127.0.0.1`, a forwarded port). Without a usable `Host`, the bound address,
 /// with loopback for an unspecified one.
 pub(crate) fn ws_url(host: Option<&str>, local: SocketAddr, stage: &str) -> String {
-    let host = host.filter(|h| is_host_and_port(h)).map(str::to_owned).unwrap_or_else(|| {
-        let ip = if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() };
-        SocketAddr::new(ip, local.port()).to_string()
-    });
+    let host =
+        host.filter(|h| is_host_and_port(h)).map_or_else(|| crate::serve::reachable(local).to_string(), str::to_owned);
     format!("ws://{host}/{stage}")
+}
+
+/// [`ws_url`] for a request to `app`, from its `Host` header.
+pub(crate) fn ws_url_of(app: &App, headers: &HeaderMap) -> String {
+    ws_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()), app.local_addr, &app.config.stage)
 }
 
 /// `NAME[:PORT]` or `[IPV6][:PORT]`: what a browser sends as `Host`, and nothing that could
