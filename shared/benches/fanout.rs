@@ -33,7 +33,8 @@ async fn room_of(n: usize) -> FanoutDeps {
 async fn room_with(n: usize, pusher: Arc<MemoryPusher>) -> FanoutDeps {
     let store = Arc::new(MemoryStore::new());
     for i in 0..n {
-        let conn = Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0 };
+        let conn =
+            Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0, batch: false };
         store.register(&conn).await.unwrap();
         store.subscribe("big", &conn).await.unwrap();
         pusher.connect(&conn.id);

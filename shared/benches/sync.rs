@@ -115,6 +115,7 @@ async fn room_with_missed<S: Store + 'static>(
         id: "reader=".into(),
         user: "alice".into(),
         connected_at_ms: chrono::Utc::now().timestamp_millis(),
+        batch: false,
     };
     store.register(&conn).await.unwrap();
     for room in rooms {

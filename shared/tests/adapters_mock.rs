@@ -263,7 +263,8 @@ async fn a_presence_write_that_lost_to_another_writer_is_reread_and_applied_agai
         .match_requests(put_at("4"))
         .then_output(|| PutItemOutput::builder().build());
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&first_read, &lost, &second_read, &won]);
-    let phone = Connection { id: "phone=".into(), user: "alice".into(), connected_at_ms: 1_795_381_200_000 };
+    let phone =
+        Connection { id: "phone=".into(), user: "alice".into(), connected_at_ms: 1_795_381_200_000, batch: false };
     let opened = DynamoStore::new(client, TABLE).connection_opened(&phone, 1_795_381_200).await.unwrap();
     assert_eq!(opened.transition, None, "alice was online on her laptop");
     assert_eq!((lost.num_calls(), won.num_calls()), (1, 1));
@@ -304,7 +305,12 @@ async fn subscribing_counts_the_room_under_the_limit_and_a_vanished_connection_i
         .match_requests(|g| g.key().and_then(|k| k.get("pk")) == Some(&s("CONN#gone=")))
         .then_output(|| GetItemOutput::builder().build());
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&transact, &missing]);
-    let conn = starling_shared::domain::Connection { id: "gone=".into(), user: "alice".into(), connected_at_ms: 0 };
+    let conn = starling_shared::domain::Connection {
+        id: "gone=".into(),
+        user: "alice".into(),
+        connected_at_ms: 0,
+        batch: false,
+    };
     let err = DynamoStore::new(client, TABLE).subscribe_within("lobby", &conn, 7).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }

@@ -60,10 +60,11 @@ common::contract!(
     reconnecting_without_disconnects_keeps_the_counted_connections_bounded,
     concurrent_subscribes_of_one_connection_stop_at_the_room_limit,
     unsubscribing_frees_a_place_under_the_room_limit,
+    the_subscriber_listing_says_which_connections_take_messages_frames,
 );
 
 fn conn(id: &str, user: &str) -> Connection {
-    Connection { id: id.into(), user: user.into(), connected_at_ms: 1_795_000_000_000 }
+    Connection { id: id.into(), user: user.into(), connected_at_ms: 1_795_000_000_000, batch: false }
 }
 
 fn msg(room: &str, id: &str, from: &str, cmid: Option<&str>, now: i64) -> NewMessage {
@@ -343,7 +344,8 @@ async fn a_connection_past_its_lifetime_does_not_keep_a_user_online(s: Arc<dyn S
     s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
     let listed = s.presence(&["alice".to_owned()], after_lifetime).await.unwrap().remove(0);
     assert_eq!((listed.status, listed.stale), (Status::Offline, vec!["old=".to_owned()]));
-    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
+    let fresh =
+        Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000, batch: false };
     let back = s.connection_opened(&fresh, after_lifetime).await.unwrap();
     assert_eq!(back.dropped, ["old="], "the dead connection is no longer counted");
     assert_eq!(back.transition, None, "online was announced and never taken back: nothing to announce");

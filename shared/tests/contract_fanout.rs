@@ -25,7 +25,7 @@ common::contract!(
 );
 
 fn conn(id: &str, user: &str) -> Connection {
-    Connection { id: id.into(), user: user.into(), connected_at_ms: 1_795_000_000_000 }
+    Connection { id: id.into(), user: user.into(), connected_at_ms: 1_795_000_000_000, batch: false }
 }
 
 fn msg(room: &str, id: &str, from: &str, now: i64) -> NewMessage {

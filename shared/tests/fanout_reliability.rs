@@ -7,56 +7,19 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{ENDPOINT, World};
+use common::{ENDPOINT, FailingAppends, World};
 use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore};
-use starling_shared::domain::{Appended, Connection, HistoryPage, NewMessage, SyncPage};
+use starling_shared::domain::Connection;
 use starling_shared::envelope::{Envelope, Publish};
 use starling_shared::ports::{
-    ConnectionStore, DeadLetter, DeadLetters, FanoutLedger, MessageStore, QueueError, StoreError, SubscriptionStore,
+    ConnectionStore, DeadLetter, DeadLetters, FanoutLedger, QueueError, StoreError, SubscriptionStore,
 };
 use starling_shared::service::fanout::{self, Deadline, FanoutSettings, Record};
 use starling_shared::wiring;
-
-/// A message store whose appends fail for bodies containing `needle`, and for the next
-/// `transient` appends whatever their body.
-#[derive(Debug)]
-struct FailingAppends {
-    inner: Arc<dyn MessageStore>,
-    needle: String,
-    transient: AtomicU32,
-    calls: AtomicU32,
-}
-
-impl FailingAppends {
-    fn wrap(inner: Arc<dyn MessageStore>, needle: &str, transient: u32) -> Arc<Self> {
-        Arc::new(Self { inner, needle: needle.into(), transient: transient.into(), calls: 0.into() })
-    }
-}
-
-#[async_trait]
-impl MessageStore for FailingAppends {
-    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let transient = self.transient.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        if transient || msg.body.contains(&self.needle) {
-            return Err(StoreError::Failed("injected: the table refused the write".into()));
-        }
-        self.inner.append(msg).await
-    }
-    async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
-        self.inner.last_seq(room).await
-    }
-    async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
-        self.inner.history(room, before, limit, now).await
-    }
-    async fn since(&self, room: &str, after: u64, limit: usize, now: i64) -> Result<SyncPage, StoreError> {
-        self.inner.since(room, after, limit, now).await
-    }
-}
 
 /// A ledger that cannot count (its table is down).
 #[derive(Debug)]
@@ -270,7 +233,8 @@ async fn big_room() -> (starling_shared::service::fanout::FanoutDeps, Arc<Memory
     let pusher = Arc::new(MemoryPusher::with_latency(Duration::from_millis(10)));
     let mut ids = Vec::new();
     for i in 0..BIG_ROOM {
-        let conn = Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0 };
+        let conn =
+            Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0, batch: false };
         store.register(&conn).await.unwrap();
         store.subscribe("big", &conn).await.unwrap();
         pusher.connect(&conn.id);

@@ -90,6 +90,39 @@ async fn authorizer_allows_a_valid_query_token_and_passes_the_user_on() {
 }
 
 #[tokio::test]
+async fn authorizer_records_the_batch_opt_in_only_for_batch_1_or_true() {
+    let verifier = JwtVerifier::new(SECRET);
+    for (value, expected) in
+        [(Some("1"), true), (Some("true"), true), (Some("yes"), false), (Some("0"), false), (None, false)]
+    {
+        let mut e = authorizer_event(Some(&valid_token("alice")), None);
+        if let Some(v) = value {
+            let q = serde_json::json!({"token": e.payload.query_string_parameters.first("token"), "batch": v});
+            e.payload.query_string_parameters = serde_json::from_value(q).unwrap();
+        }
+        let response = handlers::authorize(&verifier, e).await.unwrap();
+        assert_eq!(response.context["batch"], expected, "batch={value:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_whose_context_carries_the_opt_in_subscribes_for_messages_frames() {
+    // API Gateway may hand the authorizer's context over as strings.
+    for (context, expected) in [(Value::Bool(true), true), (Value::from("true"), true), (Value::Null, false)] {
+        let w = World::new();
+        let with_context = |name: &str| {
+            let mut v: Value = serde_json::from_str(&fixture(name)).unwrap();
+            v["requestContext"]["authorizer"]["batch"] = context.clone();
+            event::<ApiGatewayWebsocketProxyRequest>(&v.to_string())
+        };
+        handlers::connect(&w.connection_deps(), with_context("connect.json")).await.unwrap();
+        handlers::send(&w.send_deps, with_context("message.json")).await.unwrap();
+        let page = w.store.subscribers("lobby", None).await.unwrap();
+        assert_eq!(page.items.iter().map(|s| s.batch).collect::<Vec<_>>(), [expected], "context {context}");
+    }
+}
+
+#[tokio::test]
 async fn authorizer_refuses_a_bearer_header_without_a_query_token_as_the_deployed_api_does() {
     let verifier = JwtVerifier::new(SECRET);
     let header = format!("Bearer {}", valid_token("bob"));

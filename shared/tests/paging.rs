@@ -83,7 +83,7 @@ async fn presence_of_a_room_with_5000_members_pages_with_a_cursor() {
     for i in 0..5_000 {
         // Members with long ids make the size limit bite before the count limit on some pages.
         let user = format!("member-{i:05}-{}", "u".repeat(if i % 2 == 0 { 200 } else { 0 }));
-        let conn = starling_shared::domain::Connection { id: format!("c{i}="), user, connected_at_ms: 0 };
+        let conn = starling_shared::domain::Connection { id: format!("c{i}="), user, connected_at_ms: 0, batch: false };
         starling_shared::ports::ConnectionStore::register(w.store.as_ref(), &conn).await.unwrap();
         w.store.subscribe("crowd", &conn).await.unwrap();
     }

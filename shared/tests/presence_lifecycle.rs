@@ -152,7 +152,7 @@ async fn reconnecting_200_times_keeps_the_users_stored_entries_bounded() {
             let at = w.clock.now_ms();
             handlers::connect(&deps, lifecycle_event("connect.json", &id, "alice", at)).await.unwrap();
             let caller = Caller {
-                connection: Connection { id: id.clone(), user: "alice".into(), connected_at_ms: at },
+                connection: Connection { id: id.clone(), user: "alice".into(), connected_at_ms: at, batch: false },
                 endpoint: Some(common::ENDPOINT.into()),
             };
             w.pusher.connect(&id);

@@ -213,7 +213,18 @@ impl Wire {
         contract: Arc<Contract>,
         seen: Arc<Mutex<Seen>>,
     ) -> anyhow::Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("{url}?token={token}")).await.context(url.to_owned())?;
+        Self::connect_with(url, &format!("token={token}"), name, contract, seen).await
+    }
+
+    /// [`Self::connect`] with the whole handshake query (`token=…&batch=1`).
+    pub async fn connect_with(
+        url: &str,
+        query: &str,
+        name: &str,
+        contract: Arc<Contract>,
+        seen: Arc<Mutex<Seen>>,
+    ) -> anyhow::Result<Self> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{url}?{query}")).await.context(url.to_owned())?;
         Ok(Self { name: name.to_owned(), ws, buffer: VecDeque::new(), contract, seen })
     }
 

@@ -27,6 +27,12 @@ impl Session {
     async fn wire(&self, user: &str) -> anyhow::Result<Wire> {
         Wire::connect(&self.stack.ws_url(), &token(user), user, self.contract.clone(), self.seen.clone()).await
     }
+
+    /// A connection opted in to `messages` frames.
+    async fn batched_wire(&self, user: &str) -> anyhow::Result<Wire> {
+        let query = format!("token={}&batch=1", token(user));
+        Wire::connect_with(&self.stack.ws_url(), &query, user, self.contract.clone(), self.seen.clone()).await
+    }
 }
 
 fn seq_is(n: u64) -> impl Fn(&Value) -> bool {
@@ -40,7 +46,17 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
     let stack = start(Kind::Memory, |c| c.action_limits.sync_limit = 2).await?;
     let s = Session { stack, contract: contract.clone(), seen: Arc::new(Mutex::new(Seen::default())) };
     let (mut alice, mut bob) = (s.wire("alice").await?, s.wire("bob").await?);
+    let mut dave = s.batched_wire("dave").await?;
+    dave.request(json!({"action":"join","room":"lobby"})).await?;
+    dave.expect("joined", |_| true).await?;
     messages_history_and_sync(&mut alice, &mut bob).await?;
+    // Dave opted in: the three messages reach him in `messages` frames, never as `message`.
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let frame = dave.expect("messages", |_| true).await?;
+        got.extend(frame["messages"].as_array().context("messages")?.iter().map(|m| m["seq"].clone()));
+    }
+    ensure!(got == [json!(1), json!(2), json!(3)], "dave's seqs: {got:?}");
     typing_reads_and_presence(&mut alice, &mut bob).await?;
     refusals(&s, &mut alice).await?;
     offline_with_last_seen(&s, &mut bob).await?;
@@ -73,7 +89,13 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
             ensure!(got || UNREACHED.contains(&key.as_str()), "no {kind} frame carried {field}");
         }
     }
-    for nested in ["presence.members[].lastSeen", "history.messages[].clientMsgId", "syncPage.messages[].clientMsgId"] {
+    let nested = [
+        "presence.members[].lastSeen",
+        "history.messages[].clientMsgId",
+        "syncPage.messages[].clientMsgId",
+        "messages.messages[].clientMsgId",
+    ];
+    for nested in nested {
         let (kind, field) = nested.split_once('.').context(nested)?;
         ensure!(seen.fields.get(kind).is_some_and(|f| f.contains(field)), "never saw {nested}");
     }

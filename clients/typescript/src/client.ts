@@ -256,6 +256,7 @@ export class StarlingClient {
         const { type: _type, ...message } = frame;
         return this.#resume.offer(frame.room, [message], this.#rooms.has(frame.room));
       }
+      case 'messages':
       case 'syncPage':
         return this.#resume.offer(frame.room, frame.messages, this.#rooms.has(frame.room));
       case 'synced':

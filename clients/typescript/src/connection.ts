@@ -4,7 +4,7 @@ import type { ClientRequest } from './generated/protocol.js';
 import type { ResolvedOptions } from './options.js';
 import { LinkLostError } from './requests.js';
 import { Session } from './session.js';
-import { type TokenProvider, type TokenRequest, readClaims, withToken } from './token.js';
+import { type TokenProvider, type TokenRequest, handshakeUrl, readClaims } from './token.js';
 import { Link } from './transport.js';
 import type { ConnectionState, StateChange } from './types.js';
 
@@ -121,7 +121,7 @@ export class Connection {
     if (this.#isClosed()) return;
     this.#user = readClaims(token).sub ?? this.#user;
     const session = new Session(reason === 'planned', (s) =>
-      new Link(this.#options.WebSocket, withToken(this.#url, token), {
+      new Link(this.#options.WebSocket, handshakeUrl(this.#url, token), {
         open: () => void this.#establish(s),
         frame: (_, frame) => this.#hooks.frame(s, frame),
         close: (link, code) => this.#onClose(s, code, link.openedAt === undefined, link.closedByClient),

@@ -49,3 +49,13 @@ export function withToken(url: string, token: string): string {
   u.searchParams.set('token', token);
   return u.toString();
 }
+
+/**
+ * The URL the client connects to: {@link withToken}, opted in to `messages` frames (`batch=1`), which
+ * carry several live messages of a room in one frame (protocol.md, "messages").
+ */
+export function handshakeUrl(url: string, token: string): string {
+  const u = new URL(withToken(url, token));
+  u.searchParams.set('batch', '1');
+  return u.toString();
+}

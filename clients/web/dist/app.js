@@ -21,6 +21,11 @@ function withToken(url, token) {
   u.searchParams.set("token", token);
   return u.toString();
 }
+function handshakeUrl(url, token) {
+  const u = new URL(withToken(url, token));
+  u.searchParams.set("batch", "1");
+  return u.toString();
+}
 
 // ../typescript/src/backoff.ts
 var Backoff = class {
@@ -427,7 +432,7 @@ var Connection = class {
     this.#user = readClaims(token).sub ?? this.#user;
     const session = new Session(
       reason === "planned",
-      (s) => new Link(this.#options.WebSocket, withToken(this.#url, token), {
+      (s) => new Link(this.#options.WebSocket, handshakeUrl(this.#url, token), {
         open: () => void this.#establish(s),
         frame: (_, frame) => this.#hooks.frame(s, frame),
         close: (link, code) => this.#onClose(s, code, link.openedAt === void 0, link.closedByClient)
@@ -1412,6 +1417,7 @@ var StarlingClient = class {
         const { type: _type, ...message2 } = frame;
         return this.#resume.offer(frame.room, [message2], this.#rooms.has(frame.room));
       }
+      case "messages":
       case "syncPage":
         return this.#resume.offer(frame.room, frame.messages, this.#rooms.has(frame.room));
       case "synced":

@@ -25,6 +25,9 @@ pub struct Connection {
     pub user: String,
     /// Epoch milliseconds, as API Gateway reports `connectedAt`.
     pub connected_at_ms: i64,
+    /// The client opted in at connect (`batch=1`) to `messages` frames: every live message comes
+    /// to it in a `messages` frame, several of a room's messages in one post.
+    pub batch: bool,
 }
 
 impl Connection {
@@ -41,6 +44,8 @@ pub struct Subscriber {
     pub connection_id: String,
     /// Its user.
     pub user: String,
+    /// Whether the connection takes `messages` frames (see [`Connection::batch`]).
+    pub batch: bool,
 }
 
 /// What a removed connection was attached to.

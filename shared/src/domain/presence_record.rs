@@ -194,7 +194,7 @@ mod tests {
     use super::*;
 
     fn conn(id: &str, at: i64) -> Connection {
-        Connection { id: id.into(), user: "alice".into(), connected_at_ms: at * 1000 }
+        Connection { id: id.into(), user: "alice".into(), connected_at_ms: at * 1000, batch: false }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use tracing::info;
 
-use super::USER_CONTEXT_KEY;
+use super::{BATCH_CONTEXT_KEY, USER_CONTEXT_KEY};
 use crate::auth::{AuthError, JwtVerifier};
 
 /// The authorizer's refusal. API Gateway answers the handshake with 401 when the authorizer
@@ -21,6 +21,15 @@ pub struct Unauthorized;
 /// The query parameter the token travels in: the authorizer's identity source in
 /// `infra/contract.json` is `route.request.querystring.{TOKEN_PARAMETER}`.
 pub const TOKEN_PARAMETER: &str = "token";
+
+/// The query parameter that opts a connection in to `messages` frames: `batch=1` (or `true`).
+pub const BATCH_PARAMETER: &str = "batch";
+
+/// Whether the handshake asked for `messages` frames. Any other value (or none) keeps the
+/// one-`message`-per-post frames every client understands.
+fn batch_of(req: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> bool {
+    matches!(req.query_string_parameters.first(BATCH_PARAMETER), Some("1" | "true"))
+}
 
 /// The token, from the query only. API Gateway refuses a handshake that lacks an identity source
 /// before the authorizer runs, so a token elsewhere (an `Authorization` header) could never work
@@ -56,7 +65,7 @@ pub async fn authorize(
     let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
     response.principal_id = Some(claims.sub.clone());
     response.policy_document = policy;
-    response.context = json!({ USER_CONTEXT_KEY: claims.sub });
+    response.context = json!({ USER_CONTEXT_KEY: claims.sub, BATCH_CONTEXT_KEY: batch_of(&req) });
     info!(request_id, route = "$connect", user = %claims.sub, outcome = "allow", "invocation");
     Ok(response)
 }

@@ -13,13 +13,16 @@ use serde_json::Value;
 
 use crate::domain::Connection;
 
-pub use authorizer::{TOKEN_PARAMETER, Unauthorized, authorize};
+pub use authorizer::{BATCH_PARAMETER, TOKEN_PARAMETER, Unauthorized, authorize};
 pub use connection::{connect, disconnect};
 pub use fanout::fanout;
 pub use send::send;
 
 /// The authorizer context key that carries the user id to every later route.
 pub const USER_CONTEXT_KEY: &str = "user";
+/// The authorizer context key that carries the client's `messages` frame opt-in: the authorizer
+/// sees the handshake's query, and its context reaches every route of the connection.
+pub const BATCH_CONTEXT_KEY: &str = "batch";
 
 pub(crate) fn status(code: i64, body: Option<String>) -> ApiGatewayProxyResponse {
     let mut r = ApiGatewayProxyResponse::default();
@@ -43,7 +46,18 @@ pub(crate) fn connection_of(ctx: &ApiGatewayWebsocketProxyRequestContext) -> Opt
         id: ctx.connection_id.clone().filter(|c| !c.is_empty())?,
         user: user_of(ctx)?,
         connected_at_ms: ctx.connected_at,
+        batch: batch_of(ctx),
     })
+}
+
+/// Whether the authorizer recorded the client's `batch=1` opt-in. API Gateway may hand context
+/// values over as strings, so `"true"` counts as well as `true`.
+fn batch_of(ctx: &ApiGatewayWebsocketProxyRequestContext) -> bool {
+    match ctx.authorizer.fields.get(BATCH_CONTEXT_KEY) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
 }
 
 /// `https://{domainName}/{stage}`: where the Management API of this connection's API lives.

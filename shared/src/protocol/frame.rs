@@ -50,6 +50,16 @@ pub enum ServerFrame {
     /// and posted by `sync`. Delivery is at least once, so the same `(room, seq)` can arrive more
     /// than once, live and through `sync`/`history` alike: clients drop seqs they already hold.
     Message(Message),
+    /// `messages`: stored messages of one room, several in one post, in ascending seq. Only a
+    /// connection that opted in at connect (`batch=1`) gets these, and it gets every live
+    /// message this way instead of as `message` frames, one frame or more per fanout batch, each
+    /// within 120 KiB (`wire::PAGE_BYTES`). Delivery is at least once, as for `message`.
+    Messages {
+        /// `room`: the room these messages are in.
+        room: String,
+        /// `messages`: objects with the fields of a `message` frame but no `type`, ascending.
+        messages: Vec<Message>,
+    },
     /// `history`: the reply to `history`, one page of the room's stored messages.
     History {
         /// `room`: the room read.
@@ -188,6 +198,7 @@ impl ServerFrame {
             Self::Left { .. } => "left",
             Self::Accepted { .. } => "accepted",
             Self::Message(_) => "message",
+            Self::Messages { .. } => "messages",
             Self::History { .. } => "history",
             Self::SyncPage { .. } => "syncPage",
             Self::Synced { .. } => "synced",

@@ -96,14 +96,36 @@ pub async fn post_all_until(
     frame: &[u8],
     stop_at: Option<Instant>,
 ) -> Report {
+    let frames: [&[u8]; 1] = [frame];
+    let targets = connection_ids.into_iter().map(|id| (id, 0)).collect();
+    post_each_until(pusher, policy, endpoint, targets, &[&frames], stop_at).await
+}
+
+/// Posts each connection the frames of the set its target names (an index into `frame_sets`), in
+/// their order, one after another, `policy.concurrency` connections at a time, so each
+/// connection gets them in order. A connection whose post fails
+/// after its retries (or answers 410) gets none of the frames after it: it catches up with
+/// `sync`. A connection not started by `stop_at` is `unsent`; one started finishes its frames.
+pub async fn post_each_until(
+    pusher: &dyn Pusher,
+    policy: PushPolicy,
+    endpoint: &str,
+    targets: Vec<(String, usize)>,
+    frame_sets: &[&[&[u8]]],
+    stop_at: Option<Instant>,
+) -> Report {
     let in_time = move || stop_at.is_none_or(|t| Instant::now() < t);
-    let results: Vec<(String, Option<Result<(), PushError>>)> = stream::iter(connection_ids)
-        .map(|id| async move {
+    let results: Vec<(String, Option<Result<(), PushError>>)> = stream::iter(targets)
+        .map(|(id, set)| async move {
             if !in_time() {
                 return (id, None);
             }
-            let r = post_with_retry(pusher, policy, endpoint, &id, frame).await;
-            (id, Some(r))
+            for frame in frame_sets.get(set).copied().unwrap_or_default() {
+                if let Err(e) = post_with_retry(pusher, policy, endpoint, &id, frame).await {
+                    return (id, Some(Err(e)));
+                }
+            }
+            (id, Some(Ok(())))
         })
         .buffer_unordered(policy.concurrency.max(1))
         .collect()

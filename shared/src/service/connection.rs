@@ -118,7 +118,7 @@ async fn forget_stale(
         if let Err(e) = stores.connections.remove(id).await {
             warn!(connection_id = %id, error = %e, "removing a stale connection failed");
         }
-        let counted = Connection { id: id.clone(), user: user.to_owned(), connected_at_ms: 0 };
+        let counted = Connection { id: id.clone(), user: user.to_owned(), connected_at_ms: 0, batch: false };
         offline.extend(logged(stores.presence.connection_closed(&counted, now.timestamp()).await, id));
     }
     announce_later(queue, offline, now.timestamp_millis(), endpoint).await;

@@ -2,7 +2,12 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
+
+use async_trait::async_trait;
+use starling_shared::domain::{Appended, HistoryPage, NewMessage, SyncPage};
+use starling_shared::ports::{MessageStore, StoreError};
 
 use chrono::{TimeZone, Utc};
 use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore, RecordingQueue};
@@ -57,10 +62,15 @@ impl World {
 
     /// Registers and "opens" a connection for `user`, as `$connect` does (presence included).
     pub(crate) async fn connect(&self, user: &str) -> Caller {
+        self.connect_with(user, false).await
+    }
+
+    /// [`Self::connect`], opted in to `messages` frames when `batch` (`batch=1` at connect).
+    pub(crate) async fn connect_with(&self, user: &str, batch: bool) -> Caller {
         use starling_shared::ports::{ConnectionStore, PresenceStore};
         let n = self.next_conn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let conn =
-            Connection { id: format!("conn-{user}-{n}="), user: user.into(), connected_at_ms: self.clock.now_ms() };
+        let id = format!("conn-{user}-{n}=");
+        let conn = Connection { id, user: user.into(), connected_at_ms: self.clock.now_ms(), batch };
         self.store.register(&conn).await.unwrap();
         self.store.connection_opened(&conn, conn.connected_at_ms / 1000).await.unwrap();
         self.pusher.connect(&conn.id);
@@ -134,6 +144,18 @@ impl World {
             failed.extend(fanout::process_batch(&self.fanout, batch.to_vec()).await);
         }
         failed
+    }
+
+    /// The messages a connection received, from `message` and `messages` frames alike, in order.
+    pub(crate) fn received_all(&self, caller: &Caller) -> Vec<starling_shared::domain::Message> {
+        self.frames(caller)
+            .into_iter()
+            .flat_map(|f| match f {
+                ServerFrame::Message(m) => vec![m],
+                ServerFrame::Messages { messages, .. } => messages,
+                _ => vec![],
+            })
+            .collect()
     }
 
     /// The `message` frames a connection received, in order.
@@ -220,3 +242,58 @@ macro_rules! contract {
 }
 #[allow(unused_imports)]
 pub(crate) use contract;
+
+/// A message store whose appends fail for bodies containing `needle`, and for the next
+/// `transient` appends whatever their body, until [`Self::heal`].
+#[derive(Debug)]
+pub(crate) struct FailingAppends {
+    inner: Arc<dyn MessageStore>,
+    needle: String,
+    transient: AtomicU32,
+    pub(crate) calls: AtomicU32,
+    healed: AtomicBool,
+}
+
+impl FailingAppends {
+    pub(crate) fn wrap(inner: Arc<dyn MessageStore>, needle: &str, transient: u32) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            needle: needle.into(),
+            transient: transient.into(),
+            calls: 0.into(),
+            healed: AtomicBool::new(false),
+        })
+    }
+
+    /// The next `n` appends fail whatever their body (and none after them, unless `n` is 0
+    /// and the needle matches).
+    pub(crate) fn fail_next(&self, n: u32) {
+        self.transient.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on, bodies containing the needle are stored like any other.
+    pub(crate) fn heal(&self) {
+        self.healed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl MessageStore for FailingAppends {
+    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let transient = self.transient.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if transient || (!self.healed.load(Ordering::SeqCst) && msg.body.contains(&self.needle)) {
+            return Err(StoreError::Failed("injected: the table refused the write".into()));
+        }
+        self.inner.append(msg).await
+    }
+    async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
+        self.inner.last_seq(room).await
+    }
+    async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
+        self.inner.history(room, before, limit, now).await
+    }
+    async fn since(&self, room: &str, after: u64, limit: usize, now: i64) -> Result<SyncPage, StoreError> {
+        self.inner.since(room, after, limit, now).await
+    }
+}

@@ -68,11 +68,12 @@ pub(crate) async fn reconnecting_without_disconnects_keeps_the_counted_connectio
     let now = 1_795_000_100;
     let mut dropped = 0;
     for i in 0..60 {
-        let c = Connection { id: format!("r{i}="), user: "alice".into(), connected_at_ms: (now + i) * 1000 };
+        let c =
+            Connection { id: format!("r{i}="), user: "alice".into(), connected_at_ms: (now + i) * 1000, batch: false };
         dropped += s.connection_opened(&c, now + i).await.unwrap().dropped.len();
     }
     assert_eq!(dropped, 60 - MAX_CONNECTIONS_PER_USER, "the least recently active beyond the cap");
-    let last = Connection { id: "r59=".into(), user: "alice".into(), connected_at_ms: (now + 59) * 1000 };
+    let last = Connection { id: "r59=".into(), user: "alice".into(), connected_at_ms: (now + 59) * 1000, batch: false };
     assert!(s.connection_closed(&conn("r0=", "alice"), now + 60).await.unwrap().is_none(), "r0 is not counted");
     assert!(s.connection_closed(&last, now + 60).await.unwrap().is_none(), "others still count");
 }
@@ -112,8 +113,31 @@ pub(crate) async fn a_dead_connection_forgotten_before_a_reconnect_makes_both_tr
     let after_lifetime = old.expires_at() + 1;
     s.connection_opened(&old, old.connected_at_ms / 1000).await.unwrap();
     let offline = s.connection_closed(&old, after_lifetime).await.unwrap().expect("forgetting it is the offline");
-    let fresh = Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000 };
+    let fresh =
+        Connection { id: "new=".into(), user: "alice".into(), connected_at_ms: after_lifetime * 1000, batch: false };
     let back = s.connection_opened(&fresh, after_lifetime).await.unwrap().transition.expect("and online again");
     assert_eq!((offline.status, back.status), (Status::Offline, Status::Online));
     assert!(back.version > offline.version);
+}
+
+pub(crate) async fn the_subscriber_listing_says_which_connections_take_messages_frames(s: Arc<dyn Store>) {
+    let plain = conn("plain=", "alice");
+    let batched = Connection { batch: true, ..conn("batched=", "bob") };
+    for c in [&plain, &batched] {
+        s.register(c).await.unwrap();
+        s.subscribe("lobby", c).await.unwrap();
+    }
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.subscribers("lobby", cursor.as_deref()).await.unwrap();
+        listed.extend(page.items.into_iter().map(|sub| (sub.connection_id, sub.batch)));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, [("batched=".to_owned(), true), ("plain=".to_owned(), false)]);
+    assert_eq!(s.get("batched=").await.unwrap().map(|c| c.batch), Some(true), "the connection keeps it too");
 }

@@ -149,7 +149,9 @@ impl Inbox {
         let mut step = Step::default();
         match frame {
             ServerFrame::Message(m) => step.deliver = self.offer(&m.room, [m.clone()]),
-            ServerFrame::SyncPage { room, messages } => step.deliver = self.offer(room, messages.iter().cloned()),
+            ServerFrame::SyncPage { room, messages } | ServerFrame::Messages { room, messages } => {
+                step.deliver = self.offer(room, messages.iter().cloned());
+            }
             ServerFrame::Synced { room: name, last_seq, has_more, .. } => {
                 let Some(room) = self.rooms.get_mut(name) else { return step };
                 step.deliver = room.tracker.settle(*last_seq);

@@ -55,6 +55,23 @@ fn synced_settles_a_gap_lost_to_retention() {
     assert!(!t.has_gap());
 }
 
+#[test]
+fn a_messages_frame_is_offered_like_each_of_its_messages_repeats_included() {
+    let room = RoomId::parse("r").expect("a valid room");
+    let mut inbox = Inbox::new();
+    inbox.track(&room, 2);
+    let batch = |seqs: &[u64]| ServerFrame::Messages {
+        room: "r".into(),
+        messages: seqs.iter().map(|s| msg("r", *s)).collect(),
+    };
+    assert_eq!(seqs(&inbox.on_frame(&batch(&[3, 4, 5])).deliver), [3, 4, 5]);
+    assert!(inbox.on_frame(&batch(&[3, 4, 5])).deliver.is_empty(), "a retried batch is dropped");
+    let ahead = inbox.on_frame(&batch(&[7, 8]));
+    assert!(ahead.deliver.is_empty(), "7 cannot go before 6");
+    assert!(ahead.follow_up.is_some(), "the gap asks for a sync");
+    assert_eq!(seqs(&inbox.on_frame(&batch(&[5, 6])).deliver), [6, 7, 8]);
+}
+
 /// A tiny xorshift, so the interleavings are many but the same on every run.
 struct Rng(u64);
 

@@ -285,6 +285,20 @@ export interface HistoryFrame {
   hasMore: boolean;
 }
 
+/** Server frame `messages`: Live messages of one room, to a connection that opted in with `batch=1`. */
+export interface MessagesFrame {
+  /** The frame type. */
+  type: "messages";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * Ascending `seq`, as many as fit 120 KiB (at least one).
+   *
+   * Constraints: at least 1 item(s).
+   */
+  messages: StoredMessage[];
+}
+
 /** Server frame `syncPage`: Messages recovered by a `sync` with `pages:true`, for one room. */
 export interface SyncPageFrame {
   /** The frame type. */
@@ -427,6 +441,7 @@ export type ServerFrame =
   | LeftFrame
   | AcceptedFrame
   | MessageFrame
+  | MessagesFrame
   | HistoryFrame
   | SyncPageFrame
   | SyncedFrame
@@ -444,7 +459,7 @@ export type ServerFrameType = ServerFrame['type'];
 export type RequestAction = ClientRequest['action'];
 
 /** Every server frame `type` of protocol v1; a frame of another type is ignored. */
-export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","history","syncPage","synced","presence","presenceChanged","typing","read","pong","error"];
+export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","pong","error"];
 
 /** Every error code of protocol v1; clients treat any other code like `internal`. */
 export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","internal"];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { LocalStorageStore, type PresenceUpdate, ReadCursors, type StorageLike, TypingIndicator, TypingThrottle, type WebSocketConstructor } from '../../dist/index.js';
-import { readClaims, withToken } from '../../dist/token.js';
+import { handshakeUrl, readClaims, withToken } from '../../dist/token.js';
 import { Emitter } from '../../dist/events.js';
 import { newClientMsgId } from '../../dist/validate.js';
 import { until } from '../support/fake-server.js';
@@ -115,6 +115,9 @@ test('the user id is read from the token, and the token goes in the query of the
   const url = new URL(withToken('wss://h.example/prod?x=1', 'a.b.c'));
   assert.equal(url.searchParams.get('token'), 'a.b.c');
   assert.equal(url.searchParams.get('x'), '1');
+  const handshake = new URL(handshakeUrl('wss://h.example/prod?token=old', 'a.b.c'));
+  assert.equal(handshake.searchParams.get('token'), 'a.b.c', 'a stale token in the URL is replaced');
+  assert.equal(handshake.searchParams.get('batch'), '1');
 });
 
 test("the platform's WebSocket type fits options.WebSocket without a cast", () => {

@@ -140,3 +140,26 @@ test('live messages before the first joined are kept and merged once the start s
   await settle(20);
   assert.deepEqual(r.seqs('lobby'), [4]);
 });
+
+test('messages frames, overlapping, repeated and out of step with the sync, reach the application once and in order', async () => {
+  const r = start();
+  await r.client.join('lobby');
+  assert.equal(new URL(r.server.last.url).searchParams.get('batch'), '1', 'the client opts in to messages frames');
+  r.server.last.drop(1006);
+  for (let i = 1; i <= 6; i++) r.server.store('lobby', 'bob', `m${i}`);
+  r.server.hook = (socket, request) => {
+    if (request.action !== 'sync') return 'default';
+    const frames = r.server.syncFrames(request.rooms as Record<string, number>);
+    const seven = r.server.store('lobby', 'bob', 'm7');
+    const eight = r.server.store('lobby', 'bob', 'm8');
+    const all = r.server.room('lobby').messages;
+    // A live batch ahead of the sync, then a retried batch repeating 5 to 8 after it.
+    socket.push({ type: 'messages', room: 'lobby', messages: [seven, eight] });
+    for (const f of frames) socket.push(f);
+    socket.push({ type: 'messages', room: 'lobby', messages: all.slice(4, 8) });
+    return 'handled';
+  };
+  await until(() => r.messages.length >= 8, 'eight messages');
+  await settle(20);
+  assert.deepEqual(r.seqs('lobby'), range(1, 8));
+});

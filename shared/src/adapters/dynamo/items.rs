@@ -23,6 +23,8 @@ pub(super) struct ConnectionItem {
     connection_id: String,
     pub(super) user: String,
     connected_at: i64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    batch: bool,
     expires_at: i64,
 }
 
@@ -35,6 +37,7 @@ impl From<&Connection> for ConnectionItem {
             connection_id: conn.id.clone(),
             user: conn.user.clone(),
             connected_at: conn.connected_at_ms,
+            batch: conn.batch,
             expires_at: conn.expires_at(),
         }
     }
@@ -42,7 +45,7 @@ impl From<&Connection> for ConnectionItem {
 
 impl From<ConnectionItem> for Connection {
     fn from(item: ConnectionItem) -> Self {
-        Self { id: item.connection_id, user: item.user, connected_at_ms: item.connected_at }
+        Self { id: item.connection_id, user: item.user, connected_at_ms: item.connected_at, batch: item.batch }
     }
 }
 
@@ -71,6 +74,8 @@ pub(super) struct SubscriberItem {
     sk: String,
     connection_id: String,
     user: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    batch: bool,
     expires_at: i64,
 }
 
@@ -78,7 +83,14 @@ impl SubscriberItem {
     /// `conn` subscribed to `room`; gone by TTL with the connection.
     pub(super) fn new(room: &str, conn: &Connection) -> Self {
         let Key { pk, sk } = Key::subscriber(room, &conn.id);
-        Self { pk, sk, connection_id: conn.id.clone(), user: conn.user.clone(), expires_at: conn.expires_at() }
+        Self {
+            pk,
+            sk,
+            connection_id: conn.id.clone(),
+            user: conn.user.clone(),
+            batch: conn.batch,
+            expires_at: conn.expires_at(),
+        }
     }
 }
 
@@ -88,15 +100,17 @@ impl SubscriberItem {
 pub(super) struct SubscriberProjection {
     connection_id: String,
     user: String,
+    #[serde(default)]
+    batch: bool,
 }
 
 /// What [`SubscriberProjection`] projects, for the query's `ProjectionExpression`
-/// (`#u` is `user`, a reserved word).
-pub(super) const SUBSCRIBER_PROJECTION: &str = "connectionId, #u";
+/// (`#u` is `user` and `#b` is `batch`, reserved words).
+pub(super) const SUBSCRIBER_PROJECTION: &str = "connectionId, #u, #b";
 
 impl From<SubscriberProjection> for Subscriber {
     fn from(row: SubscriberProjection) -> Self {
-        Self { connection_id: row.connection_id, user: row.user }
+        Self { connection_id: row.connection_id, user: row.user, batch: row.batch }
     }
 }
 
@@ -254,7 +268,8 @@ mod tests {
     /// The stored attribute names of each whole-written item; a rename here is a data migration.
     #[test]
     fn items_keep_their_stored_attribute_names() {
-        let conn = Connection { id: "c1=".into(), user: "alice".into(), connected_at_ms: 1_795_000_000_000 };
+        let conn =
+            Connection { id: "c1=".into(), user: "alice".into(), connected_at_ms: 1_795_000_000_000, batch: false };
         let msg = NewMessage {
             id: "01ID".into(),
             room: "lobby".into(),

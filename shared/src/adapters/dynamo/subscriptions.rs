@@ -134,6 +134,7 @@ impl SubscriptionStore for DynamoStore {
             .query_partition(keys::room_partition(room), Some(keys::SUBSCRIPTION_PREFIX))
             .projection_expression(SUBSCRIBER_PROJECTION)
             .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#b", "batch")
             .set_limit(self.page_size)
             .set_exclusive_start_key(cursor.map(|c| Key::room_cursor(room, c).into_item()))
             .send()

@@ -30,7 +30,7 @@ struct State {
     connections: HashMap<String, Connection>,
     user_connections: BTreeSet<(String, String)>,
     /// room → connection id → user
-    subscribers: BTreeMap<String, BTreeMap<String, String>>,
+    subscribers: BTreeMap<String, BTreeMap<String, Subscriber>>,
     /// connection id → rooms
     subscriptions: HashMap<String, BTreeSet<String>>,
     /// room → users
@@ -92,7 +92,7 @@ impl MemoryStore {
     pub fn entries_of(&self, user: &str) -> usize {
         let s = self.lock();
         let ids: BTreeSet<&String> = s.user_connections.iter().filter(|(u, _)| u == user).map(|(_, c)| c).collect();
-        let subscribers = s.subscribers.values().flat_map(BTreeMap::values).filter(|u| *u == user).count();
+        let subscribers = s.subscribers.values().flat_map(BTreeMap::values).filter(|sub| sub.user == user).count();
         let subscriptions: usize = ids.iter().map(|c| s.subscriptions.get(*c).map_or(0, BTreeSet::len)).sum();
         // Typing gates carry no user: all of them count.
         let per_connection = self.limiter.entries_of(user) + s.typing.len();
@@ -155,7 +155,8 @@ impl SubscriptionStore for MemoryStore {
         if rooms.is_some_and(|r| r.len() >= max_rooms && !r.contains(room)) {
             return Ok(false);
         }
-        s.subscribers.entry(room.to_owned()).or_default().insert(conn.id.clone(), conn.user.clone());
+        let subscriber = Subscriber { connection_id: conn.id.clone(), user: conn.user.clone(), batch: conn.batch };
+        s.subscribers.entry(room.to_owned()).or_default().insert(conn.id.clone(), subscriber);
         s.subscriptions.entry(conn.id.clone()).or_default().insert(room.to_owned());
         s.members.entry(room.to_owned()).or_default().insert(conn.user.clone());
         Ok(true)
@@ -188,15 +189,11 @@ impl SubscriptionStore for MemoryStore {
         let Some(subs) = s.subscribers.get(room) else {
             return Ok(Page { items: vec![], next: None });
         };
-        let mut iter: Box<dyn Iterator<Item = (&String, &String)>> = match cursor {
+        let mut iter: Box<dyn Iterator<Item = (&String, &Subscriber)>> = match cursor {
             Some(c) => Box::new(subs.range::<str, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))),
             None => Box::new(subs.iter()),
         };
-        let items: Vec<Subscriber> = iter
-            .by_ref()
-            .take(self.page_size)
-            .map(|(c, u)| Subscriber { connection_id: c.clone(), user: u.clone() })
-            .collect();
+        let items: Vec<Subscriber> = iter.by_ref().take(self.page_size).map(|(_, sub)| sub.clone()).collect();
         let next = match (items.len() == self.page_size, iter.next()) {
             (true, Some(_)) => items.last().map(|s| s.connection_id.clone()),
             _ => None,

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use futures::stream;
 use tracing::{info, instrument, warn};
 
-use super::give_up::{Settled, settle};
+use super::group::process_group;
 use super::publish::{announce_notice, publish};
 use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
 use crate::envelope::Envelope;
@@ -38,29 +38,7 @@ pub async fn process_batch_within(deps: &FanoutDeps, records: Vec<Record>, deadl
         .await
 }
 
-/// Processes one group in order until a record must be retried; returns that record and the
-/// ones behind it.
-async fn process_group(deps: &FanoutDeps, records: Vec<Record>, deadline: Deadline) -> Vec<String> {
-    let mut records = records.into_iter();
-    while let Some(record) = records.next() {
-        if !deadline.has_time() {
-            // Not started, so not a failed attempt: the retry starts here.
-            warn!(record = %record.id, left = records.len(), "deadline near; leaving the rest of the group for the retry");
-            return std::iter::once(record.id).chain(records.map(|r| r.id)).collect();
-        }
-        let outcome = match process_record(deps, &record, deadline).await {
-            Ok(outcome) => outcome,
-            Err(e) => match settle(deps, &record, e).await {
-                Settled::DeadLettered(reason) => Outcome::DeadLettered { reason },
-                Settled::Retry => return std::iter::once(record.id).chain(records.map(|r| r.id)).collect(),
-            },
-        };
-        log_outcome(&record, &outcome);
-    }
-    Vec::new()
-}
-
-fn log_outcome(record: &Record, outcome: &Outcome) {
+pub(super) fn log_outcome(record: &Record, outcome: &Outcome) {
     match outcome {
         Outcome::Published(d) => info!(
             record = %record.id, room = %d.room, seq = d.seq, outcome = ?d.outcome,

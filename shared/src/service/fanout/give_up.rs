@@ -78,7 +78,7 @@ pub(super) async fn settle(deps: &FanoutDeps, record: &Record, e: FanoutError) -
 }
 
 /// The error and its sources, `: `-separated, as a human reads them in the DLQ.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

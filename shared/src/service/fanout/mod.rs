@@ -7,7 +7,9 @@
 mod batch;
 mod deadline;
 mod give_up;
+mod group;
 mod publish;
+mod run;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,30 +2,40 @@
 
 use tracing::warn;
 
-use super::{Announcement, Deadline, Delivery, FanoutDeps, FanoutError};
+use super::{Announcement, Deadline, Delivery, FanoutDeps, FanoutError, run};
 use crate::domain::{AppendOutcome, Message, NewMessage};
 use crate::envelope::{PresenceNotice, Publish};
 use crate::protocol::ServerFrame;
 use crate::service::broadcast::{self, Report};
 use crate::service::connection;
 
-/// How long a delivery checkpoint is kept: far longer than any record is retried.
-const CHECKPOINT_TTL_SECS: i64 = 24 * 60 * 60;
-
-/// Posts made for one message or notice.
+/// Posts made for one message, run or notice.
 #[derive(Debug, Default)]
-struct Posted {
-    delivered: usize,
-    gone: usize,
-    failed: usize,
+pub(super) struct Posted {
+    pub(super) delivered: usize,
+    pub(super) gone: usize,
+    pub(super) failed: usize,
 }
 
 impl Posted {
-    fn add(&mut self, r: &Report) {
+    pub(super) fn add(&mut self, r: &Report) {
         self.delivered += r.delivered;
         self.gone += r.gone.len();
         self.failed += r.failed;
     }
+}
+
+/// A message the fanout stored (or found stored), ready to be delivered.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    /// The message with its seq.
+    pub(super) message: Message,
+    /// Stored now, before, or a duplicate (which is not delivered).
+    pub(super) outcome: AppendOutcome,
+    /// The Management API to post through.
+    pub(super) endpoint: String,
+    /// The subscriber page an earlier attempt stopped at, for a redelivered message.
+    pub(super) resume: Option<String>,
 }
 
 pub(super) async fn announce_notice(
@@ -49,7 +59,9 @@ pub(super) async fn announce_notice(
     })
 }
 
-pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -> Result<Delivery, FanoutError> {
+/// Sequences and stores the message, exactly once (a redelivered record finds it stored), and
+/// reads where an earlier attempt at delivering it stopped.
+pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, FanoutError> {
     let endpoint = deps.settings.endpoint_override.clone().or(p.endpoint).ok_or(FanoutError::NoEndpoint)?;
     let now = deps.clock.now().timestamp();
     let appended = deps
@@ -66,80 +78,40 @@ pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -
             now,
         })
         .await?;
-    let message = appended.message;
+    let resume = match appended.outcome {
+        AppendOutcome::Fresh | AppendOutcome::Duplicate => None,
+        // An earlier attempt stored it and may have posted to some pages before it stopped.
+        AppendOutcome::Redelivered => run::checkpoint(deps, &appended.message).await,
+    };
+    Ok(Stored { message: appended.message, outcome: appended.outcome, endpoint, resume })
+}
+
+/// Stores one message and delivers it on its own (the batch path delivers runs instead).
+pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -> Result<Delivery, FanoutError> {
+    let stored = store(deps, p).await?;
     let mut delivery = Delivery {
-        room: message.room.clone(),
-        seq: message.seq,
-        outcome: appended.outcome,
+        room: stored.message.room.clone(),
+        seq: stored.message.seq,
+        outcome: stored.outcome,
         delivered: 0,
         gone: 0,
         failed: 0,
     };
-    let resume = match appended.outcome {
-        AppendOutcome::Duplicate => return Ok(delivery),
-        AppendOutcome::Fresh => None,
-        // An earlier attempt stored it and may have posted to some pages before it stopped.
-        AppendOutcome::Redelivered => checkpoint(deps, &message).await,
-    };
-    let posted = deliver_from(deps, &endpoint, &message, resume, deadline).await?;
+    if stored.outcome == AppendOutcome::Duplicate {
+        return Ok(delivery);
+    }
+    let posted = run::deliver_run(deps, &stored.endpoint, &[stored.message], stored.resume, deadline).await?;
     delivery.delivered = posted.delivered;
     delivery.gone = posted.gone;
     delivery.failed = posted.failed;
     Ok(delivery)
 }
 
-/// Where an earlier attempt stopped; a failed read only costs re-posting from the start.
-async fn checkpoint(deps: &FanoutDeps, message: &Message) -> Option<String> {
-    match deps.ledger.delivery_checkpoint(&message.room, message.seq).await {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(room = %message.room, seq = message.seq, error = %e, "reading the delivery checkpoint failed; posting to every page");
-            None
-        }
-    }
-}
-
 /// Pushes one message to every subscriber of its room, with no deadline; returns
 /// (delivered, gone). Connections whose posts fail are logged and counted, not an error.
 pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Result<(usize, usize), FanoutError> {
-    let posted = deliver_from(deps, endpoint, message, None, Deadline::none()).await?;
+    let posted = run::deliver_run(deps, endpoint, std::slice::from_ref(message), None, Deadline::none()).await?;
     Ok((posted.delivered, posted.gone))
-}
-
-/// Posts page by page from `cursor` (the first page when `None`). After each page of a room with
-/// more, the next page's cursor is saved, so a retry after the deadline (or a crash) does not
-/// post to the finished pages again. Subscribers of a page cut short get it twice and drop the
-/// repeated seq.
-async fn deliver_from(
-    deps: &FanoutDeps,
-    endpoint: &str,
-    message: &Message,
-    mut cursor: Option<String>,
-    deadline: Deadline,
-) -> Result<Posted, FanoutError> {
-    let frame = ServerFrame::Message(message.clone()).to_json().into_bytes();
-    let mut posted = Posted::default();
-    loop {
-        if !deadline.has_time() {
-            return Err(FanoutError::OutOfTime { posted: posted.delivered + posted.failed });
-        }
-        let page = deps.stores.subscriptions.subscribers(&message.room, cursor.as_deref()).await?;
-        let ids = page.items.into_iter().map(|s| s.connection_id).collect();
-        let policy = deps.settings.policy();
-        let report =
-            broadcast::post_all_until(deps.pusher.as_ref(), policy, endpoint, ids, &frame, deadline.stop_at()).await;
-        remove_gone(deps, endpoint, &report.gone).await;
-        posted.add(&report);
-        if report.unsent > 0 {
-            return Err(FanoutError::OutOfTime { posted: posted.delivered + posted.failed });
-        }
-        let Some(next) = page.next else { return Ok(posted) };
-        let expires_at = deps.clock.now().timestamp() + CHECKPOINT_TTL_SECS;
-        if let Err(e) = deps.ledger.save_delivery_checkpoint(&message.room, message.seq, &next, expires_at).await {
-            warn!(room = %message.room, seq = message.seq, error = %e, "saving the delivery checkpoint failed; a retry posts this page again");
-        }
-        cursor = Some(next);
-    }
 }
 
 /// Announces a presence transition to the subscribers of every room the user is a member of.
@@ -165,7 +137,7 @@ async fn announce(
 
 /// Removes connections that answered 410, and announces users that went offline with them.
 /// A failed clean-up is not the message's failure: the next post to it answers 410 again.
-async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
+pub(super) async fn remove_gone(deps: &FanoutDeps, endpoint: &str, gone: &[String]) {
     for id in gone {
         let now = deps.clock.now();
         let offline = match connection::forget(&deps.stores, id, now).await {

@@ -1,0 +1,146 @@
+//! One FIFO group of a batch, in order: a room's messages are stored one by one, then delivered
+//! together as a run; a presence group's notices are announced one by one.
+
+use tracing::{info, warn};
+
+use super::batch::log_outcome;
+use super::give_up::{Settled, chain, settle};
+use super::publish::{Stored, announce_notice, store};
+use super::run::deliver_run;
+use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
+use crate::domain::{AppendOutcome, Message};
+use crate::envelope::Envelope;
+use crate::ports::StoreError;
+
+/// Stored messages of one room and endpoint, waiting to be delivered together, with the records
+/// they came from.
+#[derive(Debug, Default)]
+struct Run {
+    records: Vec<Record>,
+    messages: Vec<Message>,
+    endpoint: String,
+    /// Where every message's earlier attempt stopped, when they all stopped at the same page;
+    /// `None` posts to every page (repeats are dropped by clients).
+    resume: Option<String>,
+}
+
+impl Run {
+    /// Whether `stored` can join this run: same room and endpoint (a run is one set of posts).
+    fn admits(&self, stored: &Stored) -> bool {
+        self.messages.first().is_none_or(|m| m.room == stored.message.room && self.endpoint == stored.endpoint)
+    }
+
+    fn push(&mut self, record: Record, stored: Stored) {
+        if self.messages.is_empty() {
+            self.endpoint = stored.endpoint;
+            self.resume = stored.resume;
+        } else if self.resume != stored.resume {
+            self.resume = None;
+        }
+        self.records.push(record);
+        self.messages.push(stored.message);
+    }
+}
+
+/// Processes one group in order until a record must be retried; returns that record and the
+/// ones behind it. Messages are delivered when the group ends, before a record that is not a
+/// message joining the run, and before a record is left for a retry, so every stored message of
+/// the group is delivered (or retried) in seq order.
+pub(super) async fn process_group(deps: &FanoutDeps, records: Vec<Record>, deadline: Deadline) -> Vec<String> {
+    let mut run = Run::default();
+    let mut records = records.into_iter();
+    while let Some(record) = records.next() {
+        if !deadline.has_time() {
+            // Not started, so not a failed attempt: the retry starts here.
+            warn!(record = %record.id, left = records.len(), "deadline near; leaving the rest of the group for the retry");
+            let mut retry = flush(deps, std::mem::take(&mut run), deadline).await;
+            retry.extend(rest(record, records));
+            return retry;
+        }
+        let staged = match serde_json::from_str::<Envelope>(&record.body).map_err(FanoutError::Poison) {
+            Ok(Envelope::Publish(p)) => store(deps, p).await.map(Staged::Message),
+            Ok(Envelope::Presence(n)) => Ok(Staged::Notice(n)),
+            Err(e) => Err(e),
+        };
+        let result = match staged {
+            Ok(Staged::Message(stored)) if stored.outcome == AppendOutcome::Duplicate => {
+                info!(record = %record.id, room = %stored.message.room, seq = stored.message.seq, "duplicate message; not delivered again");
+                continue;
+            }
+            Ok(Staged::Message(stored)) if run.admits(&stored) => {
+                run.push(record, stored);
+                continue;
+            }
+            Ok(Staged::Message(stored)) => {
+                let retry = flush(deps, std::mem::take(&mut run), deadline).await;
+                if !retry.is_empty() {
+                    return [retry, rest(record, records)].concat();
+                }
+                run.push(record, stored);
+                continue;
+            }
+            Ok(Staged::Notice(n)) => {
+                let retry = flush(deps, std::mem::take(&mut run), deadline).await;
+                if !retry.is_empty() {
+                    return [retry, rest(record, records)].concat();
+                }
+                announce_notice(deps, n, deadline).await.map(Outcome::Announced)
+            }
+            Err(e) => Err(e),
+        };
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => match settle(deps, &record, e).await {
+                Settled::DeadLettered(reason) => Outcome::DeadLettered { reason },
+                Settled::Retry => {
+                    let retry = flush(deps, std::mem::take(&mut run), deadline).await;
+                    return [retry, rest(record, records)].concat();
+                }
+            },
+        };
+        log_outcome(&record, &outcome);
+    }
+    flush(deps, run, deadline).await
+}
+
+/// The record's id and those of the records behind it.
+fn rest(record: Record, records: std::vec::IntoIter<Record>) -> Vec<String> {
+    std::iter::once(record.id).chain(records.map(|r| r.id)).collect()
+}
+
+/// What a record turned into before any post.
+enum Staged {
+    Message(Stored),
+    Notice(crate::envelope::PresenceNotice),
+}
+
+/// Delivers the run; returns the ids of its records to retry. When the delivery fails, each
+/// record is settled in turn as if it had failed alone: the first one to be retried is retried
+/// with every record after it (FIFO order), and those dead-lettered before it are done.
+async fn flush(deps: &FanoutDeps, run: Run, deadline: Deadline) -> Vec<String> {
+    let Some(first) = run.messages.first() else { return Vec::new() };
+    let (room, seqs) = (first.room.clone(), (first.seq, run.messages.last().map_or(first.seq, |m| m.seq)));
+    let e = match deliver_run(deps, &run.endpoint, &run.messages, run.resume, deadline).await {
+        Ok(p) => {
+            info!(
+                room = %room, first_seq = seqs.0, last_seq = seqs.1, messages = run.messages.len(),
+                delivered = p.delivered, gone = p.gone, failed = p.failed, "messages delivered"
+            );
+            return Vec::new();
+        }
+        Err(e) => e,
+    };
+    // Only a store failure or the deadline can stop a delivery; neither error can be cloned, so
+    // the records after the first are settled with the first's cause, as text.
+    let cause = chain(&e);
+    let mut error = Some(e);
+    let mut records = run.records.into_iter();
+    while let Some(record) = records.next() {
+        let e = error.take().unwrap_or_else(|| FanoutError::Store(StoreError::Failed(cause.clone().into())));
+        match settle(deps, &record, e).await {
+            Settled::DeadLettered(reason) => log_outcome(&record, &Outcome::DeadLettered { reason }),
+            Settled::Retry => return std::iter::once(record.id).chain(records.map(|r| r.id)).collect(),
+        }
+    }
+    Vec::new()
+}

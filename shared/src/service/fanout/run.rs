@@ -1,0 +1,119 @@
+//! Delivering a run: consecutive stored messages of one room, posted together page by page.
+//! A connection that opted in to `messages` frames gets the run in as few posts as fit 120 KiB
+//! (one, for any ordinary batch); any other gets one `message` frame per message. Either way a
+//! connection's frames are posted one after another, so it sees the room's seqs in order.
+
+use futures::future::join_all;
+use tracing::warn;
+
+use super::publish::{Posted, remove_gone};
+use super::{Deadline, FanoutDeps, FanoutError};
+use crate::domain::{Message, Subscriber};
+use crate::protocol::{ServerFrame, wire};
+use crate::service::broadcast;
+
+/// How long a delivery checkpoint is kept: far longer than any record is retried.
+const CHECKPOINT_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// The frames of one run, built once for all of its subscribers.
+#[derive(Debug)]
+pub(super) struct Frames {
+    /// One `message` frame per message, in seq order.
+    single: Vec<Vec<u8>>,
+    /// The same messages in `messages` frames, each within [`wire::PAGE_BYTES`].
+    batched: Vec<Vec<u8>>,
+}
+
+impl Frames {
+    /// `messages` must be of one room, in ascending seq.
+    pub(super) fn of(messages: &[Message]) -> Self {
+        let single = messages.iter().map(|m| ServerFrame::Message(m.clone()).to_json().into_bytes()).collect();
+        let mut batched = Vec::new();
+        let mut rest = messages;
+        while let Some(first) = rest.first() {
+            let empty = ServerFrame::Messages { room: first.room.clone(), messages: vec![] };
+            // A message always fits a frame of its own (the send path bounds bodies), so each
+            // frame takes at least one and the loop ends.
+            let n = wire::fitting(rest.iter().map(wire::item_len), wire::frame_len(&empty), usize::MAX).max(1);
+            let (page, after) = rest.split_at(n.min(rest.len()));
+            let frame = ServerFrame::Messages { room: first.room.clone(), messages: page.to_vec() };
+            batched.push(frame.to_json().into_bytes());
+            rest = after;
+        }
+        Self { single, batched }
+    }
+
+    /// The `messages` frames.
+    pub(super) fn batched(&self) -> &[Vec<u8>] {
+        &self.batched
+    }
+
+    /// The `message` frames.
+    pub(super) fn single(&self) -> &[Vec<u8>] {
+        &self.single
+    }
+}
+
+/// Posts `messages` (one room's, ascending) to every subscriber page from `cursor` (the first
+/// page when `None`). After each page of a room with more, every message's checkpoint is saved
+/// at the next page, so a retry after the deadline (or a crash) skips the finished pages.
+/// Subscribers of a page cut short get the run twice and drop the repeated seqs.
+pub(super) async fn deliver_run(
+    deps: &FanoutDeps,
+    endpoint: &str,
+    messages: &[Message],
+    mut cursor: Option<String>,
+    deadline: Deadline,
+) -> Result<Posted, FanoutError> {
+    let Some(first) = messages.first() else { return Ok(Posted::default()) };
+    let room = first.room.as_str();
+    let frames = Frames::of(messages);
+    let single: Vec<&[u8]> = frames.single().iter().map(Vec::as_slice).collect();
+    let batched: Vec<&[u8]> = frames.batched().iter().map(Vec::as_slice).collect();
+    let mut posted = Posted::default();
+    loop {
+        if !deadline.has_time() {
+            return Err(FanoutError::OutOfTime { posted: posted.delivered + posted.failed });
+        }
+        let page = deps.stores.subscriptions.subscribers(room, cursor.as_deref()).await?;
+        // Set 0 is the `message` frames, set 1 the `messages` frames.
+        let targets = page.items.into_iter().map(|s: Subscriber| (s.connection_id, usize::from(s.batch))).collect();
+        let sets: [&[&[u8]]; 2] = [&single, &batched];
+        let policy = deps.settings.policy();
+        let report =
+            broadcast::post_each_until(deps.pusher.as_ref(), policy, endpoint, targets, &sets, deadline.stop_at())
+                .await;
+        remove_gone(deps, endpoint, &report.gone).await;
+        posted.add(&report);
+        if report.unsent > 0 {
+            return Err(FanoutError::OutOfTime { posted: posted.delivered + posted.failed });
+        }
+        let Some(next) = page.next else { return Ok(posted) };
+        save_checkpoints(deps, messages, &next).await;
+        cursor = Some(next);
+    }
+}
+
+/// Remembers, for each message of the run, that the pages before `next` got it. A failed save
+/// only costs re-posting those pages on a retry.
+async fn save_checkpoints(deps: &FanoutDeps, messages: &[Message], next: &str) {
+    let expires_at = deps.clock.now().timestamp() + CHECKPOINT_TTL_SECS;
+    let saves = messages.iter().map(|m| async move {
+        if let Err(e) = deps.ledger.save_delivery_checkpoint(&m.room, m.seq, next, expires_at).await {
+            warn!(room = %m.room, seq = m.seq, error = %e, "saving the delivery checkpoint failed; a retry posts this page again");
+        }
+    });
+    join_all(saves).await;
+}
+
+/// Where an earlier attempt at `message` stopped; a failed read only costs re-posting from the
+/// start.
+pub(super) async fn checkpoint(deps: &FanoutDeps, message: &Message) -> Option<String> {
+    match deps.ledger.delivery_checkpoint(&message.room, message.seq).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(room = %message.room, seq = message.seq, error = %e, "reading the delivery checkpoint failed; posting to every page");
+            None
+        }
+    }
+}
