@@ -99,6 +99,9 @@ pub struct FanoutConfig {
     pub table: String,
     /// The FIFO dead-letter queue the fanout sends what it gives up on.
     pub dlq_url: String,
+    /// `STARLING_DELIVER_QUEUE_URL`: the FIFO queue large rooms' shard deliveries go through
+    /// (the fanout consumes it too); unset, every room is delivered directly.
+    pub deliver_queue_url: Option<String>,
     /// Tuning.
     pub settings: FanoutSettings,
 }
@@ -109,6 +112,7 @@ impl FanoutConfig {
         Ok(Self {
             table: required("STARLING_TABLE")?,
             dlq_url: required("STARLING_DLQ_URL")?,
+            deliver_queue_url: optional("STARLING_DELIVER_QUEUE_URL"),
             settings: FanoutSettings::from_env()?,
         })
     }
@@ -137,7 +141,8 @@ impl SendLimits {
 impl FanoutSettings {
     /// `STARLING_FANOUT_CONCURRENCY`, `STARLING_RETENTION_DAYS`, `STARLING_WS_ENDPOINT`,
     /// `STARLING_FANOUT_MAX_ATTEMPTS`, `STARLING_FANOUT_RECEIVE_CEILING`,
-    /// `STARLING_FANOUT_DEADLINE_MARGIN_MS`.
+    /// `STARLING_FANOUT_DEADLINE_MARGIN_MS`, `STARLING_SHARD_THRESHOLD`, `STARLING_SHARDS`,
+    /// `STARLING_SHARDED_HOLD_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let days: i64 = parsed("STARLING_RETENTION_DAYS", d.retention_secs / 86_400)?;
@@ -149,6 +154,12 @@ impl FanoutSettings {
             max_attempts: parsed("STARLING_FANOUT_MAX_ATTEMPTS", d.max_attempts)?,
             receive_ceiling: parsed("STARLING_FANOUT_RECEIVE_CEILING", d.receive_ceiling)?,
             deadline_margin: std::time::Duration::from_millis(parsed("STARLING_FANOUT_DEADLINE_MARGIN_MS", margin_ms)?),
+            shard_threshold: parsed("STARLING_SHARD_THRESHOLD", d.shard_threshold)?,
+            shards: parsed("STARLING_SHARDS", d.shards)?,
+            sharded_hold: std::time::Duration::from_secs(parsed(
+                "STARLING_SHARDED_HOLD_SECS",
+                d.sharded_hold.as_secs(),
+            )?),
             ..d
         })
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::Status;
+use crate::domain::{Message, Shard, Status};
 
 /// A message accepted by `send`, on its way to the fanout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,21 @@ pub struct PresenceNotice {
     pub endpoint: Option<String>,
 }
 
+/// Stored messages of a large room for the subscribers of one shard: what the fanout puts on the
+/// delivery queue, one per shard, and the fanout's deliveries take off it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardDelivery {
+    /// The room.
+    pub room: String,
+    /// Which of the room's subscribers.
+    pub shard: Shard,
+    /// The messages, stored already, in ascending seq.
+    pub messages: Vec<Message>,
+    /// The management API endpoint to post through.
+    pub endpoint: String,
+}
+
 /// The body of every queue message. Tagged so several kinds share the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -59,6 +74,8 @@ pub enum Envelope {
     Publish(Publish),
     /// A presence transition to announce.
     Presence(PresenceNotice),
+    /// A large room's messages for one shard (on the delivery queue).
+    Deliver(ShardDelivery),
 }
 
 impl Envelope {
@@ -69,6 +86,8 @@ impl Envelope {
         match self {
             Self::Publish(p) => p.room.clone(),
             Self::Presence(n) => format!("@presence:{}", &hex::encode(Sha256::digest(n.user.as_bytes()))[..32]),
+            // Room names have no `#`, so a shard's group is never a room's.
+            Self::Deliver(d) => format!("{}#{}", d.room, d.shard.index),
         }
     }
 
@@ -92,6 +111,11 @@ impl Envelope {
                     }
                 }
                 hex::encode(h.finalize())
+            }
+            Self::Deliver(d) => {
+                let (first, last) = (d.messages.first().map_or(0, |m| m.seq), d.messages.last().map_or(0, |m| m.seq));
+                let text = format!("d\0{}\0{}\0{}\0{first}\0{last}", d.room, d.shard.index, d.shard.of);
+                hex::encode(Sha256::digest(text.as_bytes()))
             }
             Self::Presence(n) => {
                 let mut h = Sha256::new();

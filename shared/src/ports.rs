@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Appended, Connection, HistoryPage, NewMessage, Opened, Page, Presence, Removed, Status, StatusSet, Subscriber,
-    SyncPage,
+    Appended, Connection, HistoryPage, NewMessage, Opened, Page, Presence, Probe, Removed, Shard, Status, StatusSet,
+    Subscriber, SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -72,7 +72,22 @@ pub trait SubscriptionStore: Send + Sync + std::fmt::Debug {
     /// How many rooms this connection is subscribed to.
     async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError>;
     /// One page of a room's subscribers; pass `next` back for the following page.
-    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError>;
+    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError> {
+        self.subscribers_in(room, Shard::ALL, cursor).await
+    }
+    /// One page of the subscribers of one shard of a room; pass `next` back (with the same
+    /// shard) for the following page.
+    async fn subscribers_in(
+        &self,
+        room: &str,
+        shard: Shard,
+        cursor: Option<&str>,
+    ) -> Result<Page<Subscriber>, StoreError>;
+    /// The room's subscribers if there are fewer than `limit` (`complete`), with the room's
+    /// sharded mark, in one read: what the fanout needs to choose a route.
+    async fn probe(&self, room: &str, limit: usize) -> Result<Probe, StoreError>;
+    /// Marks the room as delivered through its shards until `until` (epoch seconds).
+    async fn mark_sharded(&self, room: &str, until: i64) -> Result<(), StoreError>;
     /// Whether the user is a member (joined and not left; offline members stay members).
     async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError>;
     /// The room's members.

@@ -47,7 +47,8 @@ pub fn fanout(
     settings: FanoutSettings,
 ) -> FanoutDeps {
     let ledger: Arc<dyn FanoutLedger> = store.clone();
-    FanoutDeps { stores: Stores::new(store), ledger, dead_letters, pusher, clock: Arc::new(SystemClock), settings }
+    let stores = Stores::new(store);
+    FanoutDeps { stores, ledger, dead_letters, pusher, deliveries: None, clock: Arc::new(SystemClock), settings }
 }
 
 /// The AWS adapters, each client built once from the function's SDK config.
@@ -87,7 +88,10 @@ pub mod aws {
 
     /// The fanout on AWS.
     pub fn fanout_deps(sdk: &SdkConfig, config: FanoutConfig) -> FanoutDeps {
-        super::fanout(store(sdk, config.table), pusher(sdk), dead_letters(sdk, config.dlq_url), config.settings)
+        let mut deps =
+            super::fanout(store(sdk, config.table), pusher(sdk), dead_letters(sdk, config.dlq_url), config.settings);
+        deps.deliveries = config.deliver_queue_url.map(|url| queue(sdk, url) as Arc<dyn Queue>);
+        deps
     }
 
     // The binaries' init: the configuration is read before any client is built, so a missing

@@ -61,6 +61,8 @@ common::contract!(
     concurrent_subscribes_of_one_connection_stop_at_the_room_limit,
     unsubscribing_frees_a_place_under_the_room_limit,
     the_subscriber_listing_says_which_connections_take_messages_frames,
+    a_rooms_shards_list_every_subscriber_once_each_in_its_own_shard,
+    the_probe_reads_a_small_room_whole_and_its_route_mark_but_never_lists_the_mark,
 );
 
 fn conn(id: &str, user: &str) -> Connection {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use common::{World, error_code, lifecycle_event};
 use futures::future::join_all;
 use starling_shared::adapters::memory::MemoryStore;
-use starling_shared::domain::{Connection, Page, Subscriber};
+use starling_shared::domain::{Connection, Page, Probe, Shard, Subscriber};
 use starling_shared::handlers;
 use starling_shared::ports::{ConnectionStore, StoreError, SubscriptionStore};
 use starling_shared::protocol::{ServerFrame, Status};
@@ -197,9 +197,22 @@ impl SubscriptionStore for Yielding {
         tokio::task::yield_now().await;
         self.0.subscription_count(connection_id).await
     }
-    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError> {
+    async fn subscribers_in(
+        &self,
+        room: &str,
+        shard: Shard,
+        cursor: Option<&str>,
+    ) -> Result<Page<Subscriber>, StoreError> {
         tokio::task::yield_now().await;
-        self.0.subscribers(room, cursor).await
+        self.0.subscribers_in(room, shard, cursor).await
+    }
+    async fn probe(&self, room: &str, limit: usize) -> Result<Probe, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.probe(room, limit).await
+    }
+    async fn mark_sharded(&self, room: &str, until: i64) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
+        self.0.mark_sharded(room, until).await
     }
     async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
         tokio::task::yield_now().await;

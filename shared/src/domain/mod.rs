@@ -7,6 +7,7 @@ mod connection;
 mod message;
 mod presence;
 mod presence_record;
+mod shard;
 mod time;
 
 pub use connection::{
@@ -16,6 +17,7 @@ pub use connection::{
 pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage};
 pub use presence::{Presence, Status};
 pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};
+pub use shard::{BUCKETS, Probe, Shard, bucket};
 pub use time::{timestamp, timestamp_secs};
 
 /// One page of a paginated listing.

@@ -123,18 +123,23 @@ impl World {
         self.act(caller, &frame.to_string()).await
     }
 
-    /// Takes everything queued as SQS-like records (group = room), in order.
-    pub(crate) fn drain_records(&self) -> Vec<Record> {
-        self.queue
-            .drain()
-            .into_iter()
-            .enumerate()
-            .map(|(i, e): (usize, Envelope)| {
-                Record::new(format!("rec-{i}-{}", ulid::Ulid::generate()), Some(e.group_id().to_owned()), e.to_json())
-            })
-            .collect()
+    /// Sends large rooms (at least `threshold` subscribers) through `shards` shards on a
+    /// delivery queue; returns that queue, to drain with [`records_of`].
+    pub(crate) fn with_shards(&mut self, threshold: usize, shards: u16) -> Arc<RecordingQueue> {
+        let deliveries = Arc::new(RecordingQueue::default());
+        self.fanout.deliveries = Some(deliveries.clone());
+        self.fanout.settings.shard_threshold = threshold;
+        self.fanout.settings.shards = shards;
+        deliveries
     }
 
+    /// Takes everything queued as SQS-like records (group = room), in order.
+    pub(crate) fn drain_records(&self) -> Vec<Record> {
+        records_of(&self.queue)
+    }
+}
+
+impl World {
     /// Runs the fanout over everything queued, in batches of 10 as the event source mapping
     /// does; returns the failed record ids.
     pub(crate) async fn pump(&self) -> Vec<String> {
@@ -169,6 +174,18 @@ impl World {
             })
             .collect()
     }
+}
+
+/// Takes everything `queue` holds as SQS-like records (with their FIFO groups), in order.
+pub(crate) fn records_of(queue: &RecordingQueue) -> Vec<Record> {
+    queue
+        .drain()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e): (usize, Envelope)| {
+            Record::new(format!("rec-{i}-{}", ulid::Ulid::generate()), Some(e.group_id().to_owned()), e.to_json())
+        })
+        .collect()
 }
 
 pub(crate) fn error_code(frame: &ServerFrame) -> Option<&'static str> {

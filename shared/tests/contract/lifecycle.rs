@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use starling_shared::domain::Connection;
+use starling_shared::domain::{Connection, Shard, Subscriber};
 use starling_shared::ports::{Store, StoreError};
 use starling_shared::protocol::Status;
 
@@ -127,17 +127,70 @@ pub(crate) async fn the_subscriber_listing_says_which_connections_take_messages_
         s.register(c).await.unwrap();
         s.subscribe("lobby", c).await.unwrap();
     }
-    let mut listed = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = s.subscribers("lobby", cursor.as_deref()).await.unwrap();
-        listed.extend(page.items.into_iter().map(|sub| (sub.connection_id, sub.batch)));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let mut listed: Vec<_> =
+        in_shard(&s, "lobby", Shard::ALL).await.into_iter().map(|sub| (sub.connection_id, sub.batch)).collect();
     listed.sort();
     assert_eq!(listed, [("batched=".to_owned(), true), ("plain=".to_owned(), false)]);
     assert_eq!(s.get("batched=").await.unwrap().map(|c| c.batch), Some(true), "the connection keeps it too");
+}
+
+pub(crate) async fn a_rooms_shards_list_every_subscriber_once_each_in_its_own_shard(s: Arc<dyn Store>) {
+    let ids: Vec<String> = (0..24).map(|i| format!("c{i}=")).collect();
+    for id in &ids {
+        let c = conn(id, "alice");
+        s.register(&c).await.unwrap();
+        s.subscribe("lobby", &c).await.unwrap();
+    }
+    let mut listed = Vec::new();
+    for shard in Shard::all_of(4) {
+        for sub in in_shard(&s, "lobby", shard).await {
+            assert!(shard.contains(&sub.connection_id), "{} listed in {shard:?}", sub.connection_id);
+            listed.push(sub.connection_id);
+        }
+    }
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "every subscriber in exactly one shard");
+}
+
+pub(crate) async fn the_probe_reads_a_small_room_whole_and_its_route_mark_but_never_lists_the_mark(s: Arc<dyn Store>) {
+    for id in ["a=", "b=", "c="] {
+        let c = conn(id, "alice");
+        s.register(&c).await.unwrap();
+        s.subscribe("lobby", &c).await.unwrap();
+    }
+    let small = s.probe("lobby", 4).await.unwrap();
+    assert!(small.complete && small.sharded_until.is_none());
+    let mut ids: Vec<_> = small.subscribers.iter().map(|sub| sub.connection_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a=", "b=", "c="]);
+    assert!(!s.probe("lobby", 3).await.unwrap().complete, "three subscribers are not fewer than three");
+    assert!(s.probe("empty", 1).await.unwrap().complete);
+
+    s.mark_sharded("lobby", 1_795_000_900).await.unwrap();
+    let marked = s.probe("lobby", 4).await.unwrap();
+    assert_eq!(marked.sharded_until, Some(1_795_000_900));
+    assert!(marked.complete, "the mark does not count as a subscriber");
+    assert_eq!(marked.subscribers.len(), 3);
+    assert_eq!(in_shard(&s, "lobby", Shard::ALL).await.len(), 3, "the listing never holds the mark");
+    let halves = [
+        in_shard(&s, "lobby", Shard { index: 0, of: 2 }).await,
+        in_shard(&s, "lobby", Shard { index: 1, of: 2 }).await,
+    ];
+    assert_eq!(halves[0].len() + halves[1].len(), 3, "nor does a shard's");
+}
+
+/// Every subscriber of one shard of the room, across pages.
+async fn in_shard(s: &Arc<dyn Store>, room: &str, shard: Shard) -> Vec<Subscriber> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.subscribers_in(room, shard, cursor.as_deref()).await.unwrap();
+        all.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
 }

@@ -114,6 +114,24 @@ impl From<SubscriberProjection> for Subscriber {
     }
 }
 
+/// `ROOM#r / SUB!`: until when the room is delivered through its shards.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RouteItem {
+    pk: String,
+    sk: String,
+    pub(super) sharded_until: i64,
+    expires_at: i64,
+}
+
+impl RouteItem {
+    /// Sharded until `until`; gone by TTL a day later.
+    pub(super) fn new(room: &str, until: i64) -> Self {
+        let Key { pk, sk } = Key::room_route(room);
+        Self { pk, sk, sharded_until: until, expires_at: until + 24 * 60 * 60 }
+    }
+}
+
 /// `CONN#c / SUB#r`: the inverse, so a disconnect finds its rooms with one Query.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,14 +298,25 @@ mod tests {
             expires_at: 2_000_000_000,
             now: 1_800_000_000,
         };
-        let cases: [(Item, &str, &[&str]); 8] = [
+        let batched = Connection { batch: true, ..conn.clone() };
+        let cases: [(Item, &str, &[&str]); 10] = [
             (
                 to_item(&ConnectionItem::from(&conn)).unwrap(),
                 "CONN",
                 &["connectedAt", "connectionId", "expiresAt", "user"],
             ),
             (to_item(&UserConnectionItem::from(&conn)).unwrap(), "CONN#c1=", &["connectionId", "expiresAt"]),
-            (to_item(&SubscriberItem::new("lobby", &conn)).unwrap(), "SUB#c1=", &["connectionId", "expiresAt", "user"]),
+            (
+                to_item(&SubscriberItem::new("lobby", &conn)).unwrap(),
+                "SUB#c8#c1=",
+                &["connectionId", "expiresAt", "user"],
+            ),
+            (
+                to_item(&SubscriberItem::new("lobby", &batched)).unwrap(),
+                "SUB#c8#c1=",
+                &["batch", "connectionId", "expiresAt", "user"],
+            ),
+            (to_item(&RouteItem::new("lobby", 1_795_000_000)).unwrap(), "SUB!", &["expiresAt", "shardedUntil"]),
             (to_item(&ConnectionRoomItem::new("lobby", &conn)).unwrap(), "SUB#lobby", &["expiresAt", "room"]),
             (
                 to_item(&MemberItem::new("lobby", "alice")).unwrap(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::Item;
-use crate::domain::NewMessage;
+use crate::domain::{NewMessage, Shard, bucket};
 
 /// The table's partition key attribute.
 pub(super) const PK: &str = "pk";
@@ -41,6 +41,17 @@ const PRESENCE_SK: &str = "PRESENCE";
 
 /// Sort-key prefix of the subscription items in a room's or a connection's partition.
 pub(super) const SUBSCRIPTION_PREFIX: &str = SUB;
+/// The sort key of a room's route item: `!` sorts before `#`, so it comes first in the range
+/// [`ROUTE_SK`, [`SUBSCRIPTION_END`]] the probe reads, and never in a `SUB#` listing.
+pub(super) const ROUTE_SK: &str = "SUB!";
+/// Past every `SUB#…` sort key (`$` sorts after `#`): the end of the probe's range.
+pub(super) const SUBSCRIPTION_END: &str = "SUB$";
+
+/// The inclusive sort-key range of a shard's subscribers in a room's partition.
+pub(super) fn shard_range(shard: Shard) -> (String, String) {
+    let (first, last) = shard.buckets();
+    (format!("{SUB}{first:02x}#"), format!("{SUB}{last:02x}$"))
+}
 /// Sort-key prefix of the membership items in a room's partition.
 pub(super) const MEMBER_PREFIX: &str = MEMBER;
 
@@ -112,9 +123,16 @@ impl Key {
         Self { pk: user_partition(user), sk: connection_partition(connection_id) }
     }
 
-    /// `ROOM#r / SUB#c`: an online subscriber of a room, what the fanout queries.
+    /// `ROOM#r / SUB#bb#c`: an online subscriber of a room, what the fanout queries, under
+    /// its bucket `bb` (two hex digits) so one shard of the room is one range of sort keys.
     pub(super) fn subscriber(room: &str, connection_id: &str) -> Self {
-        Self { pk: room_partition(room), sk: format!("{SUB}{connection_id}") }
+        Self { pk: room_partition(room), sk: format!("{SUB}{:02x}#{connection_id}", bucket(connection_id)) }
+    }
+
+    /// `ROOM#r / SUB!`: the room's delivery route (sharded until when). It sorts just before the
+    /// subscribers, so the fanout's probe reads it in the same Query, at no extra request.
+    pub(super) fn room_route(room: &str) -> Self {
+        Self { pk: room_partition(room), sk: ROUTE_SK.to_owned() }
     }
 
     /// `CONN#c / SUB#r`: the inverse of [`Key::subscriber`], so a disconnect finds its rooms.
@@ -218,7 +236,8 @@ mod tests {
         let cases = [
             (Key::connection("c1="), "CONN#c1=", "CONN"),
             (Key::user_connection("alice", "c1="), "USER#alice", "CONN#c1="),
-            (Key::subscriber("lobby", "c1="), "ROOM#lobby", "SUB#c1="),
+            (Key::subscriber("lobby", "c1="), "ROOM#lobby", "SUB#c8#c1="),
+            (Key::room_route("lobby"), "ROOM#lobby", "SUB!"),
             (Key::connection_room("c1=", "lobby"), "CONN#c1=", "SUB#lobby"),
             (Key::member("lobby", "alice"), "ROOM#lobby", "MEMBER#alice"),
             (Key::member_by_user("alice", "lobby"), "USER#alice", "ROOM#lobby"),
@@ -241,6 +260,12 @@ mod tests {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
         }
         assert_eq!((SUBSCRIPTION_PREFIX, MEMBER_PREFIX), ("SUB#", "MEMBER#"));
+        assert_eq!(shard_range(Shard::ALL), ("SUB#00#".to_owned(), "SUB#ff$".to_owned()));
+        assert_eq!(shard_range(Shard { index: 1, of: 4 }), ("SUB#40#".to_owned(), "SUB#7f$".to_owned()));
+        assert!(
+            ROUTE_SK < "SUB#00#" && "SUB#ff#~~~" < SUBSCRIPTION_END,
+            "the probe's range holds the route and every subscriber"
+        );
     }
 
     #[test]

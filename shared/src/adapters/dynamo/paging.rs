@@ -68,6 +68,15 @@ impl DynamoStore {
         }
     }
 
+    /// A Query of partition `pk`, the sort keys from `first` to `last` inclusive.
+    pub(super) fn query_range(&self, pk: String, first: String, last: String) -> QueryFluentBuilder {
+        self.query()
+            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":first", AttributeValue::S(first))
+            .expression_attribute_values(":last", AttributeValue::S(last))
+    }
+
     /// Every item of partition `pk` (with sort keys beginning with `prefix`), read consistently.
     pub(super) async fn query_all(&self, pk: String, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
         let mut pages = Pages::new(self.query_partition(pk, prefix).consistent_read(true));

@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Select, TransactWriteItem, Update};
 
 use super::items::{
-    ConnectionRoomItem, MemberItem, SUBSCRIBER_PROJECTION, SubscriberItem, SubscriberProjection, from_item, to_item,
+    ConnectionRoomItem, MemberItem, RouteItem, SUBSCRIBER_PROJECTION, SubscriberItem, SubscriberProjection, from_item,
+    to_item,
 };
 use super::keys::{self, Key, SK};
 use super::paging::Pages;
 use super::schema::GSI1;
 use super::{DynamoStore, build_err, number, sdk_err};
-use crate::domain::{Connection, Page, Subscriber};
+use crate::domain::{Connection, Page, Probe, Shard, Subscriber};
 use crate::ports::{StoreError, SubscriptionStore};
 
 impl DynamoStore {
@@ -129,9 +130,19 @@ impl SubscriptionStore for DynamoStore {
         Ok(count)
     }
 
-    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError> {
-        let out = self
-            .query_partition(keys::room_partition(room), Some(keys::SUBSCRIPTION_PREFIX))
+    async fn subscribers_in(
+        &self,
+        room: &str,
+        shard: Shard,
+        cursor: Option<&str>,
+    ) -> Result<Page<Subscriber>, StoreError> {
+        let query = if shard.is_all() {
+            self.query_partition(keys::room_partition(room), Some(keys::SUBSCRIPTION_PREFIX))
+        } else {
+            let (first, last) = keys::shard_range(shard);
+            self.query_range(keys::room_partition(room), first, last)
+        };
+        let out = query
             .projection_expression(SUBSCRIBER_PROJECTION)
             .expression_attribute_names("#u", "user")
             .expression_attribute_names("#b", "batch")
@@ -149,6 +160,42 @@ impl SubscriptionStore for DynamoStore {
         // The cursor is the last sort key; the partition is implied by the room.
         let next = out.last_evaluated_key.and_then(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned());
         Ok(Page { items, next })
+    }
+
+    async fn probe(&self, room: &str, limit: usize) -> Result<Probe, StoreError> {
+        let route = Key::room_route(room).sk;
+        // One more than `limit`: the route item, when there is one, takes a place.
+        let out = self
+            .query_range(keys::room_partition(room), route.clone(), keys::SUBSCRIPTION_END.to_owned())
+            .projection_expression(format!("{SUBSCRIBER_PROJECTION}, sk, shardedUntil"))
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#b", "batch")
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let mut probe = Probe::default();
+        for item in out.items.unwrap_or_default() {
+            if item.get(SK).and_then(|v| v.as_s().ok()) == Some(&route) {
+                probe.sharded_until = item.get("shardedUntil").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+            } else {
+                probe.subscribers.push(from_item::<SubscriberProjection>(item).map(Subscriber::from)?);
+            }
+        }
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        probe.complete = !more && probe.subscribers.len() < limit;
+        Ok(probe)
+    }
+
+    async fn mark_sharded(&self, room: &str, until: i64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&RouteItem::new(room, until))?))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 
     async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::limiter::MemoryLimiter;
 use crate::domain::{
     AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Opened, Page, Presence,
-    PresenceRecord, Removed, Status, StatusSet, Subscriber, SyncPage,
+    PresenceRecord, Probe, Removed, Shard, Status, StatusSet, Subscriber, SyncPage,
 };
 use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, StoreError, SubscriptionStore};
 
@@ -44,6 +44,8 @@ struct State {
     reads: HashMap<(String, String), u64>,
     /// (connection, room) → last typing (epoch ms)
     typing: HashMap<(String, String), i64>,
+    /// room → delivered through its shards until (epoch seconds)
+    sharded: HashMap<String, i64>,
 }
 
 /// Every store port in memory.
@@ -184,21 +186,37 @@ impl SubscriptionStore for MemoryStore {
         Ok(self.lock().subscriptions.get(connection_id).map_or(0, BTreeSet::len))
     }
 
-    async fn subscribers(&self, room: &str, cursor: Option<&str>) -> Result<Page<Subscriber>, StoreError> {
+    async fn subscribers_in(
+        &self,
+        room: &str,
+        shard: Shard,
+        cursor: Option<&str>,
+    ) -> Result<Page<Subscriber>, StoreError> {
         let s = self.lock();
         let Some(subs) = s.subscribers.get(room) else {
             return Ok(Page { items: vec![], next: None });
         };
-        let mut iter: Box<dyn Iterator<Item = (&String, &Subscriber)>> = match cursor {
-            Some(c) => Box::new(subs.range::<str, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))),
-            None => Box::new(subs.iter()),
-        };
+        let after = cursor.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let mut iter = subs.range::<str, _>((after, std::ops::Bound::Unbounded)).filter(|(c, _)| shard.contains(c));
         let items: Vec<Subscriber> = iter.by_ref().take(self.page_size).map(|(_, sub)| sub.clone()).collect();
         let next = match (items.len() == self.page_size, iter.next()) {
             (true, Some(_)) => items.last().map(|s| s.connection_id.clone()),
             _ => None,
         };
         Ok(Page { items, next })
+    }
+
+    async fn probe(&self, room: &str, limit: usize) -> Result<Probe, StoreError> {
+        let s = self.lock();
+        let all = s.subscribers.get(room);
+        let subscribers: Vec<Subscriber> = all.into_iter().flat_map(BTreeMap::values).take(limit).cloned().collect();
+        let complete = all.is_none_or(|a| a.len() < limit);
+        Ok(Probe { subscribers, complete, sharded_until: s.sharded.get(room).copied() })
+    }
+
+    async fn mark_sharded(&self, room: &str, until: i64) -> Result<(), StoreError> {
+        self.lock().sharded.insert(room.to_owned(), until);
+        Ok(())
     }
 
     async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use futures::stream;
 use tracing::{info, instrument, warn};
 
 use super::group::process_group;
-use super::publish::{announce_notice, publish};
+use super::publish::{announce_notice, deliver_shard, publish};
 use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
 use crate::envelope::Envelope;
 
@@ -61,5 +61,6 @@ pub async fn process_record(deps: &FanoutDeps, record: &Record, deadline: Deadli
     match envelope {
         Envelope::Publish(p) => Ok(Outcome::Published(publish(deps, p, deadline).await?)),
         Envelope::Presence(n) => Ok(Outcome::Announced(announce_notice(deps, n, deadline).await?)),
+        Envelope::Deliver(d) => Ok(Outcome::Published(deliver_shard(deps, d, deadline).await?)),
     }
 }

@@ -5,39 +5,42 @@ use tracing::{info, warn};
 
 use super::batch::log_outcome;
 use super::give_up::{Settled, chain, settle};
-use super::publish::{Stored, announce_notice, store};
-use super::run::deliver_run;
+use super::publish::{Stored, Target, announce_notice, store};
+use super::run::{checkpoint, deliver, deliver_run};
 use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
 use crate::domain::{AppendOutcome, Message};
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, ShardDelivery};
 use crate::ports::StoreError;
 
-/// Stored messages of one room and endpoint, waiting to be delivered together, with the records
-/// they came from.
+/// Stored messages of one room, endpoint and target, waiting to be delivered together, with the
+/// records they came from.
 #[derive(Debug, Default)]
 struct Run {
     records: Vec<Record>,
     messages: Vec<Message>,
     endpoint: String,
+    target: Target,
     /// Where every message's earlier attempt stopped, when they all stopped at the same page;
     /// `None` posts to every page (repeats are dropped by clients).
     resume: Option<String>,
 }
 
 impl Run {
-    /// Whether `stored` can join this run: same room and endpoint (a run is one set of posts).
+    /// Whether `stored` can join this run: same room, endpoint and target (one set of posts).
     fn admits(&self, stored: &Stored) -> bool {
-        self.messages.first().is_none_or(|m| m.room == stored.message.room && self.endpoint == stored.endpoint)
+        self.messages.first().is_none_or(|m| {
+            m.room == stored.message.room && self.endpoint == stored.endpoint && self.target == stored.target
+        })
     }
 
-    fn push(&mut self, record: Record, stored: Stored) {
+    fn push(&mut self, stored: Stored) {
         if self.messages.is_empty() {
             self.endpoint = stored.endpoint;
+            self.target = stored.target;
             self.resume = stored.resume;
         } else if self.resume != stored.resume {
             self.resume = None;
         }
-        self.records.push(record);
         self.messages.push(stored.message);
     }
 }
@@ -58,25 +61,25 @@ pub(super) async fn process_group(deps: &FanoutDeps, records: Vec<Record>, deadl
             return retry;
         }
         let staged = match serde_json::from_str::<Envelope>(&record.body).map_err(FanoutError::Poison) {
-            Ok(Envelope::Publish(p)) => store(deps, p).await.map(Staged::Message),
+            Ok(Envelope::Publish(p)) => store(deps, p).await.map(|s| Staged::Messages(vec![s])),
+            Ok(Envelope::Deliver(d)) => Ok(Staged::Messages(for_shard(deps, &record, d).await)),
             Ok(Envelope::Presence(n)) => Ok(Staged::Notice(n)),
             Err(e) => Err(e),
         };
         let result = match staged {
-            Ok(Staged::Message(stored)) if stored.outcome == AppendOutcome::Duplicate => {
-                info!(record = %record.id, room = %stored.message.room, seq = stored.message.seq, "duplicate message; not delivered again");
-                continue;
-            }
-            Ok(Staged::Message(stored)) if run.admits(&stored) => {
-                run.push(record, stored);
-                continue;
-            }
-            Ok(Staged::Message(stored)) => {
-                let retry = flush(deps, std::mem::take(&mut run), deadline).await;
-                if !retry.is_empty() {
-                    return [retry, rest(record, records)].concat();
+            Ok(Staged::Messages(stored)) => {
+                let stored: Vec<Stored> = stored.into_iter().filter(|s| fresh(&record, s)).collect();
+                if stored.is_empty() {
+                    continue;
                 }
-                run.push(record, stored);
+                if !stored.iter().all(|s| run.admits(s)) {
+                    let retry = flush(deps, std::mem::take(&mut run), deadline).await;
+                    if !retry.is_empty() {
+                        return [retry, rest(record, records)].concat();
+                    }
+                }
+                stored.into_iter().for_each(|s| run.push(s));
+                run.records.push(record);
                 continue;
             }
             Ok(Staged::Notice(n)) => {
@@ -108,9 +111,30 @@ fn rest(record: Record, records: std::vec::IntoIter<Record>) -> Vec<String> {
     std::iter::once(record.id).chain(records.map(|r| r.id)).collect()
 }
 
+/// Whether a staged message is to be delivered: a duplicate is not (it was delivered already).
+fn fresh(record: &Record, stored: &Stored) -> bool {
+    if stored.outcome == AppendOutcome::Duplicate {
+        info!(record = %record.id, room = %stored.message.room, seq = stored.message.seq, "duplicate message; not delivered again");
+        return false;
+    }
+    true
+}
+
+/// The messages of a shard delivery, staged for a run of that shard. Only a redelivered record
+/// can have been delivered in part, so only its checkpoints are read.
+async fn for_shard(deps: &FanoutDeps, record: &Record, d: ShardDelivery) -> Vec<Stored> {
+    let mut staged = Vec::with_capacity(d.messages.len());
+    for message in d.messages {
+        let resume = if record.receive_count > 1 { checkpoint(deps, &message, d.shard).await } else { None };
+        let target = Target::Shard(d.shard);
+        staged.push(Stored { message, outcome: AppendOutcome::Fresh, endpoint: d.endpoint.clone(), resume, target });
+    }
+    staged
+}
+
 /// What a record turned into before any post.
 enum Staged {
-    Message(Stored),
+    Messages(Vec<Stored>),
     Notice(crate::envelope::PresenceNotice),
 }
 
@@ -120,11 +144,15 @@ enum Staged {
 async fn flush(deps: &FanoutDeps, run: Run, deadline: Deadline) -> Vec<String> {
     let Some(first) = run.messages.first() else { return Vec::new() };
     let (room, seqs) = (first.room.clone(), (first.seq, run.messages.last().map_or(first.seq, |m| m.seq)));
-    let e = match deliver_run(deps, &run.endpoint, &run.messages, run.resume, deadline).await {
+    let delivered = match run.target {
+        Target::Room => deliver(deps, &run.endpoint, &run.messages, run.resume, deadline).await,
+        Target::Shard(shard) => deliver_run(deps, &run.endpoint, &run.messages, shard, run.resume, deadline).await,
+    };
+    let e = match delivered {
         Ok(p) => {
             info!(
-                room = %room, first_seq = seqs.0, last_seq = seqs.1, messages = run.messages.len(),
-                delivered = p.delivered, gone = p.gone, failed = p.failed, "messages delivered"
+                room = %room, shard = ?run.target, first_seq = seqs.0, last_seq = seqs.1, messages = run.messages.len(),
+                delivered = p.delivered, gone = p.gone, failed = p.failed, queued = p.queued, "messages delivered"
             );
             return Vec::new();
         }

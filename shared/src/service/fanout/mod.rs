@@ -9,6 +9,7 @@ mod deadline;
 mod give_up;
 mod group;
 mod publish;
+mod route;
 mod run;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::{AppendOutcome, Status};
-use crate::ports::{DeadLetters, FanoutLedger, Pusher, StoreError};
+use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, QueueError, StoreError};
 use crate::service::Stores;
 use crate::service::broadcast::PushPolicy;
 
@@ -48,6 +49,14 @@ pub struct FanoutSettings {
     /// No record or post is started when less than this is left before the invocation's
     /// deadline, so the function answers before Lambda kills it.
     pub deadline_margin: Duration,
+    /// With a delivery queue, a room with at least this many subscribers is delivered through
+    /// its shards; a smaller one directly, as without.
+    pub shard_threshold: usize,
+    /// How many shards a large room's subscribers are delivered in (1 to 256).
+    pub shards: u16,
+    /// How long a room stays on its shards after its last sharded delivery, whatever its size,
+    /// so that deliveries still under way on the shards are not overtaken by direct posts.
+    pub sharded_hold: Duration,
 }
 
 impl FanoutSettings {
@@ -68,6 +77,9 @@ impl Default for FanoutSettings {
             max_attempts: 5,
             receive_ceiling: 90,
             deadline_margin: Duration::from_secs(3),
+            shard_threshold: 2_000,
+            shards: 16,
+            sharded_hold: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -83,6 +95,9 @@ pub struct FanoutDeps {
     pub dead_letters: Arc<dyn DeadLetters>,
     /// Posts to connections.
     pub pusher: Arc<dyn Pusher>,
+    /// The delivery queue large rooms' shards go through; `None` delivers every room directly,
+    /// page after page, whatever its size.
+    pub deliveries: Option<Arc<dyn Queue>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Tuning.
@@ -125,6 +140,10 @@ pub enum FanoutError {
     /// `max_attempts` failures it is dead-lettered.
     #[error("storing the message or reading its subscribers failed")]
     Store(#[from] StoreError),
+    /// Handing a large room's shard deliveries to the delivery queue failed: retry the record
+    /// (the deliveries already queued are deduplicated by SQS).
+    #[error("queueing the shard deliveries failed")]
+    Enqueue(#[from] QueueError),
     /// The invocation's deadline came before every subscriber was posted to: retry the record
     /// (not counted as a failed attempt); the delivery resumes at its checkpoint.
     #[error("out of time after posting to {posted} connections; the rest get it on the retry")]

@@ -3,8 +3,8 @@
 use tracing::warn;
 
 use super::{Announcement, Deadline, Delivery, FanoutDeps, FanoutError, run};
-use crate::domain::{AppendOutcome, Message, NewMessage};
-use crate::envelope::{PresenceNotice, Publish};
+use crate::domain::{AppendOutcome, Message, NewMessage, Shard};
+use crate::envelope::{PresenceNotice, Publish, ShardDelivery};
 use crate::protocol::ServerFrame;
 use crate::service::broadcast::{self, Report};
 use crate::service::connection;
@@ -15,6 +15,8 @@ pub(super) struct Posted {
     pub(super) delivered: usize,
     pub(super) gone: usize,
     pub(super) failed: usize,
+    /// Shard deliveries queued instead of posts (a large room).
+    pub(super) queued: usize,
 }
 
 impl Posted {
@@ -36,6 +38,18 @@ pub(super) struct Stored {
     pub(super) endpoint: String,
     /// The subscriber page an earlier attempt stopped at, for a redelivered message.
     pub(super) resume: Option<String>,
+    /// Who it goes to.
+    pub(super) target: Target,
+}
+
+/// Who a run goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The whole room: a run of the fanout, routed directly or through shards by size.
+    #[default]
+    Room,
+    /// One shard of a large room: a run of shard deliveries, posted directly.
+    Shard(Shard),
 }
 
 pub(super) async fn announce_notice(
@@ -81,9 +95,9 @@ pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, Fanou
     let resume = match appended.outcome {
         AppendOutcome::Fresh | AppendOutcome::Duplicate => None,
         // An earlier attempt stored it and may have posted to some pages before it stopped.
-        AppendOutcome::Redelivered => run::checkpoint(deps, &appended.message).await,
+        AppendOutcome::Redelivered => run::checkpoint(deps, &appended.message, Shard::ALL).await,
     };
-    Ok(Stored { message: appended.message, outcome: appended.outcome, endpoint, resume })
+    Ok(Stored { message: appended.message, outcome: appended.outcome, endpoint, resume, target: Target::Room })
 }
 
 /// Stores one message and delivers it on its own (the batch path delivers runs instead).
@@ -100,17 +114,35 @@ pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -
     if stored.outcome == AppendOutcome::Duplicate {
         return Ok(delivery);
     }
-    let posted = run::deliver_run(deps, &stored.endpoint, &[stored.message], stored.resume, deadline).await?;
+    let posted = run::deliver(deps, &stored.endpoint, &[stored.message], stored.resume, deadline).await?;
     delivery.delivered = posted.delivered;
     delivery.gone = posted.gone;
     delivery.failed = posted.failed;
     Ok(delivery)
 }
 
+/// Posts a shard delivery's messages to the subscribers of its shard (a record handled alone).
+pub(super) async fn deliver_shard(
+    deps: &FanoutDeps,
+    d: ShardDelivery,
+    deadline: Deadline,
+) -> Result<Delivery, FanoutError> {
+    let (first, last) = (d.messages.first().map_or(0, |m| m.seq), d.messages.last().map_or(0, |m| m.seq));
+    let posted = run::deliver_run(deps, &d.endpoint, &d.messages, d.shard, None, deadline).await?;
+    Ok(Delivery {
+        room: d.room,
+        seq: last.max(first),
+        outcome: AppendOutcome::Redelivered,
+        delivered: posted.delivered,
+        gone: posted.gone,
+        failed: posted.failed,
+    })
+}
+
 /// Pushes one message to every subscriber of its room, with no deadline; returns
 /// (delivered, gone). Connections whose posts fail are logged and counted, not an error.
 pub async fn deliver(deps: &FanoutDeps, endpoint: &str, message: &Message) -> Result<(usize, usize), FanoutError> {
-    let posted = run::deliver_run(deps, endpoint, std::slice::from_ref(message), None, Deadline::none()).await?;
+    let posted = run::deliver(deps, endpoint, std::slice::from_ref(message), None, Deadline::none()).await?;
     Ok((posted.delivered, posted.gone))
 }
 
