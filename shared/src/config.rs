@@ -121,7 +121,8 @@ impl FanoutConfig {
 impl SendLimits {
     /// `STARLING_RATE_LIMIT`, `STARLING_RATE_WINDOW_SECS`, `STARLING_MAX_ROOMS`,
     /// `STARLING_TYPING_INTERVAL_MS`, `STARLING_SYNC_LIMIT`, `STARLING_READ_INTERVAL_MS`,
-    /// `STARLING_STATUS_INTERVAL_MS`, `STARLING_SYNC_MAX_FRAMES`, `STARLING_SYNC_TIME_BUDGET_MS`.
+    /// `STARLING_STATUS_INTERVAL_MS`, `STARLING_SYNC_MAX_FRAMES`, `STARLING_SYNC_TIME_BUDGET_MS`,
+    /// `STARLING_PRESENCE_PUSH_LIMIT`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
@@ -134,6 +135,7 @@ impl SendLimits {
             status_interval_ms: parsed("STARLING_STATUS_INTERVAL_MS", d.status_interval_ms)?,
             sync_max_frames: parsed("STARLING_SYNC_MAX_FRAMES", d.sync_max_frames)?,
             sync_time_budget_ms: parsed("STARLING_SYNC_TIME_BUDGET_MS", d.sync_time_budget_ms)?,
+            presence_push_limit: parsed("STARLING_PRESENCE_PUSH_LIMIT", d.presence_push_limit)?,
         })
     }
 }
@@ -142,7 +144,7 @@ impl FanoutSettings {
     /// `STARLING_FANOUT_CONCURRENCY`, `STARLING_RETENTION_DAYS`, `STARLING_WS_ENDPOINT`,
     /// `STARLING_FANOUT_MAX_ATTEMPTS`, `STARLING_FANOUT_RECEIVE_CEILING`,
     /// `STARLING_FANOUT_DEADLINE_MARGIN_MS`, `STARLING_SHARD_THRESHOLD`, `STARLING_SHARDS`,
-    /// `STARLING_SHARDED_HOLD_SECS`.
+    /// `STARLING_SHARDED_HOLD_SECS`, `STARLING_PRESENCE_PUSH_LIMIT`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let days: i64 = parsed("STARLING_RETENTION_DAYS", d.retention_secs / 86_400)?;

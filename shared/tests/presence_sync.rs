@@ -187,6 +187,8 @@ async fn status_away_is_announced_once_and_back_online_again() {
     );
     w.act(&alice, r#"{"action":"status","status":"away"}"#).await;
     assert_eq!(w.queue.len(), 1, "a repeated away is no transition");
+    // Announced before the next change: in one batch, the later one would supersede it.
+    assert!(w.pump().await.is_empty());
     // A change sooner than the status interval is refused (see tests/budget.rs).
     w.clock.advance(chrono::Duration::milliseconds(w.send_deps.limits.status_interval_ms));
     w.act(&alice, r#"{"action":"status","status":"online"}"#).await;

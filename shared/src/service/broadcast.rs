@@ -58,22 +58,40 @@ pub async fn subscribers_of(subs: &dyn SubscriptionStore, room: &str) -> Result<
     }
 }
 
-/// Every subscriber of any of the rooms, each connection once, except those `skip` rejects.
-pub async fn audience(
+/// Who gets a room-wide push that is state, not data (`presenceChanged`, `typing`, `read`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience {
+    /// Every subscriber of the rooms with fewer than the limit, each connection once.
+    pub connections: Vec<String>,
+    /// Rooms left out because they have at least the limit of subscribers: their members ask
+    /// with `presence` instead of being pushed to.
+    pub skipped_rooms: usize,
+}
+
+/// Every subscriber of any of the rooms with fewer than `limit` subscribers (each connection
+/// once, except those `skip` rejects), each room read with one probe: a state change is never
+/// pushed to a large room (docs/protocol.md, "Large rooms").
+pub async fn small_rooms_audience(
     subs: &dyn SubscriptionStore,
     rooms: &[String],
+    limit: usize,
     skip: impl Fn(&Subscriber) -> bool,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Audience, StoreError> {
     let mut seen = HashSet::new();
-    let mut ids = Vec::new();
+    let mut audience = Audience::default();
     for room in rooms {
-        for s in subscribers_of(subs, room).await? {
+        let probe = subs.probe(room, limit).await?;
+        if !probe.complete {
+            audience.skipped_rooms += 1;
+            continue;
+        }
+        for s in probe.subscribers {
             if !skip(&s) && seen.insert(s.connection_id.clone()) {
-                ids.push(s.connection_id);
+                audience.connections.push(s.connection_id);
             }
         }
     }
-    Ok(ids)
+    Ok(audience)
 }
 
 /// Posts `frame` to each connection, `policy.concurrency` at a time.

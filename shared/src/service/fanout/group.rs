@@ -9,7 +9,7 @@ use super::publish::{Stored, Target, announce_notice, store};
 use super::run::{checkpoint, deliver, deliver_run};
 use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
 use crate::domain::{AppendOutcome, Message};
-use crate::envelope::{Envelope, ShardDelivery};
+use crate::envelope::{Envelope, PresenceNotice, ShardDelivery};
 use crate::ports::StoreError;
 
 /// Stored messages of one room, endpoint and target, waiting to be delivered together, with the
@@ -82,6 +82,10 @@ pub(super) async fn process_group(deps: &FanoutDeps, records: Vec<Record>, deadl
                 run.records.push(record);
                 continue;
             }
+            Ok(Staged::Notice(n)) if superseded(&n, records.as_slice()) => {
+                info!(record = %record.id, user = %n.user, version = n.version, "presence coalesced into the next transition");
+                continue;
+            }
             Ok(Staged::Notice(n)) => {
                 let retry = flush(deps, std::mem::take(&mut run), deadline).await;
                 if !retry.is_empty() {
@@ -104,6 +108,17 @@ pub(super) async fn process_group(deps: &FanoutDeps, records: Vec<Record>, deadl
         log_outcome(&record, &outcome);
     }
     flush(deps, run, deadline).await
+}
+
+/// Whether the next record of the group is a later transition of the same user: presence is
+/// state, so only the last of a burst is announced (one announcement where a reconnecting or
+/// flapping client made several, however far behind the fanout is).
+fn superseded(notice: &PresenceNotice, next: &[Record]) -> bool {
+    let Some(next) = next.first() else { return false };
+    match serde_json::from_str::<Envelope>(&next.body) {
+        Ok(Envelope::Presence(later)) => later.user == notice.user && later.version >= notice.version,
+        _ => false,
+    }
 }
 
 /// The record's id and those of the records behind it.
@@ -135,7 +150,7 @@ async fn for_shard(deps: &FanoutDeps, record: &Record, d: ShardDelivery) -> Vec<
 /// What a record turned into before any post.
 enum Staged {
     Messages(Vec<Stored>),
-    Notice(crate::envelope::PresenceNotice),
+    Notice(PresenceNotice),
 }
 
 /// Delivers the run; returns the ids of its records to retry. When the delivery fails, each

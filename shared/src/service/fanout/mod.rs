@@ -57,6 +57,9 @@ pub struct FanoutSettings {
     /// How long a room stays on its shards after its last sharded delivery, whatever its size,
     /// so that deliveries still under way on the shards are not overtaken by direct posts.
     pub sharded_hold: Duration,
+    /// Presence is pushed only to rooms with fewer subscribers than this; larger rooms ask with
+    /// the `presence` action.
+    pub presence_push_limit: usize,
 }
 
 impl FanoutSettings {
@@ -80,6 +83,7 @@ impl Default for FanoutSettings {
             shard_threshold: 2_000,
             shards: 16,
             sharded_hold: Duration::from_secs(15 * 60),
+            presence_push_limit: 1_000,
         }
     }
 }

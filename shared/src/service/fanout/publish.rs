@@ -1,6 +1,6 @@
 //! Storing a message and posting it, page by page, to its room; announcing presence.
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{Announcement, Deadline, Delivery, FanoutDeps, FanoutError, run};
 use crate::domain::{AppendOutcome, Message, NewMessage, Shard};
@@ -162,9 +162,15 @@ async fn announce(
     }
     .to_json()
     .into_bytes();
-    let audience = broadcast::audience(deps.stores.subscriptions.as_ref(), &rooms, |_| false).await?;
+    let limit = deps.settings.presence_push_limit;
+    let audience =
+        broadcast::small_rooms_audience(deps.stores.subscriptions.as_ref(), &rooms, limit, |_| false).await?;
+    if audience.skipped_rooms > 0 {
+        info!(user = %notice.user, skipped_rooms = audience.skipped_rooms, "presence not pushed to large rooms");
+    }
     let policy = deps.settings.policy();
-    Ok(broadcast::post_all_until(deps.pusher.as_ref(), policy, endpoint, audience, &frame, deadline.stop_at()).await)
+    let connections = audience.connections;
+    Ok(broadcast::post_all_until(deps.pusher.as_ref(), policy, endpoint, connections, &frame, deadline.stop_at()).await)
 }
 
 /// Removes connections that answered 410, and announces users that went offline with them.

@@ -32,6 +32,9 @@ pub struct SendLimits {
     pub typing_interval_ms: i64,
     /// Messages one `sync` sends per room before it answers `hasMore`.
     pub sync_limit: usize,
+    /// `typing` and `read` are pushed only to rooms with fewer subscribers than this (presence
+    /// announcements too, by the fanout's setting of the same name).
+    pub presence_push_limit: usize,
     /// At most one `read` per this interval per user and room is announced to the room; the
     /// cursor of the others is stored all the same.
     pub read_interval_ms: i64,
@@ -56,6 +59,7 @@ impl Default for SendLimits {
             status_interval_ms: 2_000,
             sync_max_frames: 250,
             sync_time_budget_ms: 20_000,
+            presence_push_limit: 1_000,
         }
     }
 }

@@ -88,16 +88,18 @@ pub(super) async fn read(
     if !moved || gate(deps, &conn.user, &format!("read#{room}"), deps.limits.read_interval_ms).await?.is_some() {
         return Ok(frame);
     }
-    let audience =
-        broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.connection_id == conn.id)
-            .await?;
+    let rooms = [room.to_string()];
+    let limit = deps.limits.presence_push_limit;
+    let subs = deps.stores.subscriptions.as_ref();
+    let audience = broadcast::small_rooms_audience(subs, &rooms, limit, |s| s.connection_id == conn.id).await?;
     let endpoint = endpoint(deps, caller)?;
+    let json = frame.to_json();
     let report = broadcast::post_all(
         deps.pusher.as_ref(),
         PushPolicy::default(),
         &endpoint,
-        audience,
-        frame.to_json().as_bytes(),
+        audience.connections,
+        json.as_bytes(),
     )
     .await;
     forget_gone(deps, caller, &report).await;
@@ -118,11 +120,19 @@ pub(super) async fn typing(
         return Ok(None);
     }
     let frame = ServerFrame::Typing { room: room.to_string(), user: conn.user.clone() }.to_json();
-    let audience =
-        broadcast::audience(deps.stores.subscriptions.as_ref(), &[room.to_string()], |s| s.user == conn.user).await?;
+    let rooms = [room.to_string()];
+    let limit = deps.limits.presence_push_limit;
+    let subs = deps.stores.subscriptions.as_ref();
+    let audience = broadcast::small_rooms_audience(subs, &rooms, limit, |s| s.user == conn.user).await?;
     let endpoint = endpoint(deps, caller)?;
-    let report =
-        broadcast::post_all(deps.pusher.as_ref(), PushPolicy::default(), &endpoint, audience, frame.as_bytes()).await;
+    let report = broadcast::post_all(
+        deps.pusher.as_ref(),
+        PushPolicy::default(),
+        &endpoint,
+        audience.connections,
+        frame.as_bytes(),
+    )
+    .await;
     forget_gone(deps, caller, &report).await;
     Ok(None)
 }
