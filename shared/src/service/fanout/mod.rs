@@ -72,7 +72,7 @@ impl FanoutSettings {
 impl Default for FanoutSettings {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 128,
             retention_secs: 30 * 24 * 60 * 60,
             endpoint_override: None,
             push_attempts: 3,
