@@ -11,15 +11,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{ENDPOINT, FailingAppends, World};
-use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore};
-use starling_shared::domain::Connection;
+use common::{BIG_PAGE as PAGE, BIG_ROOM, FailingAppends, World, big_room};
 use starling_shared::envelope::{Envelope, Publish};
-use starling_shared::ports::{
-    ConnectionStore, DeadLetter, DeadLetters, FanoutLedger, QueueError, StoreError, SubscriptionStore,
-};
-use starling_shared::service::fanout::{self, Deadline, FanoutSettings, Record};
-use starling_shared::wiring;
+use starling_shared::ports::{DeadLetter, DeadLetters, FanoutLedger, QueueError, StoreError};
+use starling_shared::service::fanout::{self, Deadline, Record};
 
 /// A ledger that cannot count (its table is down).
 #[derive(Debug)]
@@ -224,47 +219,15 @@ async fn records_not_started_before_the_deadline_are_reported_failed_and_not_cou
     assert!(w.received(&alice).is_empty());
 }
 
-const BIG_ROOM: usize = 1_000;
-const PAGE: usize = 100;
-
-/// A room of `BIG_ROOM` subscribers listed `PAGE` to a page, and a pusher that takes 10 ms per post.
-async fn big_room() -> (starling_shared::service::fanout::FanoutDeps, Arc<MemoryPusher>, Vec<String>) {
-    let store = Arc::new(MemoryStore::new().with_page_size(PAGE));
-    let pusher = Arc::new(MemoryPusher::with_latency(Duration::from_millis(10)));
-    let mut ids = Vec::new();
-    for i in 0..BIG_ROOM {
-        let conn =
-            Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0, batch: false };
-        store.register(&conn).await.unwrap();
-        store.subscribe("big", &conn).await.unwrap();
-        pusher.connect(&conn.id);
-        ids.push(conn.id);
-    }
-    let settings =
-        FanoutSettings { concurrency: 10, deadline_margin: Duration::from_millis(100), ..Default::default() };
-    let deps = wiring::fanout(store, pusher.clone(), Arc::new(MemoryDeadLetters::default()), settings);
-    (deps, pusher, ids)
-}
-
 fn big_message(id: &str) -> Record {
-    let body = Envelope::Publish(Publish {
-        id: id.into(),
-        room: "big".into(),
-        from: "user0".into(),
-        body: "to everyone".into(),
-        client_msg_id: None,
-        sent_at: "2026-11-22T21:00:00.000Z".into(),
-        endpoint: Some(ENDPOINT.into()),
-    })
-    .to_json();
-    Record::new("big-1", Some("big".into()), body)
+    common::big_record("big-1", id, "to everyone")
 }
 
 // Time is paused: the pusher's latency advances the clock exactly, so post counts do not
 // depend on the machine.
 #[tokio::test(start_paused = true)]
 async fn a_delivery_cut_short_by_the_deadline_resumes_at_its_checkpoint_without_reposting_done_pages() {
-    let (deps, pusher, ids) = big_room().await;
+    let (deps, pusher, ids) = big_room(false).await;
     let record = big_message("01BIG");
     // One page takes 100 ms (100 posts, 10 at a time, 10 ms each); work stops 100 ms before
     // the deadline, so two pages and part of the third fit.

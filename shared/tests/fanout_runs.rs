@@ -5,17 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{FailingAppends, World};
-use starling_shared::adapters::memory::{MemoryDeadLetters, MemoryPusher, MemoryStore};
-use starling_shared::domain::{Connection, Message};
-use starling_shared::envelope::{Envelope, Publish};
-use starling_shared::ports::{ConnectionStore, SubscriptionStore};
+use common::{BIG_PAGE as PAGE, BIG_ROOM, FailingAppends, World, big_room};
+use starling_shared::adapters::memory::MemoryPusher;
+use starling_shared::domain::Message;
 use starling_shared::protocol::{MAX_BODY_BYTES, MAX_FRAME_BYTES, ServerFrame};
-use starling_shared::service::fanout::{self, Deadline, FanoutSettings, Record};
-use starling_shared::wiring;
+use starling_shared::service::fanout::{self, Deadline, Record};
 
 fn seqs(messages: &[Message]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
@@ -143,39 +139,8 @@ async fn a_duplicate_record_in_a_run_is_not_delivered_again_and_the_run_keeps_it
     assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["m0", "m1", "m2", "m3"]);
 }
 
-const BIG_ROOM: usize = 1_000;
-const PAGE: usize = 100;
-
-/// A room of `BIG_ROOM` opted-in subscribers listed `PAGE` to a page; each post takes 10 ms.
-async fn big_room() -> (starling_shared::service::fanout::FanoutDeps, Arc<MemoryPusher>, Vec<String>) {
-    let store = Arc::new(MemoryStore::new().with_page_size(PAGE));
-    let pusher = Arc::new(MemoryPusher::with_latency(Duration::from_millis(10)));
-    let mut ids = Vec::new();
-    for i in 0..BIG_ROOM {
-        let conn = Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0, batch: true };
-        store.register(&conn).await.unwrap();
-        store.subscribe("big", &conn).await.unwrap();
-        pusher.connect(&conn.id);
-        ids.push(conn.id);
-    }
-    let settings =
-        FanoutSettings { concurrency: 10, deadline_margin: Duration::from_millis(100), ..Default::default() };
-    let deps = wiring::fanout(store, pusher.clone(), Arc::new(MemoryDeadLetters::default()), settings);
-    (deps, pusher, ids)
-}
-
 fn big_record(n: usize) -> Record {
-    let body = Envelope::Publish(Publish {
-        id: format!("01BIG{n}"),
-        room: "big".into(),
-        from: "user0".into(),
-        body: format!("m{n}"),
-        client_msg_id: None,
-        sent_at: "2026-11-22T21:00:00.000Z".into(),
-        endpoint: Some(common::ENDPOINT.into()),
-    })
-    .to_json();
-    Record::new(format!("big-{n}"), Some("big".into()), body)
+    common::big_record(&format!("big-{n}"), &format!("01BIG{n}"), &format!("m{n}"))
 }
 
 fn messages_of(pusher: &MemoryPusher, id: &str) -> Vec<u64> {
@@ -193,7 +158,7 @@ fn messages_of(pusher: &MemoryPusher, id: &str) -> Vec<u64> {
 // depend on the machine.
 #[tokio::test(start_paused = true)]
 async fn a_run_cut_short_by_the_deadline_is_retried_whole_and_resumes_at_its_checkpoint() {
-    let (deps, pusher, ids) = big_room().await;
+    let (deps, pusher, ids) = big_room(true).await;
     let records: Vec<Record> = (1..=3).map(big_record).collect();
     // A page takes 100 ms (100 posts, 10 at a time): two pages and part of the third fit.
     let deadline = Deadline::at(tokio::time::Instant::now() + Duration::from_millis(350), Duration::from_millis(100));

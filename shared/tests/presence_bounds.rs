@@ -4,21 +4,11 @@
 
 mod common;
 
-use common::{World, lifecycle_event};
+use common::{World, announced, lifecycle_event};
 use starling_shared::handlers;
 use starling_shared::ports::{ConnectionStore, PresenceStore, SubscriptionStore};
 use starling_shared::protocol::{ServerFrame, Status};
 use starling_shared::service::send::Caller;
-
-fn presence_frames(w: &World, c: &Caller) -> Vec<(String, Status, u64)> {
-    w.frames(c)
-        .into_iter()
-        .filter_map(|f| match f {
-            ServerFrame::PresenceChanged { user, status, version, .. } => Some((user, status, version)),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_burst_of_one_users_transitions_is_announced_once_with_the_latest_state() {
@@ -42,7 +32,7 @@ async fn a_burst_of_one_users_transitions_is_announced_once_with_the_latest_stat
 
     assert!(w.pump().await.is_empty());
 
-    let frames = presence_frames(&w, &bob);
+    let frames = announced(&w, &bob);
     let latest = w.store.presence(&["alice".to_owned()], t0 / 1000).await.unwrap().remove(0);
     assert_eq!(frames, [("alice".to_owned(), Status::Online, latest.version)], "one announcement, the last");
 }

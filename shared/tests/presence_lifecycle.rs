@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{World, error_code, lifecycle_event};
+use common::{World, announced, error_code, lifecycle_event};
 use futures::future::join_all;
 use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::domain::{Connection, Page, Probe, Shard, Subscriber};
@@ -16,17 +16,6 @@ use starling_shared::ports::{ConnectionStore, StoreError, SubscriptionStore};
 use starling_shared::protocol::{ServerFrame, Status};
 use starling_shared::service::fanout::Deadline;
 use starling_shared::service::send::{Caller, SendLimits};
-
-/// `(user, status, version)` of every `presenceChanged` a connection received.
-fn announced(w: &World, c: &Caller) -> Vec<(String, Status, u64)> {
-    w.frames(c)
-        .into_iter()
-        .filter_map(|f| match f {
-            ServerFrame::PresenceChanged { user, status, version, .. } => Some((user, status, version)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// What a client following docs/protocol.md believes: per user, the status of the greatest
 /// version seen, later frames with a version not greater than it ignored.

@@ -314,3 +314,54 @@ impl MessageStore for FailingAppends {
         self.inner.since(room, after, limit, now).await
     }
 }
+
+/// Subscribers of the room [`big_room`] builds.
+pub(crate) const BIG_ROOM: usize = 1_000;
+/// Its subscriber page size.
+pub(crate) const BIG_PAGE: usize = 100;
+
+/// A room `big` of [`BIG_ROOM`] subscribers (opted in to `messages` frames when `batch`) listed
+/// [`BIG_PAGE`] to a page, a pusher that takes 10 ms per post, and a fanout posting 10 at a time
+/// that stops 100 ms before its deadline.
+pub(crate) async fn big_room(batch: bool) -> (FanoutDeps, Arc<MemoryPusher>, Vec<String>) {
+    use starling_shared::ports::{ConnectionStore, SubscriptionStore};
+    let store = Arc::new(MemoryStore::new().with_page_size(BIG_PAGE));
+    let pusher = Arc::new(MemoryPusher::with_latency(Duration::from_millis(10)));
+    let mut ids = Vec::new();
+    for i in 0..BIG_ROOM {
+        let conn = Connection { id: format!("conn{i:05}="), user: format!("user{i}"), connected_at_ms: 0, batch };
+        store.register(&conn).await.unwrap();
+        store.subscribe("big", &conn).await.unwrap();
+        pusher.connect(&conn.id);
+        ids.push(conn.id);
+    }
+    let settings =
+        FanoutSettings { concurrency: 10, deadline_margin: Duration::from_millis(100), ..Default::default() };
+    let deps = wiring::fanout(store, pusher.clone(), Arc::new(MemoryDeadLetters::default()), settings);
+    (deps, pusher, ids)
+}
+
+/// A queue record publishing message `id` (with `body`) to room `big`, as record `record_id`.
+pub(crate) fn big_record(record_id: &str, id: &str, body: &str) -> Record {
+    let envelope = Envelope::Publish(starling_shared::envelope::Publish {
+        id: id.into(),
+        room: "big".into(),
+        from: "user0".into(),
+        body: body.into(),
+        client_msg_id: None,
+        sent_at: "2026-11-22T21:00:00.000Z".into(),
+        endpoint: Some(ENDPOINT.into()),
+    });
+    Record::new(record_id, Some("big".into()), envelope.to_json())
+}
+
+/// `(user, status, version)` of every `presenceChanged` a connection received.
+pub(crate) fn announced(w: &World, c: &Caller) -> Vec<(String, starling_shared::protocol::Status, u64)> {
+    w.frames(c)
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::PresenceChanged { user, status, version, .. } => Some((user, status, version)),
+            _ => None,
+        })
+        .collect()
+}
