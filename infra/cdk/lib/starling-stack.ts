@@ -125,6 +125,26 @@ export class StarlingStack extends Stack {
         'STARLING_FANOUT_MAX_ATTEMPTS, failed attempts at one message (its own, not receives spent queued behind ' +
           'another) before the fanout sends it to the dead-letter queue with its reason. Keep well under MaxReceiveCount.',
       ),
+      ShardThreshold: numberParam(
+        'ShardThreshold',
+        2000,
+        'STARLING_SHARD_THRESHOLD, subscribers from which a room is delivered through its shards on the delivery queue ' +
+          "(one record per shard, each shard's posts by its own fanout invocation) instead of by one invocation.",
+      ),
+      Shards: new CfnParameter(this, 'Shards', {
+        type: 'Number',
+        default: 16,
+        minValue: 1,
+        maxValue: 256,
+        description:
+          "STARLING_SHARDS, how many shards (delivery records and fanout invocations) a large room's subscribers are split into.",
+      }),
+      ShardedHoldSecs: numberParam(
+        'ShardedHoldSecs',
+        900,
+        'STARLING_SHARDED_HOLD_SECS, how long a room stays on its shards after its last sharded delivery, whatever its size, ' +
+          'so direct posts never overtake shard deliveries still queued.',
+      ),
       RetentionDays: numberParam(
         'RetentionDays',
         30,
@@ -240,6 +260,26 @@ export class StarlingStack extends Stack {
     cfn(queue).overrideLogicalId('Queue');
     skipChecks(cfn(queue), CHECKOV_SKIPS.queue);
 
+    // Large rooms' shard deliveries (one record per shard, group {room}#{shard}): the fanout sends
+    // them and consumes them. Same DLQ and redrive limit as the queue.
+    const deliver = contract.deliverQueue;
+    if (deliver.visibilityTimeoutSeconds < 6 * contract.functions[deliver.consumer].timeoutSeconds) {
+      throw new Error('delivery queue visibility timeout must be at least 6 x its consumer function timeout');
+    }
+    const deliverQueue = new Queue(this, deliver.logicalId, {
+      fifo: true,
+      contentBasedDeduplication: false,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(deliver.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.seconds(deliver.messageRetentionSeconds),
+      encryption: QueueEncryption.SQS_MANAGED,
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    cfn(deliverQueue).overrideLogicalId(deliver.logicalId);
+    skipChecks(cfn(deliverQueue), CHECKOV_SKIPS.queue);
+
     const dlqAlarm = new Alarm(this, 'DeadLetterQueueAlarm', {
       alarmDescription:
         'A human must look: the fanout gave up on a message (each carries its reason as the starlingReason attribute) ' +
@@ -284,6 +324,30 @@ export class StarlingStack extends Stack {
       reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
     });
 
+    const alarmThreshold = (name: string): CfnParameter => {
+      if (name !== queueAgeAlarmSeconds.node.id) throw new Error(`contract: unknown alarm threshold parameter ${name}`);
+      return queueAgeAlarmSeconds;
+    };
+    const deliverAgeAlarm = new Alarm(this, deliver.oldestMessageAlarm.logicalId, {
+      alarmDescription:
+        "Large rooms' shard deliveries are falling behind or a shard is stuck behind a failing delivery (oldest delivery record too old).",
+      metric: deliverQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      threshold: alarmThreshold(deliver.oldestMessageAlarm.thresholdParameter).valueAsNumber,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const cfnDeliverAgeAlarm = cfn(deliverAgeAlarm);
+    cfnDeliverAgeAlarm.overrideLogicalId(deliver.oldestMessageAlarm.logicalId);
+    cfnDeliverAgeAlarm.addPropertyOverride(
+      'AlarmActions',
+      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
+    );
+    Validations.of(deliverAgeAlarm).acknowledge({
+      id: 'CloudFormation-Validate::W1030',
+      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+    });
+
     // ------------------------------------------------------------ functions
     const logGroup = (id: string) => {
       const group = new LogGroup(this, id, {
@@ -311,6 +375,8 @@ export class StarlingStack extends Stack {
           return [queue.queueArn];
         case 'deadLetterQueue':
           return [deadLetterQueue.queueArn];
+        case 'deliverQueue':
+          return [deliverQueue.queueArn];
         case 'connections':
         case 'connectionsPost':
           return [];
@@ -343,6 +409,7 @@ export class StarlingStack extends Stack {
       tableIndex: 'TableIndex',
       queue: 'Queue',
       deadLetterQueue: 'DeadLetterQueue',
+      deliverQueue: 'DeliverQueue',
       connections: 'Connections',
       connectionsPost: 'ConnectionsPost',
       jwtSecret: 'JwtSecret',
@@ -378,12 +445,16 @@ export class StarlingStack extends Stack {
           if (!param) throw new Error(`contract: ${key}.${name} names unknown parameter ${source.parameter}`);
           environment[name] = param.valueAsString;
         } else {
-          environment[name] =
-            source.resource === 'Table'
-              ? table.tableName
-              : source.resource === 'DeadLetterQueue'
-                ? deadLetterQueue.queueUrl
-                : queue.queueUrl;
+          const resources = {
+            Table: table.tableName,
+            Queue: queue.queueUrl,
+            DeadLetterQueue: deadLetterQueue.queueUrl,
+            DeliverQueue: deliverQueue.queueUrl,
+          };
+          if (!(source.resource in resources)) {
+            throw new Error(`contract: ${key}.${name} names unknown resource ${source.resource}`);
+          }
+          environment[name] = resources[source.resource];
         }
       }
 
@@ -412,6 +483,16 @@ export class StarlingStack extends Stack {
       enabled: true,
     });
     cfn(this.node.findChild('FanoutEventSourceMapping')).overrideLogicalId('FanoutEventSourceMapping');
+
+    // The same fanout consumes the shard deliveries it queued for large rooms.
+    new EventSourceMapping(this, deliver.eventSourceMapping, {
+      target: functions[deliver.consumer],
+      eventSourceArn: deliverQueue.queueArn,
+      batchSize: deliver.batchSize,
+      reportBatchItemFailures: deliver.functionResponseTypes.includes('ReportBatchItemFailures'),
+      enabled: true,
+    });
+    cfn(this.node.findChild(deliver.eventSourceMapping)).overrideLogicalId(deliver.eventSourceMapping);
 
     // ------------------------------------------------------------ WebSocket API
     const routeOptions = (routeKey: string) => {
@@ -514,6 +595,10 @@ export class StarlingStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: 'The fanout dead-letter queue (alarmed when not empty).',
       value: deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'DeliverQueueUrl', {
+      description: "The FIFO delivery queue of large rooms' shard deliveries (consumed by the fanout).",
+      value: deliverQueue.queueUrl,
     });
   }
 }
