@@ -19,6 +19,8 @@ from conftest import client
 CONTRACT = contract_env.contract()
 MAX_RECEIVE_COUNT = int(contract_env.template_defaults()["MaxReceiveCount"])
 QUEUE = CONTRACT["queue"]
+DELIVER = CONTRACT["deliverQueue"]
+DELIVER_NAME = f"starling-dev{DELIVER['localNameSuffix']}.fifo"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,7 @@ def test_hook_is_idempotent(ran_twice: list[str]) -> None:
     assert "created table starling-dev" in ran_twice[0]
     assert "table starling-dev exists" in ran_twice[1]
     assert "STARLING_QUEUE_URL=" in ran_twice[1]
+    assert "STARLING_DELIVER_QUEUE_URL=http" in ran_twice[1] and DELIVER_NAME in ran_twice[1]
 
 
 def test_table_matches_the_contract(endpoint: str, ran_twice: list[str]) -> None:
@@ -69,6 +72,28 @@ def test_fifo_queue_matches_the_templates(endpoint: str, ran_twice: list[str]) -
     # A message needs a dedup id (no content-based deduplication) and a group.
     sqs.send_message(QueueUrl=queue_url, MessageBody="{}", MessageGroupId="room", MessageDeduplicationId="m-1")
     got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+    assert len(got.get("Messages", [])) == 1
+
+
+def test_delivery_queue_matches_the_templates(endpoint: str, ran_twice: list[str]) -> None:
+    """Large rooms' shard deliveries: FIFO like the queue, redriven to the same DLQ after MaxReceiveCount."""
+    sqs = client("sqs", endpoint)
+    url = sqs.get_queue_url(QueueName=DELIVER_NAME)["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName="starling-dev-dlq.fifo")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "false"
+    assert attrs["VisibilityTimeout"] == str(DELIVER["visibilityTimeoutSeconds"])
+    assert int(attrs["VisibilityTimeout"]) >= 6 * CONTRACT["functions"][DELIVER["consumer"]]["timeoutSeconds"]
+    assert attrs["MessageRetentionPeriod"] == str(DELIVER["messageRetentionSeconds"])
+    assert attrs["DeduplicationScope"] == "messageGroup"
+    assert attrs["FifoThroughputLimit"] == "perMessageGroupId"
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
+    # What the fanout puts on it: a group per room shard and an explicit dedup id.
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageGroupId="room#0", MessageDeduplicationId="d-1")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
     assert len(got.get("Messages", [])) == 1
 
 
