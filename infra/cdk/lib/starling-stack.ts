@@ -19,7 +19,7 @@ import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, type AlarmProps, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, EventSourceMapping, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -246,106 +246,80 @@ export class StarlingStack extends Stack {
     cfn(deadLetterQueue).overrideLogicalId('DeadLetterQueue');
     skipChecks(cfn(deadLetterQueue), CHECKOV_SKIPS.queue);
 
-    const queue = new Queue(this, 'Queue', {
-      fifo: true,
-      contentBasedDeduplication: false,
-      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
-      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
-      visibilityTimeout: Duration.seconds(contract.queue.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.seconds(contract.queue.messageRetentionSeconds),
-      encryption: QueueEncryption.SQS_MANAGED,
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    cfn(queue).overrideLogicalId('Queue');
-    skipChecks(cfn(queue), CHECKOV_SKIPS.queue);
+    // The queues the fanout consumes: FIFO with sender-given deduplication ids, per-group throughput,
+    // redriven to the one DLQ after MaxReceiveCount receives.
+    const consumedQueue = (logicalId: string, settings: { visibilityTimeoutSeconds: number; messageRetentionSeconds: number }) => {
+      const created = new Queue(this, logicalId, {
+        fifo: true,
+        contentBasedDeduplication: false,
+        deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+        fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+        visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(settings.messageRetentionSeconds),
+        encryption: QueueEncryption.SQS_MANAGED,
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      cfn(created).overrideLogicalId(logicalId);
+      skipChecks(cfn(created), CHECKOV_SKIPS.queue);
+      return created;
+    };
+    const queue = consumedQueue('Queue', contract.queue);
 
     // Large rooms' shard deliveries (one record per shard, group {room}#{shard}): the fanout sends
-    // them and consumes them. Same DLQ and redrive limit as the queue.
+    // them and consumes them.
     const deliver = contract.deliverQueue;
     if (deliver.visibilityTimeoutSeconds < 6 * contract.functions[deliver.consumer].timeoutSeconds) {
       throw new Error('delivery queue visibility timeout must be at least 6 x its consumer function timeout');
     }
-    const deliverQueue = new Queue(this, deliver.logicalId, {
-      fifo: true,
-      contentBasedDeduplication: false,
-      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
-      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
-      visibilityTimeout: Duration.seconds(deliver.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.seconds(deliver.messageRetentionSeconds),
-      encryption: QueueEncryption.SQS_MANAGED,
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    cfn(deliverQueue).overrideLogicalId(deliver.logicalId);
-    skipChecks(cfn(deliverQueue), CHECKOV_SKIPS.queue);
+    const deliverQueue = consumedQueue(deliver.logicalId, deliver);
 
-    const dlqAlarm = new Alarm(this, 'DeadLetterQueueAlarm', {
-      alarmDescription:
-        'A human must look: the fanout gave up on a message (each carries its reason as the starlingReason attribute) ' +
-        'or one reached the redrive limit (a fanout that crashes or times out on it).',
-      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        statistic: 'Maximum',
-        period: Duration.minutes(1),
-      }),
-      threshold: 0,
+    // Each alarm notifies AlarmTopicArn when one is given.
+    const alarm = (logicalId: string, props: AlarmProps) => {
+      const created = new Alarm(this, logicalId, props);
+      const resource = cfn(created);
+      resource.overrideLogicalId(logicalId);
+      resource.addPropertyOverride(
+        'AlarmActions',
+        Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
+      );
+      Validations.of(created).acknowledge({
+        id: 'CloudFormation-Validate::W1030',
+        reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+      });
+    };
+    const perMinuteMax = { statistic: 'Maximum', period: Duration.minutes(1) };
+    const overThreshold = {
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    const cfnAlarm = cfn(dlqAlarm);
-    cfnAlarm.overrideLogicalId('DeadLetterQueueAlarm');
-    cfnAlarm.addPropertyOverride(
-      'AlarmActions',
-      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
-    );
-    Validations.of(dlqAlarm).acknowledge({
-      id: 'CloudFormation-Validate::W1030',
-      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
-    });
-
-    const ageAlarm = new Alarm(this, contract.queue.oldestMessageAlarm.logicalId, {
-      alarmDescription:
-        'The fanout is falling behind or a room is stuck behind a failing message (oldest queued message too old).',
-      metric: queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
-      threshold: queueAgeAlarmSeconds.valueAsNumber,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    const cfnAgeAlarm = cfn(ageAlarm);
-    cfnAgeAlarm.overrideLogicalId(contract.queue.oldestMessageAlarm.logicalId);
-    cfnAgeAlarm.addPropertyOverride(
-      'AlarmActions',
-      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
-    );
-    Validations.of(ageAlarm).acknowledge({
-      id: 'CloudFormation-Validate::W1030',
-      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
-    });
-
+    };
     const alarmThreshold = (name: string): CfnParameter => {
       if (name !== queueAgeAlarmSeconds.node.id) throw new Error(`contract: unknown alarm threshold parameter ${name}`);
       return queueAgeAlarmSeconds;
     };
-    const deliverAgeAlarm = new Alarm(this, deliver.oldestMessageAlarm.logicalId, {
+
+    alarm('DeadLetterQueueAlarm', {
+      alarmDescription:
+        'A human must look: the fanout gave up on a message (each carries its reason as the starlingReason attribute) ' +
+        'or one reached the redrive limit (a fanout that crashes or times out on it).',
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible(perMinuteMax),
+      threshold: 0,
+      ...overThreshold,
+    });
+    alarm(contract.queue.oldestMessageAlarm.logicalId, {
+      alarmDescription:
+        'The fanout is falling behind or a room is stuck behind a failing message (oldest queued message too old).',
+      metric: queue.metricApproximateAgeOfOldestMessage(perMinuteMax),
+      threshold: alarmThreshold(contract.queue.oldestMessageAlarm.thresholdParameter).valueAsNumber,
+      ...overThreshold,
+    });
+    alarm(deliver.oldestMessageAlarm.logicalId, {
       alarmDescription:
         "Large rooms' shard deliveries are falling behind or a shard is stuck behind a failing delivery (oldest delivery record too old).",
-      metric: deliverQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      metric: deliverQueue.metricApproximateAgeOfOldestMessage(perMinuteMax),
       threshold: alarmThreshold(deliver.oldestMessageAlarm.thresholdParameter).valueAsNumber,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    const cfnDeliverAgeAlarm = cfn(deliverAgeAlarm);
-    cfnDeliverAgeAlarm.overrideLogicalId(deliver.oldestMessageAlarm.logicalId);
-    cfnDeliverAgeAlarm.addPropertyOverride(
-      'AlarmActions',
-      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
-    );
-    Validations.of(deliverAgeAlarm).acknowledge({
-      id: 'CloudFormation-Validate::W1030',
-      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+      ...overThreshold,
     });
 
     // ------------------------------------------------------------ functions
