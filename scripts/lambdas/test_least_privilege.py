@@ -186,9 +186,11 @@ def exercise(lambdas, management, function: str, kind: str, action: str) -> Sess
             runner.restart(lambdas.function_env("authorizer"))
 
 
-def refused_on(line: str, arns: list[str]) -> bool:
-    """Whether a refusal logged by moto_iam.py names one of these resources (IAM wildcards allowed)."""
-    return any(iam_glob(arn, line.rsplit(" ", 1)[-1]) for arn in arns)
+def refused_on(line: str, action: str, arns: list[str]) -> bool:
+    """Whether a refusal of `action` logged by moto_iam.py names one of these resources (IAM wildcards
+    allowed). The resource is the word after the action."""
+    words = line.split(f" {action} ", 1)[-1].split()
+    return bool(words) and any(iam_glob(arn, words[0]) for arn in arns)
 
 
 @pytest.mark.parametrize(("function", "kind", "action"), cases(), ids=lambda v: v)
@@ -205,7 +207,7 @@ def test_removing_an_action_fails_a_call_of_the_function(
     if len(kinds_granting(function, action)) > 1:
         # Granted on other resources too: only a refusal on this kind's resource counts.
         arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"])
-        denied = [line for line in denied if refused_on(line, arns)]
+        denied = [line for line in denied if refused_on(line, action, arns)]
     failures = [o.what for o in s.failures(function)]
     not_reached = NOT_REACHED_BY_THE_EXERCISE.get((function, action))
     findings[(function, f"{action} ({kind})")] = (
