@@ -22,6 +22,7 @@ RESOURCES = {
     "Table": "the DynamoDB table's name",
     "Queue": "the FIFO queue's URL",
     "DeadLetterQueue": "the FIFO dead-letter queue's URL",
+    "DeliverQueue": "the FIFO delivery queue's URL (large rooms' shard deliveries)",
 }
 
 

@@ -1,7 +1,7 @@
 """Deploys Starling's five functions to LocalStack (any edition with Lambda, SQS and DynamoDB), shaped as
 the templates deploy them: names starling-<function>, runtime provided.al2023, handler bootstrap, the
-contract's timeout and environment (infra/contract_env.py), and the queue -> fanout event source mapping
-with the contract's batch size and ReportBatchItemFailures. Idempotent: existing functions get the new
+contract's timeout and environment (infra/contract_env.py), and the queue -> fanout and delivery queue ->
+fanout event source mappings with the contract's batch sizes and ReportBatchItemFailures. Idempotent: existing functions get the new
 code and configuration. Run the ready.d hook first (it makes the table and the queues); then serve the
 WebSocket API with the devstack's gateway (docs/localstack.md, path b):
 
@@ -102,11 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     spec = contract_env.contract()
     queue_url = sqs.get_queue_url(QueueName=f"{args.queue}.fifo")["QueueUrl"]
     dlq_url = sqs.get_queue_url(QueueName=f"{args.queue}-dlq.fifo")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deliver = spec["deliverQueue"]
+    deliver_url = sqs.get_queue_url(QueueName=f"{args.queue}{deliver['localNameSuffix']}.fifo")["QueueUrl"]
+    arn_of = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # noqa: E731
     if args.jwt_secret:
         ensure_secret(client("secretsmanager"), args.jwt_secret_id, args.jwt_secret)
     role = ensure_role(client("iam"))
-    resources = {"Table": args.table, "Queue": queue_url, "DeadLetterQueue": dlq_url}
+    resources = {"Table": args.table, "Queue": queue_url, "DeadLetterQueue": dlq_url, deliver["logicalId"]: deliver_url}
     parameters = {"JwtSecretId": args.jwt_secret_id, "WsEndpoint": args.ws_endpoint}
     for function, f in spec["functions"].items():
         zip_path = args.zips / f["binary"] / "bootstrap.zip"
@@ -115,8 +117,12 @@ def main(argv: list[str] | None = None) -> None:
         env = contract_env.function_environment(function, resources, parameters, spec)
         deploy_function(lam, args.prefix + function, zip_path, role, args.arch, f["timeoutSeconds"], env)
         print(f"starling: deployed {args.prefix}{function}")
-    uuid = ensure_mapping(lam, args.prefix + "fanout", queue_arn, spec["queue"])
-    print(f"starling: {queue_arn} -> {args.prefix}fanout (event source mapping {uuid})")
+    for arn, settings, function in (
+        (arn_of(queue_url), spec["queue"], "fanout"),
+        (arn_of(deliver_url), deliver, deliver["consumer"]),
+    ):
+        uuid = ensure_mapping(lam, args.prefix + function, arn, settings)
+        print(f"starling: {arn} -> {args.prefix}{function} (event source mapping {uuid})")
 
 
 if __name__ == "__main__":

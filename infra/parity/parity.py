@@ -441,6 +441,8 @@ def expected_resources(kind: str, fn: dict, contract: dict) -> list:
         return ["${Queue.Arn}"]
     if kind == "deadLetterQueue":
         return ["${DeadLetterQueue.Arn}"]
+    if kind == "deliverQueue":
+        return ["${%s.Arn}" % contract["deliverQueue"]["logicalId"]]
     if kind in ("connections", "connectionsPost"):
         methods = contract["api"]["connectionMethods"] if kind == "connections" else ["POST"]
         return [(arn % "execute-api") + ":${WebSocketApi}/${StageName}/%s/@connections/*" % m for m in methods]
@@ -640,6 +642,8 @@ def check_contract(model: dict, contract: dict, label: str) -> list[str]:
         if esm.get("Enabled") != "true":
             err("event source mapping disabled")
 
+    errors += [f"{label}: {e}" for e in check_deliver_queue(model, contract)]
+
     # table: exactly the contract's properties (the Rust code's table is held to them by shared/tests/schema.rs)
     table_id = contract["table"]["logicalId"]
     table = model["tables"].get(table_id)
@@ -654,6 +658,59 @@ def check_contract(model: dict, contract: dict, label: str) -> list[str]:
             err(f"output {name} missing")
     if model["outputs"].get("WebSocketUrl", "").split("://")[0] != "wss":
         err("WebSocketUrl is not a wss:// URL")
+    return errors
+
+
+def check_deliver_queue(model: dict, contract: dict) -> list[str]:
+    """The delivery queue of large rooms' shard deliveries: a FIFO queue like the queue (sender-given
+    dedup ids, per-group throughput, the same DLQ and redrive limit, visibility >= 6 x its consumer's
+    timeout), its oldest-message alarm, and its event source mapping to the function that sends to it."""
+    errors: list[str] = []
+    d = contract["deliverQueue"]
+    qid = d["logicalId"]
+    consumer = contract["functions"][d["consumer"]]
+    got = model["queues"].get(qid)
+    if not got:
+        errors.append(f"{qid} missing")
+    else:
+        if got.get("FifoQueue") != "true" or got.get("ContentBasedDeduplication") != "false":
+            errors.append(f"{qid} must be FIFO without content-based deduplication: {got}")
+        if got.get("DeduplicationScope") != "messageGroup" or got.get("FifoThroughputLimit") != "perMessageGroupId":
+            errors.append(f"{qid} must have per-message-group deduplication and throughput: {got}")
+        if int(got["VisibilityTimeout"]) != d["visibilityTimeoutSeconds"]:
+            errors.append(f"{qid} visibility {got['VisibilityTimeout']} != contract {d['visibilityTimeoutSeconds']}")
+        if int(got["VisibilityTimeout"]) < 6 * consumer["timeoutSeconds"]:
+            errors.append(f"{qid} visibility {got['VisibilityTimeout']} < 6 x {d['consumer']} timeout {consumer['timeoutSeconds']}")
+        if int(got["MessageRetentionPeriod"]) != d["messageRetentionSeconds"]:
+            errors.append(f"{qid} retention {got['MessageRetentionPeriod']} != contract {d['messageRetentionSeconds']}")
+        if got.get("RedrivePolicy") != {"deadLetterTargetArn": "${DeadLetterQueue.Arn}", "maxReceiveCount": "${MaxReceiveCount}"}:
+            errors.append(f"{qid} redrive policy {got.get('RedrivePolicy')} (must be the DeadLetterQueue after MaxReceiveCount)")
+    age = d["oldestMessageAlarm"]
+    alarm = model["alarms"].get(age["logicalId"])
+    if not alarm or alarm.get("MetricName") != "ApproximateAgeOfOldestMessage" or alarm.get("Dimensions") != [
+        {"Name": "QueueName", "Value": "${%s.QueueName}" % qid}
+    ] or alarm.get("ComparisonOperator") != "GreaterThanThreshold" or alarm.get("Threshold") != "${%s}" % age[
+        "thresholdParameter"
+    ]:
+        errors.append(f"{age['logicalId']} (ApproximateAgeOfOldestMessage > {age['thresholdParameter']} on {qid}) wrong: {alarm}")
+    esm = model["eventSourceMappings"].get(d["eventSourceMapping"])
+    fn_id = consumer["logicalId"]
+    if not esm:
+        errors.append(f"{d['eventSourceMapping']} missing")
+    else:
+        if esm.get("EventSourceArn") != "${%s.Arn}" % qid or esm.get("FunctionName") not in ("${%s}" % fn_id, "${%s.Arn}" % fn_id):
+            errors.append(f"{d['eventSourceMapping']} wires {esm.get('EventSourceArn')} to {esm.get('FunctionName')}")
+        if esm.get("BatchSize") != str(d["batchSize"]) or int(d["batchSize"]) > 10:
+            errors.append(f"{d['eventSourceMapping']} batch size {esm.get('BatchSize')} != contract {d['batchSize']} (<= 10)")
+        if esm.get("FunctionResponseTypes") != d["functionResponseTypes"]:
+            errors.append(f"{d['eventSourceMapping']} response types {esm.get('FunctionResponseTypes')}")
+        if esm.get("Enabled") != "true":
+            errors.append(f"{d['eventSourceMapping']} disabled")
+    # The consumer sends to the queue it consumes, and is told where it is.
+    if "deliverQueue" not in consumer["permissions"]:
+        errors.append(f"{d['consumer']} has no deliverQueue permissions in the contract")
+    if consumer["environment"].get("STARLING_DELIVER_QUEUE_URL") != {"resource": qid}:
+        errors.append(f"{d['consumer']}: STARLING_DELIVER_QUEUE_URL is not {{resource: {qid}}} in the contract")
     return errors
 
 

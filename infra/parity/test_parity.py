@@ -79,6 +79,15 @@ def test_the_model_covers_what_the_issue_lists(sam: dict) -> None:
     assert model["queues"]["Queue"]["RedrivePolicy"]["maxReceiveCount"] == "${MaxReceiveCount}"
     assert model["tables"]["Table"]["TimeToLiveSpecification"]["AttributeName"] == "expiresAt"
     assert model["eventSourceMappings"]["FanoutEventSourceMapping"]["BatchSize"] == "10"
+    assert model["queues"]["DeliverQueue"]["RedrivePolicy"] == model["queues"]["Queue"]["RedrivePolicy"]
+    assert model["eventSourceMappings"]["FanoutDeliverEventSourceMapping"]["EventSourceArn"] == "${DeliverQueue.Arn}"
+    assert "DeliverQueueAgeAlarm" in model["alarms"]
+    fanout = model["functions"]["FanoutFunction"]
+    assert fanout["environment"]["STARLING_DELIVER_QUEUE_URL"] == "${DeliverQueue}"
+    assert sorted(e["action"] for e in fanout["iam"] if e["resource"] == "${DeliverQueue.Arn}") == [
+        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+    ]
     assert len(model["functions"]) == 5
     assert all(f["iam"] for f in model["functions"].values())
 
@@ -112,6 +121,14 @@ def _cdk_statement(template: dict, role: str, sid: str) -> dict:
         if statement.get("Sid") == sid:
             return statement
     raise KeyError(sid)
+
+
+def _sam_statements(template: dict, role: str) -> list:
+    return _resource(template, role)["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def _sam_statement(template: dict, role: str, sid: str) -> dict:
+    return next(st for st in _sam_statements(template, role) if st.get("Sid") == sid)
 
 
 def _add_action(statement: dict, action: str) -> None:
@@ -162,6 +179,35 @@ SAM_MUTATIONS: dict[str, Mutation] = {
     "parameter default": lambda t: t["Parameters"]["MaxReceiveCount"].update(Default=7),
     "output removed": lambda t: t["Outputs"].pop("ManagementEndpoint"),
     "checkov skip removed": lambda t: t["Resources"]["Table"].pop("Metadata"),
+    # the delivery queue of large rooms, and what the fanout gets of it
+    "delivery queue removed": lambda t: t["Resources"].pop("DeliverQueue"),
+    "delivery queue visibility timeout": lambda t: _resource(t, "DeliverQueue").update(VisibilityTimeout=60),
+    "delivery queue without redrive": lambda t: _resource(t, "DeliverQueue").pop("RedrivePolicy"),
+    "delivery queue event source mapping removed": lambda t: t["Resources"].pop("FanoutDeliverEventSourceMapping"),
+    "delivery queue event source mapping batch size": lambda t: _resource(
+        t, "FanoutDeliverEventSourceMapping"
+    ).update(BatchSize=1),
+    "delivery queue alarm removed": lambda t: t["Resources"].pop("DeliverQueueAgeAlarm"),
+    "delivery queue alarm on the main queue": lambda t: _resource(t, "DeliverQueueAgeAlarm").update(
+        Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": ["Queue", "QueueName"]}}]
+    ),
+    "delivery queue permission removed": lambda t: _sam_statements(t, "FanoutFunctionRole").remove(
+        _sam_statement(t, "FanoutFunctionRole", "DeliverQueue")
+    ),
+    "delivery queue send action dropped": lambda t: t["Mappings"]["IamActions"]["fanout"]["deliverQueue"].remove(
+        "sqs:SendMessage"
+    ),
+    "delivery queue url variable removed": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].pop(
+        "STARLING_DELIVER_QUEUE_URL"
+    ),
+    "shard threshold variable removed": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].pop(
+        "STARLING_SHARD_THRESHOLD"
+    ),
+    "shards parameter removed": lambda t: [
+        t["Parameters"].pop("Shards"),
+        _resource(t, "FanoutFunction")["Environment"]["Variables"].update(STARLING_SHARDS="16"),
+    ],
+    "sharded hold default": lambda t: t["Parameters"]["ShardedHoldSecs"].update(Default=60),
 }
 
 
@@ -204,6 +250,33 @@ CDK_MUTATIONS: dict[str, Mutation] = {
         Extra={"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}
     ),
     "parameter removed": lambda t: t["Parameters"].pop("RetentionDays"),
+    # the delivery queue of large rooms, and what the fanout gets of it
+    "delivery queue removed": lambda t: t["Resources"].pop("DeliverQueue"),
+    "delivery queue with content-based deduplication": lambda t: _resource(t, "DeliverQueue").update(
+        ContentBasedDeduplication=True
+    ),
+    "delivery queue redrive to another queue": lambda t: _resource(t, "DeliverQueue")["RedrivePolicy"].update(
+        deadLetterTargetArn={"Fn::GetAtt": ["Queue", "Arn"]}
+    ),
+    "delivery queue event source mapping removed": lambda t: t["Resources"].pop("FanoutDeliverEventSourceMapping"),
+    "delivery queue event source mapping without partial batch failures": lambda t: _resource(
+        t, "FanoutDeliverEventSourceMapping"
+    ).pop("FunctionResponseTypes"),
+    "delivery queue alarm removed": lambda t: t["Resources"].pop("DeliverQueueAgeAlarm"),
+    "delivery queue alarm threshold literal": lambda t: _resource(t, "DeliverQueueAgeAlarm").update(Threshold=600),
+    "delivery queue permission removed": lambda t: _resource(t, "FanoutFunctionRole")["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"].remove(_cdk_statement(t, "FanoutFunctionRole", "DeliverQueue")),
+    "delivery queue receive action dropped": lambda t: _cdk_statement(t, "FanoutFunctionRole", "DeliverQueue").update(
+        Action=[a for a in _cdk_statement(t, "FanoutFunctionRole", "DeliverQueue")["Action"] if a != "sqs:ReceiveMessage"]
+    ),
+    "delivery queue url variable removed": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].pop(
+        "STARLING_DELIVER_QUEUE_URL"
+    ),
+    "shards variable from another parameter": lambda t: _resource(t, "FanoutFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_SHARDS={"Ref": "MaxRooms"}),
+    "shard threshold parameter removed": lambda t: t["Parameters"].pop("ShardThreshold"),
 }
 
 
@@ -224,6 +297,18 @@ def test_a_contract_change_fails_both_sides(sam: dict, cdk: dict, contract: dict
     for side in ("SAM vs contract", "CDK vs contract"):
         assert any(e.startswith(side) and "DescribeTable" in e for e in errors), errors
         assert any(e.startswith(side) and "STARLING_NEW" in e for e in errors), errors
+
+
+def test_a_contract_delivery_queue_change_fails_both_sides(sam: dict, cdk: dict, contract: dict) -> None:
+    changed = copy.deepcopy(contract)
+    changed["deliverQueue"]["batchSize"] = 5
+    changed["deliverQueue"]["visibilityTimeoutSeconds"] = 300
+    changed["functions"]["fanout"]["permissions"]["deliverQueue"].remove("sqs:SendMessage")
+    errors = parity.compare(sam, cdk, changed)
+    for side in ("SAM vs contract", "CDK vs contract"):
+        assert any(e.startswith(side) and "FanoutDeliverEventSourceMapping batch size" in e for e in errors), errors
+        assert any(e.startswith(side) and "DeliverQueue visibility" in e for e in errors), errors
+        assert any(e.startswith(side) and "IAM grants more" in e and "DeliverQueue" in e for e in errors), errors
 
 
 def test_a_contract_table_change_fails_both_sides(sam: dict, cdk: dict, contract: dict) -> None:

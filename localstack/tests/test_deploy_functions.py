@@ -1,6 +1,7 @@
 """localstack/deploy_functions.py against a moto server standing in for LocalStack: after the ready.d
 hook, it deploys the five functions as the templates do (names, runtime, handler, architecture, the
-contract's timeouts and environment) and the queue -> fanout event source mapping, twice without
+contract's timeouts and environment) and the queue -> fanout and delivery queue -> fanout event source
+mappings, twice without
 conflict. moto stores the functions without running them; running the real binaries is
 scripts/lambdas.sh's job."""
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT / "localstack"))
 import deploy_functions  # noqa: E402
 
 CONTRACT = contract_env.contract()
+DELIVER = CONTRACT["deliverQueue"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,8 @@ def test_every_function_is_deployed_as_the_templates_describe_it(deployed: str) 
     lam, sqs = client("lambda", deployed), client("sqs", deployed)
     queue_url = sqs.get_queue_url(QueueName="starling-dev.fifo")["QueueUrl"]
     dlq_url = sqs.get_queue_url(QueueName="starling-dev-dlq.fifo")["QueueUrl"]
-    resources = {"Table": "starling-dev", "Queue": queue_url, "DeadLetterQueue": dlq_url}
+    deliver_url = sqs.get_queue_url(QueueName=f"starling-dev{DELIVER['localNameSuffix']}.fifo")["QueueUrl"]
+    resources = {"Table": "starling-dev", "Queue": queue_url, "DeadLetterQueue": dlq_url, "DeliverQueue": deliver_url}
     parameters = {"JwtSecretId": "starling/jwt", "WsEndpoint": "http://host.docker.internal:3001/local"}
     for function, f in CONTRACT["functions"].items():
         config = lam.get_function_configuration(FunctionName=f"starling-{function}")
@@ -64,6 +67,8 @@ def test_every_function_is_deployed_as_the_templates_describe_it(deployed: str) 
         assert config["Timeout"] == f["timeoutSeconds"]
         want = contract_env.function_environment(function, resources, parameters, CONTRACT)
         assert config["Environment"]["Variables"] == want, function
+    fanout_env = lam.get_function_configuration(FunctionName="starling-fanout")["Environment"]["Variables"]
+    assert fanout_env["STARLING_DELIVER_QUEUE_URL"] == deliver_url
 
 
 def test_the_queue_feeds_the_fanout_with_partial_batch_failures(deployed: str) -> None:
@@ -74,6 +79,16 @@ def test_the_queue_feeds_the_fanout_with_partial_batch_failures(deployed: str) -
     assert mapping["FunctionArn"].endswith(":function:starling-fanout")
     assert mapping["BatchSize"] == CONTRACT["queue"]["batchSize"]
     assert mapping["FunctionResponseTypes"] == CONTRACT["queue"]["functionResponseTypes"]
+
+
+def test_the_delivery_queue_feeds_the_same_fanout_with_partial_batch_failures(deployed: str) -> None:
+    lam, sqs = client("lambda", deployed), client("sqs", deployed)
+    url = sqs.get_queue_url(QueueName=f"starling-dev{DELIVER['localNameSuffix']}.fifo")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    (mapping,) = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+    assert mapping["FunctionArn"].endswith(f":function:starling-{DELIVER['consumer']}")
+    assert mapping["BatchSize"] == DELIVER["batchSize"]
+    assert mapping["FunctionResponseTypes"] == DELIVER["functionResponseTypes"]
 
 
 def test_the_authorizer_finds_its_secret(deployed: str) -> None:

@@ -19,6 +19,8 @@ from conftest import client
 CONTRACT = contract_env.contract()
 MAX_RECEIVE_COUNT = int(contract_env.template_defaults()["MaxReceiveCount"])
 QUEUE = CONTRACT["queue"]
+DELIVER = CONTRACT["deliverQueue"]
+DELIVER_NAME = f"starling-dev{DELIVER['localNameSuffix']}.fifo"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,7 @@ def test_hook_is_idempotent(ran_twice: list[str]) -> None:
     assert "created table starling-dev" in ran_twice[0]
     assert "table starling-dev exists" in ran_twice[1]
     assert "STARLING_QUEUE_URL=" in ran_twice[1]
+    assert "STARLING_DELIVER_QUEUE_URL=http" in ran_twice[1] and DELIVER_NAME in ran_twice[1]
 
 
 def test_table_matches_the_contract(endpoint: str, ran_twice: list[str]) -> None:
@@ -50,26 +53,43 @@ def test_table_matches_the_contract(endpoint: str, ran_twice: list[str]) -> None
     assert ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
 
 
-def test_fifo_queue_matches_the_templates(endpoint: str, ran_twice: list[str]) -> None:
-    sqs = client("sqs", endpoint)
-    queue_url = sqs.get_queue_url(QueueName="starling-dev.fifo")["QueueUrl"]
+def check_consumed_queue(sqs, name: str, spec: dict, group: str) -> None:
+    """A queue the fanout consumes, as the templates make it: FIFO with sender-given dedup ids and
+    per-group throughput, `spec`'s visibility (>= 6 x the fanout timeout) and retention, redriven to
+    the DLQ after MaxReceiveCount receives; and a message with a group and a dedup id goes through."""
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     dlq_url = sqs.get_queue_url(QueueName="starling-dev-dlq.fifo")["QueueUrl"]
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "false"
-    assert attrs["VisibilityTimeout"] == str(QUEUE["visibilityTimeoutSeconds"])
-    assert attrs["MessageRetentionPeriod"] == str(QUEUE["messageRetentionSeconds"])
+    assert attrs["VisibilityTimeout"] == str(spec["visibilityTimeoutSeconds"])
+    assert int(attrs["VisibilityTimeout"]) >= 6 * CONTRACT["functions"]["fanout"]["timeoutSeconds"]
+    assert attrs["MessageRetentionPeriod"] == str(spec["messageRetentionSeconds"])
     assert attrs["DeduplicationScope"] == "messageGroup"
     assert attrs["FifoThroughputLimit"] == "perMessageGroupId"
     redrive = json.loads(attrs["RedrivePolicy"])
-    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
+    assert redrive["deadLetterTargetArn"] == dlq_arn
     assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
+    # A message needs a dedup id (no content-based deduplication) and a group.
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageGroupId=group, MessageDeduplicationId=f"{group}-1")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+    assert len(got.get("Messages", [])) == 1
+
+
+def test_fifo_queue_matches_the_templates(endpoint: str, ran_twice: list[str]) -> None:
+    sqs = client("sqs", endpoint)
+    check_consumed_queue(sqs, "starling-dev.fifo", QUEUE, "room")
+    dlq_url = sqs.get_queue_url(QueueName="starling-dev-dlq.fifo")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
     assert dlq["FifoQueue"] == "true" and dlq["ContentBasedDeduplication"] == "false"
     assert dlq["MessageRetentionPeriod"] == str(QUEUE["dlqMessageRetentionSeconds"])
-    # A message needs a dedup id (no content-based deduplication) and a group.
-    sqs.send_message(QueueUrl=queue_url, MessageBody="{}", MessageGroupId="room", MessageDeduplicationId="m-1")
-    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
-    assert len(got.get("Messages", [])) == 1
+
+
+def test_delivery_queue_matches_the_templates(endpoint: str, ran_twice: list[str]) -> None:
+    """Large rooms' shard deliveries: like the queue, redriven to the same DLQ; the fanout's groups
+    are `{room}#{shard}`."""
+    assert DELIVER["consumer"] == "fanout"
+    check_consumed_queue(client("sqs", endpoint), DELIVER_NAME, DELIVER, "room#0")
 
 
 def test_the_devstack_start_up_calls_find_the_hook_resources(endpoint: str, ran_twice: list[str]) -> None:

@@ -37,6 +37,7 @@ class Resources:
     table: str
     queue_url: str
     dlq_url: str
+    deliver_queue_url: str
     jwt_secret_name: str
     jwt_parameter_name: str
     log_group_prefix: str = "/aws/lambda/"
@@ -53,9 +54,18 @@ class Resources:
     def dlq_arn(self) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.dlq_url.rsplit('/', 1)[-1]}"
 
+    @property
+    def deliver_queue_arn(self) -> str:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.deliver_queue_url.rsplit('/', 1)[-1]}"
+
     def attributes(self) -> dict[str, str]:
         """What a `{resource: X}` environment entry gets (the template's !Ref / !GetAtt)."""
-        return {"Table": self.table, "Queue": self.queue_url, "DeadLetterQueue": self.dlq_url}
+        return {
+            "Table": self.table,
+            "Queue": self.queue_url,
+            "DeadLetterQueue": self.dlq_url,
+            load_contract()["deliverQueue"]["logicalId"]: self.deliver_queue_url,
+        }
 
     def arns(self, kind: str, binary: str) -> list[str]:
         """The resource ARNs of one permission kind of infra/contract.json, as the SAM template
@@ -67,6 +77,7 @@ class Resources:
             "tableIndex": [f"{self.table_arn}/index/gsi1"],
             "queue": [self.queue_arn],
             "deadLetterQueue": [self.dlq_arn],
+            "deliverQueue": [self.deliver_queue_arn],
             "connections": [f"{api}/{STAGE}/{m}/@connections/*" for m in ("POST", "GET", "DELETE")],
             "connectionsPost": [f"{api}/{STAGE}/POST/@connections/*"],
             "jwtSecret": [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{self.jwt_secret_name}-??????"],
@@ -77,12 +88,16 @@ class Resources:
         return by_kind[kind]
 
 
-def policy_document(function: dict, resources: Resources, without: str | None = None) -> dict:
+def policy_document(
+    function: dict, resources: Resources, without: str | None = None, without_kind: str | None = None
+) -> dict:
     """The function's IAM policy: one statement per permission kind, exactly its actions on
-    exactly its resources. `without` leaves one action out (the least-privilege tests)."""
+    exactly its resources. `without` leaves one action out (the least-privilege tests): of every
+    kind, or of `without_kind` alone (an action granted on two resources, such as the fanout's
+    sqs:SendMessage on the DLQ and on the delivery queue)."""
     statements = []
     for kind, actions in function["permissions"].items():
-        kept = [a for a in actions if a != without]
+        kept = [a for a in actions if a != without or (without_kind is not None and kind != without_kind)]
         if kept:
             statements.append(
                 {

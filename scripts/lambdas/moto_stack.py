@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from contract import REGION, Resources, policy_document
+from contract import REGION, Resources, load_contract, policy_document
 
 MOTO_IAM = Path(__file__).resolve().parent / "moto_iam.py"
 ADMIN = "starling-admin"
@@ -84,7 +84,11 @@ class Moto:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a loaded machine: do not fail the run on it
+                self.process.kill()
+                self.process.wait()
 
     def client(self, service: str, credentials: Credentials | None = None):
         creds = credentials or self.admin
@@ -122,16 +126,23 @@ def create_table(moto: Moto, name: str, properties: dict) -> None:
     )
 
 
-def create_queues(moto: Moto, name: str, visibility_timeout: int, max_receive_count: int) -> tuple[str, str]:
+def create_queues(
+    moto: Moto, name: str, visibility_timeout: int, max_receive_count: int
+) -> tuple[str, str, str]:
     """`{name}.fifo` and `{name}-dlq.fifo` with exactly the attributes the devstack's CreateQueue
-    passes (SqsQueue::create_fifo_with_dlq), so a devstack started on the same names finds them."""
+    passes (SqsQueue::create_fifo_with_dlq), so a devstack started on the same names finds them;
+    and the delivery queue of large rooms, `{name}{deliverQueue.localNameSuffix}.fifo` of
+    infra/contract.json, with the queue's attributes (the same DLQ and redrive limit), as the
+    templates create it. Returns the queue's, the DLQ's and the delivery queue's URLs."""
     sqs = moto.client("sqs")
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
     attributes = {"FifoQueue": "true", "VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": redrive}
     url = sqs.create_queue(QueueName=f"{name}.fifo", Attributes=attributes)["QueueUrl"]
-    return url, dlq_url
+    suffix = load_contract()["deliverQueue"]["localNameSuffix"]
+    deliver_url = sqs.create_queue(QueueName=f"{name}{suffix}.fifo", Attributes=attributes)["QueueUrl"]
+    return url, dlq_url, deliver_url
 
 
 def create_jwt_secret(moto: Moto, secret_name: str, parameter_name: str, value: str) -> None:
@@ -149,12 +160,20 @@ def function_user(name: str) -> str:
     return f"starling-{name}"
 
 
-def put_function_policy(moto: Moto, name: str, function: dict, resources: Resources, without: str | None = None):
-    """Sets the function user's one inline policy; `without` leaves one action out."""
+def put_function_policy(
+    moto: Moto,
+    name: str,
+    function: dict,
+    resources: Resources,
+    without: str | None = None,
+    without_kind: str | None = None,
+):
+    """Sets the function user's one inline policy; `without` leaves one action out (of the
+    permission kind `without_kind` alone, when given)."""
     moto.client("iam").put_user_policy(
         UserName=function_user(name),
         PolicyName=function_user(name),
-        PolicyDocument=json.dumps(policy_document(function, resources, without)),
+        PolicyDocument=json.dumps(policy_document(function, resources, without, without_kind)),
     )
 
 

@@ -47,6 +47,9 @@ def interface(stack: LocalLambdas) -> list[str]:
         f"STARLING_TABLE={stack.resources.table}",
         f"STARLING_QUEUE_URL={stack.resources.queue_url}",
         f"STARLING_DLQ_URL={stack.resources.dlq_url}",
+        # The fanout sends large rooms' shard deliveries here and consumes them: whoever plays its
+        # event source mappings polls this queue too.
+        f"STARLING_DELIVER_QUEUE_URL={stack.resources.deliver_queue_url}",
     ]
     if stack.settings.ws_endpoint:
         lines.append(f"STARLING_WS_ENDPOINT={stack.settings.ws_endpoint}")

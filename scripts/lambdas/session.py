@@ -71,42 +71,56 @@ class Session:
     def disconnect(self, cid: str, user: str) -> Invocation:
         return self.call("disconnect", f"$disconnect {user}", events.disconnect(cid, user, self.domain))
 
+    def fanout_queues(self) -> list[tuple[str, str, str]]:
+        """(name, URL, ARN) of each queue the fanout consumes: the queue, then the delivery queue of
+        large rooms' shard deliveries, which the fanout itself fills."""
+        r = self.lambdas.resources
+        return [("queue", r.queue_url, r.queue_arn), ("delivery queue", r.deliver_queue_url, r.deliver_queue_arn)]
+
     def drain_queue(self, max_batches: int = 10) -> list[Invocation]:
-        """Plays the event source mapping: receives what is queued (admin key), invokes the fanout
-        with each batch, deletes what it did not report failed."""
+        """Plays both event source mappings: receives what is queued (admin key), invokes the fanout
+        with each batch, deletes what it did not report failed; the queue first, then the delivery
+        queue, round after round until both are empty or a batch reports a failure."""
         sqs = self.lambdas.moto.client("sqs")
-        url = self.lambdas.resources.queue_url
         results = []
         for _ in range(max_batches):
-            # Invisible for longer than any invocation takes on a loaded machine: a batch that came
-            # back during its own fanout invocation would be invoked twice and its deletes refused.
-            got = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=120
-            ).get("Messages", [])
-            if not got:
-                break
-            inv = self.call("fanout", f"batch of {len(got)}", events.sqs(self.lambdas.resources.queue_arn, got))
-            results.append(inv)
-            failed = {f["itemIdentifier"] for f in (inv.payload or {}).get("batchItemFailures", [])}
-            done = [m for m in got if m["MessageId"] not in failed]
-            for m in done:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            if failed:
-                # Visible again at once, for whoever reads the queue next (the ESM would wait out
-                # the visibility timeout).
-                for m in got:
-                    if m["MessageId"] in failed:
-                        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+            received = False
+            for name, url, arn in self.fanout_queues():
+                # Invisible for longer than any invocation takes on a loaded machine: a batch that came
+                # back during its own fanout invocation would be invoked twice and its deletes refused.
+                got = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=120
+                ).get("Messages", [])
+                if not got:
+                    continue
+                received = True
+                what = f"batch of {len(got)}" if name == "queue" else f"{name} batch of {len(got)}"
+                inv = self.call("fanout", what, events.sqs(arn, got))
+                results.append(inv)
+                failed = {f["itemIdentifier"] for f in (inv.payload or {}).get("batchItemFailures", [])}
+                done = [m for m in got if m["MessageId"] not in failed]
+                for m in done:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                if failed:
+                    # Visible again at once, for whoever reads the queue next (the ESM would wait out
+                    # the visibility timeout).
+                    for m in got:
+                        if m["MessageId"] in failed:
+                            sqs.change_message_visibility(
+                                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                            )
+                    return results
+            if not received:
                 break
         return results
 
     def clear_queue(self) -> None:
-        """Deletes what is queued (PurgeQueue is allowed once a minute)."""
+        """Deletes what is queued on the queues the fanout consumes (PurgeQueue is allowed once a minute)."""
         sqs = self.lambdas.moto.client("sqs")
-        url = self.lambdas.resources.queue_url
-        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
-            for m in got:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        for _, url, _ in self.fanout_queues():
+            while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
+                for m in got:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def new_connection_id() -> str:

@@ -90,11 +90,11 @@ class LocalLambdas:
 
     def provision(self) -> Resources:
         moto_stack.create_table(self.moto, LOCAL_TABLE, self.contract["table"]["properties"])
-        queue_url, dlq_url = moto_stack.create_queues(
+        queue_url, dlq_url, deliver_url = moto_stack.create_queues(
             self.moto, LOCAL_QUEUE, LOCAL_VISIBILITY_TIMEOUT, LOCAL_MAX_RECEIVE_COUNT
         )
         moto_stack.create_jwt_secret(self.moto, JWT_SECRET_NAME, JWT_PARAMETER_NAME, self.settings.jwt_secret)
-        return Resources(LOCAL_TABLE, queue_url, dlq_url, JWT_SECRET_NAME, JWT_PARAMETER_NAME)
+        return Resources(LOCAL_TABLE, queue_url, dlq_url, deliver_url, JWT_SECRET_NAME, JWT_PARAMETER_NAME)
 
     def function_env(self, name: str, **parameters: str) -> dict[str, str]:
         """The process environment of one function: the template's variables, its own access key,
@@ -112,9 +112,10 @@ class LocalLambdas:
             }
         )
 
-    def restrict(self, name: str, without: str | None) -> None:
-        """Leaves one action out of the function's policy (None restores the whole policy)."""
-        moto_stack.put_function_policy(self.moto, name, self.functions[name], self.resources, without)
+    def restrict(self, name: str, without: str | None, kind: str | None = None) -> None:
+        """Leaves one action out of the function's policy, of every permission kind or of `kind`
+        alone (None restores the whole policy)."""
+        moto_stack.put_function_policy(self.moto, name, self.functions[name], self.resources, without, kind)
 
     def stop(self) -> None:
         for runner in self.runners.values():

@@ -13,7 +13,8 @@ def test_the_authorizer_allows_a_valid_token_and_passes_the_user_on(lambdas, man
     inv = Session(lambdas, management.domain).authorize(token("alice"))
     assert inv.function_error is None, inv.payload
     assert inv.payload["principalId"] == "alice"
-    assert inv.payload["context"] == {"user": "alice"}
+    # The user, and whether the connection opted in to `messages` frames (`?batch=1`; not here).
+    assert inv.payload["context"] == {"user": "alice", "batch": False}
     [statement] = inv.payload["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == ["execute-api:Invoke"]

@@ -4,17 +4,24 @@ resource ARNs included). Removing any one action the binary calls makes one of t
 invocations fail, as a function error, a 5xx, an error frame, a batch item failure, or an
 AccessDenied in its log where the function logs the failure and carries on. The actions the
 binary never calls are listed below with who calls them; they stay in the contract for that
-caller, and a test fails here if the binary starts calling one."""
+caller, and a test fails here if the binary starts calling one.
+
+An action granted on two resources (the fanout's sqs:SendMessage on the DLQ and on the delivery
+queue; the event source mapping's actions on both queues it consumes) is left out of one permission
+kind at a time, and its refusal must name that kind's resource. The fanout runs here with a shard
+threshold of SHARD_THRESHOLD subscribers, so exercise_fanout reaches both of its paths: a small room
+posted to directly, and a large one delivered through its shards on the delivery queue."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
 import contract
 import moto_stack
-from moto_iam import DENIED_MARK
+from moto_iam import DENIED_MARK, iam_glob
 from session import Session
 from stack import JWT_PARAMETER_NAME, JWT_SECRET_NAME
 
@@ -24,7 +31,7 @@ from conftest import token
 NOT_CALLED_BY_THE_BINARY = {
     "logs:CreateLogStream": "the Lambda service, writing the function's stdout to its log group",
     "logs:PutLogEvents": "the Lambda service, writing the function's stdout to its log group",
-    "sqs:ReceiveMessage": "the event source mapping, polling the queue for the fanout",
+    "sqs:ReceiveMessage": "the event source mapping, polling the queue (or the delivery queue) for the fanout",
     "sqs:DeleteMessage": "the event source mapping, deleting what the fanout did not report failed",
     "sqs:GetQueueAttributes": "the event source mapping",
     "sqs:ChangeMessageVisibility": "the event source mapping",
@@ -49,9 +56,28 @@ NOT_REACHED_BY_THE_EXERCISE = {
 SECRET_ID_FOR = {"secretsmanager:GetSecretValue": JWT_SECRET_NAME, "ssm:GetParameter": JWT_PARAMETER_NAME}
 
 
-def cases() -> list[tuple[str, str]]:
+# The fanout's shard settings in this file (template parameters named by infra/contract.json): a room
+# of SHARD_THRESHOLD subscribers or more goes through SHARDS shard deliveries on the delivery queue.
+SHARD_THRESHOLD = 3
+SHARDS = 2
+FANOUT_ENV = contract.load_contract()["functions"]["fanout"]["environment"]
+SHARD_PARAMETERS = {
+    FANOUT_ENV["STARLING_SHARD_THRESHOLD"]["parameter"]: str(SHARD_THRESHOLD),
+    FANOUT_ENV["STARLING_SHARDS"]["parameter"]: str(SHARDS),
+}
+
+
+def cases() -> list[tuple[str, str, str]]:
+    """(function, permission kind, action): every action of every kind of every function."""
     functions = contract.load_contract()["functions"]
-    return [(name, a) for name, f in functions.items() for actions in f["permissions"].values() for a in actions]
+    return [
+        (name, kind, a) for name, f in functions.items() for kind, actions in f["permissions"].items() for a in actions
+    ]
+
+
+def kinds_granting(function: str, action: str) -> list[str]:
+    permissions = contract.load_contract()["functions"][function]["permissions"]
+    return [kind for kind, actions in permissions.items() if action in actions]
 
 
 def user() -> str:
@@ -94,19 +120,38 @@ def exercise_send(s: Session) -> None:
         s.frame(cid, u, frame)
 
 
-def exercise_fanout(s: Session, management) -> None:
-    u, v, gone = user(), user(), user()
-    cids = {name: s.connect(name) for name in (u, v, gone)}
+def exercise_fanout(s: Session, management) -> dict[str, str]:
+    """A small room (fewer than SHARD_THRESHOLD subscribers: posted to directly) and a large one
+    (delivered through its shards), each with a gone connection, a message to each, and a poison
+    record. Returns the rooms and connection ids by name."""
+    u, v, w, gone = user(), user(), user(), user()
+    cids = {name: s.connect(name) for name in (u, v, w, gone)}
     management.gone.add(cids[gone])
-    for name, cid in cids.items():
-        s.frame(cid, name, {"action": "join", "room": "lp"})
-    s.frame(cids[u], u, {"action": "send", "room": "lp", "body": "hi", "clientMsgId": "c-1"})
+    # Rooms of their own: a room stays on its shards for a while once sharded.
+    small, large = f"small-{uuid.uuid4().hex[:8]}", f"large-{uuid.uuid4().hex[:8]}"
+    members = {small: (u, gone), large: (u, v, w, gone)}
+    assert len(members[small]) < SHARD_THRESHOLD <= len(members[large]) - 1  # large even without `gone`
+    for room, names in members.items():
+        for name in names:
+            s.frame(cids[name], name, {"action": "join", "room": room})
+    for room in members:
+        s.frame(cids[u], u, {"action": "send", "room": room, "body": "hi", "clientMsgId": f"c-{room}"})
     # A record the fanout can only dead-letter.
     s.lambdas.moto.client("sqs").send_message(
         QueueUrl=s.lambdas.resources.queue_url, MessageBody="not an envelope", MessageGroupId="poison",
         MessageDeduplicationId=uuid.uuid4().hex,
     )
     s.drain_queue()
+    return {"small": small, "large": large, **{k: cids[n] for k, n in (("u", u), ("v", v), ("w", w))}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sharding_fanout(lambdas):
+    """The fanout with a low shard threshold for this file's tests, its defaults again after."""
+    runner = lambdas.runners["fanout"]
+    runner.restart(lambdas.function_env("fanout", **SHARD_PARAMETERS))
+    yield
+    runner.restart(lambdas.function_env("fanout"))
 
 
 @pytest.fixture
@@ -121,10 +166,10 @@ def new_text(path, start: int) -> str:
         return f.read().decode(errors="replace")
 
 
-def exercise(lambdas, management, function: str, action: str) -> Session:
-    """Runs the function's exercise with `action` left out of its policy."""
+def exercise(lambdas, management, function: str, kind: str, action: str) -> Session:
+    """Runs the function's exercise with `action` left out of its policy's `kind` statement."""
     runner = lambdas.runners[function]
-    lambdas.restrict(function, without=action)
+    lambdas.restrict(function, without=action, kind=kind)
     try:
         if function == "authorizer":
             # The secret is read at init: a new instance reads it under the restricted policy.
@@ -141,18 +186,31 @@ def exercise(lambdas, management, function: str, action: str) -> Session:
             runner.restart(lambdas.function_env("authorizer"))
 
 
-@pytest.mark.parametrize(("function", "action"), cases(), ids=lambda v: v)
-def test_removing_an_action_fails_a_call_of_the_function(lambdas, management, fresh_queue, findings, function, action):
+def refused_on(line: str, action: str, arns: list[str]) -> bool:
+    """Whether a refusal of `action` logged by moto_iam.py names one of these resources (IAM wildcards
+    allowed). The resource is the word after the action."""
+    words = line.split(f" {action} ", 1)[-1].split()
+    return bool(words) and any(iam_glob(arn, words[0]) for arn in arns)
+
+
+@pytest.mark.parametrize(("function", "kind", "action"), cases(), ids=lambda v: v)
+def test_removing_an_action_fails_a_call_of_the_function(
+    lambdas, management, fresh_queue, findings, function, kind, action
+):
     moto_log_start = lambdas.moto.log.stat().st_size
-    s = exercise(lambdas, management, function, action)
+    s = exercise(lambdas, management, function, kind, action)
     user_arn = f"user/{moto_stack.function_user(function)}"
     denied = [
         line for line in new_text(lambdas.moto.log, moto_log_start).splitlines()
         if line.startswith(DENIED_MARK) and user_arn in line and f" {action} " in line
     ]
+    if len(kinds_granting(function, action)) > 1:
+        # Granted on other resources too: only a refusal on this kind's resource counts.
+        arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"])
+        denied = [line for line in denied if refused_on(line, action, arns)]
     failures = [o.what for o in s.failures(function)]
     not_reached = NOT_REACHED_BY_THE_EXERCISE.get((function, action))
-    findings[(function, action)] = (
+    findings[(function, f"{action} ({kind})")] = (
         f"not called by the binary ({NOT_CALLED_BY_THE_BINARY[action]})" if action in NOT_CALLED_BY_THE_BINARY
         else f"NOT REACHED by exercise_{function}: {not_reached}" if not_reached and not denied
         else f"refused {len(denied)}x; failed: {', '.join(failures)}" if failures
@@ -175,5 +233,10 @@ def test_the_functions_work_with_their_whole_policies(lambdas, management, fresh
     exercise_connect(s)
     exercise_disconnect(s)
     exercise_send(s)
-    exercise_fanout(s, management)
+    fanout = exercise_fanout(s, management)
     assert not [f"{o.function} {o.what}: {o.invocation.payload}" for o in s.outcomes if o.failed]
+    # The large room went through its shards: the fanout consumed its own delivery records.
+    assert [o for o in s.outcomes if o.function == "fanout" and o.what.startswith("delivery queue batch")]
+    for name in ("v", "w"):
+        posted = [json.loads(p) for p in management.to(fanout[name])]
+        assert any(f.get("room") == fanout["large"] and f.get("body") == "hi" for f in posted), (name, posted)

@@ -13,12 +13,15 @@ export type PermissionKind =
   | 'tableIndex'
   | 'queue'
   | 'deadLetterQueue'
+  | 'deliverQueue'
   | 'connections'
   | 'connectionsPost'
   | 'jwtSecret'
   | 'jwtParameter';
 
-export type EnvSource = { parameter: string } | { resource: 'Table' | 'Queue' | 'DeadLetterQueue' };
+export type EnvSource =
+  | { parameter: string }
+  | { resource: 'Table' | 'Queue' | 'DeadLetterQueue' | 'DeliverQueue' };
 
 export interface FunctionContract {
   logicalId: string;
@@ -50,6 +53,19 @@ export interface Contract {
     visibilityTimeoutSeconds: number;
     messageRetentionSeconds: number;
     dlqMessageRetentionSeconds: number;
+    batchSize: number;
+    functionResponseTypes: string[];
+    oldestMessageAlarm: { logicalId: string; thresholdParameter: string };
+  };
+  /** The FIFO queue of large rooms' shard deliveries: the fanout sends to it and consumes it. */
+  deliverQueue: {
+    logicalId: string;
+    /** Local runs name it `{queue name}{localNameSuffix}.fifo`; not used by the stacks. */
+    localNameSuffix: string;
+    visibilityTimeoutSeconds: number;
+    messageRetentionSeconds: number;
+    consumer: FunctionKey;
+    eventSourceMapping: string;
     batchSize: number;
     functionResponseTypes: string[];
     oldestMessageAlarm: { logicalId: string; thresholdParameter: string };

@@ -19,7 +19,7 @@ import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, type AlarmProps, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, EventSourceMapping, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -125,6 +125,26 @@ export class StarlingStack extends Stack {
         'STARLING_FANOUT_MAX_ATTEMPTS, failed attempts at one message (its own, not receives spent queued behind ' +
           'another) before the fanout sends it to the dead-letter queue with its reason. Keep well under MaxReceiveCount.',
       ),
+      ShardThreshold: numberParam(
+        'ShardThreshold',
+        2000,
+        'STARLING_SHARD_THRESHOLD, subscribers from which a room is delivered through its shards on the delivery queue ' +
+          "(one record per shard, each shard's posts by its own fanout invocation) instead of by one invocation.",
+      ),
+      Shards: new CfnParameter(this, 'Shards', {
+        type: 'Number',
+        default: 16,
+        minValue: 1,
+        maxValue: 256,
+        description:
+          "STARLING_SHARDS, how many shards (delivery records and fanout invocations) a large room's subscribers are split into.",
+      }),
+      ShardedHoldSecs: numberParam(
+        'ShardedHoldSecs',
+        900,
+        'STARLING_SHARDED_HOLD_SECS, how long a room stays on its shards after its last sharded delivery, whatever its size, ' +
+          'so direct posts never overtake shard deliveries still queued.',
+      ),
       RetentionDays: numberParam(
         'RetentionDays',
         30,
@@ -226,62 +246,80 @@ export class StarlingStack extends Stack {
     cfn(deadLetterQueue).overrideLogicalId('DeadLetterQueue');
     skipChecks(cfn(deadLetterQueue), CHECKOV_SKIPS.queue);
 
-    const queue = new Queue(this, 'Queue', {
-      fifo: true,
-      contentBasedDeduplication: false,
-      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
-      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
-      visibilityTimeout: Duration.seconds(contract.queue.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.seconds(contract.queue.messageRetentionSeconds),
-      encryption: QueueEncryption.SQS_MANAGED,
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    cfn(queue).overrideLogicalId('Queue');
-    skipChecks(cfn(queue), CHECKOV_SKIPS.queue);
+    // The queues the fanout consumes: FIFO with sender-given deduplication ids, per-group throughput,
+    // redriven to the one DLQ after MaxReceiveCount receives.
+    const consumedQueue = (logicalId: string, settings: { visibilityTimeoutSeconds: number; messageRetentionSeconds: number }) => {
+      const created = new Queue(this, logicalId, {
+        fifo: true,
+        contentBasedDeduplication: false,
+        deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+        fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+        visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(settings.messageRetentionSeconds),
+        encryption: QueueEncryption.SQS_MANAGED,
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: maxReceiveCount.valueAsNumber },
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      cfn(created).overrideLogicalId(logicalId);
+      skipChecks(cfn(created), CHECKOV_SKIPS.queue);
+      return created;
+    };
+    const queue = consumedQueue('Queue', contract.queue);
 
-    const dlqAlarm = new Alarm(this, 'DeadLetterQueueAlarm', {
+    // Large rooms' shard deliveries (one record per shard, group {room}#{shard}): the fanout sends
+    // them and consumes them.
+    const deliver = contract.deliverQueue;
+    if (deliver.visibilityTimeoutSeconds < 6 * contract.functions[deliver.consumer].timeoutSeconds) {
+      throw new Error('delivery queue visibility timeout must be at least 6 x its consumer function timeout');
+    }
+    const deliverQueue = consumedQueue(deliver.logicalId, deliver);
+
+    // Each alarm notifies AlarmTopicArn when one is given.
+    const alarm = (logicalId: string, props: AlarmProps) => {
+      const created = new Alarm(this, logicalId, props);
+      const resource = cfn(created);
+      resource.overrideLogicalId(logicalId);
+      resource.addPropertyOverride(
+        'AlarmActions',
+        Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
+      );
+      Validations.of(created).acknowledge({
+        id: 'CloudFormation-Validate::W1030',
+        reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+      });
+    };
+    const perMinuteMax = { statistic: 'Maximum', period: Duration.minutes(1) };
+    const overThreshold = {
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    };
+    const alarmThreshold = (name: string): CfnParameter => {
+      if (name !== queueAgeAlarmSeconds.node.id) throw new Error(`contract: unknown alarm threshold parameter ${name}`);
+      return queueAgeAlarmSeconds;
+    };
+
+    alarm('DeadLetterQueueAlarm', {
       alarmDescription:
         'A human must look: the fanout gave up on a message (each carries its reason as the starlingReason attribute) ' +
         'or one reached the redrive limit (a fanout that crashes or times out on it).',
-      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        statistic: 'Maximum',
-        period: Duration.minutes(1),
-      }),
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible(perMinuteMax),
       threshold: 0,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      ...overThreshold,
     });
-    const cfnAlarm = cfn(dlqAlarm);
-    cfnAlarm.overrideLogicalId('DeadLetterQueueAlarm');
-    cfnAlarm.addPropertyOverride(
-      'AlarmActions',
-      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
-    );
-    Validations.of(dlqAlarm).acknowledge({
-      id: 'CloudFormation-Validate::W1030',
-      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
-    });
-
-    const ageAlarm = new Alarm(this, contract.queue.oldestMessageAlarm.logicalId, {
+    alarm(contract.queue.oldestMessageAlarm.logicalId, {
       alarmDescription:
         'The fanout is falling behind or a room is stuck behind a failing message (oldest queued message too old).',
-      metric: queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(1) }),
-      threshold: queueAgeAlarmSeconds.valueAsNumber,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      metric: queue.metricApproximateAgeOfOldestMessage(perMinuteMax),
+      threshold: alarmThreshold(contract.queue.oldestMessageAlarm.thresholdParameter).valueAsNumber,
+      ...overThreshold,
     });
-    const cfnAgeAlarm = cfn(ageAlarm);
-    cfnAgeAlarm.overrideLogicalId(contract.queue.oldestMessageAlarm.logicalId);
-    cfnAgeAlarm.addPropertyOverride(
-      'AlarmActions',
-      Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE),
-    );
-    Validations.of(ageAlarm).acknowledge({
-      id: 'CloudFormation-Validate::W1030',
-      reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+    alarm(deliver.oldestMessageAlarm.logicalId, {
+      alarmDescription:
+        "Large rooms' shard deliveries are falling behind or a shard is stuck behind a failing delivery (oldest delivery record too old).",
+      metric: deliverQueue.metricApproximateAgeOfOldestMessage(perMinuteMax),
+      threshold: alarmThreshold(deliver.oldestMessageAlarm.thresholdParameter).valueAsNumber,
+      ...overThreshold,
     });
 
     // ------------------------------------------------------------ functions
@@ -311,6 +349,8 @@ export class StarlingStack extends Stack {
           return [queue.queueArn];
         case 'deadLetterQueue':
           return [deadLetterQueue.queueArn];
+        case 'deliverQueue':
+          return [deliverQueue.queueArn];
         case 'connections':
         case 'connectionsPost':
           return [];
@@ -343,6 +383,7 @@ export class StarlingStack extends Stack {
       tableIndex: 'TableIndex',
       queue: 'Queue',
       deadLetterQueue: 'DeadLetterQueue',
+      deliverQueue: 'DeliverQueue',
       connections: 'Connections',
       connectionsPost: 'ConnectionsPost',
       jwtSecret: 'JwtSecret',
@@ -378,12 +419,16 @@ export class StarlingStack extends Stack {
           if (!param) throw new Error(`contract: ${key}.${name} names unknown parameter ${source.parameter}`);
           environment[name] = param.valueAsString;
         } else {
-          environment[name] =
-            source.resource === 'Table'
-              ? table.tableName
-              : source.resource === 'DeadLetterQueue'
-                ? deadLetterQueue.queueUrl
-                : queue.queueUrl;
+          const resources = {
+            Table: table.tableName,
+            Queue: queue.queueUrl,
+            DeadLetterQueue: deadLetterQueue.queueUrl,
+            DeliverQueue: deliverQueue.queueUrl,
+          };
+          if (!(source.resource in resources)) {
+            throw new Error(`contract: ${key}.${name} names unknown resource ${source.resource}`);
+          }
+          environment[name] = resources[source.resource];
         }
       }
 
@@ -412,6 +457,16 @@ export class StarlingStack extends Stack {
       enabled: true,
     });
     cfn(this.node.findChild('FanoutEventSourceMapping')).overrideLogicalId('FanoutEventSourceMapping');
+
+    // The same fanout consumes the shard deliveries it queued for large rooms.
+    new EventSourceMapping(this, deliver.eventSourceMapping, {
+      target: functions[deliver.consumer],
+      eventSourceArn: deliverQueue.queueArn,
+      batchSize: deliver.batchSize,
+      reportBatchItemFailures: deliver.functionResponseTypes.includes('ReportBatchItemFailures'),
+      enabled: true,
+    });
+    cfn(this.node.findChild(deliver.eventSourceMapping)).overrideLogicalId(deliver.eventSourceMapping);
 
     // ------------------------------------------------------------ WebSocket API
     const routeOptions = (routeKey: string) => {
@@ -514,6 +569,10 @@ export class StarlingStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: 'The fanout dead-letter queue (alarmed when not empty).',
       value: deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'DeliverQueueUrl', {
+      description: "The FIFO delivery queue of large rooms' shard deliveries (consumed by the fanout).",
+      value: deliverQueue.queueUrl,
     });
   }
 }

@@ -117,7 +117,7 @@ describe('functions', () => {
     }
   });
 
-  it('lets fanout only POST to @connections of this API stage, and send to the DLQ alone', () => {
+  it('lets fanout only POST to @connections of this API stage, and send to the DLQ and the delivery queue alone', () => {
     const arns = grants('FanoutFunctionRole')
       .filter(([a]) => a === 'execute-api:ManageConnections')
       .map(([, r]) => JSON.stringify(r));
@@ -127,7 +127,40 @@ describe('functions', () => {
     const sends = grants('FanoutFunctionRole')
       .filter(([a]) => a === 'sqs:SendMessage')
       .map(([, r]) => JSON.stringify(r));
-    assert.deepEqual(sends, [JSON.stringify({ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] })]);
+    assert.deepEqual(sends.sort(), [
+      JSON.stringify({ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }),
+      JSON.stringify({ 'Fn::GetAtt': ['DeliverQueue', 'Arn'] }),
+    ]);
+  });
+
+  it('gives fanout the delivery queue: send to it, and what its event source mapping needs, on it alone', () => {
+    const deliverArn = JSON.stringify({ 'Fn::GetAtt': ['DeliverQueue', 'Arn'] });
+    const onDeliver = grants('FanoutFunctionRole')
+      .filter(([, r]) => JSON.stringify(r) === deliverArn)
+      .map(([a]) => a)
+      .sort();
+    assert.deepEqual(onDeliver, [...contract.functions.fanout.permissions.deliverQueue!].sort());
+    assert.deepEqual(onDeliver, [
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+    ]);
+    for (const key of FUNCTION_KEYS.filter((k) => k !== 'fanout')) {
+      const role = `${contract.functions[key].logicalId}Role`;
+      assert.ok(!grants(role).some(([, r]) => JSON.stringify(r) === deliverArn), role);
+    }
+    const vars = props('FanoutFunction').Environment.Variables;
+    assert.deepEqual(vars.STARLING_DELIVER_QUEUE_URL, { Ref: 'DeliverQueue' });
+    assert.deepEqual(vars.STARLING_SHARD_THRESHOLD, { Ref: 'ShardThreshold' });
+    assert.deepEqual(vars.STARLING_SHARDS, { Ref: 'Shards' });
+    assert.deepEqual(vars.STARLING_SHARDED_HOLD_SECS, { Ref: 'ShardedHoldSecs' });
+    const params = template.toJSON().Parameters;
+    assert.equal(params.ShardThreshold.Default, 2000);
+    assert.equal(params.Shards.Default, 16);
+    assert.equal(params.Shards.MaxValue, 256);
+    assert.equal(params.ShardedHoldSecs.Default, 900);
   });
 
   it('lets send post to connections (POST only) and nothing else of the API', () => {
@@ -252,6 +285,38 @@ describe('queue and fanout', () => {
       ComparisonOperator: 'GreaterThanThreshold',
       Threshold: 0,
     });
+  });
+
+  it('has a FIFO delivery queue like the queue: same DLQ and redrive limit, visibility >= 6x the fanout timeout', () => {
+    const deliver = props('DeliverQueue');
+    const queue = props('Queue');
+    assert.equal(deliver.FifoQueue, true);
+    assert.equal(deliver.ContentBasedDeduplication, false);
+    assert.equal(deliver.DeduplicationScope, 'messageGroup');
+    assert.equal(deliver.FifoThroughputLimit, 'perMessageGroupId');
+    assert.equal(deliver.SqsManagedSseEnabled, true);
+    assert.ok(deliver.VisibilityTimeout >= 6 * props('FanoutFunction').Timeout);
+    assert.deepEqual(deliver.RedrivePolicy, queue.RedrivePolicy);
+    assert.equal(deliver.MessageRetentionPeriod, contract.deliverQueue.messageRetentionSeconds);
+    template.resourceCountIs('AWS::SQS::Queue', 3);
+  });
+
+  it('alarms when the oldest delivery record is older than QueueAgeAlarmSeconds', () => {
+    const alarm = props(contract.deliverQueue.oldestMessageAlarm.logicalId);
+    assert.equal(alarm.MetricName, 'ApproximateAgeOfOldestMessage');
+    assert.deepEqual(alarm.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DeliverQueue', 'QueueName'] } }]);
+    assert.deepEqual(alarm.Threshold, { Ref: 'QueueAgeAlarmSeconds' });
+    assert.equal(alarm.ComparisonOperator, 'GreaterThanThreshold');
+    assert.deepEqual(alarm.AlarmActions, props('QueueAgeAlarm').AlarmActions);
+  });
+
+  it('maps the delivery queue to the same fanout in batches of 10 with partial batch failures', () => {
+    const esm = props(contract.deliverQueue.eventSourceMapping);
+    assert.deepEqual(esm.EventSourceArn, { 'Fn::GetAtt': ['DeliverQueue', 'Arn'] });
+    assert.deepEqual(esm.FunctionName, { Ref: 'FanoutFunction' });
+    assert.equal(esm.BatchSize, 10);
+    assert.deepEqual(esm.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
   });
 
   it('maps the queue to fanout in batches of 10 with partial batch failures', () => {

@@ -5,6 +5,8 @@
 #   queue  FIFO, ContentBasedDeduplication off (senders give dedup ids), per-message-group throughput,
 #          visibility 180 s, retention 4 days, SQS-managed encryption, redrive to the FIFO DLQ (14 days)
 #          after STARLING_MAX_RECEIVE_COUNT receives (100, the templates' MaxReceiveCount default)
+#   delivery queue  {queue}-deliver.fifo, large rooms' shard deliveries (the fanout's
+#          STARLING_DELIVER_QUEUE_URL; it consumes the queue too): the same settings and the same DLQ
 # Idempotent: existing resources are kept (and their settings re-applied where the API allows).
 # localstack/tests/test_init_hook.py checks what it creates against infra/contract.json.
 #
@@ -21,6 +23,7 @@ TABLE="${STARLING_TABLE_NAME:-starling-dev}"
 QUEUE_BASE="${STARLING_QUEUE_NAME:-starling-dev}"   # like the devstack's --queue: without .fifo
 QUEUE="$QUEUE_BASE.fifo"
 DLQ="$QUEUE_BASE-dlq.fifo"
+DELIVER_QUEUE="$QUEUE_BASE-deliver.fifo"   # infra/contract.json deliverQueue.localNameSuffix
 MAX_RECEIVE_COUNT="${STARLING_MAX_RECEIVE_COUNT:-100}"
 VISIBILITY_TIMEOUT="${STARLING_VISIBILITY_TIMEOUT:-180}"
 read -r -a AWSLOCAL <<<"${AWSLOCAL:-awslocal}"
@@ -77,6 +80,9 @@ cat >"$attributes" <<JSON
 JSON
 queue_url="$(aws_ sqs create-queue --queue-name "$QUEUE" --attributes "file://$attributes" \
   --query QueueUrl --output text)"
+# The delivery queue: created with the queue's attributes (the same DLQ and redrive limit).
+deliver_url="$(aws_ sqs create-queue --queue-name "$DELIVER_QUEUE" --attributes "file://$attributes" \
+  --query QueueUrl --output text)"
 cat >"$attributes" <<JSON
 {
   "ContentBasedDeduplication": "false",
@@ -87,6 +93,7 @@ cat >"$attributes" <<JSON
 }
 JSON
 aws_ sqs set-queue-attributes --queue-url "$queue_url" --attributes "file://$attributes"
+aws_ sqs set-queue-attributes --queue-url "$deliver_url" --attributes "file://$attributes"
 
-echo "starling: table $TABLE, queue $queue_url, dead-letter queue $dlq_url"
-echo "starling: STARLING_TABLE=$TABLE STARLING_QUEUE_URL=$queue_url"
+echo "starling: table $TABLE, queue $queue_url, delivery queue $deliver_url, dead-letter queue $dlq_url"
+echo "starling: STARLING_TABLE=$TABLE STARLING_QUEUE_URL=$queue_url STARLING_DELIVER_QUEUE_URL=$deliver_url"
