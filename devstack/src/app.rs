@@ -34,6 +34,8 @@ pub(crate) struct App {
     pub(crate) stores: Stores,
     pub(crate) registry: Registry,
     pub(crate) source: Arc<dyn QueueSource>,
+    /// The delivery queue, which the fanout consumes too.
+    pub(crate) delivery_source: Arc<dyn QueueSource>,
     /// Planned faults (the HTTP endpoint exists only with `--faults`).
     pub(crate) faults: Arc<Faults>,
     /// Cancelled when connections must close (shutdown).
@@ -74,6 +76,7 @@ impl App {
             stores,
             registry: Registry::default(),
             source: ports.source,
+            delivery_source: ports.delivery_source,
             faults: faults.clone(),
             closing: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -104,6 +107,7 @@ impl HandlerDeps {
         let mut fanout =
             wiring::fanout(ports.store.clone(), fanout_pusher, ports.dead_letters.clone(), fanout_settings);
         fanout.stores.messages = Arc::new(Faulty::wrap(fanout.stores.messages, faults.clone()));
+        fanout.deliveries = Some(Arc::new(Faulty::wrap(ports.deliveries.clone(), faults.clone())));
         let action = wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
         let connection = wiring::connection(ports.store.clone(), queue);
         Self { connection, action, fanout }

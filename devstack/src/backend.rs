@@ -56,6 +56,10 @@ pub(crate) struct Ports {
     pub(crate) source: Arc<dyn QueueSource>,
     /// Its DLQ, where the fanout sends what it gives up on.
     pub(crate) dead_letters: Arc<dyn DeadLetters>,
+    /// The delivery queue, where the fanout puts a large room's shard deliveries.
+    pub(crate) deliveries: Arc<dyn Queue>,
+    /// The same queue, as the event source mapping reads it (for the fanout too).
+    pub(crate) delivery_source: Arc<dyn QueueSource>,
     /// For the Management API client the handlers post with.
     pub(crate) sdk: SdkConfig,
 }
@@ -73,7 +77,16 @@ async fn memory_ports(mapping: &MappingSettings) -> Ports {
     let store = Arc::new(MemoryStore::new());
     // One emulated queue behind both sides, so what the handlers enqueue is what the mapping receives.
     let fifo = Arc::new(FifoEmulator::new(mapping.visibility_timeout, mapping.max_receive_count));
-    Ports { store, queue: fifo.clone(), dead_letters: fifo.clone(), source: fifo, sdk: local_sdk_config().await }
+    let deliver = Arc::new(FifoEmulator::new(mapping.visibility_timeout, mapping.max_receive_count));
+    Ports {
+        store,
+        queue: fifo.clone(),
+        dead_letters: fifo.clone(),
+        source: fifo,
+        deliveries: deliver.clone(),
+        delivery_source: deliver,
+        sdk: local_sdk_config().await,
+    }
 }
 
 async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Faults>) -> Result<Ports, DevstackError> {
@@ -84,12 +97,19 @@ async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Fau
     DynamoStore::create_table_if_missing(&dynamo, &aws.table).await.map_err(DevstackError::Table)?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let (url, dlq_url) = create_queues(&sqs, &aws.queue, mapping).await?;
+    let visibility = visibility_secs(mapping);
+    let deliver_url =
+        SqsQueue::create_delivery_queue(&sqs, &aws.queue, &dlq_url, visibility, mapping.max_receive_count)
+            .await
+            .map_err(DevstackError::Queues)?;
     let store = Arc::new(DynamoStore::new(dynamo, aws.table.clone()));
     Ok(Ports {
         store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), url.clone())),
         dead_letters: Arc::new(SqsDeadLetters::new(sqs.clone(), dlq_url.clone())),
-        source: Arc::new(SqsSource::new(sqs, url, dlq_url)),
+        source: Arc::new(SqsSource::new(sqs.clone(), url, dlq_url.clone())),
+        deliveries: Arc::new(SqsQueue::new(sqs.clone(), deliver_url.clone())),
+        delivery_source: Arc::new(SqsSource::new(sqs, deliver_url, dlq_url)),
         sdk,
     })
 }
@@ -101,8 +121,12 @@ async fn create_queues(
     name: &str,
     mapping: &MappingSettings,
 ) -> Result<(String, String), DevstackError> {
-    let visibility = u32::try_from(mapping.visibility_timeout.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
-    SqsQueue::create_fifo_with_dlq(sqs, name, visibility, mapping.max_receive_count)
+    SqsQueue::create_fifo_with_dlq(sqs, name, visibility_secs(mapping), mapping.max_receive_count)
         .await
         .map_err(DevstackError::Queues)
+}
+
+/// The mapping's visibility timeout in whole seconds, rounded up, as CreateQueue takes it.
+fn visibility_secs(mapping: &MappingSettings) -> u32 {
+    u32::try_from(mapping.visibility_timeout.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX)
 }

@@ -119,9 +119,16 @@ impl Handle {
         self.app.source.send_raw(group, body).await
     }
 
-    /// What is in the dead-letter queue.
+    /// What is in the dead-letter queues (of the queue and of the delivery queue).
     pub async fn dlq(&self) -> Result<Vec<DlqEntry>, DevstackError> {
-        self.app.source.dlq().await
+        let mut entries = self.app.source.dlq().await?;
+        // On SQS both queues redrive to the one DLQ, which each source lists.
+        for entry in self.app.delivery_source.dlq().await? {
+            if !entries.iter().any(|e| e.message_id == entry.message_id) {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
     }
 
     /// Graceful shutdown: the fanout finishes the batches in flight, every client gets a close

@@ -103,7 +103,7 @@ pub(crate) async fn fresh_start(c: &Config) -> anyhow::Result<()> {
     tokio::time::sleep(starling_devstack::LONG_POLL + std::time::Duration::from_millis(500)).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let l = lambdas()?;
-    for queue in [l.var("STARLING_QUEUE_URL")?, l.var("STARLING_DLQ_URL")?] {
+    for queue in [l.var("STARLING_QUEUE_URL")?, l.var("STARLING_DLQ_URL")?, l.var("STARLING_DELIVER_QUEUE_URL")?] {
         sqs.purge_queue().queue_url(queue).send().await.with_context(|| format!("purging {queue}"))?;
     }
     empty_table(&aws_sdk_dynamodb::Client::new(&sdk), &aws.table).await

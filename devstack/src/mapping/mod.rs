@@ -38,21 +38,26 @@ pub(crate) struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Starts the configured number of pollers (at least one) on the app's queue; none when
-    /// the backend runs its own mapping (`event_source_mapping` off).
+    /// Starts the configured number of pollers (at least one) on each of the app's queues (the
+    /// queue and the delivery queue); none when the backend runs its own mapping
+    /// (`event_source_mapping` off).
     pub(crate) fn start(app: &App) -> Self {
         let settings: &MappingSettings = &app.config.mapping;
         let (paused, paused_rx) = watch::channel(app.config.start_paused);
         let cancel = CancellationToken::new();
         let locks = Arc::new(GroupLocks::default());
         let pollers = if app.config.event_source_mapping { settings.pollers.max(1) } else { 0 };
-        let pollers = (0..pollers)
-            .map(|_| {
+        // The fanout consumes both queues, each with its own pollers (two mappings in AWS).
+        let sources = [app.source.clone(), app.delivery_source.clone()];
+        let pollers = sources
+            .iter()
+            .flat_map(|source| std::iter::repeat_n(source, pollers))
+            .map(|source| {
                 let poller = Poller {
-                    source: app.source.clone(),
+                    source: source.clone(),
                     invoker: app.invoker.clone(),
                     batch_size: settings.batch_size,
-                    queue_name: app.source.name(),
+                    queue_name: source.name(),
                     groups: locks.clone(),
                     faults: app.faults.clone(),
                     visibility: settings.visibility_timeout,

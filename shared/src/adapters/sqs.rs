@@ -48,9 +48,41 @@ impl SqsQueue {
             .map_err(queue_err)?
             .queue_url
             .unwrap_or_default();
+        let url = Self::create_redriven(
+            client,
+            &format!("{name}.fifo"),
+            &dlq_url,
+            visibility_timeout_secs,
+            max_receive_count,
+        )
+        .await?;
+        Ok((url, dlq_url))
+    }
+
+    /// Creates the delivery queue beside `{name}.fifo`: `{name}-deliver.fifo`, with the same
+    /// attributes and the same DLQ (`dlq_url`), as the templates do; returns its url.
+    pub async fn create_delivery_queue(
+        client: &Client,
+        name: &str,
+        dlq_url: &str,
+        visibility_timeout_secs: u32,
+        max_receive_count: u32,
+    ) -> Result<String, QueueError> {
+        let queue = format!("{name}-deliver.fifo");
+        Self::create_redriven(client, &queue, dlq_url, visibility_timeout_secs, max_receive_count).await
+    }
+
+    /// Creates the FIFO queue `queue` redriving to `dlq_url` after `max_receive_count` receives.
+    async fn create_redriven(
+        client: &Client,
+        queue: &str,
+        dlq_url: &str,
+        visibility_timeout_secs: u32,
+        max_receive_count: u32,
+    ) -> Result<String, QueueError> {
         let dlq_arn = client
             .get_queue_attributes()
-            .queue_url(&dlq_url)
+            .queue_url(dlq_url)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
@@ -64,16 +96,8 @@ impl SqsQueue {
             (QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string()),
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
         ]);
-        let url = client
-            .create_queue()
-            .queue_name(format!("{name}.fifo"))
-            .set_attributes(Some(attributes))
-            .send()
-            .await
-            .map_err(queue_err)?
-            .queue_url
-            .unwrap_or_default();
-        Ok((url, dlq_url))
+        let created = client.create_queue().queue_name(queue).set_attributes(Some(attributes)).send().await;
+        Ok(created.map_err(queue_err)?.queue_url.unwrap_or_default())
     }
 }
 

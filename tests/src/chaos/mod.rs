@@ -39,7 +39,8 @@ pub async fn scenario(kind: Kind, name: &str, plan: impl Fn(&mut StdRng, &Cast) 
     let (runs, first, lanes) = (runs(), first_seed(), lanes());
     let seeds: Vec<Vec<u64>> =
         (0..lanes).map(|lane| (first..first + runs).filter(|s| (s - first) % lanes == lane).collect()).collect();
-    let outcomes = futures::future::join_all(seeds.into_iter().map(|s| lane(kind, s, &plan))).await;
+    let lanes = seeds.into_iter().enumerate().map(|(i, s)| lane(kind, i % 2 == 1, s, &plan));
+    let outcomes = futures::future::join_all(lanes).await;
     let mut failures = Vec::new();
     for outcome in outcomes {
         failures.extend(outcome?);
@@ -56,8 +57,11 @@ pub async fn scenario(kind: Kind, name: &str, plan: impl Fn(&mut StdRng, &Cast) 
 }
 
 /// One devstack and the runs of `seeds` on it, in turn; the failing runs, each with its seed.
+/// A `sharded` lane delivers every room of two subscribers or more through three shards on the
+/// delivery queue, so every fault also hits the second hop (odd lanes; the others post directly).
 async fn lane(
     kind: Kind,
+    sharded: bool,
     seeds: Vec<u64>,
     plan: &(dyn Fn(&mut StdRng, &Cast) -> Plan + Sync),
 ) -> anyhow::Result<Vec<String>> {
@@ -71,6 +75,10 @@ async fn lane(
         // attempts), as in the templates (100): records held back behind two poison messages
         // are received 10 times, and crashes and redeliveries count receives too.
         c.mapping.max_receive_count = 30;
+        if sharded {
+            c.fanout.shard_threshold = 2;
+            c.fanout.shards = 3;
+        }
     })
     .await?;
     let mut failures = Vec::new();
