@@ -116,7 +116,7 @@ export class StarlingStack extends Stack {
       MaxRooms: numberParam('MaxRooms', 100, 'STARLING_MAX_ROOMS, rooms one connection may join.'),
       FanoutConcurrency: numberParam(
         'FanoutConcurrency',
-        64,
+        128,
         'STARLING_FANOUT_CONCURRENCY, PostToConnection calls in flight per fanout invocation.',
       ),
       FanoutMaxAttempts: numberParam(
@@ -124,6 +124,12 @@ export class StarlingStack extends Stack {
         5,
         'STARLING_FANOUT_MAX_ATTEMPTS, failed attempts at one message (its own, not receives spent queued behind ' +
           'another) before the fanout sends it to the dead-letter queue with its reason. Keep well under MaxReceiveCount.',
+      ),
+      PresencePushLimit: numberParam(
+        'PresencePushLimit',
+        1000,
+        'STARLING_PRESENCE_PUSH_LIMIT, subscribers from which a room is no longer pushed presenceChanged, typing and ' +
+          'read (its members ask with the presence action).',
       ),
       ShardThreshold: numberParam(
         'ShardThreshold',
