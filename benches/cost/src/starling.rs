@@ -31,69 +31,94 @@ const SHARD_CONNECTIONS: usize = 1_000;
 /// mapping keeps the queue short.
 const CONNECT_CHUNK: usize = 100;
 
-/// Starling's three functions on one table and queue, and the event source mapping between them.
+/// Starling's three functions on one table, with the queue of its presence notices and the event
+/// source mapping that drains it; messages go to the workload's one message queue.
 struct Stack {
     connection: ConnectionDeps,
     send: SendDeps,
     fanout: FanoutDeps,
-    mapping: Mapping,
+    presence: Mapping,
+}
+
+/// Rooms on one table, and their connections (`callers[k]` is connection `rooms.start × size + k`).
+struct Shard {
+    rooms: std::ops::Range<usize>,
+    stack: Stack,
+    callers: Vec<Caller>,
 }
 
 /// Runs `w` on Starling: set-up counted apart from the messages.
 ///
-/// Rooms run in shards of at most [`SHARD_CONNECTIONS`], each on a table and queue of its own:
-/// moto answers an index Query or a FIFO send by going through the whole table or queue, which a
-/// 10,000-connection table makes quadratic. DynamoDB bills by the items read and written, not by
-/// the table's size, and no access crosses rooms, so this changes moto's time, not the bill.
+/// Rooms are set up in shards of at most [`SHARD_CONNECTIONS`], each on a table of its own: moto
+/// answers an index Query by sorting the whole table, which a 10,000-connection table makes
+/// quadratic. DynamoDB bills by the items read and written, not by the table's size, and no access
+/// crosses rooms, so this changes moto's time, not the bill. The messages share one queue, so the
+/// event source mapping's batches fill as they would in AWS; each record goes to its room's shard.
 pub(crate) async fn run(env: &Env, w: &Workload) -> Result<Measured, CostError> {
     let meter = Meter::new(GSIS);
-    let (mut connections, mut messages, mut message_time) = (0, 0, std::time::Duration::ZERO);
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let (messages_url, _) = queues(env, &format!("starling-cost-{}-{stamp}", w.room_size)).await?;
+    let mut shards = Vec::new();
     for (n, rooms) in w.shards(SHARD_CONNECTIONS).into_iter().enumerate() {
-        let stack = stack(env, &meter, w.room_size, n).await?;
+        let stack = stack(env, &meter, &format!("starling-cost-{}-{n}-{stamp}", w.room_size), &messages_url).await?;
         let first = rooms.start * w.room_size;
-        let last = (rooms.end * w.room_size).min(w.connections);
-        let callers: Vec<Caller> = (first..last).map(|i| caller(env, i)).collect();
-        meter.set_phase(Phase::Setup);
+        let callers: Vec<Caller> =
+            (first..(rooms.end * w.room_size).min(w.connections)).map(|i| caller(env, i)).collect();
         set_up(env, &stack, w, first, &callers).await?;
         meter.settle(&env.shadow).await?;
-
-        meter.set_phase(Phase::Message);
-        let started = Instant::now();
-        let senders: Vec<(String, &Caller)> =
-            rooms.clone().map(|r| (room_name(r), &callers[(r - rooms.start) * w.room_size])).collect();
-        stream::iter(&senders)
-            .map(|(room, caller)| frame(&stack.send, caller, send_frame(room), "accepted"))
-            .buffer_unordered(env.concurrency)
-            .try_collect::<Vec<()>>()
-            .await?;
-        stack.mapping.drain(&stack.fanout, Some(senders.len())).await?;
-        message_time += started.elapsed();
-        meter.settle(&env.shadow).await?;
-        (connections, messages) = (connections + callers.len(), messages + senders.len());
-        info!(system = "starling", room_size = w.room_size, shard = n, rooms = ?rooms, "sent");
+        shards.push(Shard { rooms, stack, callers });
     }
-    Ok(Measured::of(&meter, connections, messages, message_time))
+
+    meter.set_phase(Phase::Message);
+    let started = Instant::now();
+    let senders: Vec<(String, &Shard)> =
+        shards.iter().flat_map(|s| s.rooms.clone().map(move |r| (room_name(r), s))).collect();
+    stream::iter(&senders)
+        .map(|(room, s)| {
+            let caller = &s.callers[(room_index(room) - s.rooms.start) * w.room_size];
+            frame(&s.stack.send, caller, send_frame(room), "accepted")
+        })
+        .buffer_unordered(env.concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let route = |r: &Record| {
+        let room = r.group.as_deref().map(room_index).unwrap_or(usize::MAX);
+        shards.iter().find(|s| s.rooms.contains(&room)).map(|s| &s.stack.fanout)
+    };
+    Mapping::new(env, &meter, messages_url).drain(route, Some(senders.len())).await?;
+    let message_time = started.elapsed();
+    meter.settle(&env.shadow).await?;
+    let connections = shards.iter().map(|s| s.callers.len()).sum();
+    info!(system = "starling", room_size = w.room_size, messages = senders.len(), "sent");
+    Ok(Measured::of(&meter, connections, senders.len(), message_time))
 }
 
-async fn stack(env: &Env, meter: &std::sync::Arc<Meter>, room_size: usize, shard: usize) -> Result<Stack, CostError> {
-    let name = format!("starling-cost-{room_size}-{shard}-{}", chrono::Utc::now().timestamp_millis());
-    // Tables and queues are the control plane (SAM or CDK in AWS), created uncounted.
-    let admin_sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    DynamoStore::create_table_if_missing(&aws_sdk_dynamodb::Client::new(&env.sdk), &name).await?;
-    let (queue_url, dlq_url) = SqsQueue::create_fifo_with_dlq(&admin_sqs, &name, 180, 100).await?;
+/// The index of a room named by [`room_name`].
+fn room_index(room: &str) -> usize {
+    room.trim_start_matches("room-").parse().unwrap_or(usize::MAX)
+}
+
+/// A FIFO queue and its DLQ, uncounted: queues and tables are the control plane (SAM or CDK).
+async fn queues(env: &Env, name: &str) -> Result<(String, String), CostError> {
+    Ok(SqsQueue::create_fifo_with_dlq(&aws_sdk_sqs::Client::new(&env.sdk), name, 180, 100).await?)
+}
+
+async fn stack(env: &Env, meter: &std::sync::Arc<Meter>, name: &str, messages_url: &str) -> Result<Stack, CostError> {
+    DynamoStore::create_table_if_missing(&aws_sdk_dynamodb::Client::new(&env.sdk), name).await?;
+    let (presence_url, dlq_url) = queues(env, name).await?;
     let clients = Clients::intercepted(&env.sdk, vec![meter.interceptor()]);
-    let table = name.clone();
-    let limits = SendLimits::default();
+    let table = name.to_owned();
+    let (limits, endpoint_override) = (SendLimits::default(), None);
     Ok(Stack {
-        connection: clients.connection_deps(ConnectionConfig { table: table.clone(), queue_url: queue_url.clone() }),
+        connection: clients.connection_deps(ConnectionConfig { table: table.clone(), queue_url: presence_url.clone() }),
         send: clients.send_deps(SendConfig {
             table: table.clone(),
-            queue_url: queue_url.clone(),
+            queue_url: messages_url.to_owned(),
             limits,
-            endpoint_override: None,
+            endpoint_override,
         }),
         fanout: clients.fanout_deps(FanoutConfig { table, dlq_url, settings: FanoutSettings::default() }),
-        mapping: Mapping::new(env, meter, queue_url),
+        presence: Mapping::new(env, meter, presence_url),
     })
 }
 
@@ -113,14 +138,14 @@ async fn set_up(env: &Env, stack: &Stack, w: &Workload, first: usize, callers: &
             .buffer_unordered(env.concurrency)
             .try_collect::<Vec<()>>()
             .await?;
-        stack.mapping.drain(&stack.fanout, None).await?;
+        stack.presence.drain(|_| Some(&stack.fanout), None).await?;
     }
     stream::iter(callers.iter().enumerate())
         .map(|(k, c)| frame(&stack.send, c, join_frame(&w.room_of(first + k)), "joined"))
         .buffer_unordered(env.concurrency)
         .try_collect::<Vec<()>>()
         .await?;
-    stack.mapping.drain(&stack.fanout, None).await?;
+    stack.presence.drain(|_| Some(&stack.fanout), None).await?;
     info!(system = "starling", room_size = w.room_size, connections = callers.len(), "set up");
     Ok(())
 }
@@ -157,33 +182,51 @@ impl Mapping {
     }
 
     /// Runs the fanout over the queue until `expected` records are done, or, without one, until a
-    /// receive comes back empty. Every record must succeed.
-    async fn drain(&self, fanout: &FanoutDeps, expected: Option<usize>) -> Result<usize, CostError> {
+    /// receive comes back empty; `route` names the fanout (the shard) of each record. Every record
+    /// must succeed.
+    async fn drain<'a>(
+        &self,
+        route: impl Fn(&Record) -> Option<&'a FanoutDeps>,
+        expected: Option<usize>,
+    ) -> Result<usize, CostError> {
         let mut done = 0;
         while expected.is_none_or(|n| done < n) {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(BATCH)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .map_err(CostError::sdk)?
-                .messages
-                .unwrap_or_default();
+            let received = self.receive().await?;
             if received.is_empty() && expected.is_none() {
                 break;
             }
-            let records: Vec<(Record, String)> = received.into_iter().filter_map(record_of).collect();
-            let failed = fanout::process_batch(fanout, records.iter().map(|(r, _)| r.clone()).collect()).await;
-            if !failed.is_empty() {
-                return Err(CostError::Unexpected(format!("the fanout failed records {failed:?}")));
+            let mut by_shard: Vec<(&FanoutDeps, Vec<Record>)> = Vec::new();
+            for (record, _) in &received {
+                let deps = route(record).ok_or_else(|| CostError::Unexpected(format!("no shard for {record:?}")))?;
+                match by_shard.iter_mut().find(|(d, _)| std::ptr::eq(*d, deps)) {
+                    Some((_, records)) => records.push(record.clone()),
+                    None => by_shard.push((deps, vec![record.clone()])),
+                }
             }
-            self.delete(records.iter().map(|(_, receipt)| receipt.as_str())).await?;
-            done += records.len();
+            for (deps, records) in by_shard {
+                let failed = fanout::process_batch(deps, records).await;
+                if !failed.is_empty() {
+                    return Err(CostError::Unexpected(format!("the fanout failed records {failed:?}")));
+                }
+            }
+            self.delete(received.iter().map(|(_, receipt)| receipt.as_str())).await?;
+            done += received.len();
         }
         Ok(done)
+    }
+
+    /// One receive of up to a batch, as records and their receipt handles.
+    async fn receive(&self) -> Result<Vec<(Record, String)>, CostError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(BATCH)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(CostError::sdk)?;
+        Ok(out.messages.unwrap_or_default().into_iter().filter_map(record_of).collect())
     }
 
     async fn delete(&self, receipts: impl Iterator<Item = &str>) -> Result<(), CostError> {
