@@ -4,7 +4,8 @@
 # delivered message as AWS bills them (benches/cost; docs/deploy.md, "Cost benchmark").
 #   scripts/cost.sh [--release] [--quick] [--json] [starling-cost options]
 # Without --quick: 10,000 connections in rooms of 10, 100 and 1,000, one message per room (1,110
-# messages; more than half an hour on moto: `--room-sizes 1000` alone takes about 13 minutes).
+# messages; over an hour on moto, most of it the Scan design's 1,000 Scans for rooms of 10;
+# `--room-sizes 100` alone took 13 minutes).
 # --quick, for CI: the first 10 rooms of each size, at most 1,000 connections' worth (the Scan's
 # table still holds all 10,000); about two to three minutes.
 # --release builds the bench with the release profile (slower to build; moto is the bottleneck).
