@@ -7,6 +7,7 @@ and then 1 of the 450 acknowledged puts. Run: .venv/bin/python -m pytest scripts
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,8 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory):
+def serve(tmp_path_factory, env=None):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
@@ -40,6 +40,7 @@ def endpoint(tmp_path_factory):
             [sys.executable, str(SCRIPTS / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -51,6 +52,20 @@ def endpoint(tmp_path_factory):
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"moto_server.py did not start: {log.read_text()}") from None
             time.sleep(0.2)
+    return server, url
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    server, url = serve(tmp_path_factory)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def item_snapshots_endpoint(tmp_path_factory):
+    server, url = serve(tmp_path_factory, {"STARLING_MOTO_ITEM_SNAPSHOTS": "1"})
     yield url
     server.terminate()
     server.wait(timeout=10)
@@ -151,3 +166,35 @@ def test_sqs_long_polls_are_not_held_up_by_dynamodb(endpoint):
     assert answered < 2.5, f"DynamoDB answered after {answered:.1f}s, behind the long polls"
     assert all(p >= 2.5 for p in polls), polls
     assert total < 6, f"three 3 s long polls took {total:.1f}s: they ran one after another"
+
+
+def test_item_snapshots_undo_exactly_what_a_cancelled_transaction_wrote(item_snapshots_endpoint):
+    ddb = client(item_snapshots_endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="t", Item={"pk": {"S": "counted"}, "n": {"N": "1"}})
+    ddb.put_item(TableName="t", Item={"pk": {"S": "taken"}})
+    count = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "counted"}},
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+    taken = {"Put": {"TableName": "t", "Item": {"pk": {"S": "taken"}}, "ConditionExpression": "attribute_not_exists(pk)"}}
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[count, {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}, taken])
+
+    def get(key):
+        return ddb.get_item(TableName="t", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+
+    assert get("counted") == {"pk": {"S": "counted"}, "n": {"N": "1"}}
+    assert get("new") is None
+    assert get("taken") == {"pk": {"S": "taken"}}
+    ddb.transact_write_items(TransactItems=[count])
+    assert get("counted") == {"pk": {"S": "counted"}, "n": {"N": "2"}}

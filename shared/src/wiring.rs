@@ -53,45 +53,122 @@ pub fn fanout(
 
 /// The AWS adapters, each client built once from the function's SDK config.
 pub mod aws {
+    use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+
     use super::*;
+
+    /// The SDK clients the AWS adapters are built on. The functions take them plain from their
+    /// SDK config ([`Clients::new`]); [`Clients::intercepted`] adds interceptors to every client,
+    /// so a caller that observes requests (the cost benchmark) still wires through here.
+    #[derive(Debug, Clone)]
+    pub struct Clients {
+        sdk: SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        interceptors: Vec<SharedInterceptor>,
+    }
+
+    impl Clients {
+        /// Every client from `sdk` as it is.
+        pub fn new(sdk: &SdkConfig) -> Self {
+            Self::intercepted(sdk, Vec::new())
+        }
+
+        /// Every client from `sdk`, each with `interceptors` (DynamoDB, SQS and the Management
+        /// API's per-endpoint clients).
+        pub fn intercepted(sdk: &SdkConfig, interceptors: Vec<SharedInterceptor>) -> Self {
+            let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+            let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+            for interceptor in &interceptors {
+                dynamodb.push_interceptor(interceptor.clone());
+                sqs.push_interceptor(interceptor.clone());
+            }
+            Self {
+                sdk: sdk.clone(),
+                dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+                sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+                interceptors,
+            }
+        }
+
+        /// DynamoDB, single table.
+        pub fn store(&self, table: impl Into<String>) -> Arc<DynamoStore> {
+            Arc::new(DynamoStore::new(self.dynamodb.clone(), table.into()))
+        }
+
+        /// SQS FIFO.
+        pub fn queue(&self, url: impl Into<String>) -> Arc<SqsQueue> {
+            Arc::new(SqsQueue::new(self.sqs.clone(), url))
+        }
+
+        /// The FIFO dead-letter queue the fanout sends what it gives up on.
+        pub fn dead_letters(&self, url: impl Into<String>) -> Arc<SqsDeadLetters> {
+            Arc::new(SqsDeadLetters::new(self.sqs.clone(), url))
+        }
+
+        /// The Management API, one client per endpoint.
+        pub fn pusher(&self) -> Arc<ManagementApiPusher> {
+            let pusher = self
+                .interceptors
+                .iter()
+                .cloned()
+                .fold(ManagementApiPusher::new(self.sdk.clone()), |p, i| p.with_interceptor(i));
+            Arc::new(pusher)
+        }
+
+        /// `$connect` and `$disconnect`.
+        pub fn connection_deps(&self, config: ConnectionConfig) -> ConnectionDeps {
+            super::connection(self.store(config.table), self.queue(config.queue_url))
+        }
+
+        /// The `send` function.
+        pub fn send_deps(&self, config: SendConfig) -> SendDeps {
+            let (limits, endpoint) = (config.limits, config.endpoint_override);
+            super::send(self.store(config.table), self.queue(config.queue_url), self.pusher(), limits, endpoint)
+        }
+
+        /// The fanout.
+        pub fn fanout_deps(&self, config: FanoutConfig) -> FanoutDeps {
+            let (store, dead_letters) = (self.store(config.table), self.dead_letters(config.dlq_url));
+            let mut deps = super::fanout(store, self.pusher(), dead_letters, config.settings);
+            deps.deliveries = config.deliver_queue_url.map(|url| self.queue(url) as Arc<dyn Queue>);
+            deps
+        }
+    }
 
     /// DynamoDB, single table.
     pub fn store(sdk: &SdkConfig, table: impl Into<String>) -> Arc<DynamoStore> {
-        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table.into()))
+        Clients::new(sdk).store(table)
     }
 
     /// SQS FIFO.
     pub fn queue(sdk: &SdkConfig, url: impl Into<String>) -> Arc<SqsQueue> {
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+        Clients::new(sdk).queue(url)
     }
 
     /// The FIFO dead-letter queue the fanout sends what it gives up on.
     pub fn dead_letters(sdk: &SdkConfig, url: impl Into<String>) -> Arc<SqsDeadLetters> {
-        Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url))
+        Clients::new(sdk).dead_letters(url)
     }
 
     /// The Management API, one client per endpoint.
     pub fn pusher(sdk: &SdkConfig) -> Arc<ManagementApiPusher> {
-        Arc::new(ManagementApiPusher::new(sdk.clone()))
+        Clients::new(sdk).pusher()
     }
 
     /// `$connect` and `$disconnect` on AWS.
     pub fn connection_deps(sdk: &SdkConfig, config: ConnectionConfig) -> ConnectionDeps {
-        super::connection(store(sdk, config.table), queue(sdk, config.queue_url))
+        Clients::new(sdk).connection_deps(config)
     }
 
     /// The `send` function on AWS.
     pub fn send_deps(sdk: &SdkConfig, config: SendConfig) -> SendDeps {
-        let (limits, endpoint) = (config.limits, config.endpoint_override);
-        super::send(store(sdk, config.table), queue(sdk, config.queue_url), pusher(sdk), limits, endpoint)
+        Clients::new(sdk).send_deps(config)
     }
 
     /// The fanout on AWS.
     pub fn fanout_deps(sdk: &SdkConfig, config: FanoutConfig) -> FanoutDeps {
-        let mut deps =
-            super::fanout(store(sdk, config.table), pusher(sdk), dead_letters(sdk, config.dlq_url), config.settings);
-        deps.deliveries = config.deliver_queue_url.map(|url| queue(sdk, url) as Arc<dyn Queue>);
-        deps
+        Clients::new(sdk).fanout_deps(config)
     }
 
     // The binaries' init: the configuration is read before any client is built, so a missing

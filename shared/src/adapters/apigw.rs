@@ -10,6 +10,7 @@ use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use super::is_throttle;
 use crate::ports::{PushError, Pusher};
@@ -20,6 +21,7 @@ use crate::protocol::MAX_FRAME_BYTES;
 #[derive(Debug)]
 pub struct ManagementApiPusher {
     config: SdkConfig,
+    interceptors: Vec<SharedInterceptor>,
     clients: Mutex<HashMap<String, Client>>,
 }
 
@@ -28,7 +30,14 @@ impl ManagementApiPusher {
     /// post to each endpoint. Clients are made lazily because the endpoint is only known from
     /// each event or message (or the `STARLING_WS_ENDPOINT` override).
     pub fn new(config: SdkConfig) -> Self {
-        Self { config, clients: Mutex::default() }
+        Self { config, interceptors: Vec::new(), clients: Mutex::default() }
+    }
+
+    /// Adds `interceptor` to every client this pusher builds (the cost benchmark counts posts
+    /// with one).
+    pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
+        self.interceptors.push(interceptor);
+        self
     }
 
     /// Uses `client` for `endpoint` (tests inject mocked clients this way).
@@ -45,11 +54,13 @@ impl ManagementApiPusher {
                 // The callers retry posts with their `PushPolicy`, one bounded loop; the SDK's own
                 // retries (seconds of back-off each) would multiply it, and one subscriber whose
                 // posts fail would hold up its room's whole fanout.
-                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
+                let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
                     .endpoint_url(endpoint)
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                Client::from_conf(conf)
+                    .retry_config(RetryConfig::disabled());
+                for interceptor in &self.interceptors {
+                    conf.push_interceptor(interceptor.clone());
+                }
+                Client::from_conf(conf.build())
             })
             .clone()
     }
