@@ -22,6 +22,7 @@ use crate::gateway::Registry;
 use crate::ids;
 use crate::invoke::{Functions, InProcess, Invoker, LambdaInvoker};
 use crate::mapping::QueueSource;
+use crate::post::{LocalPusher, Poster};
 
 /// Shared by the gateway, the management API and the mapping.
 pub(crate) struct App {
@@ -32,7 +33,9 @@ pub(crate) struct App {
     pub(crate) invoker: Arc<dyn Invoker>,
     /// The store, as the handlers see it, for the management API and the test hooks.
     pub(crate) stores: Stores,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Arc<Registry>,
+    /// PostToConnection, for the management API's route.
+    pub(crate) poster: Poster,
     pub(crate) source: Arc<dyn QueueSource>,
     /// Planned faults (the HTTP endpoint exists only with `--faults`).
     pub(crate) faults: Arc<Faults>,
@@ -57,7 +60,13 @@ impl App {
         faults: &Arc<Faults>,
         management: String,
     ) -> Self {
-        let deps = HandlerDeps::over(&ports, faults, &config, management);
+        let registry = Arc::new(Registry::default());
+        let poster = Poster {
+            registry: registry.clone(),
+            faults: faults.clone(),
+            connections: Stores::new(ports.store.clone()).connections,
+        };
+        let deps = HandlerDeps::over(&ports, &poster, &config, management);
         let stores = deps.action.stores.clone();
         let invoker: Arc<dyn Invoker> = match &config.functions {
             Functions::InProcess => Arc::new(InProcess {
@@ -72,7 +81,8 @@ impl App {
         Self {
             invoker,
             stores,
-            registry: Registry::default(),
+            registry,
+            poster,
             source: ports.source,
             faults: faults.clone(),
             closing: CancellationToken::new(),
@@ -92,11 +102,14 @@ struct HandlerDeps {
 }
 
 impl HandlerDeps {
-    fn over(ports: &Ports, faults: &Arc<Faults>, config: &Config, management: String) -> Self {
+    fn over(ports: &Ports, poster: &Poster, config: &Config, management: String) -> Self {
+        let faults = &poster.faults;
         // Every sender's enqueue can be made to fail; the fanout's appends can fail, and its
         // invocation can crash after storing or between posts.
         let queue: Arc<dyn Queue> = Arc::new(Faulty::wrap(ports.queue.clone(), faults.clone()));
-        let pusher: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        // Posts to this devstack skip HTTP (see `post.rs`); any other endpoint gets the SDK's.
+        let over_http: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        let pusher: Arc<dyn Pusher> = Arc::new(LocalPusher::new(poster.clone(), management.clone(), over_http));
         let mut fanout_settings = config.fanout.clone();
         fanout_settings.endpoint_override = Some(management.clone());
         fit_to_redrive(&mut fanout_settings, config.mapping.max_receive_count);

@@ -180,14 +180,15 @@ struct Run {
 /// Runs the benchmark and returns its figures.
 pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     check(args)?;
+    let run_id = chrono::Utc::now().timestamp_millis();
     let room = match &args.room {
         Some(room) => room.clone(),
-        None => RoomId::parse(&format!("bench-{}", chrono::Utc::now().timestamp_millis())).map_err(CliError::Usage)?,
+        None => RoomId::parse(&format!("bench-{run_id}")).map_err(CliError::Usage)?,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let mut sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
     let bar = progress_bar(args);
-    let clients = connect_all(args, &room, &bar).await?;
+    let clients = connect_all(args, run_id, &room, &bar).await?;
     let (clients, settled_in) = if args.settle_ms > 0 {
         bar.set_message("settling");
         let (clients, took) = settle::settle(clients, Duration::from_millis(args.settle_ms), deadline).await?;
@@ -228,7 +229,7 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     }
     bar.finish_and_clear();
     drop(outboxes);
-    futures::future::join_all(finished.into_iter().map(Client::close)).await;
+    futures::future::join_all(finished.into_iter().map(|c| leave_and_close(c, &room))).await;
     let rss = match sampler {
         Some(s) => Some(s.finish().await?),
         None => None,
@@ -288,12 +289,15 @@ fn progress_bar(args: &BenchArgs) -> ProgressBar {
     bar
 }
 
-/// Connects every client and joins it to `room`, a few at a time.
-async fn connect_all(args: &BenchArgs, room: &RoomId, bar: &ProgressBar) -> Result<Vec<Client>, CliError> {
+/// Connects every client and joins it to `room`, a few at a time. The users are this run's own
+/// (`bench-<run>-<i>`): membership outlives connections, and a user is announced to every room
+/// it is a member of, so users shared with an earlier run would carry that run's presence
+/// announcements (still queued after an overload) into this run's room.
+async fn connect_all(args: &BenchArgs, run_id: i64, room: &RoomId, bar: &ProgressBar) -> Result<Vec<Client>, CliError> {
     let mut clients = Vec::with_capacity(args.clients);
     let mut pending = futures::stream::iter(0..args.clients)
         .map(|i| async move {
-            let token = mint_token(&args.secret, &format!("bench-{i}"), 3600)?;
+            let token = mint_token(&args.secret, &format!("bench-{run_id}-{i}"), 3600)?;
             let mut client = Client::connect(&args.url, &token).await?;
             client.set_timeout(JOIN_TIMEOUT);
             client.join(room).await?;
@@ -306,6 +310,18 @@ async fn connect_all(args: &BenchArgs, room: &RoomId, bar: &ProgressBar) -> Resu
         bar.inc(1);
     }
     Ok(clients)
+}
+
+/// How long a client waits for `left` before closing anyway.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Leaves the room, then closes. Without the leave each close announces the user offline to
+/// the clients still in the room: about N²/2 posts after the figures are taken, which the next
+/// run would find still queued. Failures are ignored: the figures are already in.
+async fn leave_and_close(mut client: Client, room: &RoomId) {
+    client.set_timeout(LEAVE_TIMEOUT);
+    let _ = client.request(&Request::Leave { room: room.clone() }).await;
+    let _ = client.close().await;
 }
 
 /// Sends `args.messages` at `args.rate`, round robin over the clients; returns how many went out.
