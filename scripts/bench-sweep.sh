@@ -7,7 +7,8 @@
 # rate that overloads it also shows whether the runs after it recover.
 #   scripts/bench-sweep.sh [--clients N] [--secs S] [--settle-ms MS] [--] RATE...
 #   e.g. scripts/bench-sweep.sh 10 20 30 40 50 75 100 10 10
-# Devstack flags go in DEVSTACK_ARGS (e.g. DEVSTACK_ARGS="--pollers 2").
+# Devstack flags go in DEVSTACK_ARGS (e.g. DEVSTACK_ARGS="--pollers 2"); BIN_DIR=DIR runs the
+# binaries in DIR as they are (an earlier build, to compare) instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=200 secs=5 settle=0
@@ -24,8 +25,12 @@ rates=("$@")
 [[ ${#rates[@]} -gt 0 ]] || rates=(10 20 30 40 50 75 100)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-cargo build --release --locked -p starling-devstack -p starling-cli >&2
-bin="${CARGO_TARGET_DIR:-target}/release"
+if [[ -n ${BIN_DIR:-} ]]; then
+  bin=$BIN_DIR
+else
+  cargo build --release --locked -p starling-devstack -p starling-cli >&2
+  bin="${CARGO_TARGET_DIR:-target}/release"
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log="${TMPDIR:-/tmp}/starling-sweep-devstack.log"
 # shellcheck disable=SC2086 # DEVSTACK_ARGS is a list of flags

@@ -136,6 +136,34 @@ fn fit_to_redrive(settings: &mut FanoutSettings, max_receive_count: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::ConnectionMeta;
+    use starling_shared::ports::PushError;
+
+    /// The in-process functions post to this devstack's connections without its HTTP
+    /// Management API, which cost each post a signed request and a TCP connection to itself
+    /// (`post.rs`). Nothing listens at the endpoint here: a post that went over HTTP would fail.
+    #[tokio::test]
+    async fn in_process_functions_post_without_http() {
+        let config = Config::default();
+        let faults = Arc::new(Faults::new(false));
+        let ports = crate::backend::ports(&config, &faults).await.expect("memory ports");
+        let registry = Arc::new(Registry::default());
+        let connections = Stores::new(ports.store.clone()).connections;
+        let poster = Poster { registry: registry.clone(), faults, connections };
+        let nothing_listens = "http://127.0.0.1:1/local".to_owned();
+        let deps = HandlerDeps::over(&ports, &poster, &config, nothing_listens.clone());
+        let meta = ConnectionMeta::sample();
+        let (conn, mut outbox) = registry.new_conn(meta.clone(), 1 << 20);
+        registry.insert(conn);
+
+        for (who, pusher) in [("fanout", &deps.fanout.pusher), ("send", &deps.action.pusher)] {
+            let posted = pusher.post(&nothing_listens, &meta.connection_id, b"{}").await;
+            assert!(posted.is_ok(), "{who}: {posted:?}");
+            assert!(outbox.try_recv().is_ok(), "{who}: the frame is in the connection's outbox");
+        }
+        let unknown = deps.fanout.pusher.post(&nothing_listens, "AAAAAAAAAAAAAAA=", b"{}").await;
+        assert!(matches!(unknown, Err(PushError::Gone(_))), "{unknown:?}");
+    }
 
     #[test]
     fn the_fanouts_limits_fit_under_a_small_redrive() {
