@@ -123,3 +123,49 @@ impl Pusher for LocalPusher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ConnectionMeta;
+    use starling_shared::adapters::memory::{MemoryPusher, MemoryStore};
+
+    const HERE: &str = "http://127.0.0.1:3001/local";
+
+    fn pusher(registry: &Arc<Registry>, elsewhere: Arc<MemoryPusher>) -> LocalPusher {
+        let poster = Poster {
+            registry: registry.clone(),
+            faults: Arc::new(Faults::new(false)),
+            connections: Arc::new(MemoryStore::new()),
+        };
+        LocalPusher::new(poster, HERE.to_owned(), elsewhere)
+    }
+
+    #[tokio::test]
+    async fn posts_answer_as_the_sdk_adapter_maps_the_management_api() {
+        let registry = Arc::new(Registry::default());
+        let local = pusher(&registry, Arc::new(MemoryPusher::default()));
+        let meta = ConnectionMeta::sample();
+        // Room for one small frame only: the second finds the outbox full.
+        let (conn, _outbox) = registry.new_conn(meta.clone(), 20);
+        registry.insert(conn);
+        let id = meta.connection_id.as_str();
+
+        assert!(local.post(HERE, id, b"{}").await.is_ok());
+        assert!(matches!(local.post(HERE, id, b"{}").await, Err(PushError::Throttled(_))));
+        assert!(matches!(local.post(HERE, id, b"{}").await, Err(PushError::Gone(_))), "closing once not read");
+        let big = vec![b'x'; MAX_POST_BYTES + 1];
+        assert!(matches!(local.post(HERE, "other", &big).await, Err(PushError::TooLarge { .. })));
+        assert!(matches!(local.post(&format!("{HERE}/"), "other", b"{}").await, Err(PushError::Gone(_))));
+    }
+
+    #[tokio::test]
+    async fn posts_to_another_endpoint_go_over_the_sdk_adapter() {
+        let registry = Arc::new(Registry::default());
+        let elsewhere = Arc::new(MemoryPusher::default());
+        elsewhere.connect("abc");
+        let local = pusher(&registry, elsewhere.clone());
+        local.post("https://abc.execute-api.us-east-1.amazonaws.com/prod", "abc", b"{}").await.expect("posted");
+        assert_eq!(elsewhere.posts_to("abc"), ["{}"]);
+    }
+}
