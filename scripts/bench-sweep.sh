@@ -37,8 +37,10 @@ log="${TMPDIR:-/tmp}/starling-sweep-devstack.log"
 "$bin/starling-devstack" --port "$port" --rate-limit 1000000 ${DEVSTACK_ARGS:-} > "$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+# It prints its URLs once it listens.
+for _ in $(seq 300); do
+  grep -q "WebSocket:" "$log" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.1
 done
 
