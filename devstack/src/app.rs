@@ -22,6 +22,7 @@ use crate::gateway::Registry;
 use crate::ids;
 use crate::invoke::{Functions, InProcess, Invoker, LambdaInvoker};
 use crate::mapping::QueueSource;
+use crate::post::{LocalPusher, Poster};
 
 /// Shared by the gateway, the management API and the mapping.
 pub(crate) struct App {
@@ -32,7 +33,9 @@ pub(crate) struct App {
     pub(crate) invoker: Arc<dyn Invoker>,
     /// The store, as the handlers see it, for the management API and the test hooks.
     pub(crate) stores: Stores,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Arc<Registry>,
+    /// PostToConnection, for the management API's route.
+    pub(crate) poster: Poster,
     pub(crate) source: Arc<dyn QueueSource>,
     /// The delivery queue, which the fanout consumes too.
     pub(crate) delivery_source: Arc<dyn QueueSource>,
@@ -59,7 +62,13 @@ impl App {
         faults: &Arc<Faults>,
         management: String,
     ) -> Self {
-        let deps = HandlerDeps::over(&ports, faults, &config, management);
+        let registry = Arc::new(Registry::default());
+        let poster = Poster {
+            registry: registry.clone(),
+            faults: faults.clone(),
+            connections: Stores::new(ports.store.clone()).connections,
+        };
+        let deps = HandlerDeps::over(&ports, &poster, &config, management);
         let stores = deps.action.stores.clone();
         let invoker: Arc<dyn Invoker> = match &config.functions {
             Functions::InProcess => Arc::new(InProcess {
@@ -74,7 +83,8 @@ impl App {
         Self {
             invoker,
             stores,
-            registry: Registry::default(),
+            registry,
+            poster,
             source: ports.source,
             delivery_source: ports.delivery_source,
             faults: faults.clone(),
@@ -95,11 +105,14 @@ struct HandlerDeps {
 }
 
 impl HandlerDeps {
-    fn over(ports: &Ports, faults: &Arc<Faults>, config: &Config, management: String) -> Self {
+    fn over(ports: &Ports, poster: &Poster, config: &Config, management: String) -> Self {
+        let faults = &poster.faults;
         // Every sender's enqueue can be made to fail; the fanout's appends can fail, and its
         // invocation can crash after storing or between posts.
         let queue: Arc<dyn Queue> = Arc::new(Faulty::wrap(ports.queue.clone(), faults.clone()));
-        let pusher: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        // Posts to this devstack skip HTTP (see `post.rs`); any other endpoint gets the SDK's.
+        let over_http: Arc<dyn Pusher> = Arc::new(ManagementApiPusher::new(ports.sdk.clone()));
+        let pusher: Arc<dyn Pusher> = Arc::new(LocalPusher::new(poster.clone(), management.clone(), over_http));
         let mut fanout_settings = config.fanout.clone();
         fanout_settings.endpoint_override = Some(management.clone());
         fit_to_redrive(&mut fanout_settings, config.mapping.max_receive_count);
@@ -127,6 +140,34 @@ fn fit_to_redrive(settings: &mut FanoutSettings, max_receive_count: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::ConnectionMeta;
+    use starling_shared::ports::PushError;
+
+    /// The in-process functions post to this devstack's connections without its HTTP
+    /// Management API, which cost each post a signed request and a TCP connection to itself
+    /// (`post.rs`). Nothing listens at the endpoint here: a post that went over HTTP would fail.
+    #[tokio::test]
+    async fn in_process_functions_post_without_http() {
+        let config = Config::default();
+        let faults = Arc::new(Faults::new(false));
+        let ports = crate::backend::ports(&config, &faults).await.expect("memory ports");
+        let registry = Arc::new(Registry::default());
+        let connections = Stores::new(ports.store.clone()).connections;
+        let poster = Poster { registry: registry.clone(), faults, connections };
+        let nothing_listens = "http://127.0.0.1:1/local".to_owned();
+        let deps = HandlerDeps::over(&ports, &poster, &config, nothing_listens.clone());
+        let meta = ConnectionMeta::sample();
+        let (conn, mut outbox) = registry.new_conn(meta.clone(), 1 << 20);
+        registry.insert(conn);
+
+        for (who, pusher) in [("fanout", &deps.fanout.pusher), ("send", &deps.action.pusher)] {
+            let posted = pusher.post(&nothing_listens, &meta.connection_id, b"{}").await;
+            assert!(posted.is_ok(), "{who}: {posted:?}");
+            assert!(outbox.try_recv().is_ok(), "{who}: the frame is in the connection's outbox");
+        }
+        let unknown = deps.fanout.pusher.post(&nothing_listens, "AAAAAAAAAAAAAAA=", b"{}").await;
+        assert!(matches!(unknown, Err(PushError::Gone(_))), "{unknown:?}");
+    }
 
     #[test]
     fn the_fanouts_limits_fit_under_a_small_redrive() {

@@ -18,6 +18,7 @@ mod ids;
 mod invoke;
 mod management;
 mod mapping;
+mod post;
 mod serve;
 mod web;
 

@@ -15,12 +15,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::events;
-use crate::faults::Fault;
-use crate::gateway::PostRefused;
-
-/// PostToConnection's largest payload: API Gateway's message limit, which the server's frames
-/// are held to as well.
-pub(crate) const MAX_POST_BYTES: usize = starling_shared::protocol::MAX_FRAME_BYTES;
+use crate::post::{MAX_POST_BYTES, Posted};
 
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, [("x-amzn-ErrorType", kind)], axum::Json(json!({ "message": message }))).into_response()
@@ -61,55 +56,35 @@ pub(crate) async fn loopback_only(
 
 /// PostToConnection.
 pub(crate) async fn post(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
-    if body.len() > MAX_POST_BYTES {
-        return aws_error(
+    let bytes = body.len();
+    match app.poster.post(&id, body.to_vec()).await {
+        Posted::Sent => StatusCode::OK.into_response(),
+        Posted::Gone => gone(&id),
+        Posted::TooLarge => aws_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeException",
-            &format!("Payload is {} bytes; the limit is {MAX_POST_BYTES}", body.len()),
-        );
-    }
-    if let Some(response) = injected_post_fault(&app, &id).await {
-        return response;
-    }
-    let Some(conn) = app.registry.get(&id) else { return gone(&id) };
-    match conn.post(body.to_vec()) {
-        Ok(()) => StatusCode::OK.into_response(),
-        // The client does not drain what it is sent: this post is refused, the connection is
-        // closed, and later posts answer 410.
-        Err(PostRefused::OutboxFull) => aws_error(
+            &format!("Payload is {bytes} bytes; the limit is {MAX_POST_BYTES}"),
+        ),
+        Posted::OutboxFull => aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",
             &format!("Connection {id} is not reading; it is being closed"),
         ),
-        Err(PostRefused::Gone) => gone(&id),
+        Posted::Injected(status) => injected(status),
     }
 }
 
-/// The answer a planned `post` fault gives for this connection's user, if one fires. A 410
-/// also closes the connection, as only a connection that is gone answers it in AWS.
-async fn injected_post_fault(app: &App, id: &str) -> Option<Response> {
-    if !app.faults.armed(|f| matches!(f, Fault::Post { .. })) {
-        return None;
-    }
-    let user = app.stores.connections.get(id).await.ok().flatten()?.user;
-    let Some(Fault::Post { status, .. }) = app.faults.fire(|f| matches!(f, Fault::Post { user: u, .. } if *u == user))
-    else {
-        return None;
-    };
+/// The answer of a planned `post` fault, in the Management API's error shape.
+fn injected(status: u16) -> Response {
     let (kind, message) = match status {
         403 => ("ForbiddenException", "Forbidden (injected)"),
-        410 => {
-            if let Some(conn) = app.registry.get(id) {
-                conn.delete();
-            }
-            ("GoneException", "Connection is gone (injected)")
-        }
+        410 => ("GoneException", "Connection is gone (injected)"),
         413 => ("PayloadTooLargeException", "Payload too large (injected)"),
         429 => ("LimitExceededException", "Rate exceeded (injected)"),
         _ => ("InternalServerErrorException", "Internal server error (injected)"),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Some(aws_error(status, kind, message))
+    aws_error(status, kind, message)
 }
 
 /// GetConnection.

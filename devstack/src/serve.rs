@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::faults::{self, Faults};
 use crate::handle::Handle;
 use crate::mapping::EventSourceMapping;
+use crate::post::MAX_POST_BYTES;
 use crate::{DevstackError, backend, gateway, management, web};
 
 /// Binds, creates the backend's resources when missing, and starts the gateway, the
@@ -84,7 +86,7 @@ fn router(app: Arc<App>) -> Router {
         .route(&format!("/{stage}"), get(gateway::handshake))
         .merge(admin)
         .merge(web::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(management::MAX_POST_BYTES * 2))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_POST_BYTES * 2))
         .with_state(app)
 }
 
@@ -101,6 +103,14 @@ impl Server {
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            // Each post is its own WebSocket frame, written as soon as it is posted. With Nagle's
+            // algorithm a frame waits for the ACK of the one before, which the client may delay
+            // by up to 40 ms: that was the p99 of a busy room (21-44 ms, 4-9 ms without).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
             if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await {
                 tracing::error!(error = %e, "server failed");
             }

@@ -8,16 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures::StreamExt;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use starling_client::{Client, ClientError, Request, RoomId, ServerFrame};
 use tokio::sync::mpsc;
 
-use crate::{CliError, mint_token};
+use crate::CliError;
 
+mod clients;
 mod rss;
 mod settle;
+
+use clients::{connect_all, leave_and_close};
 
 /// What `starling bench` runs.
 #[derive(Debug, Args, Clone)]
@@ -157,11 +159,6 @@ pub async fn run(args: BenchArgs, out: &mut (dyn Write + Send)) -> Result<(), Cl
     Ok(())
 }
 
-/// How long each client may take to connect and join.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many clients connect at once.
-const CONNECT_CONCURRENCY: usize = 32;
-
 /// One client's task: the client, still connected, and the latencies it recorded.
 type ClientTask = tokio::task::JoinHandle<Result<(Client, Histogram<u64>), CliError>>;
 
@@ -180,14 +177,15 @@ struct Run {
 /// Runs the benchmark and returns its figures.
 pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     check(args)?;
+    let run_id = chrono::Utc::now().timestamp_millis();
     let room = match &args.room {
         Some(room) => room.clone(),
-        None => RoomId::parse(&format!("bench-{}", chrono::Utc::now().timestamp_millis())).map_err(CliError::Usage)?,
+        None => RoomId::parse(&format!("bench-{run_id}")).map_err(CliError::Usage)?,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let mut sampler = args.rss_pid.map(rss::Sampler::start).transpose()?;
     let bar = progress_bar(args);
-    let clients = connect_all(args, &room, &bar).await?;
+    let clients = connect_all(args, run_id, &room, &bar).await?;
     let (clients, settled_in) = if args.settle_ms > 0 {
         bar.set_message("settling");
         let (clients, took) = settle::settle(clients, Duration::from_millis(args.settle_ms), deadline).await?;
@@ -228,7 +226,7 @@ pub async fn bench(args: &BenchArgs) -> Result<BenchReport, CliError> {
     }
     bar.finish_and_clear();
     drop(outboxes);
-    futures::future::join_all(finished.into_iter().map(Client::close)).await;
+    futures::future::join_all(finished.into_iter().map(|c| leave_and_close(c, &room))).await;
     let rss = match sampler {
         Some(s) => Some(s.finish().await?),
         None => None,
@@ -286,26 +284,6 @@ fn progress_bar(args: &BenchArgs) -> ProgressBar {
     );
     bar.set_message("connecting");
     bar
-}
-
-/// Connects every client and joins it to `room`, a few at a time.
-async fn connect_all(args: &BenchArgs, room: &RoomId, bar: &ProgressBar) -> Result<Vec<Client>, CliError> {
-    let mut clients = Vec::with_capacity(args.clients);
-    let mut pending = futures::stream::iter(0..args.clients)
-        .map(|i| async move {
-            let token = mint_token(&args.secret, &format!("bench-{i}"), 3600)?;
-            let mut client = Client::connect(&args.url, &token).await?;
-            client.set_timeout(JOIN_TIMEOUT);
-            client.join(room).await?;
-            client.set_timeout(Duration::from_secs(args.timeout_secs));
-            Ok::<_, CliError>(client)
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY);
-    while let Some(client) = pending.next().await {
-        clients.push(client?);
-        bar.inc(1);
-    }
-    Ok(clients)
 }
 
 /// Sends `args.messages` at `args.rate`, round robin over the clients; returns how many went out.

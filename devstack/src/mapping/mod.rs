@@ -2,6 +2,8 @@
 //! what succeeded and leave the reported failures to the visibility timeout (partial batch
 //! responses), so the queue's redrive policy moves poison to the DLQ.
 
+#[cfg(test)]
+mod concurrent;
 mod groups;
 mod source;
 mod sqs;
