@@ -339,7 +339,8 @@ async fn check_churn(stack: &Handle, cast: &Cast, rejoin: Option<bool>) -> Vec<S
     let Some(rejoin) = rejoin else { return vec![] };
     let want = if rejoin { Status::Online } else { Status::Offline };
     // A lost $disconnect is only noticed at the next post to the connection.
-    if !rejoin && let Ok(mut poke) = connect(stack, &cast.receivers[0]).await {
+    // The poke joins, so its send is accepted and its message posted to the dead connection.
+    if !rejoin && let Ok(mut poke) = joined(stack, &cast.receivers[0], &cast.room).await {
         let _ = poke.request(&send_request(&cast.room, "poke", None)).await;
         let _ = poke.close().await;
     }
