@@ -11,7 +11,7 @@ use starling_devstack::{Fault, Handle};
 use starling_shared::domain::Status;
 
 use super::checker::{self, Answer, Observed, Outcome, Sent};
-use crate::{Kind, connect, eventually, joined, send_request, unique};
+use crate::{Kind, eventually, joined, send_request, unique};
 
 /// Messages each sender sends per run: fewer on moto, whose single-threaded server is the
 /// bottleneck of a run there.
