@@ -47,20 +47,24 @@ impl EventSourceMapping {
         let settings: &MappingSettings = &app.config.mapping;
         let (paused, paused_rx) = watch::channel(app.config.start_paused);
         let cancel = CancellationToken::new();
-        let locks = Arc::new(GroupLocks::default());
         let pollers = if app.config.event_source_mapping { settings.pollers.max(1) } else { 0 };
-        // The fanout consumes both queues, each with its own pollers (two mappings in AWS).
+        // The fanout consumes both queues, each with its own pollers and its own group locks
+        // (two mappings in AWS): a poller long-polling the idle delivery queue holds its
+        // mapping's receive turn, which must not stall the other queue.
         let sources = [app.source.clone(), app.delivery_source.clone()];
         let pollers = sources
             .iter()
-            .flat_map(|source| std::iter::repeat_n(source, pollers))
-            .map(|source| {
+            .flat_map(|source| {
+                let locks = Arc::new(GroupLocks::default());
+                std::iter::repeat_n((source, locks), pollers)
+            })
+            .map(|(source, locks)| {
                 let poller = Poller {
                     source: source.clone(),
                     invoker: app.invoker.clone(),
                     batch_size: settings.batch_size,
                     queue_name: source.name(),
-                    groups: locks.clone(),
+                    groups: locks,
                     faults: app.faults.clone(),
                     visibility: settings.visibility_timeout,
                     max_receive_count: settings.max_receive_count,

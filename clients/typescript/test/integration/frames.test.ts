@@ -56,7 +56,7 @@ test('every kind of frame the devstack sends matches its schema in docs/asyncapi
   await bob.client.leave('frames');
 
   const types = new Set(received.map((f) => (JSON.parse(f) as { type?: string }).type));
-  for (const t of ['joined', 'accepted', 'message', 'history', 'syncPage', 'synced', 'presence', 'presenceChanged', 'typing', 'read', 'pong', 'error', 'left']) {
+  for (const t of ['joined', 'accepted', 'messages', 'history', 'syncPage', 'synced', 'presence', 'presenceChanged', 'typing', 'read', 'pong', 'error', 'left']) {
     assert.ok(types.has(t), `no ${t} frame was seen`);
   }
   const problems = received.map((f) => [f, frameProblem(JSON.parse(f))]).filter(([, p]) => p !== undefined);
