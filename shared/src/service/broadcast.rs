@@ -1,5 +1,9 @@
 //! Posting one frame to many connections: bounded concurrency, retries of throttled posts, and a
 //! report of who is gone. Used by the fanout (messages, presence) and by `typing`/`read`.
+//!
+//! A throttle (429) is API Gateway's account-wide limit on requests, not a fault of the
+//! connection: with a deadline, a throttled post is retried, backing off, until the deadline,
+//! and then left `unsent` for the caller to retry; it never counts as the connection's failure.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::domain::Subscriber;
 use crate::ports::{PushError, Pusher, StoreError, SubscriptionStore};
@@ -21,11 +25,13 @@ pub struct PushPolicy {
     pub attempts: u32,
     /// First back-off between tries; doubles each time.
     pub backoff: Duration,
+    /// The longest back-off, reached after a few doublings by a post throttled for long.
+    pub max_backoff: Duration,
 }
 
 impl Default for PushPolicy {
     fn default() -> Self {
-        Self { concurrency: 64, attempts: 3, backoff: Duration::from_millis(50) }
+        Self { concurrency: 64, attempts: 3, backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(1) }
     }
 }
 
@@ -40,7 +46,8 @@ pub struct Report {
     /// connection, so no caller fails for them: the fanout logs and counts them (the connection
     /// catches up with `sync`), `typing` and `read` ignore them.
     pub failed: usize,
-    /// Posts not attempted because the caller's deadline came first: the caller retries them.
+    /// Posts not attempted because the caller's deadline came first, or throttled until it came:
+    /// the caller retries them.
     pub unsent: usize,
 }
 
@@ -123,7 +130,8 @@ pub async fn post_all_until(
 /// their order, one after another, `policy.concurrency` connections at a time, so each
 /// connection gets them in order. A connection whose post fails
 /// after its retries (or answers 410) gets none of the frames after it: it catches up with
-/// `sync`. A connection not started by `stop_at` is `unsent`; one started finishes its frames.
+/// `sync`. A connection not started by `stop_at`, or throttled until then, is `unsent`; one
+/// started finishes its frames unless throttled.
 pub async fn post_each_until(
     pusher: &dyn Pusher,
     policy: PushPolicy,
@@ -133,17 +141,17 @@ pub async fn post_each_until(
     stop_at: Option<Instant>,
 ) -> Report {
     let in_time = move || stop_at.is_none_or(|t| Instant::now() < t);
-    let results: Vec<(String, Option<Result<(), PushError>>)> = stream::iter(targets)
+    let results: Vec<(String, Result<(), Missed>)> = stream::iter(targets)
         .map(|(id, set)| async move {
             if !in_time() {
-                return (id, None);
+                return (id, Err(Missed::OutOfTime));
             }
             for frame in frame_sets.get(set).copied().unwrap_or_default() {
-                if let Err(e) = post_with_retry(pusher, policy, endpoint, &id, frame).await {
-                    return (id, Some(Err(e)));
+                if let Err(e) = post_until(pusher, policy, endpoint, &id, frame, stop_at).await {
+                    return (id, Err(e));
                 }
             }
-            (id, Some(Ok(())))
+            (id, Ok(()))
         })
         .buffer_unordered(policy.concurrency.max(1))
         .collect()
@@ -151,16 +159,25 @@ pub async fn post_each_until(
     let mut report = Report::default();
     for (id, r) in results {
         match r {
-            None => report.unsent += 1,
-            Some(Ok(())) => report.delivered += 1,
-            Some(Err(PushError::Gone(_))) => report.gone.push(id),
-            Some(Err(e)) => {
+            Ok(()) => report.delivered += 1,
+            Err(Missed::OutOfTime) => report.unsent += 1,
+            Err(Missed::Refused(PushError::Gone(_))) => report.gone.push(id),
+            Err(Missed::Refused(e)) => {
                 warn!(connection_id = %id, error = %e, source = ?std::error::Error::source(&e), "post failed after its retries; this connection misses the frame");
                 report.failed += 1;
             }
         }
     }
     report
+}
+
+/// Why a post did not land.
+#[derive(Debug)]
+enum Missed {
+    /// Refused for good, or failing after its tries.
+    Refused(PushError),
+    /// Throttled until the deadline, or not started before it.
+    OutOfTime,
 }
 
 /// One post, retried on throttles and failures (not on Gone or TooLarge, which are final).
@@ -171,20 +188,74 @@ pub async fn post_with_retry(
     connection_id: &str,
     frame: &[u8],
 ) -> Result<(), PushError> {
+    match post_until(pusher, policy, endpoint, connection_id, frame, None).await {
+        Ok(()) => Ok(()),
+        Err(Missed::Refused(e)) => Err(e),
+        // Not reached: without a deadline a throttle counts its tries like any failure.
+        Err(Missed::OutOfTime) => Err(PushError::Throttled("throttled until the deadline".into())),
+    }
+}
+
+/// One post. Gone and TooLarge are final; another failure is tried `policy.attempts` times; a
+/// throttle is tried again until `stop_at` (or, without one, `policy.attempts` times). Back-offs
+/// double up to `policy.max_backoff`, each spread by the connection id, so the posts a throttle
+/// refused together do not all come back at once.
+async fn post_until(
+    pusher: &dyn Pusher,
+    policy: PushPolicy,
+    endpoint: &str,
+    connection_id: &str,
+    frame: &[u8],
+    stop_at: Option<Instant>,
+) -> Result<(), Missed> {
     let attempts = policy.attempts.max(1);
     let mut backoff = policy.backoff;
     let mut attempt = 1;
     loop {
-        match pusher.post(endpoint, connection_id, frame).await {
+        let e = match pusher.post(endpoint, connection_id, frame).await {
             Ok(()) => return Ok(()),
-            Err(e @ (PushError::Gone(_) | PushError::TooLarge { .. })) => return Err(e),
-            Err(e) if attempt >= attempts => return Err(e),
-            Err(e) => {
-                warn!(connection_id, attempt, error = %e, "post failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-                attempt += 1;
+            Err(e @ (PushError::Gone(_) | PushError::TooLarge { .. })) => return Err(Missed::Refused(e)),
+            Err(e) => e,
+        };
+        let pause = spread(backoff, connection_id, attempt);
+        match (stop_at, &e) {
+            (Some(t), PushError::Throttled(_)) => {
+                if Instant::now() + pause >= t {
+                    debug!(connection_id, attempt, "post throttled until the deadline; the caller retries it");
+                    return Err(Missed::OutOfTime);
+                }
+                debug!(connection_id, attempt, "post throttled; retrying");
             }
+            _ if attempt >= attempts => return Err(Missed::Refused(e)),
+            _ => warn!(connection_id, attempt, error = %e, "post failed; retrying"),
         }
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(policy.max_backoff.max(policy.backoff));
+        attempt += 1;
+    }
+}
+
+/// Between half of `backoff` and all of it, by a hash of the connection and the attempt:
+/// spread like random jitter, but the same in every run.
+fn spread(backoff: Duration, connection_id: &str, attempt: u32) -> Duration {
+    let mut h = crc32fast::Hasher::new();
+    h.update(connection_id.as_bytes());
+    h.update(&attempt.to_le_bytes());
+    let fraction = f64::from(h.finalize()) / f64::from(u32::MAX);
+    backoff.mul_f64(0.5 + fraction / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_is_spread_over_its_upper_half_and_differs_between_connections() {
+        let b = Duration::from_millis(800);
+        let waits: Vec<Duration> = (0..50).map(|i| spread(b, &format!("conn{i}="), 3)).collect();
+        assert!(waits.iter().all(|w| *w >= b / 2 && *w <= b), "{waits:?}");
+        let distinct: HashSet<Duration> = waits.iter().copied().collect();
+        assert!(distinct.len() > 40, "posts throttled together come back at different times: {}", distinct.len());
+        assert_eq!(spread(b, "conn1=", 3), spread(b, "conn1=", 3), "the same in every run");
     }
 }

@@ -128,7 +128,7 @@ impl RouteItem {
     /// Sharded until `until`; gone by TTL a day later.
     pub(super) fn new(room: &str, until: i64) -> Self {
         let Key { pk, sk } = Key::room_route(room);
-        Self { pk, sk, sharded_until: until, expires_at: until + 24 * 60 * 60 }
+        Self { pk, sk, sharded_until: until, expires_at: until.saturating_add(24 * 60 * 60) }
     }
 }
 

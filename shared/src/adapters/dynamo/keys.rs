@@ -47,10 +47,25 @@ pub(super) const ROUTE_SK: &str = "SUB!";
 /// Past every `SUB#…` sort key (`$` sorts after `#`): the end of the probe's range.
 pub(super) const SUBSCRIPTION_END: &str = "SUB$";
 
-/// The inclusive sort-key range of a shard's subscribers in a room's partition.
+/// The inclusive sort-key range of a shard's subscribers in a room's partition. The shards'
+/// ranges are disjoint and together cover every `SUB#…` key, so each subscriber item a release
+/// before shards wrote (`SUB#{connectionId}`, no bucket) is read by exactly one shard: the one
+/// its key sorts into, always the same, so its order holds too. Connection ids are ASCII, so a
+/// key below the next shard's first (`SUB#10`) is at most that key's last character less one,
+/// followed by the highest character (`SUB#1/\u{10FFFF}`).
 pub(super) fn shard_range(shard: Shard) -> (String, String) {
     let (first, last) = shard.buckets();
-    (format!("{SUB}{first:02x}#"), format!("{SUB}{last:02x}$"))
+    let from = if first == 0 { SUB.to_owned() } else { format!("{SUB}{first:02x}") };
+    let below = match last.checked_add(1) {
+        Some(next) => {
+            let hex = format!("{next:02x}");
+            let (head, tail) = hex.split_at(1);
+            let less = tail.bytes().next().map_or('/', |c| char::from(c.saturating_sub(1)));
+            format!("{SUB}{head}{less}")
+        }
+        None => SUB.to_owned(),
+    };
+    (from, format!("{below}{}", char::MAX))
 }
 /// Sort-key prefix of the membership items in a room's partition.
 pub(super) const MEMBER_PREFIX: &str = MEMBER;
@@ -127,6 +142,12 @@ impl Key {
     /// its bucket `bb` (two hex digits) so one shard of the room is one range of sort keys.
     pub(super) fn subscriber(room: &str, connection_id: &str) -> Self {
         Self { pk: room_partition(room), sk: format!("{SUB}{:02x}#{connection_id}", bucket(connection_id)) }
+    }
+
+    /// `ROOM#r / SUB#c`: a subscriber as releases before shards wrote it. Such items are never
+    /// written now; they are honoured (a membership check, a leave) until TTL removes them.
+    pub(super) fn legacy_subscriber(room: &str, connection_id: &str) -> Self {
+        Self { pk: room_partition(room), sk: format!("{SUB}{connection_id}") }
     }
 
     /// `ROOM#r / SUB!`: the room's delivery route (sharded until when). It sorts just before the
@@ -260,12 +281,46 @@ mod tests {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
         }
         assert_eq!((SUBSCRIPTION_PREFIX, MEMBER_PREFIX), ("SUB#", "MEMBER#"));
-        assert_eq!(shard_range(Shard::ALL), ("SUB#00#".to_owned(), "SUB#ff$".to_owned()));
-        assert_eq!(shard_range(Shard { index: 1, of: 4 }), ("SUB#40#".to_owned(), "SUB#7f$".to_owned()));
+        let max = char::MAX;
+        assert_eq!(shard_range(Shard::ALL), ("SUB#".to_owned(), format!("SUB#{max}")));
+        assert_eq!(shard_range(Shard { index: 1, of: 4 }), ("SUB#40".to_owned(), format!("SUB#8/{max}")));
+        assert_eq!(shard_range(Shard { index: 0, of: 16 }), ("SUB#".to_owned(), format!("SUB#1/{max}")));
+        assert_eq!(shard_range(Shard { index: 9, of: 16 }), ("SUB#90".to_owned(), format!("SUB#a/{max}")));
+        assert_eq!(shard_range(Shard { index: 9, of: 256 }), ("SUB#09".to_owned(), format!("SUB#0`{max}")));
+        assert_eq!(shard_range(Shard { index: 10, of: 256 }), ("SUB#0a".to_owned(), format!("SUB#0a{max}")));
+        assert_eq!(shard_range(Shard { index: 15, of: 256 }), ("SUB#0f".to_owned(), format!("SUB#1/{max}")));
         assert!(
             ROUTE_SK < "SUB#00#" && "SUB#ff#~~~" < SUBSCRIPTION_END,
             "the probe's range holds the route and every subscriber"
         );
+    }
+
+    /// Every subscriber key, of this release or of one before shards, is in exactly one shard's
+    /// range, and a current key in the shard of its bucket.
+    #[test]
+    fn shard_ranges_split_every_subscriber_key_once() {
+        let alphabet: Vec<char> = ('A'..='Z').chain('a'..='z').chain('0'..='9').chain("+/=-_".chars()).collect();
+        let mut ids: Vec<String> = alphabet
+            .iter()
+            .flat_map(|a| alphabet.iter().map(move |b| format!("{a}{b}Xy0=")).collect::<Vec<_>>())
+            .collect();
+        ids.extend(["0", "f", "ff", "0a", "09", "L0SM9cOFvHcCIhw="].map(str::to_owned));
+        for of in [1, 2, 3, 5, 16, 17, 255, 256] {
+            let ranges: Vec<(Shard, (String, String))> =
+                (0..of).map(|index| Shard { index, of }).map(|s| (s, shard_range(s))).collect();
+            let holding = |sk: &str| -> Vec<Shard> {
+                ranges.iter().filter(|(_, (a, b))| a.as_str() <= sk && sk <= b.as_str()).map(|(s, _)| *s).collect()
+            };
+            for id in &ids {
+                let legacy = Key::legacy_subscriber("r", id).sk;
+                assert_eq!(holding(&legacy).len(), 1, "{legacy} in {of} shards");
+                let current = Key::subscriber("r", id).sk;
+                let shards = holding(&current);
+                assert_eq!(shards.len(), 1, "{current} in {of} shards");
+                assert!(shards[0].contains(id), "{current} is read by the shard of its bucket ({of} shards)");
+            }
+            assert!(holding(ROUTE_SK).is_empty(), "the route item is no subscriber");
+        }
     }
 
     #[test]

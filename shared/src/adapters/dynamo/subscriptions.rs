@@ -33,6 +33,8 @@ impl DynamoStore {
             self.transact_put(to_item(&SubscriberItem::new(room, conn))?)?,
             self.transact_put(to_item(&ConnectionRoomItem::new(room, conn))?)?,
             self.transact_put(to_item(&MemberItem::new(room, &conn.user))?)?,
+            // The subscriber item moves to its current key, so the room lists it once.
+            self.transact_delete(Key::legacy_subscriber(room, &conn.id))?,
         ];
         if self.transact(items).await? { Ok(()) } else { Err(StoreError::NotFound(format!("connection {}", conn.id))) }
     }
@@ -95,6 +97,7 @@ impl SubscriptionStore for DynamoStore {
             TransactWriteItem::builder().delete(inverse).build(),
             TransactWriteItem::builder().update(count).build(),
             self.transact_delete(Key::subscriber(room, &conn.id))?,
+            self.transact_delete(Key::legacy_subscriber(room, &conn.id))?,
             self.transact_delete(Key::member(room, &conn.user))?,
         ];
         if self.transact(counted).await? {
@@ -103,6 +106,7 @@ impl SubscriptionStore for DynamoStore {
         // Not subscribed, or the connection is gone: nothing to count, delete what remains.
         let items = vec![
             self.transact_delete(Key::subscriber(room, &conn.id))?,
+            self.transact_delete(Key::legacy_subscriber(room, &conn.id))?,
             self.transact_delete(Key::connection_room(&conn.id, room))?,
             self.transact_delete(Key::member(room, &conn.user))?,
         ];
@@ -114,7 +118,10 @@ impl SubscriptionStore for DynamoStore {
     }
 
     async fn is_subscribed(&self, room: &str, connection_id: &str) -> Result<bool, StoreError> {
-        self.exists(Key::subscriber(room, connection_id)).await
+        // A connection opened before the upgrade to shards is subscribed under the old key; only
+        // a refusal pays for the second read.
+        Ok(self.exists(Key::subscriber(room, connection_id)).await?
+            || self.exists(Key::legacy_subscriber(room, connection_id)).await?)
     }
 
     async fn subscription_count(&self, connection_id: &str) -> Result<usize, StoreError> {

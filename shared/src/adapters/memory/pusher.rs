@@ -45,6 +45,13 @@ impl MemoryPusher {
         self.lock().refusing.insert(connection_id.to_owned(), status);
     }
 
+    /// Ends what `refuse` and `throttle` set for this connection: its posts succeed again.
+    pub fn heal(&self, connection_id: &str) {
+        let mut s = self.lock();
+        s.refusing.remove(connection_id);
+        s.throttled.remove(connection_id);
+    }
+
     /// Marks the connection open: posts to it succeed.
     pub fn connect(&self, connection_id: &str) {
         self.lock().connected.insert(connection_id.to_owned());

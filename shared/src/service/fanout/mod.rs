@@ -34,7 +34,8 @@ pub struct FanoutSettings {
     pub retention_secs: i64,
     /// Overrides the endpoint carried by each message (custom domains, the devstack).
     pub endpoint_override: Option<String>,
-    /// Tries per post to one connection before that connection misses the frame.
+    /// Tries per post to one connection before that connection misses the frame. A throttled
+    /// post is tried again until the deadline instead, then the record is retried.
     pub push_attempts: u32,
     /// First back-off between post retries; doubles each time.
     pub push_backoff: Duration,
@@ -65,7 +66,12 @@ pub struct FanoutSettings {
 impl FanoutSettings {
     /// How hard to try each post.
     pub fn policy(&self) -> PushPolicy {
-        PushPolicy { concurrency: self.concurrency, attempts: self.push_attempts, backoff: self.push_backoff }
+        PushPolicy {
+            concurrency: self.concurrency,
+            attempts: self.push_attempts,
+            backoff: self.push_backoff,
+            ..PushPolicy::default()
+        }
     }
 }
 
