@@ -1,8 +1,8 @@
-//! PostToConnection as the simulation models it: every post waits for API Gateway's account
-//! throttle (a token bucket: `rate` per second, `burst` at once), then takes `latency`. A
-//! throttled post is modelled as waiting for its token, as a caller that retries 429s until
-//! accepted would; nothing is dropped. Each post's messages are timed against when they were
-//! sent, for the send→deliver latency.
+//! PostToConnection as the simulation models it: API Gateway's account throttle (a token bucket:
+//! `rate` per second, `burst` at once), then `latency`. A post over the throttle either waits for
+//! its token (the ideal caller, which retries at exactly the right moment) or, as API Gateway
+//! does, is answered 429 after `latency`, and the fanout's own back-off retries it. Each post's
+//! messages are timed against when they were sent, for the send→deliver latency.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +33,15 @@ struct Bucket {
     tat: Option<Instant>,
 }
 
+/// What a post over the throttle gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverLimit {
+    /// It waits for its token: no request is ever refused.
+    Wait,
+    /// 429, as API Gateway answers; the caller retries.
+    Refuse,
+}
+
 impl Bucket {
     /// Reserves one request; returns how long to wait before it may go.
     fn reserve(&mut self, now: Instant) -> Duration {
@@ -43,6 +52,18 @@ impl Bucket {
         self.tat = Some(tat + interval);
         allowed_at - now
     }
+
+    /// Takes a token if one is free now; a refused request takes none.
+    fn try_take(&mut self, now: Instant) -> bool {
+        let interval = Duration::from_secs_f64(1.0 / self.throttle.rate);
+        let tolerance = interval.mul_f64(self.throttle.burst);
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        if tat.checked_sub(tolerance).is_some_and(|allowed_at| allowed_at > now) {
+            return false;
+        }
+        self.tat = Some(tat + interval);
+        true
+    }
 }
 
 /// A pusher that counts posts, waits for the throttle and the latency, and records the latency
@@ -50,6 +71,7 @@ impl Bucket {
 #[derive(Debug)]
 pub(crate) struct SimPusher {
     latency: Duration,
+    over_limit: OverLimit,
     bucket: Mutex<Bucket>,
     posts: AtomicU64,
     throttled: AtomicU64,
@@ -61,9 +83,10 @@ pub(crate) struct SimPusher {
 
 impl SimPusher {
     /// A pusher with this latency per post and this throttle.
-    pub(crate) fn new(latency: Duration, throttle: Throttle) -> Self {
+    pub(crate) fn new(latency: Duration, throttle: Throttle, over_limit: OverLimit) -> Self {
         Self {
             latency,
+            over_limit,
             bucket: Mutex::new(Bucket { throttle, tat: None }),
             posts: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -86,7 +109,7 @@ impl SimPusher {
         self.posts.load(Ordering::Relaxed)
     }
 
-    /// Posts that had to wait for the throttle.
+    /// Posts that had to wait for the throttle, or were refused by it.
     pub(crate) fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
@@ -129,10 +152,21 @@ impl Pusher for SimPusher {
         if data.len() > MAX_FRAME_BYTES {
             return Err(PushError::TooLarge { bytes: data.len() });
         }
-        let wait = lock(&self.bucket).reserve(Instant::now());
-        if !wait.is_zero() {
-            self.throttled.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(wait).await;
+        match self.over_limit {
+            OverLimit::Wait => {
+                let wait = lock(&self.bucket).reserve(Instant::now());
+                if !wait.is_zero() {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            OverLimit::Refuse => {
+                if !lock(&self.bucket).try_take(Instant::now()) {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.latency).await;
+                    return Err(PushError::Throttled("429 Too Many Requests (simulated)".into()));
+                }
+            }
         }
         tokio::time::sleep(self.latency).await;
         let now = Instant::now();
@@ -159,6 +193,18 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(bucket.reserve(Instant::now()).is_zero(), "a quiet second refills it");
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusing_bucket_takes_the_burst_then_refuses_until_a_token_is_due() {
+        let mut bucket = Bucket { throttle: Throttle { rate: 1_000.0, burst: 10.0 }, tat: None };
+        let now = Instant::now();
+        let taken: Vec<bool> = (0..20).map(|_| bucket.try_take(now)).collect();
+        assert_eq!(taken.iter().filter(|t| **t).count(), 11, "the burst and the first: {taken:?}");
+        tokio::time::advance(Duration::from_micros(999)).await;
+        assert!(!bucket.try_take(Instant::now()), "refusals took no token, and none is due yet");
+        tokio::time::advance(Duration::from_micros(1)).await;
+        assert!(bucket.try_take(Instant::now()), "one a millisecond");
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +213,8 @@ mod latency_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_post_records_the_latency_of_each_message_it_carries() {
-        let pusher = SimPusher::new(Duration::from_millis(15), Throttle { rate: 1_000.0, burst: 10.0 });
+        let pusher =
+            SimPusher::new(Duration::from_millis(15), Throttle { rate: 1_000.0, burst: 10.0 }, OverLimit::Wait);
         pusher.sent(1, Instant::now());
         let frame = r#"{"type":"messages","room":"r","messages":[{"room":"r","seq":1,"id":"i","from":"a","body":"b","sentAt":"t"}]}"#;
         pusher.post("e", "c", frame.as_bytes()).await.unwrap();

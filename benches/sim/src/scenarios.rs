@@ -15,11 +15,16 @@ use starling_shared::wiring;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::pusher::{SimPusher, Throttle};
+use crate::pusher::{OverLimit, SimPusher, Throttle};
 
 const ENDPOINT: &str = "https://sim.execute-api.us-east-1.amazonaws.com/prod";
 /// Records per batch the event source mapping hands a function at most (SQS FIFO).
 const BATCH: usize = 10;
+/// The fanout function's timeout (`infra/contract.json`).
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The queues' visibility timeout (`infra/contract.json`): a record reported failed is received
+/// again this long after its receive.
+const VISIBILITY: Duration = Duration::from_secs(180);
 
 /// The model's knobs.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +33,8 @@ pub(crate) struct Params {
     pub(crate) latency: Duration,
     /// The account's throttle.
     pub(crate) throttle: Throttle,
+    /// What a post over it gets.
+    pub(crate) over_limit: OverLimit,
     /// Posts in flight per invocation.
     pub(crate) concurrency: usize,
     /// Shards of a large room.
@@ -97,17 +104,27 @@ fn record(n: usize) -> Record {
     Record::new(format!("r{n}"), Some(envelope.group_id()), envelope.to_json())
 }
 
-/// Runs one invocation (a batch) and returns how long it took.
-async fn invoke(deps: &FanoutDeps, records: Vec<Record>) -> Duration {
-    let start = Instant::now();
-    let failed = fanout::process_batch(deps, records).await;
-    assert!(failed.is_empty(), "the simulation injects no failure, yet {failed:?} failed");
-    start.elapsed()
+/// Runs a batch as Lambda would, within the function's timeout, and again (the failed records,
+/// a visibility timeout after their receive) until none fails; returns each invocation's time.
+async fn invoke(deps: &FanoutDeps, records: Vec<Record>) -> Vec<Duration> {
+    let mut took = Vec::new();
+    let mut pending = records;
+    while !pending.is_empty() {
+        let start = Instant::now();
+        let deadline = fanout::Deadline::at(start + TIMEOUT, deps.settings.deadline_margin);
+        let failed = fanout::process_batch_within(deps, pending.clone(), deadline).await;
+        took.push(start.elapsed());
+        pending.retain(|r| failed.contains(&r.id));
+        if !pending.is_empty() {
+            tokio::time::sleep_until(start + VISIBILITY).await;
+        }
+    }
+    took
 }
 
 /// One message to a room of `n`: through one fanout, or through its shards when `sharded`.
 pub(crate) async fn one_message(n: usize, sharded: bool, p: &Params) -> Outcome {
-    let pusher = Arc::new(SimPusher::new(p.latency, p.throttle));
+    let pusher = Arc::new(SimPusher::new(p.latency, p.throttle, p.over_limit));
     let mut deps = room(n, true, pusher.clone(), p).await;
     let deliveries = Arc::new(RecordingQueue::default());
     if sharded {
@@ -115,7 +132,7 @@ pub(crate) async fn one_message(n: usize, sharded: bool, p: &Params) -> Outcome 
     }
     let start = Instant::now();
     pusher.sent(1, start);
-    let mut durations = vec![invoke(&deps, vec![record(0)]).await];
+    let mut durations = invoke(&deps, vec![record(0)]).await;
     let mut groups: Vec<(String, Vec<Record>)> = Vec::new();
     for (i, e) in deliveries.drain().into_iter().enumerate() {
         let r = Record::new(format!("d{i}"), Some(e.group_id()), e.to_json());
@@ -131,17 +148,20 @@ pub(crate) async fn one_message(n: usize, sharded: bool, p: &Params) -> Outcome 
             tokio::time::sleep(p.hop).await;
             let mut took = Vec::new();
             for batch in records.chunks(BATCH) {
-                took.push(invoke(deps, batch.to_vec()).await);
+                took.extend(invoke(deps, batch.to_vec()).await);
             }
             took
         }
     });
     durations.extend(futures::future::join_all(shard_runs).await.into_iter().flatten());
-    let mode = match (sharded, durations.len()) {
+    let mut mode = match (sharded, durations.len()) {
         (false, _) => "single hop".to_owned(),
         (true, 1) => "shards on, under threshold".to_owned(),
         (true, _) => format!("sharded ×{}", p.shards),
     };
+    if p.over_limit == OverLimit::Refuse {
+        mode.push_str(", 429s");
+    }
     outcome("one message", mode, (n, 1), start, &durations, &pusher)
 }
 
@@ -149,7 +169,7 @@ pub(crate) async fn one_message(n: usize, sharded: bool, p: &Params) -> Outcome 
 /// invocation (`batched: false`, the fanout before #12, plain `message` frames) or batches of up
 /// to 10 delivered as runs to connections that take `messages` frames.
 pub(crate) async fn hot_room(n: usize, rate: f64, secs: u64, batched: bool, p: &Params) -> Outcome {
-    let pusher = Arc::new(SimPusher::new(p.latency, p.throttle));
+    let pusher = Arc::new(SimPusher::new(p.latency, p.throttle, p.over_limit));
     let deps = room(n, batched, pusher.clone(), p).await;
     let total = (rate * secs as f64).round() as usize;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -177,7 +197,7 @@ pub(crate) async fn hot_room(n: usize, rate: f64, secs: u64, batched: bool, p: &
                     Err(_) => break,
                 }
             }
-            durations.push(invoke(&deps, batch).await);
+            durations.extend(invoke(&deps, batch).await);
         }
         durations
     };
