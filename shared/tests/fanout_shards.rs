@@ -192,3 +192,37 @@ async fn consecutive_runs_of_a_shard_are_merged_into_one_post_per_opted_in_conne
     let shard_of = |c: &Caller| Shard::all_of(2).position(|s| s.contains(&c.connection.id));
     assert!(callers.iter().all(|c| shard_of(c).is_some()));
 }
+
+#[tokio::test]
+async fn a_redelivered_shard_record_handled_alone_resumes_from_its_checkpoint() {
+    let mut w = World::with(
+        starling_shared::service::send::SendLimits { rate_limit: 10_000, ..Default::default() },
+        starling_shared::adapters::memory::MemoryStore::new().with_page_size(3),
+    );
+    let deliveries = w.with_shards(10, 2);
+    let callers = crowd(&w, "big", 20).await;
+    w.send(&callers[0], "big", "hello", None).await;
+    assert!(w.pump().await.is_empty());
+    let record = records_of(&deliveries).into_iter().next().expect("a shard record");
+    let Ok(Envelope::Deliver(d)) = serde_json::from_str::<Envelope>(&record.body) else { panic!("not a delivery") };
+    // An earlier attempt got through the shard's first page.
+    let first_page = w.store.subscribers_in("big", d.shard, None).await.unwrap();
+    let next = first_page.next.expect("the shard has more than a page");
+    let key = format!("big#{}/{}", d.shard.index, d.shard.of);
+    w.fanout.ledger.save_delivery_checkpoint(&key, 1, &next, i64::MAX).await.unwrap();
+    let skipped: HashSet<String> = first_page.items.iter().map(|s| s.connection_id.clone()).collect();
+
+    let redelivered = Record { receive_count: 2, ..record.clone() };
+    fanout::process_record(&w.fanout, &redelivered, fanout::Deadline::none()).await.unwrap();
+    let in_shard: Vec<&Caller> = callers.iter().filter(|c| d.shard.contains(&c.connection.id)).collect();
+    for c in &in_shard {
+        let expected: &[u64] = if skipped.contains(&c.connection.id) { &[] } else { &[1] };
+        assert_eq!(seqs(&w, c), expected, "{}", c.connection.id);
+    }
+
+    // Received for the first time, the same record posts to the whole shard.
+    fanout::process_record(&w.fanout, &record, fanout::Deadline::none()).await.unwrap();
+    for c in &in_shard {
+        assert!(seqs(&w, c).contains(&1), "{}", c.connection.id);
+    }
+}

@@ -96,10 +96,21 @@ pub fn frame_len(frame: &ServerFrame) -> usize {
 /// [`PAGE_BYTES`], but always the first when it alone keeps the page within [`MAX_FRAME_BYTES`].
 /// Zero only when the list is empty or its first item cannot fit any frame.
 pub fn fitting(lens: impl IntoIterator<Item = usize>, overhead: usize, max_items: usize) -> usize {
+    fitting_within(lens, overhead, max_items, PAGE_BYTES)
+}
+
+/// [`fitting`], for pages of at most `page_bytes` (the first item alone may take up to
+/// [`MAX_FRAME_BYTES`], or `page_bytes` if larger).
+pub fn fitting_within(
+    lens: impl IntoIterator<Item = usize>,
+    overhead: usize,
+    max_items: usize,
+    page_bytes: usize,
+) -> usize {
     let mut total = overhead;
     let mut n = 0;
     for len in lens.into_iter().take(max_items) {
-        let limit = if n == 0 { MAX_FRAME_BYTES } else { PAGE_BYTES };
+        let limit = if n == 0 { MAX_FRAME_BYTES.max(page_bytes) } else { page_bytes };
         if total + len > limit {
             break;
         }
@@ -109,10 +120,43 @@ pub fn fitting(lens: impl IntoIterator<Item = usize>, overhead: usize, max_items
     n
 }
 
+/// `items` cut, in order, into consecutive pieces that each fit a page of `overhead` bytes within
+/// `page_bytes` ([`fitting_within`], by `len`), with at least one item each, so it always ends.
+pub fn pieces<T>(items: &[T], len: impl Fn(&T) -> usize, overhead: usize, page_bytes: usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let n = fitting_within(rest.iter().map(&len), overhead, usize::MAX, page_bytes).max(1);
+        let (piece, after) = rest.split_at(n.min(rest.len()));
+        out.push(piece);
+        rest = after;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Message;
+
+    #[test]
+    fn pieces_keep_order_and_every_item_each_within_the_page_or_alone() {
+        let lens = [10, 60, 30, 200, 5, 5, 90, 1];
+        for page in [1, 50, 100, 150, 1_000] {
+            let cut = pieces(&lens, |l| *l, 7, page);
+            assert_eq!(cut.concat(), lens, "page {page}: every item once, in order");
+            for piece in &cut {
+                let bytes: usize = 7 + piece.iter().sum::<usize>();
+                assert!(!piece.is_empty());
+                assert!(bytes <= page.max(MAX_FRAME_BYTES) || piece.len() == 1, "page {page}: {piece:?}");
+                if piece.len() > 1 {
+                    assert!(bytes <= page, "page {page}: {piece:?}");
+                }
+            }
+        }
+        assert!(pieces(&[] as &[usize], |l| *l, 0, 10).is_empty());
+        assert_eq!(pieces(&lens, |l| *l, 0, 100).len(), 4, "10+60+30 | 200 | 5+5+90 | 1");
+    }
 
     fn message(body: &str, from: &str, client_msg_id: &str) -> Message {
         Message {

@@ -61,6 +61,8 @@ pub async fn process_record(deps: &FanoutDeps, record: &Record, deadline: Deadli
     match envelope {
         Envelope::Publish(p) => Ok(Outcome::Published(publish(deps, p, deadline).await?)),
         Envelope::Presence(n) => Ok(Outcome::Announced(announce_notice(deps, n, deadline).await?)),
-        Envelope::Deliver(d) => Ok(Outcome::Published(deliver_shard(deps, d, deadline).await?)),
+        Envelope::Deliver(d) => {
+            Ok(Outcome::Published(deliver_shard(deps, d, record.receive_count > 1, deadline).await?))
+        }
     }
 }

@@ -121,14 +121,20 @@ pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -
     Ok(delivery)
 }
 
-/// Posts a shard delivery's messages to the subscribers of its shard (a record handled alone).
+/// Posts a shard delivery's messages to the subscribers of its shard (a record handled alone). A
+/// `redelivered` record resumes where its first message's checkpoint says, as in a batch.
 pub(super) async fn deliver_shard(
     deps: &FanoutDeps,
     d: ShardDelivery,
+    redelivered: bool,
     deadline: Deadline,
 ) -> Result<Delivery, FanoutError> {
     let (first, last) = (d.messages.first().map_or(0, |m| m.seq), d.messages.last().map_or(0, |m| m.seq));
-    let posted = run::deliver_run(deps, &d.endpoint, &d.messages, d.shard, None, deadline).await?;
+    let resume = match d.messages.first() {
+        Some(m) if redelivered => run::checkpoint(deps, m, d.shard).await,
+        _ => None,
+    };
+    let posted = run::deliver_run(deps, &d.endpoint, &d.messages, d.shard, resume, deadline).await?;
     Ok(Delivery {
         room: d.room,
         seq: last.max(first),

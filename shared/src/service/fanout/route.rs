@@ -12,6 +12,7 @@ use super::{Deadline, FanoutDeps, FanoutError};
 use crate::domain::{Message, Shard};
 use crate::envelope::{Envelope, ShardDelivery};
 use crate::ports::Queue;
+use crate::protocol::wire;
 
 /// The most message bytes one delivery record carries: SQS takes 256 KiB per message, and the
 /// envelope's own fields need the rest.
@@ -57,7 +58,8 @@ async fn enqueue(
     messages: &[Message],
     shards: u16,
 ) -> Result<usize, FanoutError> {
-    let chunks = chunks(messages);
+    // Pieces of at most DELIVERY_BYTES, at least one message each.
+    let chunks = wire::pieces(messages, wire::item_len, 0, DELIVERY_BYTES);
     let envelopes: Vec<Envelope> = Shard::all_of(shards)
         .flat_map(|shard| {
             chunks.iter().map(move |chunk| {
@@ -80,25 +82,4 @@ async fn enqueue(
     // the ones that made it (same deduplication id within five minutes; later, clients do).
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(count)
-}
-
-/// The run cut into consecutive pieces of at most [`DELIVERY_BYTES`] (at least one message each).
-fn chunks(messages: &[Message]) -> Vec<&[Message]> {
-    let mut out = Vec::new();
-    let mut rest = messages;
-    while !rest.is_empty() {
-        let mut bytes = 0;
-        let n = rest
-            .iter()
-            .take_while(|m| {
-                bytes += crate::protocol::wire::item_len(m);
-                bytes <= DELIVERY_BYTES
-            })
-            .count()
-            .max(1);
-        let (chunk, after) = rest.split_at(n.min(rest.len()));
-        out.push(chunk);
-        rest = after;
-    }
-    out
 }

@@ -29,18 +29,15 @@ impl Frames {
     /// `messages` must be of one room, in ascending seq.
     pub(super) fn of(messages: &[Message]) -> Self {
         let single = messages.iter().map(|m| ServerFrame::Message(m.clone()).to_json().into_bytes()).collect();
-        let mut batched = Vec::new();
-        let mut rest = messages;
-        while let Some(first) = rest.first() {
-            let empty = ServerFrame::Messages { room: first.room.clone(), messages: vec![] };
-            // A message always fits a frame of its own (the send path bounds bodies), so each
-            // frame takes at least one and the loop ends.
-            let n = wire::fitting(rest.iter().map(wire::item_len), wire::frame_len(&empty), usize::MAX).max(1);
-            let (page, after) = rest.split_at(n.min(rest.len()));
-            let frame = ServerFrame::Messages { room: first.room.clone(), messages: page.to_vec() };
-            batched.push(frame.to_json().into_bytes());
-            rest = after;
-        }
+        let Some(first) = messages.first() else { return Self { single, batched: Vec::new() } };
+        let empty = ServerFrame::Messages { room: first.room.clone(), messages: vec![] };
+        // A message always fits a frame of its own (the send path bounds bodies).
+        let batched = wire::pieces(messages, wire::item_len, wire::frame_len(&empty), wire::PAGE_BYTES)
+            .into_iter()
+            .map(|page| {
+                ServerFrame::Messages { room: first.room.clone(), messages: page.to_vec() }.to_json().into_bytes()
+            })
+            .collect();
         Self { single, batched }
     }
 
