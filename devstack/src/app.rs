@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use starling_shared::adapters::apigw::ManagementApiPusher;
-use starling_shared::auth::JwtVerifier;
+use starling_shared::auth::{JwtVerifier, OidcVerifier};
 use starling_shared::ports::{Pusher, Queue};
 use starling_shared::service::Stores;
 use starling_shared::service::connection::ConnectionDeps;
@@ -72,7 +72,10 @@ impl App {
         let stores = deps.action.stores.clone();
         let invoker: Arc<dyn Invoker> = match &config.functions {
             Functions::InProcess => Arc::new(InProcess {
-                verifier: JwtVerifier::new(config.jwt_secret.as_bytes()),
+                verifier: match &config.oidc {
+                    Some(oidc) => OidcVerifier::new(oidc.clone()).into(),
+                    None => JwtVerifier::new(config.jwt_secret.as_bytes()).into(),
+                },
                 connection: deps.connection,
                 action: deps.action,
                 fanout: deps.fanout,

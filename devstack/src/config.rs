@@ -102,8 +102,10 @@ pub struct Config {
     pub port: u16,
     /// The API stage, the first path segment (`/local`).
     pub stage: String,
-    /// The HS256 secret the authorizer verifies tokens with.
+    /// The HS256 secret the authorizer verifies tokens with, unless `oidc` is set.
     pub jwt_secret: String,
+    /// An OIDC issuer whose RS256/ES256 tokens the authorizer verifies instead (`--oidc-issuer`).
+    pub oidc: Option<starling_shared::auth::OidcConfig>,
     /// Where the state lives.
     pub backend: Backend,
     /// API Gateway's WebSocket limits.
@@ -137,6 +139,7 @@ impl Default for Config {
             port: 3001,
             stage: "local".into(),
             jwt_secret: DEV_SECRET.into(),
+            oidc: None,
             backend: Backend::Memory,
             limits: GatewayLimits::default(),
             action_limits: SendLimits::default(),
@@ -153,10 +156,11 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Whether `POST /_devstack/token` exists: only with [`DEV_SECRET`]. With any other secret the
-    /// tokens are the deployment's own business, and minting them here would hand them out.
+    /// Whether `POST /_devstack/token` exists: only with [`DEV_SECRET`] and no OIDC issuer. With
+    /// any other secret the tokens are the deployment's own business, and minting them here would
+    /// hand them out; with an issuer, HS256 tokens are not accepted.
     pub fn serves_dev_tokens(&self) -> bool {
-        self.jwt_secret == DEV_SECRET
+        self.jwt_secret == DEV_SECRET && self.oidc.is_none()
     }
 
     /// Refuses what API Gateway or SQS would refuse, before anything is bound or created.

@@ -9,6 +9,7 @@ use starling_devstack::{
     AwsBackend, Backend, Config, DEV_SECRET, Endpoint, FunctionFlag, Functions, GatewayLimits, LambdaFunctions,
     MappingSettings,
 };
+use starling_shared::auth::OidcConfig;
 use starling_shared::service::fanout::FanoutSettings;
 use starling_shared::service::send::SendLimits;
 
@@ -30,6 +31,18 @@ struct Args {
     /// token endpoint (`POST /_devstack/token`).
     #[arg(long, env = "STARLING_JWT_SECRET", default_value = DEV_SECRET, hide_env_values = true)]
     jwt_secret: String,
+    /// Verify RS256/ES256 tokens of this OIDC issuer (its `iss`) instead of HS256 ones.
+    #[arg(long, env = "STARLING_OIDC_ISSUER", requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// The issuer's accepted audiences (client ids), comma-separated.
+    #[arg(long, env = "STARLING_OIDC_AUDIENCE")]
+    oidc_audience: Option<String>,
+    /// Where the issuer's keys are (default: ISSUER/.well-known/jwks.json).
+    #[arg(long, env = "STARLING_OIDC_JWKS_URL")]
+    oidc_jwks_url: Option<String>,
+    /// The claim that is the user id.
+    #[arg(long, env = "STARLING_OIDC_USER_CLAIM", default_value = "sub")]
+    oidc_user_claim: String,
 
     /// Use DynamoDB and SQS at this endpoint (moto, LocalStack) instead of memory.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -138,6 +151,15 @@ impl Args {
 
     fn config(self) -> anyhow::Result<Config> {
         let functions = self.functions()?;
+        let oidc = match &self.oidc_issuer {
+            Some(issuer) => Some(OidcConfig::new(
+                issuer,
+                self.oidc_audience.as_deref().unwrap_or_default(),
+                self.oidc_jwks_url.as_deref(),
+                &self.oidc_user_claim,
+            )?),
+            None => None,
+        };
         let backend = match (self.endpoint_url, self.aws) {
             (Some(url), _) => {
                 Backend::Aws(AwsBackend { endpoint_url: Some(url), table: self.table, queue: self.queue })
@@ -150,6 +172,7 @@ impl Args {
             port: self.port,
             stage: self.stage,
             jwt_secret: self.jwt_secret,
+            oidc,
             backend,
             limits: GatewayLimits {
                 max_frame_bytes: self.max_frame_bytes,

@@ -14,9 +14,11 @@ use aws_config::SdkConfig;
 use crate::adapters::apigw::ManagementApiPusher;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::sqs::{SqsDeadLetters, SqsQueue};
+use crate::auth::{JwtVerifier, OidcConfig, OidcVerifier, TokenVerifier};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, ConnectionConfig, FanoutConfig, SendConfig};
 use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, Store};
+use crate::secrets::{SecretError, SecretSource};
 use crate::service::Stores;
 use crate::service::connection::ConnectionDeps;
 use crate::service::fanout::{FanoutDeps, FanoutSettings};
@@ -190,5 +192,51 @@ pub mod aws {
     pub async fn fanout_from_env() -> Result<FanoutDeps, ConfigError> {
         let config = FanoutConfig::from_env()?;
         Ok(fanout_deps(&crate::sdk::from_env().await, config))
+    }
+
+    /// The authorizer's verifier. With `STARLING_OIDC_ISSUER` set, an OIDC issuer's, built at
+    /// init (its keys are fetched on the first token); otherwise the HS256 secret's, read on the
+    /// first invocation (init does no network I/O) and then kept for the instance's life. A
+    /// failed read fails that invocation only (API Gateway answers 500); the next reads again.
+    #[derive(Debug)]
+    pub enum Tokens {
+        /// Ready to verify.
+        Ready(Box<TokenVerifier>),
+        /// The HS256 secret, loaded once.
+        Secret(Box<PendingSecret>),
+    }
+
+    /// The HS256 secret's verifier, built once the secret is read.
+    #[derive(Debug)]
+    pub struct PendingSecret {
+        source: SecretSource,
+        sdk: SdkConfig,
+        verifier: tokio::sync::OnceCell<TokenVerifier>,
+    }
+
+    impl Tokens {
+        /// The authorizer's init.
+        pub async fn from_env() -> Result<Self, ConfigError> {
+            if let Some(config) = OidcConfig::from_env()? {
+                return Ok(Self::Ready(Box::new(OidcVerifier::new(config).into())));
+            }
+            let source = SecretSource::from_env()?;
+            let sdk = crate::sdk::from_env().await;
+            Ok(Self::Secret(Box::new(PendingSecret { source, sdk, verifier: tokio::sync::OnceCell::new() })))
+        }
+
+        /// The verifier, reading the secret first if it has not been read.
+        pub async fn verifier(&self) -> Result<&TokenVerifier, SecretError> {
+            match self {
+                Self::Ready(v) => Ok(v),
+                Self::Secret(p) => {
+                    p.verifier
+                        .get_or_try_init(|| async {
+                            p.source.load(&p.sdk).await.map(|s| JwtVerifier::new(s.as_bytes()).into())
+                        })
+                        .await
+                }
+            }
+        }
     }
 }

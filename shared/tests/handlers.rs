@@ -5,7 +5,7 @@ mod common;
 use common::World;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use starling_shared::auth::{JwtVerifier, mint};
+use starling_shared::auth::{JwtVerifier, OidcConfig, OidcVerifier, TokenVerifier, mint};
 use starling_shared::aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
 };
@@ -75,7 +75,7 @@ fn valid_token(user: &str) -> String {
 
 #[tokio::test]
 async fn authorizer_allows_a_valid_query_token_and_passes_the_user_on() {
-    let verifier = JwtVerifier::new(SECRET);
+    let verifier: TokenVerifier = JwtVerifier::new(SECRET).into();
     let token = valid_token("alice");
     let response = handlers::authorize(&verifier, authorizer_event(Some(&token), None)).await.unwrap();
     assert_eq!(response.principal_id.as_deref(), Some("alice"));
@@ -91,7 +91,7 @@ async fn authorizer_allows_a_valid_query_token_and_passes_the_user_on() {
 
 #[tokio::test]
 async fn authorizer_records_the_batch_opt_in_only_for_batch_1_or_true() {
-    let verifier = JwtVerifier::new(SECRET);
+    let verifier: TokenVerifier = JwtVerifier::new(SECRET).into();
     for (value, expected) in
         [(Some("1"), true), (Some("true"), true), (Some("yes"), false), (Some("0"), false), (None, false)]
     {
@@ -124,7 +124,7 @@ async fn a_connection_whose_context_carries_the_opt_in_subscribes_for_messages_f
 
 #[tokio::test]
 async fn authorizer_refuses_a_bearer_header_without_a_query_token_as_the_deployed_api_does() {
-    let verifier = JwtVerifier::new(SECRET);
+    let verifier: TokenVerifier = JwtVerifier::new(SECRET).into();
     let header = format!("Bearer {}", valid_token("bob"));
     let err = handlers::authorize(&verifier, authorizer_event(None, Some(&header))).await.unwrap_err();
     assert!(err.downcast_ref::<Unauthorized>().is_some(), "{err}");
@@ -140,7 +140,7 @@ fn the_authorizer_reads_the_token_where_the_deployed_identity_source_points() {
 
 #[tokio::test]
 async fn authorizer_refuses_a_subject_that_cannot_be_a_key() {
-    let verifier = JwtVerifier::new(SECRET);
+    let verifier: TokenVerifier = JwtVerifier::new(SECRET).into();
     for user in ["a#b".to_owned(), "x".repeat(129)] {
         let token = valid_token(&user);
         let err = handlers::authorize(&verifier, authorizer_event(Some(&token), None)).await.unwrap_err();
@@ -150,7 +150,7 @@ async fn authorizer_refuses_a_subject_that_cannot_be_a_key() {
 
 #[tokio::test]
 async fn authorizer_refuses_missing_expired_and_forged_tokens_with_unauthorized() {
-    let verifier = JwtVerifier::new(SECRET);
+    let verifier: TokenVerifier = JwtVerifier::new(SECRET).into();
     let expired = mint(SECRET, "alice", 1_000).unwrap();
     let forged = mint(b"someone-elses-secret", "alice", u64::MAX / 2).unwrap();
     for (token, header) in [
@@ -163,6 +163,57 @@ async fn authorizer_refuses_missing_expired_and_forged_tokens_with_unauthorized(
         let err = handlers::authorize(&verifier, authorizer_event(token, header)).await.unwrap_err();
         assert_eq!(err.to_string(), "Unauthorized", "API Gateway maps exactly this message to 401");
     }
+}
+
+/// An OIDC issuer's verifier over `keys`, and an ID token of it for `sub`.
+fn oidc(source: std::sync::Arc<starling_shared::adapters::memory::MemoryKeySource>) -> TokenVerifier {
+    let config = OidcConfig::new("https://issuer.example", "app", None, "sub").unwrap();
+    OidcVerifier::with_source(config, source).into()
+}
+
+fn id_token(key: &starling_shared::auth::testing::TestKey, sub: &str) -> String {
+    let exp = chrono::Utc::now().timestamp() + 600;
+    key.sign(&serde_json::json!({ "sub": sub, "iss": "https://issuer.example", "aud": "app", "exp": exp }))
+}
+
+#[tokio::test]
+async fn authorizer_with_an_oidc_issuer_allows_its_tokens_and_refuses_hs256_ones() {
+    use starling_shared::auth::testing::{TestKey, jwks};
+    let key = TestKey::rsa("k1");
+    let verifier = oidc(std::sync::Arc::new(starling_shared::adapters::memory::MemoryKeySource::new(jwks(&[&key]))));
+    let response =
+        handlers::authorize(&verifier, authorizer_event(Some(&id_token(&key, "alice")), None)).await.unwrap();
+    assert_eq!(response.principal_id.as_deref(), Some("alice"));
+    assert_eq!(response.context["user"], "alice");
+    for token in [valid_token("alice"), id_token(&TestKey::ec("k1"), "alice"), id_token(&key, "a#b")] {
+        let err = handlers::authorize(&verifier, authorizer_event(Some(&token), None)).await.unwrap_err();
+        assert_eq!(err.to_string(), "Unauthorized");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn authorizer_fails_rather_than_refuses_when_the_issuers_keys_cannot_be_fetched() {
+    use starling_shared::auth::testing::{TestKey, jwks};
+    let key = TestKey::ec("k1");
+    let source = std::sync::Arc::new(starling_shared::adapters::memory::MemoryKeySource::new(jwks(&[&key])));
+    source.fail(true);
+    let verifier = oidc(source.clone());
+    let err = handlers::authorize(&verifier, authorizer_event(Some(&id_token(&key, "alice")), None)).await.unwrap_err();
+    assert!(err.downcast_ref::<Unauthorized>().is_none(), "API Gateway answers 500, so the client retries: {err}");
+    assert_ne!(err.to_string(), "Unauthorized");
+    source.fail(false);
+    // Until the next fetch may start, the last failure stands: still 500, never 401.
+    let err = handlers::authorize(&verifier, authorizer_event(Some(&id_token(&key, "alice")), None)).await.unwrap_err();
+    let recent = matches!(
+        err.downcast_ref::<starling_shared::auth::AuthError>(),
+        Some(starling_shared::auth::AuthError::KeysUnavailable(starling_shared::auth::jwks::JwksError::Recent { .. }))
+    );
+    assert!(recent, "{err:?}");
+    assert_eq!(source.fetches(), 1);
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    let response =
+        handlers::authorize(&verifier, authorizer_event(Some(&id_token(&key, "alice")), None)).await.unwrap();
+    assert_eq!(response.principal_id.as_deref(), Some("alice"), "the next handshake fetches again");
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use starling_devstack::{Backend, Config, Endpoint, Functions, Handle, LambdaFunc
 use starling_e2e::{
     ClientExt, Kind, PROMPT, SECRET, connect, eventually, handshake_status, joined, send_request, start,
 };
-use starling_shared::auth::JwtVerifier;
+use starling_shared::auth::{JwtVerifier, TokenVerifier};
 use starling_shared::handlers;
 use starling_shared::lambda_runtime::{self, Context, LambdaEvent};
 use starling_shared::service::connection::ConnectionDeps;
@@ -34,7 +34,7 @@ use starling_shared::wiring;
 
 /// Each function's deps, as its bootstrap builds them from its environment.
 struct Deps {
-    verifier: JwtVerifier,
+    verifier: TokenVerifier,
     connection: ConnectionDeps,
     send: SendDeps,
     fanout: FanoutDeps,
@@ -87,7 +87,7 @@ impl FakeLambda {
             ..FanoutSettings::default()
         };
         let deps = Deps {
-            verifier: JwtVerifier::new(SECRET.as_bytes()),
+            verifier: JwtVerifier::new(SECRET.as_bytes()).into(),
             connection: wiring::connection(store.clone(), queue.clone()),
             send: wiring::send(store.clone(), queue, pusher.clone(), limits, management),
             fanout: wiring::fanout(store, pusher, wiring::aws::dead_letters(&sdk, dlq_url), settings),

@@ -108,7 +108,7 @@ mod tests {
         let meta = ConnectionMeta::sample();
         let query = vec![("token".to_owned(), "not.a.jwt".to_owned())];
         let event = events::authorizer_request(&meta, &HeaderMap::new(), &query).unwrap();
-        let verifier = JwtVerifier::new(b"secret");
+        let verifier: starling_shared::auth::TokenVerifier = JwtVerifier::new(b"secret").into();
         let answer = handlers::authorize(&verifier, LambdaEvent::new(event.payload, Context::default())).await;
         let refusal = answer.expect_err("a bad token is refused");
         assert!(refusal.downcast_ref::<Unauthorized>().is_some());

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use starling_shared::auth::JwtVerifier;
+use starling_shared::auth::TokenVerifier;
 use starling_shared::aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use starling_shared::aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use starling_shared::handlers::{self, Unauthorized};
@@ -20,7 +20,7 @@ use crate::faults::invocation;
 /// Every handler with its deps, as each Lambda holds its own.
 #[derive(Debug)]
 pub(crate) struct InProcess {
-    pub(crate) verifier: JwtVerifier,
+    pub(crate) verifier: TokenVerifier,
     pub(crate) connection: ConnectionDeps,
     pub(crate) action: SendDeps,
     pub(crate) fanout: FanoutDeps,

@@ -100,7 +100,7 @@ async fn ok_answer(role: Role) -> String {
     match role {
         Role::Authorizer => {
             let Built::Authorizer(event) = Built::of(role) else { unreachable!() };
-            let verifier = JwtVerifier::new(SECRET);
+            let verifier: starling_shared::auth::TokenVerifier = JwtVerifier::new(SECRET).into();
             let answer = handlers::authorize(&verifier, LambdaEvent::new(event.payload, Context::default())).await;
             serde_json::to_string(&answer.unwrap()).unwrap()
         }

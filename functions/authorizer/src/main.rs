@@ -1,24 +1,16 @@
-//! `$connect` REQUEST authorizer: verifies the HS256 JWT and passes the user on.
+//! `$connect` REQUEST authorizer: verifies the token (HS256, or an OIDC issuer's RS256/ES256)
+//! and passes the user on.
 
 use lambda_runtime::{Error, run, service_fn};
-use starling_shared::auth::JwtVerifier;
 use starling_shared::handlers;
-use starling_shared::secrets::SecretSource;
-use tokio::sync::OnceCell;
+use starling_shared::wiring::aws::Tokens;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     starling_shared::telemetry::init();
-    let source = SecretSource::from_env()?;
-    let sdk = starling_shared::sdk::from_env().await;
-    // Read on the first invocation, not at init (init does no network I/O), then kept for the
-    // instance's life. A failed read fails that invocation only (API Gateway answers 500); the
-    // next one reads again.
-    let verifier = OnceCell::new();
+    let tokens = Tokens::from_env().await?;
     run(service_fn(|event| async {
-        let verifier = verifier
-            .get_or_try_init(|| async { source.load(&sdk).await.map(|s| JwtVerifier::new(s.as_bytes())) })
-            .await?;
+        let verifier = tokens.verifier().await?;
         handlers::authorize(verifier, event).await
     }))
     .await

@@ -1,9 +1,16 @@
-//! HS256 JWTs: verified by the authorizer at the handshake, minted by tests and dev tools.
+//! Tokens at the handshake: HS256 JWTs signed with the deployment's secret (development, tests,
+//! dev tools, which also mint them), or RS256/ES256 tokens of an OIDC issuer ([`oidc`]).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
 mod crypto;
+pub mod jwks;
+pub mod oidc;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use oidc::{OidcConfig, OidcVerifier};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
@@ -50,7 +57,8 @@ pub struct Claims {
 
 /// Why a token was refused. Only the authorizer's log tells the cases apart: the client gets a
 /// bare HTTP 401 for every one, because the authorizer fails with "Unauthorized" whatever the
-/// reason and API Gateway turns that into 401.
+/// reason and API Gateway turns that into 401; except [`AuthError::KeysUnavailable`], which is
+/// the issuer's failure, not the token's, and answers 500 so the client retries.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// No token: no non-empty `?token=` query parameter (the only place a token is read: the
@@ -66,11 +74,75 @@ pub enum AuthError {
     /// The token is valid but its `sub` is not a user id Starling can store ([`check_user`]).
     #[error("token subject is not a valid user id: {0}")]
     BadSubject(&'static str),
+    /// An OIDC token signed with an algorithm other than RS256 and ES256 (`none`, HS256, …).
+    #[error("token algorithm {0:?} is not accepted (RS256 or ES256)")]
+    Algorithm(Algorithm),
+    /// An OIDC token without `kid`: the key cannot be chosen.
+    #[error("token names no key (kid)")]
+    NoKeyId,
+    /// The issuer does not publish this `kid` (or not as a signing key of the token's
+    /// algorithm), even after fetching its keys again (at most once per 30 s).
+    #[error("token key {0:?} is not one of the issuer's signing keys")]
+    UnknownKey(String),
+    /// The issuer's keys could not be fetched for a `kid` not held yet: retry later.
+    #[error("the issuer's keys are unavailable")]
+    KeysUnavailable(#[source] jwks::JwksError),
+    /// The token's `iss` is not the configured issuer.
+    #[error("token issuer is not the configured one")]
+    Issuer,
+    /// Neither `aud` nor (without `aud`) `client_id` names a configured audience.
+    #[error("token audience is not a configured one")]
+    Audience,
+    /// The configured user id claim is missing or not a string.
+    #[error("token has no string claim {0:?} for the user id")]
+    NoUserClaim(String),
     /// Anything else the JWT library refused: a malformed token, an `alg` other than HS256
     /// (including `none`), a bad signature, a missing `exp` or `sub`, a non-integer `exp`, `nbf`
     /// or `iat`, or an `aud` claim.
     #[error("token is invalid")]
     Invalid(#[source] jsonwebtoken::errors::Error),
+}
+
+impl AuthError {
+    fn from_jwt(e: jsonwebtoken::errors::Error) -> Self {
+        match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => Self::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => Self::NotYetValid,
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => Self::Issuer,
+            _ => Self::Invalid(e),
+        }
+    }
+}
+
+/// The authorizer's verifier: the deployment's HS256 secret, or an OIDC issuer.
+#[derive(Debug)]
+pub enum TokenVerifier {
+    /// HS256 tokens signed with the deployment's secret.
+    Hs256(JwtVerifier),
+    /// RS256/ES256 tokens of one OIDC issuer.
+    Oidc(OidcVerifier),
+}
+
+impl TokenVerifier {
+    /// The user id `token` authenticates.
+    pub async fn user_of(&self, token: &str) -> Result<String, AuthError> {
+        match self {
+            Self::Hs256(v) => v.verify(token).map(|c| c.sub),
+            Self::Oidc(v) => v.verify(token).await,
+        }
+    }
+}
+
+impl From<JwtVerifier> for TokenVerifier {
+    fn from(v: JwtVerifier) -> Self {
+        Self::Hs256(v)
+    }
+}
+
+impl From<OidcVerifier> for TokenVerifier {
+    fn from(v: OidcVerifier) -> Self {
+        Self::Oidc(v)
+    }
 }
 
 /// Verifies tokens against one secret; build it once at init.
@@ -109,11 +181,7 @@ impl JwtVerifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            _ => AuthError::Invalid(e),
-        })?;
+        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(AuthError::from_jwt)?;
         check_user(&data.claims.sub)?;
         Ok(data.claims)
     }

@@ -6,10 +6,10 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
-use tracing::info;
+use tracing::{error, info};
 
 use super::{BATCH_CONTEXT_KEY, USER_CONTEXT_KEY};
-use crate::auth::{AuthError, JwtVerifier};
+use crate::auth::{AuthError, TokenVerifier};
 
 /// The authorizer's refusal. API Gateway answers the handshake with 401 when the authorizer
 /// fails with exactly the message "Unauthorized", which is this type's `Display`; the devstack
@@ -40,16 +40,24 @@ fn token_of(req: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Option<String
 }
 
 /// The REQUEST authorizer of `$connect`: a valid token gets an Allow policy with the user in
-/// the context; anything else fails with "Unauthorized", which API Gateway answers with 401.
+/// the context; anything else fails with "Unauthorized", which API Gateway answers with 401,
+/// except an issuer whose keys cannot be fetched, which fails the invocation (500: retry).
 pub async fn authorize(
-    verifier: &JwtVerifier,
+    verifier: &TokenVerifier,
     event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>,
 ) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
     let req = event.payload;
     let request_id = req.request_context.request_id.clone().unwrap_or_default();
-    let verified = token_of(&req).ok_or(AuthError::Missing).and_then(|t| verifier.verify(&t));
-    let claims = match verified {
-        Ok(c) => c,
+    let verified = match token_of(&req) {
+        Some(t) => verifier.user_of(&t).await,
+        None => Err(AuthError::Missing),
+    };
+    let user = match verified {
+        Ok(user) => user,
+        Err(e @ AuthError::KeysUnavailable(_)) => {
+            error!(request_id, route = "$connect", outcome = "error", error = %e, source = ?std::error::Error::source(&e), "invocation");
+            return Err(Box::new(e));
+        }
         Err(e) => {
             info!(request_id, route = "$connect", outcome = "unauthorized", reason = %e, "invocation");
             return Err(Box::new(Unauthorized));
@@ -63,9 +71,9 @@ pub async fn authorize(
     policy.version = Some("2012-10-17".to_owned());
     policy.statement = vec![statement];
     let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
-    response.principal_id = Some(claims.sub.clone());
+    response.principal_id = Some(user.clone());
     response.policy_document = policy;
-    response.context = json!({ USER_CONTEXT_KEY: claims.sub, BATCH_CONTEXT_KEY: batch_of(&req) });
-    info!(request_id, route = "$connect", user = %claims.sub, outcome = "allow", "invocation");
+    info!(request_id, route = "$connect", user = %user, outcome = "allow", "invocation");
+    response.context = json!({ USER_CONTEXT_KEY: user, BATCH_CONTEXT_KEY: batch_of(&req) });
     Ok(response)
 }

@@ -1,6 +1,7 @@
 //! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
 
 mod dead_letters;
+mod jwks;
 mod ledger;
 mod limiter;
 mod pusher;
@@ -8,6 +9,7 @@ mod queue;
 mod store;
 
 pub use dead_letters::MemoryDeadLetters;
+pub use jwks::MemoryKeySource;
 pub use pusher::MemoryPusher;
 pub use queue::RecordingQueue;
 pub use store::MemoryStore;
