@@ -90,6 +90,24 @@ def test_the_model_covers_what_the_issue_lists(sam: dict) -> None:
     ]
     assert len(model["functions"]) == 5
     assert all(f["iam"] for f in model["functions"].values())
+    # OIDC sign-in: four settings of the authorizer alone, HS256 (empty issuer) by default, no new grant
+    authorizer = model["functions"]["AuthorizerFunction"]
+    oidc = {
+        "STARLING_OIDC_ISSUER": ("OidcIssuer", ""),
+        "STARLING_OIDC_AUDIENCE": ("OidcAudience", ""),
+        "STARLING_OIDC_JWKS_URL": ("OidcJwksUrl", ""),
+        "STARLING_OIDC_USER_CLAIM": ("OidcUserClaim", "sub"),
+    }
+    for variable, (parameter, default) in oidc.items():
+        assert authorizer["environment"][variable] == "${%s}" % parameter
+        assert model["parameters"][parameter]["Default"] == default
+        assert model["parameterDescriptions"][parameter].startswith(variable + ", ")
+    for logical_id, fn in model["functions"].items():
+        if logical_id != "AuthorizerFunction":
+            assert not any(name.startswith("STARLING_OIDC_") for name in fn["environment"]), logical_id
+    assert sorted({e["action"] for e in authorizer["iam"]}) == [
+        "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue", "ssm:GetParameter",
+    ]
 
 
 def test_canonical_form_equates_sub_and_join() -> None:
@@ -208,6 +226,15 @@ SAM_MUTATIONS: dict[str, Mutation] = {
         _resource(t, "FanoutFunction")["Environment"]["Variables"].update(STARLING_SHARDS="16"),
     ],
     "sharded hold default": lambda t: t["Parameters"]["ShardedHoldSecs"].update(Default=60),
+    # the authorizer's OIDC sign-in settings
+    "oidc issuer variable removed": lambda t: _resource(t, "AuthorizerFunction")["Environment"]["Variables"].pop(
+        "STARLING_OIDC_ISSUER"
+    ),
+    "oidc audience variable on another function": lambda t: _resource(t, "ConnectFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_AUDIENCE={"Ref": "OidcAudience"}),
+    "oidc user claim default": lambda t: t["Parameters"]["OidcUserClaim"].update(Default="email"),
+    "oidc issuer allows http": lambda t: t["Parameters"]["OidcIssuer"].update(AllowedPattern="^(https?://\\S+)?$"),
 }
 
 
@@ -277,6 +304,17 @@ CDK_MUTATIONS: dict[str, Mutation] = {
         "Variables"
     ].update(STARLING_SHARDS={"Ref": "MaxRooms"}),
     "shard threshold parameter removed": lambda t: t["Parameters"].pop("ShardThreshold"),
+    # the authorizer's OIDC sign-in settings
+    "oidc jwks url variable from another parameter": lambda t: _resource(t, "AuthorizerFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_JWKS_URL={"Ref": "OidcIssuer"}),
+    "oidc user claim variable as a literal": lambda t: _resource(t, "AuthorizerFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_USER_CLAIM="sub"),
+    "oidc audience parameter removed": lambda t: t["Parameters"].pop("OidcAudience"),
+    "oidc issuer default": lambda t: t["Parameters"]["OidcIssuer"].update(
+        Default="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
+    ),
 }
 
 
