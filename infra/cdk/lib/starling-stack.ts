@@ -8,6 +8,7 @@ import {
   CfnOutput,
   CfnParameter,
   CfnResource,
+  CfnRule,
   Duration,
   Fn,
   RemovalPolicy,
@@ -86,7 +87,8 @@ export class StarlingStack extends Stack {
       allowedPattern: '^[A-Za-z0-9/_+=.@:-]+$',
       description:
         'Where the HS256 JWT secret lives, never the secret itself: a Secrets Manager secret name or full ARN, ' +
-        'or an SSM SecureString parameter name starting with "/" or its arn:aws:ssm: ARN.',
+        'or an SSM SecureString parameter name starting with "/" or its arn:aws:ssm: ARN. Still required, but not read, ' +
+        'when OidcIssuer is set.',
     });
     // Sign-in with an OIDC issuer (Cognito, Auth0, ...) instead of the HS256 secret: the authorizer's
     // STARLING_OIDC_* variables. Public settings, no permission: the JWKS is fetched over public HTTPS.
@@ -247,6 +249,31 @@ export class StarlingStack extends Stack {
       description:
         '"true" sets this region\'s account-wide API Gateway CloudWatch Logs role (needed once per account and ' +
         'region before stage access logging works). Leave "false" when the account already has one.',
+    });
+
+    // ------------------------------------------------------------ rules (same as SAM)
+    // Checked when the change set is made, before anything is deployed: OIDC settings the authorizer
+    // would refuse to start with, or never read.
+    const isEmpty = (param: CfnParameter) => Fn.conditionEquals(param.valueAsString, '');
+    new CfnRule(this, 'OidcIssuerSet', {
+      ruleCondition: Fn.conditionNot(isEmpty(oidcIssuer)),
+      assertions: [
+        {
+          assert: Fn.conditionNot(isEmpty(oidcAudience)),
+          assertDescription:
+            'OidcAudience is required when OidcIssuer is set (for a Cognito user pool, its app client id).',
+        },
+      ],
+    });
+    new CfnRule(this, 'OidcIssuerEmpty', {
+      ruleCondition: isEmpty(oidcIssuer),
+      assertions: [
+        {
+          assert: Fn.conditionAnd(isEmpty(oidcAudience), isEmpty(oidcJwksUrl)),
+          assertDescription:
+            'OidcAudience and OidcJwksUrl are read only with OidcIssuer; set OidcIssuer, or leave them empty.',
+        },
+      ],
     });
 
     // ------------------------------------------------------------ conditions

@@ -217,6 +217,24 @@ describe('functions', () => {
     for (const claim of ['', 'user name']) assert.ok(!accepts('OidcUserClaim', claim), claim);
   });
 
+  it('refuses, before deploying, an OIDC issuer without audience and an audience or JWKS URL without issuer', () => {
+    const rules = template.toJSON().Rules;
+    const issuerIsEmpty = { 'Fn::Equals': [{ Ref: 'OidcIssuer' }, ''] };
+    assert.deepEqual(rules.OidcIssuerSet.RuleCondition, { 'Fn::Not': [issuerIsEmpty] });
+    assert.deepEqual(
+      rules.OidcIssuerSet.Assertions.map((a: Json) => a.Assert),
+      [{ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'OidcAudience' }, ''] }] }],
+    );
+    assert.deepEqual(rules.OidcIssuerEmpty.RuleCondition, issuerIsEmpty);
+    assert.deepEqual(
+      rules.OidcIssuerEmpty.Assertions.map((a: Json) => a.Assert),
+      [{ 'Fn::And': [{ 'Fn::Equals': [{ Ref: 'OidcAudience' }, ''] }, { 'Fn::Equals': [{ Ref: 'OidcJwksUrl' }, ''] }] }],
+    );
+    for (const rule of [rules.OidcIssuerSet, rules.OidcIssuerEmpty]) {
+      for (const a of rule.Assertions) assert.match(a.AssertDescription, /^Oidc\w+ /);
+    }
+  });
+
   it('lets the authorizer read only the secret or parameter JwtSecretId names', () => {
     const granted = grants('AuthorizerFunctionRole');
     const secret = granted.find(([a]) => a === 'secretsmanager:GetSecretValue');
