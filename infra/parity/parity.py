@@ -3,8 +3,8 @@
 The SAM template is translated offline with samtranslator (the library `sam deploy` runs server side,
 shipped with aws-sam-cli) using placeholder code locations and region; the CDK side is `cdk synth`'s
 JSON. Both are reduced to a model of what matters (routes, authorizer, stage, functions and their
-environment and IAM, queue and DLQ, alarm, event source mapping, table, parameters, conditions,
-outputs, checkov skips) in which every intrinsic function is put in one canonical form (a `Fn::Sub`
+environment and IAM, queue and DLQ, alarm, event source mapping, table, parameters, rules,
+conditions, outputs, checkov skips) in which every intrinsic function is put in one canonical form (a `Fn::Sub`
 string and the equivalent `Fn::Join` compare equal), and the two models must be equal. Each template
 is also checked against the contract (the authoritative list of environment variables, IAM actions
 and table properties).
@@ -216,6 +216,11 @@ def build_model(template: dict) -> dict:
         if name != "BootstrapVersion"
     }
     model["conditions"] = canon(template.get("Conditions", {}))
+    model["rules"] = {
+        name: canon(rule)
+        for name, rule in template.get("Rules", {}).items()
+        if name != "CheckBootstrapVersion"  # CDK's bootstrap-version check, not part of the stack
+    }
     model["outputs"] = {name: canon(o.get("Value")) for name, o in template.get("Outputs", {}).items()}
 
     # Both tools use the same logical ids for every resource (the CDK app pins them), so an added,

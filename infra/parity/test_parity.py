@@ -90,6 +90,68 @@ def test_the_model_covers_what_the_issue_lists(sam: dict) -> None:
     ]
     assert len(model["functions"]) == 5
     assert all(f["iam"] for f in model["functions"].values())
+    # OIDC sign-in: four settings of the authorizer alone, HS256 (empty issuer) by default, no new grant
+    authorizer = model["functions"]["AuthorizerFunction"]
+    oidc = {
+        "STARLING_OIDC_ISSUER": ("OidcIssuer", ""),
+        "STARLING_OIDC_AUDIENCE": ("OidcAudience", ""),
+        "STARLING_OIDC_JWKS_URL": ("OidcJwksUrl", ""),
+        "STARLING_OIDC_USER_CLAIM": ("OidcUserClaim", "sub"),
+    }
+    for variable, (parameter, default) in oidc.items():
+        assert authorizer["environment"][variable] == "${%s}" % parameter
+        assert model["parameters"][parameter]["Default"] == default
+        assert model["parameterDescriptions"][parameter].startswith(variable + ", ")
+    for logical_id, fn in model["functions"].items():
+        if logical_id != "AuthorizerFunction":
+            assert not any(name.startswith("STARLING_OIDC_") for name in fn["environment"]), logical_id
+    assert sorted({e["action"] for e in authorizer["iam"]}) == [
+        "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue", "ssm:GetParameter",
+    ]
+
+
+def _holds(expression, values: dict[str, str]) -> bool:
+    """A rule's condition or assertion (canonical form) for these parameter values."""
+    if isinstance(expression, str):
+        raise AssertionError(f"not a condition: {expression}")
+    (key, args), = expression.items()
+
+    def value(v):
+        return values[v[2:-1]] if isinstance(v, str) and v.startswith("${") and v.endswith("}") else v
+
+    if key == "Fn::Equals":
+        return value(args[0]) == value(args[1])
+    if key == "Fn::Not":
+        return not _holds(args[0], values)
+    if key == "Fn::And":
+        return all(_holds(a, values) for a in args)
+    if key == "Fn::Or":
+        return any(_holds(a, values) for a in args)
+    raise AssertionError(f"unexpected {key} in a rule")
+
+
+def _refused(model: dict, **overrides: str) -> list[str]:
+    """The rules' assertion messages that fail for these parameter values (the defaults otherwise)."""
+    values = {name: p.get("Default") for name, p in model["parameters"].items()} | overrides
+    failed = []
+    for rule in model["rules"].values():
+        if "RuleCondition" not in rule or _holds(rule["RuleCondition"], values):
+            failed += [a["AssertDescription"] for a in rule["Assertions"] if not _holds(a["Assert"], values)]
+    return failed
+
+
+@pytest.mark.parametrize("side", ["sam", "cdk"])
+def test_the_rules_refuse_oidc_settings_the_authorizer_could_not_use(side: str, sam: dict, cdk: dict) -> None:
+    model = parity.build_model(sam if side == "sam" else cdk)
+    assert set(model["rules"]) == {"OidcIssuerSet", "OidcIssuerEmpty"}
+    issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
+    # HS256 (the defaults) and OIDC with its audience deploy.
+    assert _refused(model) == []
+    assert _refused(model, OidcIssuer=issuer, OidcAudience="client") == []
+    assert _refused(model, OidcIssuer=issuer, OidcAudience="a,b", OidcJwksUrl=issuer + "/keys") == []
+    # An issuer without audience, or an audience or JWKS URL without issuer, does not.
+    assert any("OidcAudience is required" in m for m in _refused(model, OidcIssuer=issuer))
+    assert _refused(model, OidcAudience="client") and _refused(model, OidcJwksUrl=issuer + "/keys")
 
 
 def test_canonical_form_equates_sub_and_join() -> None:
@@ -208,6 +270,16 @@ SAM_MUTATIONS: dict[str, Mutation] = {
         _resource(t, "FanoutFunction")["Environment"]["Variables"].update(STARLING_SHARDS="16"),
     ],
     "sharded hold default": lambda t: t["Parameters"]["ShardedHoldSecs"].update(Default=60),
+    # the authorizer's OIDC sign-in settings
+    "oidc issuer variable removed": lambda t: _resource(t, "AuthorizerFunction")["Environment"]["Variables"].pop(
+        "STARLING_OIDC_ISSUER"
+    ),
+    "oidc audience variable on another function": lambda t: _resource(t, "ConnectFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_AUDIENCE={"Ref": "OidcAudience"}),
+    "oidc user claim default": lambda t: t["Parameters"]["OidcUserClaim"].update(Default="email"),
+    "oidc issuer allows http": lambda t: t["Parameters"]["OidcIssuer"].update(AllowedPattern="^(https?://\\S+)?$"),
+    "oidc audience rule removed": lambda t: t["Rules"].pop("OidcIssuerSet"),
 }
 
 
@@ -277,6 +349,20 @@ CDK_MUTATIONS: dict[str, Mutation] = {
         "Variables"
     ].update(STARLING_SHARDS={"Ref": "MaxRooms"}),
     "shard threshold parameter removed": lambda t: t["Parameters"].pop("ShardThreshold"),
+    # the authorizer's OIDC sign-in settings
+    "oidc jwks url variable from another parameter": lambda t: _resource(t, "AuthorizerFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_JWKS_URL={"Ref": "OidcIssuer"}),
+    "oidc user claim variable as a literal": lambda t: _resource(t, "AuthorizerFunction")["Environment"][
+        "Variables"
+    ].update(STARLING_OIDC_USER_CLAIM="sub"),
+    "oidc audience parameter removed": lambda t: t["Parameters"].pop("OidcAudience"),
+    "oidc rule assertion on another parameter": lambda t: t["Rules"]["OidcIssuerSet"]["Assertions"][0].update(
+        Assert={"Fn::Not": [{"Fn::Equals": [{"Ref": "OidcUserClaim"}, ""]}]}
+    ),
+    "oidc issuer default": lambda t: t["Parameters"]["OidcIssuer"].update(
+        Default="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
+    ),
 }
 
 

@@ -69,6 +69,16 @@ def test_every_function_is_deployed_as_the_templates_describe_it(deployed: str) 
         assert config["Environment"]["Variables"] == want, function
     fanout_env = lam.get_function_configuration(FunctionName="starling-fanout")["Environment"]["Variables"]
     assert fanout_env["STARLING_DELIVER_QUEUE_URL"] == deliver_url
+    # OIDC sign-in is off unless OidcIssuer is given: the template's defaults, an empty issuer (HS256 with
+    # the secret JwtSecretId names) and the user id from `sub`.
+    authorizer_env = lam.get_function_configuration(FunctionName="starling-authorizer")["Environment"]["Variables"]
+    assert {k: v for k, v in authorizer_env.items() if k.startswith("STARLING_OIDC_")} == {
+        "STARLING_OIDC_ISSUER": "",
+        "STARLING_OIDC_AUDIENCE": "",
+        "STARLING_OIDC_JWKS_URL": "",
+        "STARLING_OIDC_USER_CLAIM": "sub",
+    }
+    assert authorizer_env["STARLING_JWT_SECRET_ID"] == "starling/jwt"
 
 
 def test_the_queue_feeds_the_fanout_with_partial_batch_failures(deployed: str) -> None:

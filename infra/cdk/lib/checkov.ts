@@ -18,12 +18,12 @@ export const CHECKOV_SKIPS = {
     {
       id: 'CKV_AWS_117',
       comment:
-        'Talks only to public AWS endpoints (DynamoDB, SQS, API Gateway, Secrets Manager/SSM); a VPC would add NAT or endpoint cost and latency for nothing.',
+        "Talks only to public endpoints (DynamoDB, SQS, API Gateway, Secrets Manager/SSM, an OIDC issuer's JWKS over HTTPS); a VPC would add NAT or endpoint cost and latency for nothing.",
     },
     {
       id: 'CKV_AWS_173',
       comment:
-        'The environment holds names and limits, never secrets (the JWT secret is read from Secrets Manager/SSM at init); default Lambda encryption at rest suffices.',
+        'The environment holds names, limits and public OIDC settings, never secrets (the JWT secret is read from Secrets Manager/SSM at init); default Lambda encryption at rest suffices.',
     },
   ],
   logGroup: [

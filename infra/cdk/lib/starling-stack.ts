@@ -8,6 +8,7 @@ import {
   CfnOutput,
   CfnParameter,
   CfnResource,
+  CfnRule,
   Duration,
   Fn,
   RemovalPolicy,
@@ -86,7 +87,49 @@ export class StarlingStack extends Stack {
       allowedPattern: '^[A-Za-z0-9/_+=.@:-]+$',
       description:
         'Where the HS256 JWT secret lives, never the secret itself: a Secrets Manager secret name or full ARN, ' +
-        'or an SSM SecureString parameter name starting with "/" or its arn:aws:ssm: ARN.',
+        'or an SSM SecureString parameter name starting with "/" or its arn:aws:ssm: ARN. Still required, but not read, ' +
+        'when OidcIssuer is set.',
+    });
+    // Sign-in with an OIDC issuer (Cognito, Auth0, ...) instead of the HS256 secret: the authorizer's
+    // STARLING_OIDC_* variables. Public settings, no permission: the JWKS is fetched over public HTTPS.
+    const httpsUrlOrEmpty = {
+      allowedPattern: '^(https://\\S+)?$',
+      constraintDescription: 'must be empty or an https:// URL.',
+    };
+    const oidcIssuer = new CfnParameter(this, 'OidcIssuer', {
+      type: 'String',
+      default: '',
+      ...httpsUrlOrEmpty,
+      description:
+        'STARLING_OIDC_ISSUER, the OIDC issuer whose RS256/ES256 tokens the authorizer accepts, exactly as their iss claim ' +
+        'says it (Cognito: https://cognito-idp.{region}.amazonaws.com/{userPoolId}). Empty keeps HS256 tokens signed with ' +
+        'the JwtSecretId secret; once set, that secret is neither read nor accepted.',
+    });
+    const oidcAudience = new CfnParameter(this, 'OidcAudience', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^([^,\\s]+(,[^,\\s]+)*)?$',
+      constraintDescription: 'must be empty or audiences separated by commas, without spaces.',
+      description:
+        'STARLING_OIDC_AUDIENCE, the accepted audiences, comma-separated (Cognito: the app client id); required when ' +
+        'OidcIssuer is set. A token passes when its aud (string or array) holds one of them, or, without aud, its client_id does.',
+    });
+    const oidcJwksUrl = new CfnParameter(this, 'OidcJwksUrl', {
+      type: 'String',
+      default: '',
+      ...httpsUrlOrEmpty,
+      description:
+        "STARLING_OIDC_JWKS_URL, where the issuer's signing keys are. Empty means {OidcIssuer}/.well-known/jwks.json " +
+        "(Cognito's and Auth0's location).",
+    });
+    const oidcUserClaim = new CfnParameter(this, 'OidcUserClaim', {
+      type: 'String',
+      default: 'sub',
+      allowedPattern: '^\\S+$',
+      constraintDescription: 'must be a claim name (not empty, no spaces).',
+      description:
+        'STARLING_OIDC_USER_CLAIM, the claim whose value becomes the Starling user id (sub, cognito:username, email, ...); ' +
+        'a value that is not 1-128 characters of [A-Za-z0-9._@:+=-] refuses the connection.',
     });
     const burst = new CfnParameter(this, 'ThrottlingBurstLimit', {
       type: 'Number',
@@ -169,6 +212,10 @@ export class StarlingStack extends Stack {
         description: 'RUST_LOG for every function.',
       }),
       JwtSecretId: jwtSecretId,
+      OidcIssuer: oidcIssuer,
+      OidcAudience: oidcAudience,
+      OidcJwksUrl: oidcJwksUrl,
+      OidcUserClaim: oidcUserClaim,
     };
     const memorySize = new CfnParameter(this, 'FunctionMemorySize', {
       type: 'Number',
@@ -202,6 +249,31 @@ export class StarlingStack extends Stack {
       description:
         '"true" sets this region\'s account-wide API Gateway CloudWatch Logs role (needed once per account and ' +
         'region before stage access logging works). Leave "false" when the account already has one.',
+    });
+
+    // ------------------------------------------------------------ rules (same as SAM)
+    // Checked when the change set is made, before anything is deployed: OIDC settings the authorizer
+    // would refuse to start with, or never read.
+    const isEmpty = (param: CfnParameter) => Fn.conditionEquals(param.valueAsString, '');
+    new CfnRule(this, 'OidcIssuerSet', {
+      ruleCondition: Fn.conditionNot(isEmpty(oidcIssuer)),
+      assertions: [
+        {
+          assert: Fn.conditionNot(isEmpty(oidcAudience)),
+          assertDescription:
+            'OidcAudience is required when OidcIssuer is set (for a Cognito user pool, its app client id).',
+        },
+      ],
+    });
+    new CfnRule(this, 'OidcIssuerEmpty', {
+      ruleCondition: isEmpty(oidcIssuer),
+      assertions: [
+        {
+          assert: Fn.conditionAnd(isEmpty(oidcAudience), isEmpty(oidcJwksUrl)),
+          assertDescription:
+            'OidcAudience and OidcJwksUrl are read only with OidcIssuer; set OidcIssuer, or leave them empty.',
+        },
+      ],
     });
 
     // ------------------------------------------------------------ conditions
@@ -584,7 +656,7 @@ export class StarlingStack extends Stack {
 }
 
 const DESCRIPTIONS: Record<FunctionKey, string> = {
-  authorizer: 'Starling $connect authorizer (HS256 JWT from the token query parameter)',
+  authorizer: "Starling $connect authorizer (JWT from the token query parameter, HS256 or an OIDC issuer's RS256/ES256)",
   connect: 'Starling $connect (register the connection and presence)',
   disconnect: 'Starling $disconnect (drop the connection, its subscriptions and presence)',
   send: 'Starling $default (validate a frame, reply, enqueue for fanout)',

@@ -174,6 +174,67 @@ describe('functions', () => {
     }
   });
 
+  it('gives the authorizer the OIDC settings from their parameters, empty (HS256) by default, and no new grant', () => {
+    const vars = props('AuthorizerFunction').Environment.Variables;
+    const params = template.toJSON().Parameters;
+    const oidc: Record<string, [string, string]> = {
+      STARLING_OIDC_ISSUER: ['OidcIssuer', ''],
+      STARLING_OIDC_AUDIENCE: ['OidcAudience', ''],
+      STARLING_OIDC_JWKS_URL: ['OidcJwksUrl', ''],
+      STARLING_OIDC_USER_CLAIM: ['OidcUserClaim', 'sub'],
+    };
+    for (const [name, [parameter, dflt]] of Object.entries(oidc)) {
+      assert.deepEqual(vars[name], { Ref: parameter }, name);
+      assert.equal(params[parameter].Type, 'String', parameter);
+      assert.equal(params[parameter].Default, dflt, parameter);
+      assert.ok(params[parameter].Description.startsWith(`${name}, `), parameter);
+    }
+    // Only the authorizer reads them.
+    for (const key of FUNCTION_KEYS.filter((k) => k !== 'authorizer')) {
+      const other = props(contract.functions[key].logicalId).Environment.Variables;
+      assert.ok(!Object.keys(other).some((n) => n.startsWith('STARLING_OIDC_')), key);
+    }
+    // The JWKS is public: the authorizer may still only write its logs and read the JWT secret.
+    assert.deepEqual([...new Set(grants('AuthorizerFunctionRole').map(([a]) => a))].sort(), [
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+      'ssm:GetParameter',
+    ]);
+    // What the parameters' AllowedPatterns let through (CloudFormation matches the whole value).
+    const accepts = (parameter: string, value: string) => new RegExp(params[parameter].AllowedPattern).test(value);
+    for (const url of ['', 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123', 'https://tenant.auth0.com/']) {
+      assert.ok(accepts('OidcIssuer', url) && accepts('OidcJwksUrl', url), url);
+    }
+    for (const url of ['http://issuer.example.com', 'https://', 'https://a b', 'cognito-idp.amazonaws.com']) {
+      assert.ok(!accepts('OidcIssuer', url) && !accepts('OidcJwksUrl', url), url);
+    }
+    for (const aud of ['', '1example23456789', 'abc,def', 'https://api.example.com']) assert.ok(accepts('OidcAudience', aud), aud);
+    for (const aud of ['abc, def', 'abc,', ',abc', 'a b']) assert.ok(!accepts('OidcAudience', aud), aud);
+    for (const claim of ['sub', 'cognito:username', 'email', 'https://example.com/user']) {
+      assert.ok(accepts('OidcUserClaim', claim), claim);
+    }
+    for (const claim of ['', 'user name']) assert.ok(!accepts('OidcUserClaim', claim), claim);
+  });
+
+  it('refuses, before deploying, an OIDC issuer without audience and an audience or JWKS URL without issuer', () => {
+    const rules = template.toJSON().Rules;
+    const issuerIsEmpty = { 'Fn::Equals': [{ Ref: 'OidcIssuer' }, ''] };
+    assert.deepEqual(rules.OidcIssuerSet.RuleCondition, { 'Fn::Not': [issuerIsEmpty] });
+    assert.deepEqual(
+      rules.OidcIssuerSet.Assertions.map((a: Json) => a.Assert),
+      [{ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'OidcAudience' }, ''] }] }],
+    );
+    assert.deepEqual(rules.OidcIssuerEmpty.RuleCondition, issuerIsEmpty);
+    assert.deepEqual(
+      rules.OidcIssuerEmpty.Assertions.map((a: Json) => a.Assert),
+      [{ 'Fn::And': [{ 'Fn::Equals': [{ Ref: 'OidcAudience' }, ''] }, { 'Fn::Equals': [{ Ref: 'OidcJwksUrl' }, ''] }] }],
+    );
+    for (const rule of [rules.OidcIssuerSet, rules.OidcIssuerEmpty]) {
+      for (const a of rule.Assertions) assert.match(a.AssertDescription, /^Oidc\w+ /);
+    }
+  });
+
   it('lets the authorizer read only the secret or parameter JwtSecretId names', () => {
     const granted = grants('AuthorizerFunctionRole');
     const secret = granted.find(([a]) => a === 'secretsmanager:GetSecretValue');
