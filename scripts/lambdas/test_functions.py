@@ -60,3 +60,63 @@ def test_all_five_emulators_run_at_once_on_their_own_ports(lambdas):
     ports = {p for r in lambdas.runners.values() for p in (r.invoke_port, r.runtime_api_port)}
     assert len(ports) == 10
     assert all(r.process.poll() is None for r in lambdas.runners.values())
+
+
+def test_the_authorizer_with_an_oidc_issuer_verifies_its_tokens_against_the_issuers_keys(lambdas, management):
+    """The real bootstrap, configured by the template's OIDC parameters, fetches a local issuer's
+    JWKS on its first token, accepts RS256 and ES256 tokens of the issuer and the audience, refuses
+    HS256 and foreign tokens with 401, and fails (API Gateway's 500, not 401) when a new instance
+    cannot fetch the keys."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from joserfc import jwt
+    from joserfc.jwk import ECKey, RSAKey
+
+    issuer = "https://issuer.example/"
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "alg": "RS256", "use": "sig"}, private=True)
+    ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256", "use": "sig"}, private=True)
+    served = {"keys": [rsa.as_dict(private=False), ec.as_dict(private=False)]}
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = json.dumps(served).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    runner = lambdas.runners["authorizer"]
+    runner.restart(lambdas.function_env("authorizer", OidcIssuer=issuer, OidcAudience="web-app", OidcJwksUrl=url))
+    session = Session(lambdas, management.domain)
+
+    def signed(key, alg: str, kid: str, **claims) -> str:
+        now = int(time.time())
+        body = {"sub": "alice", "iss": issuer, "aud": "web-app", "exp": now + 600, "iat": now} | claims
+        return jwt.encode({"alg": alg, "kid": kid}, body, key)
+
+    try:
+        for key, alg, kid in [(rsa, "RS256", "rsa-1"), (ec, "ES256", "ec-1")]:
+            inv = session.authorize(signed(key, alg, kid))
+            assert inv.function_error is None, inv.payload
+            assert inv.payload["principalId"] == "alice"
+        for refused in [token("alice"), signed(rsa, "RS256", "rsa-1", aud="other-app"), signed(rsa, "RS256", "rsa-1", iss="https://evil.example/")]:
+            inv = session.authorize(refused)
+            assert inv.function_error is not None and inv.error_message == "Unauthorized", inv.payload
+        # The issuer is down when a new instance gets its first token: 500 (retry), not 401.
+        server.shutdown()
+        server.server_close()
+        runner.restart(lambdas.function_env("authorizer", OidcIssuer=issuer, OidcAudience="web-app", OidcJwksUrl=url))
+        inv = session.authorize(signed(rsa, "RS256", "rsa-1"))
+        assert inv.function_error is not None
+        assert inv.error_message != "Unauthorized", inv.payload
+    finally:
+        runner.restart(lambdas.function_env("authorizer"))
