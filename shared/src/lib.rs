@@ -12,7 +12,6 @@ pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod handlers;
-pub mod moderation;
 pub mod ports;
 pub mod protocol;
 pub mod sdk;

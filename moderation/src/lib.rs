@@ -1,4 +1,4 @@
-//! Content moderation in the send path, before `accepted`: the built-in [`Filter`] (word and
+//! Starling's content moderation, for the send path before `accepted`: the built-in [`Filter`] (word and
 //! phrase lists on folded text, limits on links, mentions and repeated characters). A rejected
 //! message gets the `rejected` error with a reason code; a masked one is stored and delivered
 //! masked, and its original is never stored (docs/moderation.md).

@@ -2,7 +2,7 @@
 //! not catch.
 
 use proptest::prelude::*;
-use starling_shared::moderation::{Filter, Reason, Rules, RulesError, Verdict};
+use starling_moderation::{Filter, Reason, Rules, RulesError, Verdict};
 
 fn filter(json: &str) -> Filter {
     Filter::new(Rules::parse(json).unwrap()).unwrap()

@@ -148,13 +148,13 @@ fn longest_repeat(body: &str) -> usize {
     longest
 }
 
-/// `@name` tokens: an `@` at the start or after whitespace, followed by a user id character.
+/// `@name` tokens: an `@` at the start or after whitespace, followed by a letter, a digit or `_`.
 fn mentions(body: &str) -> usize {
     let mut count = 0;
     let mut previous = ' ';
     let mut chars = body.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '@' && previous.is_whitespace() && chars.peek().is_some_and(|n| crate::auth::is_user_char(*n)) {
+        if c == '@' && previous.is_whitespace() && chars.peek().is_some_and(|n| n.is_alphanumeric() || *n == '_') {
             count += 1;
         }
         previous = c;
