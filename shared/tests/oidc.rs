@@ -28,6 +28,18 @@ fn id_claims(sub: &str) -> Value {
     json!({ "sub": sub, "iss": ISSUER, "aud": CLIENT, "token_use": "id", "exp": now() + 3600, "iat": now() })
 }
 
+/// Alice's ID token claims with `patch` applied: a `null` removes the claim.
+fn patched(patch: Value) -> Value {
+    let mut claims = id_claims("alice");
+    for (k, v) in patch.as_object().into_iter().flatten() {
+        match (v.is_null(), claims.as_object_mut()) {
+            (true, Some(c)) => drop(c.remove(k)),
+            _ => claims[k] = v.clone(),
+        }
+    }
+    claims
+}
+
 fn verifier(source: &Arc<MemoryKeySource>) -> OidcVerifier {
     OidcVerifier::with_source(config("sub"), source.clone())
 }
@@ -46,17 +58,7 @@ async fn rs256_and_es256_tokens_of_the_issuer_sign_their_user_in() {
 async fn the_audience_may_be_one_of_several_an_array_or_an_access_tokens_client_id() {
     let key = TestKey::ec("k");
     let v = verifier(&Arc::new(MemoryKeySource::new(jwks(&[&key]))));
-    let with = |patch: Value| {
-        let mut c = id_claims("alice");
-        for (k, val) in patch.as_object().unwrap() {
-            if val.is_null() {
-                c.as_object_mut().unwrap().remove(k);
-            } else {
-                c[k] = val.clone();
-            }
-        }
-        key.sign(&c)
-    };
+    let with = |patch: Value| key.sign(&patched(patch));
     assert_eq!(v.verify(&with(json!({ "aud": ["x", CLIENT] }))).await.unwrap(), "alice");
     assert_eq!(v.verify(&with(json!({ "aud": "other-client" }))).await.unwrap(), "alice");
     let access = with(json!({ "aud": null, "client_id": CLIENT, "token_use": "access" }));
@@ -76,13 +78,7 @@ async fn the_audience_may_be_one_of_several_an_array_or_an_access_tokens_client_
 async fn issuer_time_and_user_claim_are_checked() {
     let key = TestKey::rsa("k");
     let v = verifier(&Arc::new(MemoryKeySource::new(jwks(&[&key]))));
-    let signed = |patch: Value| {
-        let mut c = id_claims("alice");
-        for (k, val) in patch.as_object().unwrap() {
-            c[k] = val.clone();
-        }
-        key.sign(&c)
-    };
+    let signed = |patch: Value| key.sign(&patched(patch));
     let issuer = signed(json!({ "iss": format!("{ISSUER}/") }));
     assert!(matches!(v.verify(&issuer).await, Err(AuthError::Issuer)), "iss must match exactly");
     assert!(matches!(v.verify(&signed(json!({ "exp": now() - 60 }))).await, Err(AuthError::Expired)));
