@@ -113,7 +113,7 @@ fn print_table(args: &Args, outcomes: &[Outcome]) {
         args.latency_ms, args.concurrency, args.rate, args.burst, args.shards, args.threshold, args.hop_ms
     );
     println!(
-        "{:<22} {:<28} {:>8} {:>6} {:>9} {:>6} {:>9} {:>8} {:>9} {:>9} {:>10} {:>10}",
+        "{:<22} {:<28} {:>8} {:>6} {:>9} {:>6} {:>9} {:>8} {:>9} {:>9} {:>7} {:>10} {:>10}",
         "scenario",
         "mode",
         "subs",
@@ -124,12 +124,13 @@ fn print_table(args: &Args, outcomes: &[Outcome]) {
         "posts",
         "posts/s",
         "throttled",
+        "missed",
         "p50 ms",
         "p99 ms"
     );
     for o in outcomes {
         println!(
-            "{:<22} {:<28} {:>8} {:>6} {:>9.3} {:>6} {:>9.3} {:>8} {:>9.0} {:>9} {:>10.1} {:>10.1}",
+            "{:<22} {:<28} {:>8} {:>6} {:>9.3} {:>6} {:>9.3} {:>8} {:>9.0} {:>9} {:>7} {:>10.1} {:>10.1}",
             o.scenario,
             o.mode,
             o.subscribers,
@@ -140,6 +141,7 @@ fn print_table(args: &Args, outcomes: &[Outcome]) {
             o.posts,
             o.posts_per_sec,
             o.throttled,
+            o.missed,
             o.p50_ms,
             o.p99_ms
         );

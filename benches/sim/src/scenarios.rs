@@ -66,8 +66,11 @@ pub(crate) struct Outcome {
     pub(crate) posts: u64,
     /// Posts per second of wall time.
     pub(crate) posts_per_sec: f64,
-    /// Posts that waited for the throttle.
+    /// Posts that waited for the throttle, or were refused by it.
     pub(crate) throttled: u64,
+    /// Deliveries that never happened: subscribers × messages less the messages posted (a
+    /// connection whose throttled post ran out of tries misses that message live).
+    pub(crate) missed: u64,
     /// Send→deliver latency over every delivery, p50 and p99, in milliseconds.
     pub p50_ms: f64,
     /// See `p50_ms`.
@@ -228,6 +231,7 @@ fn outcome(
         posts: pusher.posts(),
         posts_per_sec: if wall.is_zero() { 0.0 } else { pusher.posts() as f64 / wall.as_secs_f64() },
         throttled: pusher.throttled(),
+        missed: (subscribers as u64 * messages as u64).saturating_sub(delivered.len()),
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
     }

@@ -1,9 +1,12 @@
 //! Posting one frame to many connections: bounded concurrency, retries of throttled posts, and a
 //! report of who is gone. Used by the fanout (messages, presence) and by `typing`/`read`.
 //!
-//! A throttle (429) is API Gateway's account-wide limit on requests, not a fault of the
-//! connection: with a deadline, a throttled post is retried, backing off, until the deadline,
-//! and then left `unsent` for the caller to retry; it never counts as the connection's failure.
+//! A throttle (429) is usually API Gateway's account-wide limit on requests, so a throttled post
+//! gets more tries than a failing one, backing off for up to about 1.5 s in all. It gets no more:
+//! one connection whose posts are throttled for good must not hold up its room (each run waits
+//! for its slowest connection), so it then misses the frame live and catches up with `sync`. A
+//! back-off that would cross the caller's deadline leaves the post `unsent`, for the caller to
+//! retry.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -21,8 +24,10 @@ use crate::ports::{PushError, Pusher, StoreError, SubscriptionStore};
 pub struct PushPolicy {
     /// Posts in flight at once.
     pub concurrency: usize,
-    /// Tries per post before a throttled or failed post counts as failed.
+    /// Tries per post before a failing post counts as failed.
     pub attempts: u32,
+    /// Tries per post before a throttled (429) post counts as failed.
+    pub throttle_attempts: u32,
     /// First back-off between tries; doubles each time.
     pub backoff: Duration,
     /// The longest back-off, reached after a few doublings by a post throttled for long.
@@ -31,7 +36,13 @@ pub struct PushPolicy {
 
 impl Default for PushPolicy {
     fn default() -> Self {
-        Self { concurrency: 64, attempts: 3, backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(1) }
+        Self {
+            concurrency: 64,
+            attempts: 3,
+            throttle_attempts: 6,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+        }
     }
 }
 
@@ -46,8 +57,8 @@ pub struct Report {
     /// connection, so no caller fails for them: the fanout logs and counts them (the connection
     /// catches up with `sync`), `typing` and `read` ignore them.
     pub failed: usize,
-    /// Posts not attempted because the caller's deadline came first, or throttled until it came:
-    /// the caller retries them.
+    /// Posts not attempted because the caller's deadline came first, or whose back-off from a
+    /// throttle would have crossed it: the caller retries them.
     pub unsent: usize,
 }
 
@@ -130,8 +141,8 @@ pub async fn post_all_until(
 /// their order, one after another, `policy.concurrency` connections at a time, so each
 /// connection gets them in order. A connection whose post fails
 /// after its retries (or answers 410) gets none of the frames after it: it catches up with
-/// `sync`. A connection not started by `stop_at`, or throttled until then, is `unsent`; one
-/// started finishes its frames unless throttled.
+/// `sync`. A connection not started by `stop_at`, or whose throttled post would have backed off
+/// past it, is `unsent`; one started otherwise finishes its frames.
 pub async fn post_each_until(
     pusher: &dyn Pusher,
     policy: PushPolicy,
@@ -176,7 +187,7 @@ pub async fn post_each_until(
 enum Missed {
     /// Refused for good, or failing after its tries.
     Refused(PushError),
-    /// Throttled until the deadline, or not started before it.
+    /// Not started before the deadline, or throttled with no time left to back off.
     OutOfTime,
 }
 
@@ -191,15 +202,15 @@ pub async fn post_with_retry(
     match post_until(pusher, policy, endpoint, connection_id, frame, None).await {
         Ok(()) => Ok(()),
         Err(Missed::Refused(e)) => Err(e),
-        // Not reached: without a deadline a throttle counts its tries like any failure.
-        Err(Missed::OutOfTime) => Err(PushError::Throttled("throttled until the deadline".into())),
+        // Not reached: without a deadline nothing runs out of time.
+        Err(Missed::OutOfTime) => Err(PushError::Throttled("throttled past the deadline".into())),
     }
 }
 
-/// One post. Gone and TooLarge are final; another failure is tried `policy.attempts` times; a
-/// throttle is tried again until `stop_at` (or, without one, `policy.attempts` times). Back-offs
-/// double up to `policy.max_backoff`, each spread by the connection id, so the posts a throttle
-/// refused together do not all come back at once.
+/// One post. Gone and TooLarge are final; a failure is tried `policy.attempts` times, a throttle
+/// `policy.throttle_attempts` times. Back-offs double up to `policy.max_backoff`, each spread by
+/// the connection id, so the posts a throttle refused together do not all come back at once; a
+/// throttle whose back-off would cross `stop_at` is `OutOfTime`.
 async fn post_until(
     pusher: &dyn Pusher,
     policy: PushPolicy,
@@ -208,7 +219,6 @@ async fn post_until(
     frame: &[u8],
     stop_at: Option<Instant>,
 ) -> Result<(), Missed> {
-    let attempts = policy.attempts.max(1);
     let mut backoff = policy.backoff;
     let mut attempt = 1;
     loop {
@@ -217,17 +227,19 @@ async fn post_until(
             Err(e @ (PushError::Gone(_) | PushError::TooLarge { .. })) => return Err(Missed::Refused(e)),
             Err(e) => e,
         };
+        let throttled = matches!(e, PushError::Throttled(_));
+        if attempt >= if throttled { policy.throttle_attempts } else { policy.attempts }.max(1) {
+            return Err(Missed::Refused(e));
+        }
         let pause = spread(backoff, connection_id, attempt);
-        match (stop_at, &e) {
-            (Some(t), PushError::Throttled(_)) => {
-                if Instant::now() + pause >= t {
-                    debug!(connection_id, attempt, "post throttled until the deadline; the caller retries it");
-                    return Err(Missed::OutOfTime);
-                }
-                debug!(connection_id, attempt, "post throttled; retrying");
+        if throttled {
+            if stop_at.is_some_and(|t| Instant::now() + pause >= t) {
+                debug!(connection_id, attempt, "post throttled with no time left; the caller retries it");
+                return Err(Missed::OutOfTime);
             }
-            _ if attempt >= attempts => return Err(Missed::Refused(e)),
-            _ => warn!(connection_id, attempt, error = %e, "post failed; retrying"),
+            debug!(connection_id, attempt, "post throttled; retrying");
+        } else {
+            warn!(connection_id, attempt, error = %e, "post failed; retrying");
         }
         tokio::time::sleep(pause).await;
         backoff = (backoff * 2).min(policy.max_backoff.max(policy.backoff));

@@ -34,8 +34,8 @@ pub struct FanoutSettings {
     pub retention_secs: i64,
     /// Overrides the endpoint carried by each message (custom domains, the devstack).
     pub endpoint_override: Option<String>,
-    /// Tries per post to one connection before that connection misses the frame. A throttled
-    /// post is tried again until the deadline instead, then the record is retried.
+    /// Tries per failing post to one connection before that connection misses the frame (a
+    /// throttled post gets [`PushPolicy::throttle_attempts`]).
     pub push_attempts: u32,
     /// First back-off between post retries; doubles each time.
     pub push_backoff: Duration,
