@@ -42,17 +42,8 @@ impl Table {
         self.store.subscribe(room, c).await.unwrap();
         let pk = AttributeValue::S(format!("ROOM#{room}"));
         let current = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :sub)")
-            .expression_attribute_values(":pk", pk.clone())
-            .expression_attribute_values(":sub", AttributeValue::S("SUB#".into()))
-            .send()
+            .subscriber_items(room)
             .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
             .into_iter()
             .find(|i| i.get("connectionId").and_then(|v| v.as_s().ok()) == Some(&c.id))
             .expect("the current subscriber item");
@@ -63,8 +54,8 @@ impl Table {
         self.client.put_item().table_name(&self.name).set_item(Some(legacy)).send().await.unwrap();
     }
 
-    /// The room's subscriber sort keys, as stored.
-    async fn sort_keys(&self, room: &str) -> Vec<String> {
+    /// The room's subscriber items, as stored.
+    async fn subscriber_items(&self, room: &str) -> Vec<HashMap<String, AttributeValue>> {
         let out = self
             .client
             .query()
@@ -75,7 +66,12 @@ impl Table {
             .send()
             .await
             .unwrap();
-        out.items.unwrap_or_default().iter().filter_map(|i| i.get("sk")?.as_s().ok().cloned()).collect()
+        out.items.unwrap_or_default()
+    }
+
+    /// The room's subscriber sort keys, as stored.
+    async fn sort_keys(&self, room: &str) -> Vec<String> {
+        self.subscriber_items(room).await.iter().filter_map(|i| i.get("sk")?.as_s().ok().cloned()).collect()
     }
 
     async fn listing(&self, room: &str, shard: Shard) -> Vec<Subscriber> {
