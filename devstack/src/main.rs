@@ -151,7 +151,8 @@ impl Args {
 
     fn config(self) -> anyhow::Result<Config> {
         let functions = self.functions()?;
-        let oidc = match &self.oidc_issuer {
+        // An empty value (a template's default, exported) means no issuer, as in the authorizer.
+        let oidc = match self.oidc_issuer.as_deref().filter(|i| !i.is_empty()) {
             Some(issuer) => Some(OidcConfig::new(
                 issuer,
                 self.oidc_audience.as_deref().unwrap_or_default(),
