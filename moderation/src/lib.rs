@@ -1,7 +1,8 @@
-//! Starling's content moderation, for the send path before `accepted`: the built-in [`Filter`] (word and
-//! phrase lists on folded text, limits on links, mentions and repeated characters). A rejected
-//! message gets the `rejected` error with a reason code; a masked one is stored and delivered
-//! masked, and its original is never stored (docs/moderation.md).
+//! Starling's content moderation, for the send path before `accepted`: the built-in [`Filter`]
+//! (word and phrase lists on folded text, limits on links, mentions and repeated characters).
+//! Not yet applied by `send`; once it is, a rejected message gets the `rejected` error with a
+//! reason code, and a masked one is stored and delivered masked, its original never stored
+//! (docs/moderation.md).
 
 mod filter;
 mod fold;
