@@ -122,9 +122,12 @@ fn wide_classes(c: char, out: &mut impl FnMut(char)) {
     }
 }
 
-/// Whether a letter or digit follows position `from` of `text`, past any signs.
-fn word_follows(text: &str, from: usize) -> bool {
-    text[from..].chars().find(|c| sign_letter(*c).is_none()).is_some_and(char::is_alphanumeric)
+/// Where the run of signs starting at `from` ends, and whether a letter or digit comes next.
+fn after_signs(text: &str, from: usize) -> (usize, bool) {
+    match text[from..].char_indices().find(|(_, c)| sign_letter(*c).is_none()) {
+        Some((i, c)) => (from + i, c.is_alphanumeric()),
+        None => (text.len(), false),
+    }
 }
 
 /// Folds `text`.
@@ -132,12 +135,20 @@ pub(super) fn fold(text: &str) -> Folded {
     let mut folded = Folded { runs: Vec::with_capacity(text.len()), ..Folded::default() };
     folded.classes.reserve(text.len());
     folded.run_at.reserve(text.len());
+    // The current run of signs: where it ends and whether a word follows it, looked up once per
+    // run so a message of signs folds in linear time.
+    let mut signs = (0, false);
     for (at, c) in text.char_indices() {
         let source = at..at + c.len_utf8();
         if c.is_ascii() {
             let class = match sign_letter(c) {
-                Some(letter) if word_follows(text, source.end) => letter,
-                _ => ascii_class(c as u8),
+                Some(letter) => {
+                    if at >= signs.0 {
+                        signs = after_signs(text, at);
+                    }
+                    if signs.1 { letter } else { ascii_class(c as u8) }
+                }
+                None => ascii_class(c as u8),
             };
             folded.push(class, source);
         } else {
@@ -164,6 +175,7 @@ mod tests {
         }
         assert_eq!(classes("  a, b..  "), "a b");
         assert_eq!(classes("ﬁne"), classes("fine"));
+        assert_eq!(classes("$hit! h3|!0 wow!!!"), "shit heio wow");
     }
 
     #[test]
