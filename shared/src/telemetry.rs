@@ -10,6 +10,18 @@ pub fn init() {
     let _ = tracing_subscriber::registry().with(fmt_layer()).with(filter(std::env::var("RUST_LOG").ok())).try_init();
 }
 
+/// An error and its sources, `: `-separated, as a human reads them in a log line or the DLQ.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// The JSON formatting layer, flat events without span lists.
 fn fmt_layer<S>() -> impl tracing_subscriber::Layer<S>
 where

@@ -1,6 +1,6 @@
 //! An OIDC issuer's signing keys, by `kid`: fetched on first use (init does no network I/O),
 //! fetched again for a `kid` not seen yet (the issuer rotated its keys) at most once per
-//! [`KeyCache::min_refetch`], and refreshed when older than [`KeyCache::max_age`] so a key the
+//! [`KeyCache::DEFAULT_REFETCH`], and refreshed when older than [`KeyCache::DEFAULT_MAX_AGE`] so a key the
 //! issuer withdrew stops being accepted. A failed fetch keeps the keys already held.
 
 use std::collections::HashMap;
@@ -96,16 +96,6 @@ impl KeyCache {
         Self { source, min_refetch, max_age, state: Mutex::default() }
     }
 
-    /// The shortest time between two fetches.
-    pub fn min_refetch(&self) -> Duration {
-        self.min_refetch
-    }
-
-    /// How long fetched keys are used before they are fetched again.
-    pub fn max_age(&self) -> Duration {
-        self.max_age
-    }
-
     /// The key `kid`, fetching the set when it is unknown or old and the rate bound allows.
     /// Verifications wait for a fetch under way rather than start their own.
     pub async fn key(&self, kid: &str) -> Result<Lookup, JwksError> {
@@ -116,7 +106,7 @@ impl KeyCache {
         if (!known || stale) && may_fetch {
             state.last_attempt = Some(Instant::now());
             let fetched = self.source.fetch().await;
-            state.failure = fetched.as_ref().err().map(chain);
+            state.failure = fetched.as_ref().err().map(|e| crate::telemetry::chain(e));
             match fetched {
                 Ok(set) => {
                     let keys: HashMap<String, Jwk> =
@@ -140,16 +130,4 @@ impl KeyCache {
             (None, None) => Ok(Lookup::Unknown),
         }
     }
-}
-
-/// The error and its sources, `: `-separated.
-fn chain(e: &JwksError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

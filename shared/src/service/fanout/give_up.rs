@@ -4,6 +4,7 @@ use tracing::{error, warn};
 
 use super::{FanoutDeps, FanoutError, Record};
 use crate::ports::DeadLetter;
+use crate::telemetry::chain;
 
 /// How long a record's failure count is kept: far longer than any record is retried.
 const LEDGER_TTL_SECS: i64 = 24 * 60 * 60;
@@ -75,16 +76,4 @@ pub(super) async fn settle(deps: &FanoutDeps, record: &Record, e: FanoutError) -
             Settled::Retry
         }
     }
-}
-
-/// The error and its sources, `: `-separated, as a human reads them in the DLQ.
-pub(super) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

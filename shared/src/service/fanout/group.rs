@@ -4,13 +4,14 @@
 use tracing::{info, warn};
 
 use super::batch::log_outcome;
-use super::give_up::{Settled, chain, settle};
+use super::give_up::{Settled, settle};
 use super::publish::{Stored, Target, announce_notice, store};
 use super::run::{checkpoint, deliver, deliver_run};
 use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
 use crate::domain::{AppendOutcome, Message};
 use crate::envelope::{Envelope, PresenceNotice, ShardDelivery};
 use crate::ports::StoreError;
+use crate::telemetry::chain;
 
 /// Stored messages of one room, endpoint and target, waiting to be delivered together, with the
 /// records they came from.
