@@ -11,13 +11,7 @@ async fn main() -> ExitCode {
     match starling_cli::run(cli, &mut out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = format!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("{msg}");
+            eprintln!("error: {}", starling_shared::telemetry::chain(&e));
             ExitCode::FAILURE
         }
     }

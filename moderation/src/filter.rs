@@ -50,17 +50,13 @@ impl Filter {
         let automaton = if patterns.is_empty() {
             None
         } else {
-            // Built from a few thousand short patterns at most; it cannot fail on those.
             // A DFA: every message is searched, the rules change rarely (about 1 MB for 1,000 terms).
-            let builder = AhoCorasick::builder()
+            // Building fails only past the library's size limits, which the term caps keep far off.
+            let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .kind(Some(AhoCorasickKind::DFA))
-                .build(&patterns);
-            let ac = builder.map_err(|_| RulesError::BadTerm {
-                index: 0,
-                text: String::new(),
-                problem: "could not be compiled",
-            })?;
+                .build(&patterns)
+                .map_err(RulesError::Automaton)?;
             Some(ac)
         };
         Ok(Self { automaton, terms, rules })

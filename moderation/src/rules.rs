@@ -71,6 +71,10 @@ pub enum RulesError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The terms passed every check but the automaton could not be built from them (a limit of
+    /// the matching library): split the list or shorten it.
+    #[error("the terms could not be compiled")]
+    Automaton(#[source] aho_corasick::BuildError),
     /// A limit of 0 (it would refuse everything of its kind; leave the limit out to allow any).
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
