@@ -1,7 +1,9 @@
-//! Implementations of the ports: AWS (DynamoDB, SQS, Management API), an OIDC issuer's JWKS, and in-memory.
+//! Implementations of the ports: AWS (DynamoDB, SQS, Management API, Firehose), an OIDC issuer's JWKS, and
+//! in-memory.
 
 pub mod apigw;
 pub mod dynamo;
+pub mod firehose;
 pub mod jwks;
 pub mod memory;
 pub mod sqs;

@@ -1,14 +1,17 @@
 //! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
 
 mod dead_letters;
+mod export;
 mod jwks;
 mod ledger;
 mod limiter;
 mod pusher;
 mod queue;
+mod stats;
 mod store;
 
 pub use dead_letters::MemoryDeadLetters;
+pub use export::MemoryExportSink;
 pub use jwks::MemoryKeySource;
 pub use pusher::MemoryPusher;
 pub use queue::RecordingQueue;
