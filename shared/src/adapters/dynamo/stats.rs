@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::items::from_item;
 use super::keys::{Key, room_partition};
 use super::paging::Pages;
-use super::{DynamoStore, is_condition_failure, number, sdk_err};
+use super::{DynamoStore, number, sdk_err};
 use crate::domain::{MAX_COUNTED_SENDERS, MinuteCounts, RunCounts};
 use crate::ports::{RoomStats, StoreError};
 
@@ -58,7 +58,9 @@ impl DynamoStore {
         };
         match update.send().await {
             Ok(_) => Ok(true),
-            Err(e) if with_senders && is_condition_failure(&e) => Ok(false),
+            Err(e) if with_senders && e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
             Err(e) => Err(sdk_err(e)),
         }
     }
