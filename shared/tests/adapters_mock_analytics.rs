@@ -26,10 +26,7 @@ fn ok_entry() -> PutRecordBatchResponseEntry {
 }
 
 fn refused_entry() -> PutRecordBatchResponseEntry {
-    PutRecordBatchResponseEntry::builder()
-        .error_code("ServiceUnavailableException")
-        .error_message("Slow down.")
-        .build()
+    PutRecordBatchResponseEntry::builder().error_code("ServiceUnavailableException").error_message("Slow down.").build()
 }
 
 fn answer(entries: Vec<PutRecordBatchResponseEntry>) -> PutRecordBatchOutput {
@@ -111,7 +108,10 @@ fn counts(senders: &[&str]) -> RunCounts {
     }
 }
 
-fn value<'a>(r: &'a aws_sdk_dynamodb::operation::update_item::UpdateItemInput, name: &str) -> Option<&'a AttributeValue> {
+fn value<'a>(
+    r: &'a aws_sdk_dynamodb::operation::update_item::UpdateItemInput,
+    name: &str,
+) -> Option<&'a AttributeValue> {
     r.expression_attribute_values().and_then(|v| v.get(name))
 }
 

@@ -18,7 +18,11 @@ use starling_shared::service::send::budget;
 use starling_shared::service::send::stats_frame;
 
 /// The `stats` reply's minutes and totals, or the frame when it is something else.
-async fn stats(w: &World, caller: &starling_shared::service::send::Caller, frame: &str) -> (Vec<MinuteStats>, StatsTotals) {
+async fn stats(
+    w: &World,
+    caller: &starling_shared::service::send::Caller,
+    frame: &str,
+) -> (Vec<MinuteStats>, StatsTotals) {
     match w.act(caller, frame).await {
         ServerFrame::Stats { minutes, totals, has_more: false, .. } => (minutes, totals),
         other => panic!("not a complete stats frame: {other:?}"),
@@ -134,7 +138,8 @@ fn the_largest_reply_fits_one_frame() {
             })
             .collect()
     };
-    let busy = stats_frame("a-room-name-of-sixty-four-characters-aaaaaaaaaaaaaaaaaaaaaaaaaa", day(18_000, 200, 3_000_000));
+    let busy =
+        stats_frame("a-room-name-of-sixty-four-characters-aaaaaaaaaaaaaaaaaaaaaaaaaa", day(18_000, 200, 3_000_000));
     let wire = WireFrame::encode(&busy).expect("fits");
     assert!(wire.len() <= PAGE_BYTES, "{} bytes", wire.len());
     let ServerFrame::Stats { minutes, totals, has_more, .. } = busy else { unreachable!() };

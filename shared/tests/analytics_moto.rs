@@ -74,7 +74,10 @@ async fn the_export_lands_in_s3_as_json_lines_without_bodies_by_default() {
     assert_eq!(lines.len(), 2);
     for (line, (from, bytes)) in lines.iter().zip([("alice", 5), ("bob", 6)]) {
         assert_eq!((line["schema"].as_u64(), line["type"].as_str()), (Some(1), Some("message")));
-        assert_eq!((line["room"].as_str(), line["from"].as_str(), line["bytes"].as_u64()), (Some("lobby"), Some(from), Some(bytes)));
+        assert_eq!(
+            (line["room"].as_str(), line["from"].as_str(), line["bytes"].as_u64()),
+            (Some("lobby"), Some(from), Some(bytes))
+        );
         assert!(line.get("body").is_none(), "{line}");
     }
     assert_eq!((lines[0]["seq"].as_u64(), lines[1]["seq"].as_u64()), (Some(1), Some(2)));

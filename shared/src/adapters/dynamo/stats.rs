@@ -58,7 +58,9 @@ impl DynamoStore {
         };
         match update.send().await {
             Ok(_) => Ok(true),
-            Err(e) if with_senders && e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if with_senders && e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(sdk_err(e)),

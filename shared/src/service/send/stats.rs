@@ -41,8 +41,7 @@ pub fn stats_frame(room: &str, counts: Vec<MinuteCounts>) -> ServerFrame {
             deliveries: c.deliveries,
         })
         .collect();
-    let empty =
-        ServerFrame::Stats { room: room.to_owned(), minutes: vec![], totals: totals.clone(), has_more: true };
+    let empty = ServerFrame::Stats { room: room.to_owned(), minutes: vec![], totals: totals.clone(), has_more: true };
     let fit = wire::fitting(minutes.iter().rev().map(wire::item_len), wire::frame_len(&empty), usize::MAX);
     let cut = minutes.len() - fit;
     let minutes = minutes.split_off(cut);
