@@ -14,8 +14,9 @@ use starling_e2e::asyncapi::{Contract, Drift, Seen, Wire};
 use starling_e2e::{Kind, start, token};
 
 /// The fields a devstack session cannot produce cheaply: a `presence` page `cursor` needs more
-/// than 500 members.
-const UNREACHED: [&str; 1] = ["presence.cursor"];
+/// than 500 members, and `stats.hasMore` a day of counters too large for one frame (the frame
+/// that carries it is checked on its own, `the_largest_stats_frame_matches_the_document`).
+const UNREACHED: [&str; 2] = ["presence.cursor", "stats.hasMore"];
 
 struct Session {
     stack: Handle,
@@ -149,6 +150,17 @@ async fn typing_reads_and_presence(alice: &mut Wire, bob: &mut Wire) -> anyhow::
     alice.expect("presenceChanged", |f| f["user"] == "alice" && f["status"] == "away").await?;
     alice.request(json!({"action":"ping"})).await?;
     alice.expect("pong", |_| true).await?;
+    // The counters are added after each run's delivery: ask until the three messages are in.
+    for attempt in 0.. {
+        alice.request(json!({"action":"stats","room":"lobby","minutes":60})).await?;
+        let stats = alice.expect("stats", |_| true).await?;
+        if stats["totals"]["messages"] == 3 {
+            ensure!(stats["minutes"].as_array().is_some_and(|m| !m.is_empty()), "{stats}");
+            break;
+        }
+        ensure!(attempt < 50, "the counters never showed three messages: {stats}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
@@ -175,6 +187,7 @@ async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
         (json!({"action":"history","room":"lobby","limit":101}), "bad_request"),
         (json!({"action":"join","room":"no spaces"}), "bad_request"),
         (json!({"action":"read","room":"lobby","seq":0}), "bad_request"),
+        (json!({"action":"stats","room":"lobby","minutes":1441}), "bad_request"),
     ];
     for (request, code) in invalid {
         let refused = s.contract.check_request(&request);
@@ -200,6 +213,27 @@ async fn offline_with_last_seen(s: &Session, bob: &mut Wire) -> anyhow::Result<(
     let page = bob.expect("presence", |_| true).await?;
     let carol = page["members"].as_array().into_iter().flatten().find(|m| m["user"] == "carol");
     ensure!(carol.is_some_and(|c| c.get("lastSeen").is_some()), "{page}");
+    Ok(())
+}
+
+/// The largest `stats` reply the server makes (a day of minutes with numbers too large for one
+/// frame, so it is cut and says `hasMore`), as the real code builds it, against the document.
+#[test]
+fn the_largest_stats_frame_matches_the_document() -> anyhow::Result<()> {
+    use starling_shared::domain::{MinuteCounts, minute_of};
+    let contract = Contract::load()?;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T17:06:00Z")?.to_utc();
+    let day: Vec<MinuteCounts> = (0..1440)
+        .map(|i| MinuteCounts {
+            minute: minute_of(start + chrono::Duration::minutes(i)),
+            messages: u64::MAX / 4,
+            deliveries: u64::MAX / 4,
+            senders: ["alice".to_owned()].into(),
+        })
+        .collect();
+    let frame = serde_json::to_value(starling_shared::service::send::stats_frame("lobby", day))?;
+    ensure!(frame["hasMore"] == true, "cut for size: {}", frame["minutes"].as_array().map_or(0, Vec::len));
+    ensure!(contract.check_frame(&frame)? == "stats");
     Ok(())
 }
 

@@ -40,6 +40,10 @@ pub const BATCH_SIZE: &str = "batch_size";
 pub const MODERATION_HOOK_FAILED: &str = "moderation_hook_failed";
 /// `send`: reads of the moderation rules that failed, and documents refused as invalid.
 pub const MODERATION_RULES_FAILED: &str = "moderation_rules_failed";
+/// `fanout`: runs whose room counters could not be updated (docs/analytics.md).
+pub const STATS_FAILED: &str = "stats_failed";
+/// `fanout`: runs whose message events could not be exported to Firehose, or timed out.
+pub const EXPORT_FAILED: &str = "export_failed";
 /// Every function: one per instance, at its first invocation (written by the EMF crate).
 pub const COLD_START: &str = "cold_start";
 
@@ -85,6 +89,8 @@ pub fn describe() {
         (POST_THROTTLED, "posts answered 429, each try"),
         (DEAD_LETTERED, "fanout: records sent to the DLQ"),
         (COLD_START, "first invocations of an instance"),
+        (STATS_FAILED, "fanout: runs whose room counters were not updated"),
+        (EXPORT_FAILED, "fanout: runs whose message events were not exported (or timed out)"),
         (MODERATION_HOOK_FAILED, "send: moderation hook calls that failed or timed out"),
         (MODERATION_RULES_FAILED, "send: failed reads and refused documents of the moderation rules"),
     ];
@@ -150,6 +156,16 @@ pub fn moderation_hook_failed() {
 /// The moderation rules could not be read, or the document read was refused.
 pub fn moderation_rules_failed() {
     counter!(MODERATION_RULES_FAILED).increment(1);
+}
+
+/// A run's room counters were not updated.
+pub fn stats_failed() {
+    counter!(STATS_FAILED).increment(1);
+}
+
+/// A run's export failed or timed out.
+pub fn export_failed() {
+    counter!(EXPORT_FAILED).increment(1);
 }
 
 /// A fanout invocation got `records` SQS records.
