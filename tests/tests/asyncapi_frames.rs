@@ -43,8 +43,14 @@ fn seq_is(n: u64) -> impl Fn(&Value) -> bool {
 #[tokio::test]
 async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -> anyhow::Result<()> {
     let contract = Arc::new(Contract::load()?);
-    // A small sync limit makes `synced` carry `hasMore`.
-    let stack = start(Kind::Memory, |c| c.action_limits.sync_limit = 2).await?;
+    // A small sync limit makes `synced` carry `hasMore`; one moderated word makes `rejected`.
+    let rules = std::env::temp_dir().join(format!("{}.json", starling_e2e::unique("starling-asyncapi")));
+    std::fs::write(&rules, r#"{"version":1,"terms":[{"text":"contraband","action":"reject"}]}"#)?;
+    let stack = start(Kind::Memory, |c| {
+        c.action_limits.sync_limit = 2;
+        c.moderation.rules_file = Some(rules.clone());
+    })
+    .await?;
     let s = Session { stack, contract: contract.clone(), seen: Arc::new(Mutex::new(Seen::default())) };
     let (mut alice, mut bob) = (s.wire("alice").await?, s.wire("bob").await?);
     let mut dave = s.batched_wire("dave").await?;
@@ -100,7 +106,16 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
         let (kind, field) = nested.split_once('.').context(nested)?;
         ensure!(seen.fields.get(kind).is_some_and(|f| f.contains(field)), "never saw {nested}");
     }
-    let codes = ["bad_request", "unknown_action", "too_large", "forbidden", "not_found", "rate_limited", "internal"];
+    let codes = [
+        "bad_request",
+        "unknown_action",
+        "too_large",
+        "forbidden",
+        "not_found",
+        "rate_limited",
+        "rejected",
+        "internal",
+    ];
     let missing: Vec<_> = codes.iter().filter(|c| !seen.codes.contains(**c)).collect();
     ensure!(missing.is_empty(), "error codes never produced: {missing:?}");
     Ok(())
@@ -175,6 +190,9 @@ async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
     alice.expect_error("forbidden").await?;
     alice.request(json!({"action":"leave","room":"nowhere"})).await?;
     alice.expect_error("not_found").await?;
+    alice.request(json!({"action":"send","room":"lobby","body":"c0ntraband","clientMsgId":"c-mod"})).await?;
+    let rejected = alice.expect_error("rejected").await?;
+    ensure!(rejected["reason"] == "blocked_term" && rejected["clientMsgId"] == "c-mod", "{rejected}");
     s.stack.faults().add(Fault::Enqueue { times: 1 })?;
     alice.request(json!({"action":"send","room":"lobby","body":"lost","clientMsgId":"c-lost"})).await?;
     alice.expect_error("internal").await?;

@@ -67,7 +67,7 @@ var Backoff = class {
 };
 
 // ../typescript/src/generated/protocol.ts
-var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "internal"];
+var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "rejected", "internal"];
 var LIMITS = {
   /** `send.body`: at most this many bytes of UTF-8 (16 KiB). */
   maxBodyLength: 16384,
@@ -93,6 +93,8 @@ var StarlingError = class extends Error {
   clientMsgId;
   /** For `rate_limited`: when the same request is admitted, in milliseconds. */
   retryAfterMs;
+  /** For `rejected`: why moderation refused the message. Do not resend the same body. */
+  reason;
   /** `true` when the SDK refused the request without sending it. */
   local;
   constructor(code, message2, init = {}) {
@@ -102,6 +104,7 @@ var StarlingError = class extends Error {
     this.action = init.action;
     this.clientMsgId = init.clientMsgId;
     this.retryAfterMs = init.retryAfterMs;
+    this.reason = init.reason;
     this.local = init.local ?? false;
   }
 };
@@ -111,6 +114,7 @@ function errorFromFrame(frame) {
   if (frame.action !== void 0) init.action = frame.action;
   if (frame.clientMsgId !== void 0) init.clientMsgId = frame.clientMsgId;
   if (frame.retryAfterMs !== void 0) init.retryAfterMs = frame.retryAfterMs;
+  if (frame.reason !== void 0) init.reason = frame.reason;
   return new StarlingError(code, frame.message, init);
 }
 function isRetryable(code) {
@@ -680,7 +684,12 @@ var Outbox = class {
       return { room: entry.room, retryAt: entry.notBefore };
     }
     this.#remove(entry);
-    const rejected = new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs } });
+    const rejected = new StarlingError(error.code, error.message, {
+      action: "send",
+      clientMsgId: entry.clientMsgId,
+      ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs },
+      ...error.reason === void 0 ? {} : { reason: error.reason }
+    });
     entry.reject(rejected);
     return { room: entry.room, rejected };
   }
@@ -2083,7 +2092,8 @@ var ChatApp = class {
     this.client.send(room, body, { clientMsgId }).catch((error) => {
       const pending = model.pending.get(clientMsgId);
       if (pending === void 0) return;
-      pending.failed = `Not sent: ${message(error)}`;
+      const rejected = error instanceof StarlingError && error.code === "rejected";
+      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? "no reason given"})` : `Not sent: ${message(error)}`;
       if (room === this.#current) this.#view.pending(model);
     });
   }

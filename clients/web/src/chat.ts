@@ -184,7 +184,9 @@ export class ChatApp {
     this.client.send(room, body, { clientMsgId }).catch((error: unknown) => {
       const pending = model.pending.get(clientMsgId);
       if (pending === undefined) return;
-      pending.failed = `Not sent: ${message(error)}`;
+      // A moderation refusal names its reason (blocked_term, too_many_links, …), not a fault.
+      const rejected = error instanceof StarlingError && error.code === 'rejected';
+      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? 'no reason given'})` : `Not sent: ${message(error)}`;
       if (room === this.#current) this.#view.pending(model);
     });
   }
