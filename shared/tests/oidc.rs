@@ -85,6 +85,8 @@ async fn issuer_time_and_user_claim_are_checked() {
     assert_eq!(v.verify(&signed(json!({ "exp": now() - 2 }))).await.unwrap(), "alice", "5 s of leeway");
     assert!(matches!(v.verify(&signed(json!({ "nbf": now() + 60 }))).await, Err(AuthError::NotYetValid)));
     assert!(matches!(v.verify(&signed(json!({ "sub": "a#b" }))).await, Err(AuthError::BadSubject(_))));
+    let auth0 = "google-oauth2|109876543210987654321";
+    assert_eq!(v.verify(&signed(json!({ "sub": auth0 }))).await.unwrap(), auth0, "Auth0 subjects are provider|id");
     assert!(matches!(v.verify(&signed(json!({ "sub": 42 }))).await, Err(AuthError::NoUserClaim(_))));
     let no_exp = key.sign(&json!({ "sub": "alice", "iss": ISSUER, "aud": CLIENT }));
     assert!(matches!(v.verify(&no_exp).await, Err(AuthError::Invalid(_))), "exp is required");

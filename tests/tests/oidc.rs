@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
 use starling_client::{Client, Request, ServerFrame};
-use starling_e2e::{Kind, handshake_status, room, send_request, start, token};
+use starling_e2e::{ClientExt, Kind, handshake_status, room, send_request, start, token};
 use starling_shared::auth::OidcConfig;
 use starling_shared::auth::testing::{TestKey, jwks};
 
@@ -66,8 +66,13 @@ async fn an_issuers_users_sign_in_across_a_key_rotation_and_others_are_refused()
     // The issuer rotates: the new key replaces the old one, and the next tokens name it.
     *keys.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = serde_json::to_value(jwks(&[&second]))?;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let mut bob = Client::connect(&url, &id_token(&second, "bob", "web-app")).await?;
+    // An Auth0 subject (`provider|id`) is a user id like any other: it joins, sends, is named.
+    let mut bob = Client::connect(&url, &id_token(&second, "auth0|bob", "web-app")).await?;
     bob.join(&room("oidc")).await?;
+    let reply = bob.request(&send_request("oidc", "from auth0", None)).await?;
+    ensure!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
+    let got = alice.messages("oidc", 2).await?;
+    ensure!(got[1].from == "auth0|bob" && got[1].body == "from auth0", "alice got {got:?}");
     let old = id_token(&first, "carol", "web-app");
     ensure!(handshake_status(&format!("{url}?token={old}")).await? == 401, "a withdrawn key still signed in");
 

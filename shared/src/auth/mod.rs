@@ -18,11 +18,12 @@ const LEEWAY_SECS: u64 = 5;
 /// The longest user id (`sub`) accepted, in bytes (all accepted characters are ASCII).
 pub const MAX_USER_LEN: usize = 128;
 
-/// Whether `c` may appear in a user id: ASCII letters, digits and `. _ @ : + = -`. No `#` (the
+/// Whether `c` may appear in a user id: ASCII letters, digits and `. _ @ : + = - |` (`|` for
+/// Auth0's `provider|id` subjects). No `#` (the
 /// separator of the table's keys), no `%` (the escape of the dedup key), no `/`, spaces or
 /// control characters; so a user id fits every key it is put in, raw, and every log line.
 pub fn is_user_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | ':' | '+' | '=' | '-')
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | ':' | '+' | '=' | '-' | '|')
 }
 
 /// Why `sub` is not a valid user id, if it is not: 1 to [`MAX_USER_LEN`] characters that pass
@@ -35,7 +36,7 @@ pub fn check_user(sub: &str) -> Result<(), AuthError> {
         return Err(AuthError::BadSubject("it is longer than 128 characters"));
     }
     if !sub.chars().all(is_user_char) {
-        return Err(AuthError::BadSubject("it has a character outside A-Z a-z 0-9 . _ @ : + = -"));
+        return Err(AuthError::BadSubject("it has a character outside A-Z a-z 0-9 . _ @ : + = - |"));
     }
     Ok(())
 }
@@ -255,7 +256,7 @@ mod tests {
             let token = mint(SECRET, &sub, in_an_hour()).unwrap();
             assert!(matches!(v.verify(&token), Err(AuthError::BadSubject(_))), "{sub:?}");
         }
-        for sub in ["a".repeat(128), "alice@example.com".into(), "auth0:x".into(), "u-1_2.3+4=".into()] {
+        for sub in ["a".repeat(128), "alice@example.com".into(), "auth0:x".into(), "u-1_2.3+4=".into(), "auth0|5f7c8ec7c33c6c004bbafe82".into()] {
             assert_eq!(v.verify(&mint(SECRET, &sub, in_an_hour()).unwrap()).unwrap().sub, sub);
         }
     }

@@ -16,7 +16,7 @@ export type RoomId = string;
 /**
  * A user id, the token's `sub`.
  *
- * Constraints: length 1–128; pattern `^[A-Za-z0-9._@:+=-]{1,128}$`.
+ * Constraints: length 1–128; pattern `^[A-Za-z0-9._@:+=|-]{1,128}$`.
  */
 export type UserId = string;
 
