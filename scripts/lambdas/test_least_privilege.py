@@ -10,11 +10,19 @@ An action granted on two resources (the fanout's sqs:SendMessage on the DLQ and 
 queue; the event source mapping's actions on both queues it consumes) is left out of one permission
 kind at a time, and its refusal must name that kind's resource. The fanout runs here with a shard
 threshold of SHARD_THRESHOLD subscribers, so exercise_fanout reaches both of its paths: a small room
-posted to directly, and a large one delivered through its shards on the delivery queue."""
+posted to directly, and a large one delivered through its shards on the delivery queue.
+
+The optional features' kinds (infra/contract.json conditionalPermissions: moderation rules from SSM or
+S3, the moderation hook, the export stream) have no statement with the template defaults, so they are
+not cases here unless named in STARLING_LAMBDAS_FEATURES (comma-separated kinds, e.g.
+`moderationParameter,moderationObject,exportStream`): each named kind is then a case, run with its
+feature turned on (stack.FEATURE_PARAMETERS) for that function. Until send and the fanout read those
+variables, such a case fails with "made no call needing ..."."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -23,7 +31,7 @@ import contract
 import moto_stack
 from moto_iam import DENIED_MARK, iam_glob
 from session import Session
-from stack import JWT_PARAMETER_NAME, JWT_SECRET_NAME
+from stack import FEATURE_PARAMETERS, JWT_PARAMETER_NAME, JWT_SECRET_NAME
 
 from conftest import token
 
@@ -67,12 +75,32 @@ SHARD_PARAMETERS = {
 }
 
 
+# The optional features (conditional permission kinds) whose cases run: none by default.
+FEATURES = {k for k in os.environ.get("STARLING_LAMBDAS_FEATURES", "").split(",") if k}
+CONDITIONAL = contract.load_contract().get("conditionalPermissions", {})
+assert FEATURES <= set(CONDITIONAL), f"STARLING_LAMBDAS_FEATURES names unknown kinds {FEATURES - set(CONDITIONAL)}"
+
+
 def cases() -> list[tuple[str, str, str]]:
-    """(function, permission kind, action): every action of every kind of every function."""
+    """(function, permission kind, action): every action of every kind of every function, the
+    optional features' kinds only when turned on (FEATURES)."""
     functions = contract.load_contract()["functions"]
     return [
-        (name, kind, a) for name, f in functions.items() for kind, actions in f["permissions"].items() for a in actions
+        (name, kind, a)
+        for name, f in functions.items()
+        for kind, actions in f["permissions"].items()
+        if kind not in CONDITIONAL or kind in FEATURES
+        for a in actions
     ]
+
+
+def feature_parameters(kind: str) -> dict[str, str]:
+    """The template parameters that turn on the feature of a conditional kind (none for the others)."""
+    if kind not in CONDITIONAL:
+        return {}
+    if kind not in FEATURE_PARAMETERS:
+        raise AssertionError(f"no local resources for the optional kind {kind} (stack.FEATURE_PARAMETERS)")
+    return FEATURE_PARAMETERS[kind]
 
 
 def kinds_granting(function: str, action: str) -> list[str]:
@@ -167,10 +195,14 @@ def new_text(path, start: int) -> str:
 
 
 def exercise(lambdas, management, function: str, kind: str, action: str) -> Session:
-    """Runs the function's exercise with `action` left out of its policy's `kind` statement."""
+    """Runs the function's exercise with `action` left out of its policy's `kind` statement (an
+    optional feature's kind: with that feature on, in a new instance of the function)."""
     runner = lambdas.runners[function]
-    lambdas.restrict(function, without=action, kind=kind)
+    feature = feature_parameters(kind)
+    lambdas.restrict(function, without=action, kind=kind, **feature)
     try:
+        if feature:
+            runner.restart(lambdas.function_env(function, **feature, **(SHARD_PARAMETERS if function == "fanout" else {})))
         if function == "authorizer":
             # The secret is read at init: a new instance reads it under the restricted policy.
             runner.restart(lambdas.function_env("authorizer", JwtSecretId=SECRET_ID_FOR.get(action, JWT_SECRET_NAME)))
@@ -184,6 +216,8 @@ def exercise(lambdas, management, function: str, kind: str, action: str) -> Sess
         lambdas.restrict(function, without=None)
         if function == "authorizer":
             runner.restart(lambdas.function_env("authorizer"))
+        if feature:
+            runner.restart(lambdas.function_env(function, **(SHARD_PARAMETERS if function == "fanout" else {})))
 
 
 def refused_on(line: str, action: str, arns: list[str]) -> bool:
@@ -206,7 +240,7 @@ def test_removing_an_action_fails_a_call_of_the_function(
     ]
     if len(kinds_granting(function, action)) > 1:
         # Granted on other resources too: only a refusal on this kind's resource counts.
-        arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"])
+        arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"], feature_parameters(kind))
         denied = [line for line in denied if refused_on(line, action, arns)]
     failures = [o.what for o in s.failures(function)]
     not_reached = NOT_REACHED_BY_THE_EXERCISE.get((function, action))
