@@ -135,8 +135,8 @@ JSON
 {
   "RoleARN": "$role_arn",
   "BucketARN": "arn:aws:s3:::$EXPORT_BUCKET",
-  "Prefix": "starling/messages/dt=!{timestamp:yyyy-MM-dd}/",
-  "ErrorOutputPrefix": "starling/errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/",
+  "Prefix": "starling/messages/!{timestamp:yyyy/MM/dd/HH}/",
+  "ErrorOutputPrefix": "starling/errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
   "CompressionFormat": "GZIP",
   "BufferingHints": {"IntervalInSeconds": 300, "SizeInMBs": 64}
 }
