@@ -124,7 +124,9 @@ impl HandlerDeps {
             wiring::fanout(ports.store.clone(), fanout_pusher, ports.dead_letters.clone(), fanout_settings);
         fanout.stores.messages = Arc::new(Faulty::wrap(fanout.stores.messages, faults.clone()));
         fanout.deliveries = Some(Arc::new(Faulty::wrap(ports.deliveries.clone(), faults.clone())));
-        let action = wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
+        let mut action =
+            wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
+        action.moderation = config.moderation.moderators();
         let connection = wiring::connection(ports.store.clone(), queue);
         Self { connection, action, fanout }
     }

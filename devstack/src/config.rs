@@ -130,6 +130,9 @@ pub struct Config {
     /// Poll the queue and invoke the fanout (the default); off for a backend that runs its
     /// own event source mapping, as LocalStack does (`--no-event-source-mapping`).
     pub event_source_mapping: bool,
+    /// The in-process `send` handler's moderation (`--moderation`, `--moderation-hook`). In the
+    /// Lambda Invoke mode the `send` function moderates by its own environment instead.
+    pub moderation: crate::ModerationSettings,
 }
 
 impl Default for Config {
@@ -151,6 +154,7 @@ impl Default for Config {
             allow_remote_admin: false,
             functions: Functions::InProcess,
             event_source_mapping: true,
+            moderation: crate::ModerationSettings::default(),
         }
     }
 }
@@ -175,6 +179,14 @@ impl Config {
         }
         if self.jwt_secret.is_empty() {
             return Err(DevstackError::Config("the JWT secret must not be empty".into()));
+        }
+        let moderated = self.moderation.rules_file.is_some() || self.moderation.hook.is_some();
+        if self.functions.is_lambda() && moderated {
+            return Err(DevstackError::Config(
+                "--moderation and --moderation-hook apply to the in-process send handler; in the Lambda Invoke \
+                 mode set the send function's STARLING_MODERATION_* variables instead"
+                    .into(),
+            ));
         }
         if self.functions.is_lambda() && self.backend == Backend::Memory {
             return Err(DevstackError::Config(

@@ -18,6 +18,7 @@ mod ids;
 mod invoke;
 mod management;
 mod mapping;
+mod moderation;
 mod post;
 mod serve;
 mod web;
@@ -29,6 +30,7 @@ pub use faults::{ActiveFault, AppendFault, CrashPoint, DisconnectMode, DynamoFau
 pub use handle::Handle;
 pub use invoke::{Endpoint, FunctionFlag, FunctionTarget, Functions, LambdaFunctions, Role, TargetError};
 pub use mapping::{DlqEntry, LONG_POLL};
+pub use moderation::{FILE_RELOAD, HookTarget, ModerationSettings};
 pub use serve::serve;
 
 pub(crate) use app::App;

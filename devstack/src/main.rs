@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use starling_devstack::{
-    AwsBackend, Backend, Config, DEV_SECRET, Endpoint, FunctionFlag, Functions, GatewayLimits, LambdaFunctions,
-    MappingSettings,
+    AwsBackend, Backend, Config, DEV_SECRET, Endpoint, FunctionFlag, Functions, GatewayLimits, HookTarget,
+    LambdaFunctions, MappingSettings, ModerationSettings,
 };
 use starling_shared::auth::OidcConfig;
 use starling_shared::service::fanout::FanoutSettings;
@@ -129,6 +129,22 @@ struct Args {
     #[arg(long)]
     no_event_source_mapping: bool,
 
+    /// Moderate every `send` with the rules in this JSON file (docs/moderation.md), read again
+    /// within a second of each change.
+    #[arg(long, value_name = "FILE")]
+    moderation: Option<std::path::PathBuf>,
+    /// The moderation hook: an http(s) URL the request is POSTed to, or a command run through
+    /// `sh -c` with the request on stdin and the reply on stdout.
+    #[arg(long, value_name = "URL|COMMAND")]
+    moderation_hook: Option<String>,
+    /// How long the hook may take per message.
+    #[arg(long, default_value_t = 200)]
+    moderation_hook_timeout_ms: u64,
+    /// What a failed or late hook call does: open (send as the filter left it) or closed (refuse
+    /// with `internal`).
+    #[arg(long, default_value = "open")]
+    moderation_hook_failure: starling_shared::moderation::FailurePolicy,
+
     /// Log JSON lines (as the Lambdas do) instead of human-readable lines.
     #[arg(long)]
     json_logs: bool,
@@ -202,6 +218,12 @@ impl Args {
             allow_remote_admin: self.allow_remote_admin,
             functions,
             event_source_mapping: !self.no_event_source_mapping,
+            moderation: ModerationSettings {
+                rules_file: self.moderation,
+                hook: self.moderation_hook.as_deref().map(HookTarget::parse),
+                hook_timeout: Duration::from_millis(self.moderation_hook_timeout_ms),
+                hook_failure: self.moderation_hook_failure,
+            },
         })
     }
 }

@@ -77,6 +77,8 @@ pub struct SendConfig {
     pub limits: SendLimits,
     /// Overrides the management endpoint of each event (custom domains).
     pub endpoint_override: Option<String>,
+    /// What reviews each message.
+    pub moderation: ModerationConfig,
 }
 
 impl SendConfig {
@@ -87,7 +89,95 @@ impl SendConfig {
             queue_url: required("STARLING_QUEUE_URL")?,
             limits: SendLimits::from_env()?,
             endpoint_override: optional("STARLING_WS_ENDPOINT"),
+            moderation: ModerationConfig::from_env()?,
         })
+    }
+}
+
+/// Where the built-in filter's rules document lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesLocation {
+    /// `STARLING_MODERATION_PARAMETER`: an SSM parameter name.
+    Parameter(String),
+    /// `STARLING_MODERATION_OBJECT`: `bucket/key` of an S3 object.
+    Object {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+}
+
+/// The `send` function's moderation: `STARLING_MODERATION_PARAMETER` or
+/// `STARLING_MODERATION_OBJECT` (at most one), `STARLING_MODERATION_TTL_SECS`,
+/// `STARLING_MODERATION_HOOK`, `STARLING_MODERATION_HOOK_TIMEOUT_MS`,
+/// `STARLING_MODERATION_HOOK_FAILURE`. All unset: no moderation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModerationConfig {
+    /// The rules document, if the built-in filter is on.
+    pub rules: Option<RulesLocation>,
+    /// How long read rules are kept before the source is read again.
+    pub ttl: std::time::Duration,
+    /// The hook function (a name or ARN), if any.
+    pub hook: Option<String>,
+    /// How long the hook may take per message.
+    pub hook_timeout: std::time::Duration,
+    /// What a failed hook call does.
+    pub hook_failure: crate::moderation::FailurePolicy,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        Self {
+            rules: None,
+            ttl: std::time::Duration::from_secs(60),
+            hook: None,
+            hook_timeout: std::time::Duration::from_millis(200),
+            hook_failure: crate::moderation::FailurePolicy::Open,
+        }
+    }
+}
+
+impl ModerationConfig {
+    /// Reads the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let rules = match (optional("STARLING_MODERATION_PARAMETER"), optional("STARLING_MODERATION_OBJECT")) {
+            (Some(_), Some(object)) => {
+                return Err(ConfigError::Invalid {
+                    name: "STARLING_MODERATION_OBJECT",
+                    value: object,
+                    reason: "STARLING_MODERATION_PARAMETER is set too; name one source of rules".into(),
+                });
+            }
+            (Some(name), None) => Some(RulesLocation::Parameter(name)),
+            (None, Some(object)) => Some(object_location(&object)?),
+            (None, None) => None,
+        };
+        let ttl_secs: u64 = parsed("STARLING_MODERATION_TTL_SECS", d.ttl.as_secs())?;
+        let timeout_ms: u64 = parsed("STARLING_MODERATION_HOOK_TIMEOUT_MS", 200)?;
+        Ok(Self {
+            rules,
+            ttl: std::time::Duration::from_secs(ttl_secs),
+            hook: optional("STARLING_MODERATION_HOOK"),
+            hook_timeout: std::time::Duration::from_millis(timeout_ms),
+            hook_failure: parsed("STARLING_MODERATION_HOOK_FAILURE", d.hook_failure)?,
+        })
+    }
+}
+
+/// `bucket/key`, with or without `s3://`.
+fn object_location(value: &str) -> Result<RulesLocation, ConfigError> {
+    let path = value.strip_prefix("s3://").unwrap_or(value);
+    match path.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok(RulesLocation::Object { bucket: bucket.to_owned(), key: key.to_owned() })
+        }
+        _ => Err(ConfigError::Invalid {
+            name: "STARLING_MODERATION_OBJECT",
+            value: value.to_owned(),
+            reason: "expected bucket/key".into(),
+        }),
     }
 }
 
@@ -164,5 +254,20 @@ impl FanoutSettings {
             )?),
             ..d
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_object_is_bucket_slash_key_with_or_without_its_scheme() {
+        let expected = RulesLocation::Object { bucket: "rules".into(), key: "moderation/v1.json".into() };
+        assert_eq!(object_location("rules/moderation/v1.json").unwrap(), expected);
+        assert_eq!(object_location("s3://rules/moderation/v1.json").unwrap(), expected);
+        for bad in ["rules", "rules/", "/key", "s3://", ""] {
+            assert!(object_location(bad).is_err(), "{bad:?}");
+        }
     }
 }

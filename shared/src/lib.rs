@@ -2,7 +2,7 @@
 //! and the Lambda handlers that the thin binaries in `functions/` and the devstack run.
 //!
 //! Layers, each importing only those above it: `domain` (plain types) → `envelope`, `clock`,
-//! `protocol` → `ports` → `adapters`, `service` → `handlers` → `wiring`. `docs/architecture.md`
+//! `protocol` → `ports`, `moderation` → `adapters`, `service` → `handlers` → `wiring`. `docs/architecture.md`
 //! has the map.
 
 pub mod adapters;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod handlers;
+pub mod moderation;
 pub mod ports;
 pub mod protocol;
 pub mod sdk;

@@ -17,6 +17,7 @@ use crate::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use crate::auth::{JwtVerifier, OidcConfig, OidcVerifier, TokenVerifier};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, ConnectionConfig, FanoutConfig, SendConfig};
+use crate::moderation::{BuiltInFilter, FailurePolicy, Hook, HookTransport, Moderation, Moderators, RulesSource};
 use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, Store};
 use crate::secrets::{SecretError, SecretSource};
 use crate::service::Stores;
@@ -37,7 +38,32 @@ pub fn send(
     limits: SendLimits,
     endpoint_override: Option<String>,
 ) -> SendDeps {
-    SendDeps { stores: Stores::new(store), queue, pusher, clock: Arc::new(SystemClock), limits, endpoint_override }
+    SendDeps {
+        stores: Stores::new(store),
+        queue,
+        pusher,
+        clock: Arc::new(SystemClock),
+        limits,
+        endpoint_override,
+        moderation: Moderators::default(),
+    }
+}
+
+/// The moderation stages in their order: the built-in filter on `rules` (kept for `ttl`), then
+/// the hook; either may be absent.
+pub fn moderation(
+    rules: Option<Arc<dyn RulesSource>>,
+    ttl: std::time::Duration,
+    hook: Option<(Arc<dyn HookTransport>, std::time::Duration, FailurePolicy)>,
+) -> Moderators {
+    let mut stages: Vec<Arc<dyn Moderation>> = Vec::new();
+    if let Some(source) = rules {
+        stages.push(Arc::new(BuiltInFilter::new(source, ttl)));
+    }
+    if let Some((transport, timeout, policy)) = hook {
+        stages.push(Arc::new(Hook::new(transport, timeout, policy)));
+    }
+    Moderators::new(stages)
 }
 
 /// What the fanout needs: the store also keeps its ledger (failure counts, delivery
@@ -58,6 +84,8 @@ pub mod aws {
     use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
     use super::*;
+    use crate::adapters::moderation::{LambdaHook, S3Rules, SsmRules};
+    use crate::config::{ModerationConfig, RulesLocation};
 
     /// The SDK clients the AWS adapters are built on. The functions take them plain from their
     /// SDK config ([`Clients::new`]); [`Clients::intercepted`] adds interceptors to every client,
@@ -126,7 +154,34 @@ pub mod aws {
         /// The `send` function.
         pub fn send_deps(&self, config: SendConfig) -> SendDeps {
             let (limits, endpoint) = (config.limits, config.endpoint_override);
-            super::send(self.store(config.table), self.queue(config.queue_url), self.pusher(), limits, endpoint)
+            let mut deps =
+                super::send(self.store(config.table), self.queue(config.queue_url), self.pusher(), limits, endpoint);
+            deps.moderation = self.moderation(&config.moderation);
+            deps
+        }
+
+        /// The moderation stages `config` names; a client is built only for a source it uses.
+        pub fn moderation(&self, config: &ModerationConfig) -> Moderators {
+            let rules = config.rules.as_ref().map(|location| -> Arc<dyn RulesSource> {
+                match location {
+                    RulesLocation::Parameter(name) => {
+                        Arc::new(SsmRules::new(aws_sdk_ssm::Client::new(&self.sdk), name))
+                    }
+                    RulesLocation::Object { bucket, key } => {
+                        // A local endpoint (moto, LocalStack) has no per-bucket host names.
+                        let s3 = aws_sdk_s3::config::Builder::from(&self.sdk)
+                            .force_path_style(self.sdk.endpoint_url().is_some())
+                            .build();
+                        Arc::new(S3Rules::new(aws_sdk_s3::Client::from_conf(s3), bucket, key))
+                    }
+                }
+            });
+            let hook = config.hook.as_ref().map(|function| {
+                let transport: Arc<dyn HookTransport> =
+                    Arc::new(LambdaHook::new(aws_sdk_lambda::Client::new(&self.sdk), function));
+                (transport, config.hook_timeout, config.hook_failure)
+            });
+            super::moderation(rules, config.ttl, hook)
         }
 
         /// The fanout.

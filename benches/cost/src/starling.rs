@@ -116,6 +116,7 @@ async fn stack(env: &Env, meter: &std::sync::Arc<Meter>, name: &str, messages_ur
             queue_url: messages_url.to_owned(),
             limits,
             endpoint_override,
+            moderation: Default::default(),
         }),
         fanout: clients.fanout_deps(FanoutConfig {
             table,

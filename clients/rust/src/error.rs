@@ -92,6 +92,7 @@ fn server_hint(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthorized => "reconnect with a valid token",
         ErrorCode::Forbidden => "join the room first, or use a room this user may enter",
         ErrorCode::NotFound => "the room or subscription does not exist",
+        ErrorCode::Rejected => "moderation refused this message; sending it again unchanged gets the same answer",
         ErrorCode::BadRequest | ErrorCode::UnknownAction | ErrorCode::TooLarge => "fix the request",
     }
 }

@@ -78,6 +78,7 @@ mod tests {
             action: Some(action.into()),
             client_msg_id: client_msg_id.map(str::to_owned),
             retry_after_ms: None,
+            reason: None,
         })
     }
 

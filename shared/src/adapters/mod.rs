@@ -1,9 +1,11 @@
-//! Implementations of the ports: AWS (DynamoDB, SQS, Management API), an OIDC issuer's JWKS, and in-memory.
+//! Implementations of the ports: AWS (DynamoDB, SQS, Management API, the moderation rules in SSM
+//! or S3 and the hook in Lambda), an OIDC issuer's JWKS, a rules file, and in-memory.
 
 pub mod apigw;
 pub mod dynamo;
 pub mod jwks;
 pub mod memory;
+pub mod moderation;
 pub mod sqs;
 
 /// Whether an AWS error code means "slow down". The SDK's own list, so the adapters classify a

@@ -51,6 +51,12 @@ pub enum ErrorCode {
     /// `send` was not queued) and cost nothing; the frame's `retryAfterMs` says when to send it
     /// again (a `send` with the same `clientMsgId`).
     RateLimited,
+    /// `rejected`: moderation refused a `send` for its content: a word or phrase the rules
+    /// reject, too many links or mentions, a flood of one repeated character, or the operator's
+    /// moderation hook. The frame's `reason` says which (`blocked_term`, `too_many_links`,
+    /// `too_many_mentions`, `repeated_characters`, or the hook's own code). Nothing was queued or
+    /// stored; sending the same body again gets the same answer (docs/moderation.md).
+    Rejected,
     /// `internal`: storage, the queue or the Management API was unavailable, or the deployment is
     /// misconfigured. The client retries with backoff: a `send` with the same `clientMsgId`
     /// (which makes the retry safe), a `sync` from the messages already received.
@@ -69,6 +75,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
+            Self::Rejected => "rejected",
             Self::Internal => "internal",
         }
     }
@@ -107,6 +114,7 @@ impl ProtocolError {
             action: self.action.clone(),
             client_msg_id: self.client_msg_id.clone(),
             retry_after_ms: None,
+            reason: None,
         })
     }
 }
@@ -137,4 +145,9 @@ pub struct ErrorFrame {
     /// for every other code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// `reason`: for `rejected` only, why moderation refused the message, a snake_case code:
+    /// `blocked_term`, `too_many_links`, `too_many_mentions`, `repeated_characters`, or a code
+    /// the operator's hook chose. Omitted for every other code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

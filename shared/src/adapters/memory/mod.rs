@@ -4,12 +4,14 @@ mod dead_letters;
 mod jwks;
 mod ledger;
 mod limiter;
+mod moderation;
 mod pusher;
 mod queue;
 mod store;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use jwks::MemoryKeySource;
+pub use moderation::{HookAnswer, MemoryHook, MemoryRules};
 pub use pusher::MemoryPusher;
 pub use queue::RecordingQueue;
 pub use store::MemoryStore;

@@ -4,6 +4,7 @@ use super::guards::{require_member, require_subscribed};
 use super::{ActionError, Caller, SendDeps};
 use crate::domain::{Connection, timestamp};
 use crate::envelope::{Envelope, Publish};
+use crate::moderation::{Candidate, Verdict};
 use crate::protocol::{RoomId, ServerFrame, wire};
 
 /// `send`: queued for the fanout to sequence and deliver (the budget was spent before).
@@ -16,6 +17,21 @@ pub(super) async fn publish(
 ) -> Result<ServerFrame, ActionError> {
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
+    let candidate = Candidate {
+        room: room.as_str(),
+        from: &conn.user,
+        body,
+        client_msg_id: client_msg_id.as_deref(),
+        connection_id: &conn.id,
+    };
+    // Before anything is queued: a rejected message leaves no trace, a masked one is the only
+    // version that is ever queued and stored.
+    let moderated = match deps.moderation.review(&candidate).await? {
+        Verdict::Allow => None,
+        Verdict::Replace(masked) => Some(masked),
+        Verdict::Reject(reason) => return Err(ActionError::Rejected { reason }),
+    };
+    let body = moderated.as_deref().unwrap_or(body);
     let now = deps.clock.now();
     let id = ulid::Ulid::generate().to_string();
     let envelope = Envelope::Publish(Publish {

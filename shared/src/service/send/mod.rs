@@ -14,6 +14,7 @@ use tracing::warn;
 
 use crate::clock::Clock;
 use crate::domain::Connection;
+use crate::moderation::{ModerationError, Moderators};
 use crate::ports::{PushError, Pusher, Queue, QueueError, StoreError};
 use crate::protocol::{ErrorCode, ProtocolError, Request, ServerFrame, parse_request};
 use crate::service::Stores;
@@ -79,6 +80,8 @@ pub struct SendDeps {
     pub limits: SendLimits,
     /// Overrides the caller's management endpoint (custom domains, the devstack).
     pub endpoint_override: Option<String>,
+    /// What reviews each `send` before it is queued; empty allows everything.
+    pub moderation: Moderators,
 }
 
 /// Who sent the frame, as the gateway tells it.
@@ -110,6 +113,15 @@ pub enum ActionError {
         /// Milliseconds until the same request would be admitted.
         retry_after_ms: i64,
     },
+    /// Moderation refused the message for its content: do not send it again as is.
+    #[error("the message was rejected by moderation ({reason})")]
+    Rejected {
+        /// The reason code the client sees.
+        reason: String,
+    },
+    /// Moderation could not decide (rules unreadable, a fail-closed hook failed): retry later.
+    #[error(transparent)]
+    Moderation(#[from] ModerationError),
     /// The store failed: the client may retry.
     #[error("storage is unavailable; retry")]
     Store(#[from] StoreError),
@@ -131,8 +143,11 @@ impl ActionError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Rejected { .. } => ErrorCode::Rejected,
             Self::Store(StoreError::NotFound(_)) => ErrorCode::NotFound,
-            Self::Store(_) | Self::Queue(_) | Self::NoEndpoint | Self::Push(_) => ErrorCode::Internal,
+            Self::Store(_) | Self::Queue(_) | Self::NoEndpoint | Self::Push(_) | Self::Moderation(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 }
@@ -180,9 +195,13 @@ pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply
         Err(e) => {
             if matches!(
                 e,
-                ActionError::Store(_) | ActionError::Queue(_) | ActionError::Push(_) | ActionError::NoEndpoint
+                ActionError::Store(_)
+                    | ActionError::Queue(_)
+                    | ActionError::Push(_)
+                    | ActionError::NoEndpoint
+                    | ActionError::Moderation(_)
             ) {
-                warn!(error = %e, source = ?std::error::Error::source(&e), action = request.action(), "action failed");
+                warn!(error = %crate::telemetry::chain(&e), action = request.action(), "action failed");
             }
             let client_msg_id = match &request {
                 Request::Send { client_msg_id, .. } => client_msg_id.clone(),
@@ -191,8 +210,12 @@ pub async fn handle_frame(deps: &SendDeps, caller: &Caller, text: &str) -> Reply
             let mut frame =
                 ProtocolError { code: e.code(), message: e.to_string(), action: action.clone(), client_msg_id }
                     .to_frame();
-            if let (ServerFrame::Error(f), ActionError::RateLimited { retry_after_ms, .. }) = (&mut frame, &e) {
-                f.retry_after_ms = u64::try_from(*retry_after_ms).ok();
+            match (&mut frame, &e) {
+                (ServerFrame::Error(f), ActionError::RateLimited { retry_after_ms, .. }) => {
+                    f.retry_after_ms = u64::try_from(*retry_after_ms).ok();
+                }
+                (ServerFrame::Error(f), ActionError::Rejected { reason }) => f.reason = Some(reason.clone()),
+                _ => {}
             }
             Some(frame)
         }
