@@ -13,11 +13,13 @@ threshold of SHARD_THRESHOLD subscribers, so exercise_fanout reaches both of its
 posted to directly, and a large one delivered through its shards on the delivery queue.
 
 The optional features' kinds (infra/contract.json conditionalPermissions: moderation rules from SSM or
-S3, the moderation hook, the export stream) have no statement with the template defaults, so they are
-not cases here unless named in STARLING_LAMBDAS_FEATURES (comma-separated kinds, e.g.
-`moderationParameter,moderationObject,exportStream`): each named kind is then a case, run with its
-feature turned on (stack.FEATURE_PARAMETERS) for that function. Until send and the fanout read those
-variables, such a case fails with "made no call needing ..."."""
+S3, the moderation hook, the export stream) have no statement with the template defaults. Those of
+FEATURES are cases too, each run with its feature turned on (stack.FEATURE_PARAMETERS) for that
+function: by default the moderation rules from SSM and from S3 (send reads them); the
+comma-separated kinds of STARLING_LAMBDAS_FEATURES instead when it is set (empty: none). A kind whose
+variable the function does not read yet fails with "made no call needing ..."; exportStream passes
+with the fanout's export (firehose:PutRecordBatch refused and logged). The hook has no local
+function to invoke (moto runs no Lambda code), so moderationHook is not a case."""
 
 from __future__ import annotations
 
@@ -76,7 +78,8 @@ SHARD_PARAMETERS = {
 
 
 # The optional features (conditional permission kinds) whose cases run: none by default.
-FEATURES = {k for k in os.environ.get("STARLING_LAMBDAS_FEATURES", "").split(",") if k}
+DEFAULT_FEATURES = "moderationParameter,moderationObject"
+FEATURES = {k for k in os.environ.get("STARLING_LAMBDAS_FEATURES", DEFAULT_FEATURES).split(",") if k}
 CONDITIONAL = contract.load_contract().get("conditionalPermissions", {})
 assert FEATURES <= set(CONDITIONAL), f"STARLING_LAMBDAS_FEATURES names unknown kinds {FEATURES - set(CONDITIONAL)}"
 
@@ -274,3 +277,32 @@ def test_the_functions_work_with_their_whole_policies(lambdas, management, fresh
     for name in ("v", "w"):
         posted = [json.loads(p) for p in management.to(fanout[name])]
         assert any(f.get("room") == fanout["large"] and f.get("body") == "hi" for f in posted), (name, posted)
+
+
+@pytest.mark.parametrize("kind", sorted(FEATURES))
+def test_the_functions_work_with_a_feature_on_and_their_whole_policies(lambdas, management, fresh_queue, kind):
+    """With an optional feature on, the function it is for works with its whole policy (the feature's
+    statement included): no call fails."""
+    feature = feature_parameters(kind)
+    (function,) = [n for n, f in lambdas.functions.items() if kind in f["permissions"]]
+    runner = lambdas.runners[function]
+    shards = SHARD_PARAMETERS if function == "fanout" else {}
+    moto_log_start = lambdas.moto.log.stat().st_size
+    lambdas.restrict(function, without=None, **feature)
+    try:
+        runner.restart(lambdas.function_env(function, **feature, **shards))
+        s = Session(lambdas, management.domain)
+        if function == "fanout":
+            exercise_fanout(s, management)
+        else:
+            globals()[f"exercise_{function}"](s)
+    finally:
+        lambdas.restrict(function, without=None)
+        runner.restart(lambdas.function_env(function, **shards))
+    assert not [f"{o.function} {o.what}: {o.invocation.payload}" for o in s.outcomes if o.failed]
+    user_arn = f"user/{moto_stack.function_user(function)}"
+    denied = [
+        line for line in new_text(lambdas.moto.log, moto_log_start).splitlines()
+        if line.startswith(DENIED_MARK) and user_arn in line
+    ]
+    assert not denied, denied
