@@ -1,5 +1,5 @@
-//! The `starling` command: dev tokens, an interactive chat, one-shot send and history, and a
-//! load benchmark. The binary only parses arguments and calls [`run`].
+//! The `starling` command: dev tokens, an interactive chat, one-shot send, history and room
+//! stats, and a load benchmark. The binary only parses arguments and calls [`run`].
 
 use std::io::Write;
 
@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use starling_client::{Client, ClientError, Inbox, Message, Request, RoomId, ServerFrame};
 
 pub mod bench;
+mod stats;
+
+pub use stats::format_stats;
 
 /// How long a one-shot command waits for each reply.
 const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -91,6 +94,19 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Print ROOM's activity per minute (messages, senders, deliveries) and the totals; you must
+    /// be a member (docs/analytics.md).
+    Stats {
+        /// Where to connect and as whom.
+        #[command(flatten)]
+        conn: Conn,
+        /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
+        #[arg(long, value_parser = RoomId::parse)]
+        room: RoomId,
+        /// How many minutes back, the current one included (1 to 1440).
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+    },
     /// Load test: N clients in one room on a local devstack; reports latency and throughput.
     Bench(bench::BenchArgs),
 }
@@ -137,6 +153,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         }
         Command::History { conn, room, before, limit } => history(&conn, room, before, limit, out).await,
         Command::Chat { conn, room, since } => chat(&conn, &room, since, out).await,
+        Command::Stats { conn, room, minutes } => stats::stats(&conn, room, minutes, out).await,
         Command::Bench(args) => bench::run(args, out).await,
     }
 }

@@ -127,6 +127,7 @@ impl HandlerDeps {
         let mut action =
             wiring::send(ports.store.clone(), queue.clone(), pusher, config.action_limits, Some(management));
         action.moderation = config.moderation.moderators();
+        fanout.exports = ports.exports.clone();
         let connection = wiring::connection(ports.store.clone(), queue);
         Self { connection, action, fanout }
     }

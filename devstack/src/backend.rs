@@ -8,7 +8,8 @@ use aws_sdk_sqs::config::{Credentials, Region};
 use starling_shared::adapters::dynamo::DynamoStore;
 use starling_shared::adapters::memory::MemoryStore;
 use starling_shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
-use starling_shared::ports::{DeadLetters, Queue, Store};
+use starling_shared::ports::{DeadLetters, ExportSink, Queue, Store};
+use starling_shared::wiring;
 
 use crate::DevstackError;
 use crate::config::{AwsBackend, Backend, Config, MappingSettings};
@@ -62,6 +63,8 @@ pub(crate) struct Ports {
     pub(crate) delivery_source: Arc<dyn QueueSource>,
     /// For the Management API client the handlers post with.
     pub(crate) sdk: SdkConfig,
+    /// Where the fanout exports message events, when the backend has a stream to export to.
+    pub(crate) exports: Option<Arc<dyn ExportSink>>,
 }
 
 /// The ports of `config.backend`, creating the table and queues when missing.
@@ -86,6 +89,7 @@ async fn memory_ports(mapping: &MappingSettings) -> Ports {
         deliveries: deliver.clone(),
         delivery_source: deliver,
         sdk: local_sdk_config().await,
+        exports: None,
     }
 }
 
@@ -103,6 +107,7 @@ async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Fau
             .await
             .map_err(DevstackError::Queues)?;
     let store = Arc::new(DynamoStore::new(dynamo, aws.table.clone()));
+    let exports = aws.export_stream.as_ref().map(|s| wiring::aws::Clients::new(&sdk).exports(s) as Arc<dyn ExportSink>);
     Ok(Ports {
         store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), url.clone())),
@@ -111,6 +116,7 @@ async fn aws_ports(aws: &AwsBackend, mapping: &MappingSettings, faults: &Arc<Fau
         deliveries: Arc::new(SqsQueue::new(sqs.clone(), deliver_url.clone())),
         delivery_source: Arc::new(SqsSource::new(sqs, deliver_url, dlq_url)),
         sdk,
+        exports,
     })
 }
 

@@ -91,6 +91,9 @@ pub struct AwsBackend {
     pub table: String,
     /// The queue is `{queue}.fifo`, its DLQ `{queue}-dlq.fifo`.
     pub queue: String,
+    /// The Firehose delivery stream the fanout exports message events to (it must exist);
+    /// `None` exports nothing (docs/analytics.md).
+    pub export_stream: Option<String>,
 }
 
 /// Everything `serve` needs.

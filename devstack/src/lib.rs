@@ -18,6 +18,7 @@ mod ids;
 mod invoke;
 mod management;
 mod mapping;
+mod metrics_page;
 mod moderation;
 mod post;
 mod serve;

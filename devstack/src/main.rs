@@ -56,6 +56,13 @@ struct Args {
     /// SQS FIFO queue name without `.fifo`; `NAME.fifo` and `NAME-dlq.fifo` are created when missing.
     #[arg(long, default_value = "starling-dev")]
     queue: String,
+    /// Export message events to this Firehose delivery stream (it must exist); needs
+    /// --endpoint-url or --aws (docs/analytics.md).
+    #[arg(long, env = "STARLING_EXPORT_STREAM", value_name = "NAME")]
+    export_stream: Option<String>,
+    /// With --export-stream, put each message's body in its event.
+    #[arg(long, env = "STARLING_EXPORT_BODIES")]
+    export_bodies: bool,
 
     /// Largest frame in bytes; larger closes the connection with 1009.
     #[arg(long, default_value_t = 32 * 1024)]
@@ -177,11 +184,14 @@ impl Args {
             )?),
             None => None,
         };
+        let export_stream = self.export_stream.filter(|s| !s.is_empty());
         let backend = match (self.endpoint_url, self.aws) {
-            (Some(url), _) => {
-                Backend::Aws(AwsBackend { endpoint_url: Some(url), table: self.table, queue: self.queue })
+            (endpoint_url @ Some(_), _) | (endpoint_url @ None, true) => {
+                Backend::Aws(AwsBackend { endpoint_url, table: self.table, queue: self.queue, export_stream })
             }
-            (None, true) => Backend::Aws(AwsBackend { endpoint_url: None, table: self.table, queue: self.queue }),
+            (None, false) if export_stream.is_some() => {
+                anyhow::bail!("--export-stream needs --endpoint-url or --aws (a Firehose to export to)")
+            }
             (None, false) => Backend::Memory,
         };
         Ok(Config {
@@ -211,7 +221,11 @@ impl Args {
                 pollers: self.pollers,
                 ..MappingSettings::default()
             },
-            fanout: FanoutSettings { concurrency: self.fanout_concurrency, ..FanoutSettings::default() },
+            fanout: FanoutSettings {
+                concurrency: self.fanout_concurrency,
+                export_bodies: self.export_bodies,
+                ..FanoutSettings::default()
+            },
             routes: vec![],
             start_paused: false,
             faults: self.faults,

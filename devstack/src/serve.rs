@@ -19,7 +19,7 @@ use crate::faults::{self, Faults};
 use crate::handle::Handle;
 use crate::mapping::EventSourceMapping;
 use crate::post::MAX_POST_BYTES;
-use crate::{DevstackError, backend, gateway, management, web};
+use crate::{DevstackError, backend, gateway, management, metrics_page, web};
 
 /// Binds, creates the backend's resources when missing, and starts the gateway, the
 /// management API and the event source mapping.
@@ -27,6 +27,7 @@ pub async fn serve(config: Config) -> Result<Handle, DevstackError> {
     config.validate()?;
     let (listener, addr) = bind(&config).await?;
     let faults = Arc::new(Faults::new(config.functions.is_lambda()));
+    metrics_page::install();
     let ports = backend::ports(&config, &faults).await?;
     let management = management_endpoint(addr, &config.stage);
     let app = Arc::new(App::new(config, addr, ports, &faults, management).await);
@@ -61,8 +62,9 @@ pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() { SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()) } else { addr }
 }
 
-/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port, and the
-/// chat page at `/` with its dev token endpoint (only with the development secret). The admin
+/// The gateway, the management API and the DLQ view, all under `/{stage}` on one port, the
+/// metrics at `/_devstack/metrics`, and the chat page at `/` with its dev token endpoint (only
+/// with the development secret). The admin
 /// routes answer loopback peers only, unless `allow_remote_admin`.
 fn router(app: Arc<App>) -> Router {
     let stage = &app.config.stage;
@@ -71,7 +73,8 @@ fn router(app: Arc<App>) -> Router {
             &format!("/{stage}/@connections/{{id}}"),
             get(management::get).post(management::post).delete(management::delete),
         )
-        .route(&format!("/{stage}/_devstack/dlq"), get(management::dlq));
+        .route(&format!("/{stage}/_devstack/dlq"), get(management::dlq))
+        .route("/_devstack/metrics", get(metrics_page::render));
     if app.config.faults {
         admin = admin.route(
             &format!("/{stage}/_devstack/faults"),

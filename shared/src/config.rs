@@ -192,6 +192,9 @@ pub struct FanoutConfig {
     /// `STARLING_DELIVER_QUEUE_URL`: the FIFO queue large rooms' shard deliveries go through
     /// (the fanout consumes it too); unset, every room is delivered directly.
     pub deliver_queue_url: Option<String>,
+    /// `STARLING_EXPORT_STREAM`: the Firehose delivery stream message events are exported to
+    /// (docs/analytics.md); unset or empty, nothing is exported.
+    pub export_stream: Option<String>,
     /// Tuning.
     pub settings: FanoutSettings,
 }
@@ -203,6 +206,7 @@ impl FanoutConfig {
             table: required("STARLING_TABLE")?,
             dlq_url: required("STARLING_DLQ_URL")?,
             deliver_queue_url: optional("STARLING_DELIVER_QUEUE_URL"),
+            export_stream: optional("STARLING_EXPORT_STREAM"),
             settings: FanoutSettings::from_env()?,
         })
     }
@@ -234,7 +238,7 @@ impl FanoutSettings {
     /// `STARLING_FANOUT_CONCURRENCY`, `STARLING_RETENTION_DAYS`, `STARLING_WS_ENDPOINT`,
     /// `STARLING_FANOUT_MAX_ATTEMPTS`, `STARLING_FANOUT_RECEIVE_CEILING`,
     /// `STARLING_FANOUT_DEADLINE_MARGIN_MS`, `STARLING_SHARD_THRESHOLD`, `STARLING_SHARDS`,
-    /// `STARLING_SHARDED_HOLD_SECS`, `STARLING_PRESENCE_PUSH_LIMIT`.
+    /// `STARLING_SHARDED_HOLD_SECS`, `STARLING_PRESENCE_PUSH_LIMIT`, `STARLING_EXPORT_BODIES`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
         let days: i64 = parsed("STARLING_RETENTION_DAYS", d.retention_secs / 86_400)?;
@@ -252,6 +256,7 @@ impl FanoutSettings {
                 "STARLING_SHARDED_HOLD_SECS",
                 d.sharded_hold.as_secs(),
             )?),
+            export_bodies: parsed("STARLING_EXPORT_BODIES", d.export_bodies)?,
             ..d
         })
     }

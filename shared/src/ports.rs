@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Appended, Connection, HistoryPage, NewMessage, Opened, Page, Presence, Probe, Removed, Shard, Status, StatusSet,
-    Subscriber, SyncPage,
+    Appended, Connection, HistoryPage, MinuteCounts, NewMessage, Opened, Page, Presence, Probe, Removed, RunCounts,
+    Shard, Status, StatusSet, Subscriber, SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -258,14 +258,53 @@ pub trait DeadLetters: Send + Sync + std::fmt::Debug {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError>;
 }
 
+/// Per-room, per-minute activity counters (docs/analytics.md).
+#[async_trait]
+pub trait RoomStats: Send + Sync + std::fmt::Debug {
+    /// Adds one run's counts to its room's minute, atomically; senders are added to the minute's
+    /// set until it holds [`crate::domain::MAX_COUNTED_SENDERS`].
+    async fn add(&self, counts: &RunCounts) -> Result<(), StoreError>;
+    /// The room's minutes from `first` to `last` (inclusive, as `domain::minute_of` writes
+    /// them) that have counts, oldest first.
+    async fn minutes(&self, room: &str, first: &str, last: &str) -> Result<Vec<MinuteCounts>, StoreError>;
+}
+
+/// An export that did not get through, by what went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The service took the request but kept refusing some records until the retries ran out.
+    #[error("{failed} of {total} records still refused after {attempts} attempts (last code: {code})")]
+    Refused {
+        /// Records not delivered.
+        failed: usize,
+        /// Records asked to be delivered.
+        total: usize,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error code the service gave for a refused record.
+        code: String,
+    },
+    /// The request itself failed (throttled, not found, denied, unreachable).
+    #[error("export request failed")]
+    Failed(#[source] BoxError),
+}
+
+/// Where the fanout sends its message events for analytics (Amazon Data Firehose, in AWS).
+#[async_trait]
+pub trait ExportSink: Send + Sync + std::fmt::Debug {
+    /// Delivers `records` (each one JSON line, newline included), at least once: a record may
+    /// arrive twice when a retry follows a lost answer.
+    async fn put(&self, records: &[Vec<u8>]) -> Result<(), ExportError>;
+}
+
 /// Every store port at once: what `DynamoStore` and `MemoryStore` each implement, so one value
 /// can be wired into every narrow port a function needs.
 pub trait Store:
-    ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger
+    ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger + RoomStats
 {
 }
 
 impl<T> Store for T where
-    T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger
+    T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger + RoomStats
 {
 }

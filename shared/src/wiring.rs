@@ -13,12 +13,13 @@ use aws_config::SdkConfig;
 
 use crate::adapters::apigw::ManagementApiPusher;
 use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::firehose::FirehoseSink;
 use crate::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use crate::auth::{JwtVerifier, OidcConfig, OidcVerifier, TokenVerifier};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, ConnectionConfig, FanoutConfig, SendConfig};
 use crate::moderation::{BuiltInFilter, FailurePolicy, Hook, HookTransport, Moderation, Moderators, RulesSource};
-use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, Store};
+use crate::ports::{DeadLetters, ExportSink, FanoutLedger, Pusher, Queue, Store};
 use crate::secrets::{SecretError, SecretSource};
 use crate::service::Stores;
 use crate::service::connection::ConnectionDeps;
@@ -76,7 +77,8 @@ pub fn fanout(
 ) -> FanoutDeps {
     let ledger: Arc<dyn FanoutLedger> = store.clone();
     let stores = Stores::new(store);
-    FanoutDeps { stores, ledger, dead_letters, pusher, deliveries: None, clock: Arc::new(SystemClock), settings }
+    let clock = Arc::new(SystemClock);
+    FanoutDeps { stores, ledger, dead_letters, pusher, deliveries: None, exports: None, clock, settings }
 }
 
 /// The AWS adapters, each client built once from the function's SDK config.
@@ -95,6 +97,7 @@ pub mod aws {
         sdk: SdkConfig,
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
+        firehose: aws_sdk_firehose::Client,
         interceptors: Vec<SharedInterceptor>,
     }
 
@@ -104,19 +107,22 @@ pub mod aws {
             Self::intercepted(sdk, Vec::new())
         }
 
-        /// Every client from `sdk`, each with `interceptors` (DynamoDB, SQS and the Management
-        /// API's per-endpoint clients).
+        /// Every client from `sdk`, each with `interceptors` (DynamoDB, SQS, Firehose and the
+        /// Management API's per-endpoint clients).
         pub fn intercepted(sdk: &SdkConfig, interceptors: Vec<SharedInterceptor>) -> Self {
             let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
             let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+            let mut firehose = aws_sdk_firehose::config::Builder::from(sdk);
             for interceptor in &interceptors {
                 dynamodb.push_interceptor(interceptor.clone());
                 sqs.push_interceptor(interceptor.clone());
+                firehose.push_interceptor(interceptor.clone());
             }
             Self {
                 sdk: sdk.clone(),
                 dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
                 sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+                firehose: aws_sdk_firehose::Client::from_conf(firehose.build()),
                 interceptors,
             }
         }
@@ -134,6 +140,11 @@ pub mod aws {
         /// The FIFO dead-letter queue the fanout sends what it gives up on.
         pub fn dead_letters(&self, url: impl Into<String>) -> Arc<SqsDeadLetters> {
             Arc::new(SqsDeadLetters::new(self.sqs.clone(), url))
+        }
+
+        /// The Firehose delivery stream the fanout exports message events to.
+        pub fn exports(&self, stream: impl Into<String>) -> Arc<FirehoseSink> {
+            Arc::new(FirehoseSink::new(self.firehose.clone(), stream))
         }
 
         /// The Management API, one client per endpoint.
@@ -189,6 +200,7 @@ pub mod aws {
             let (store, dead_letters) = (self.store(config.table), self.dead_letters(config.dlq_url));
             let mut deps = super::fanout(store, self.pusher(), dead_letters, config.settings);
             deps.deliveries = config.deliver_queue_url.map(|url| self.queue(url) as Arc<dyn Queue>);
+            deps.exports = config.export_stream.map(|stream| self.exports(stream) as Arc<dyn ExportSink>);
             deps
         }
     }

@@ -77,6 +77,7 @@ pub(crate) fn configure(c: &mut Config) -> anyhow::Result<()> {
         endpoint_url: Some(l.var("STARLING_MOTO_ENDPOINT")?.to_owned()),
         table: l.var("STARLING_TABLE")?.to_owned(),
         queue: queue.to_owned(),
+        export_stream: None,
     });
     // The queue's own settings (scripts/lambdas/stack.py creates it as the devstack would).
     c.mapping.visibility_timeout = starling_devstack::MappingSettings::default().visibility_timeout;

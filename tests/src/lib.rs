@@ -95,8 +95,12 @@ pub fn config(kind: Kind) -> anyhow::Result<Config> {
             let endpoint = moto_endpoint()?;
             // Longer than any batch takes on moto, so nothing is redelivered by accident.
             c.mapping.visibility_timeout = Duration::from_secs(10);
-            c.backend =
-                Backend::Aws(AwsBackend { endpoint_url: Some(endpoint), table: unique("e2e"), queue: unique("e2e") });
+            c.backend = Backend::Aws(AwsBackend {
+                endpoint_url: Some(endpoint),
+                table: unique("e2e"),
+                queue: unique("e2e"),
+                export_stream: None,
+            });
         }
         Kind::Lambda => lambda::configure(&mut c)?,
     }

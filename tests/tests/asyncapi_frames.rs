@@ -14,8 +14,9 @@ use starling_e2e::asyncapi::{Contract, Drift, Seen, Wire};
 use starling_e2e::{Kind, start, token};
 
 /// The fields a devstack session cannot produce cheaply: a `presence` page `cursor` needs more
-/// than 500 members.
-const UNREACHED: [&str; 1] = ["presence.cursor"];
+/// than 500 members, and `stats.hasMore` a day of counters too large for one frame (the frame
+/// that carries it is checked on its own, `the_largest_stats_frame_matches_the_document`).
+const UNREACHED: [&str; 2] = ["presence.cursor", "stats.hasMore"];
 
 struct Session {
     stack: Handle,
@@ -42,8 +43,14 @@ fn seq_is(n: u64) -> impl Fn(&Value) -> bool {
 #[tokio::test]
 async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -> anyhow::Result<()> {
     let contract = Arc::new(Contract::load()?);
-    // A small sync limit makes `synced` carry `hasMore`.
-    let stack = start(Kind::Memory, |c| c.action_limits.sync_limit = 2).await?;
+    // A small sync limit makes `synced` carry `hasMore`; one moderated word makes `rejected`.
+    let rules = std::env::temp_dir().join(format!("{}.json", starling_e2e::unique("starling-asyncapi")));
+    std::fs::write(&rules, r#"{"version":1,"terms":[{"text":"contraband","action":"reject"}]}"#)?;
+    let stack = start(Kind::Memory, |c| {
+        c.action_limits.sync_limit = 2;
+        c.moderation.rules_file = Some(rules.clone());
+    })
+    .await?;
     let s = Session { stack, contract: contract.clone(), seen: Arc::new(Mutex::new(Seen::default())) };
     let (mut alice, mut bob) = (s.wire("alice").await?, s.wire("bob").await?);
     let mut dave = s.batched_wire("dave").await?;
@@ -99,7 +106,16 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
         let (kind, field) = nested.split_once('.').context(nested)?;
         ensure!(seen.fields.get(kind).is_some_and(|f| f.contains(field)), "never saw {nested}");
     }
-    let codes = ["bad_request", "unknown_action", "too_large", "forbidden", "not_found", "rate_limited", "internal"];
+    let codes = [
+        "bad_request",
+        "unknown_action",
+        "too_large",
+        "forbidden",
+        "not_found",
+        "rate_limited",
+        "rejected",
+        "internal",
+    ];
     let missing: Vec<_> = codes.iter().filter(|c| !seen.codes.contains(**c)).collect();
     ensure!(missing.is_empty(), "error codes never produced: {missing:?}");
     Ok(())
@@ -149,6 +165,17 @@ async fn typing_reads_and_presence(alice: &mut Wire, bob: &mut Wire) -> anyhow::
     alice.expect("presenceChanged", |f| f["user"] == "alice" && f["status"] == "away").await?;
     alice.request(json!({"action":"ping"})).await?;
     alice.expect("pong", |_| true).await?;
+    // The counters are added after each run's delivery: ask until the three messages are in.
+    for attempt in 0.. {
+        alice.request(json!({"action":"stats","room":"lobby","minutes":60})).await?;
+        let stats = alice.expect("stats", |_| true).await?;
+        if stats["totals"]["messages"] == 3 {
+            ensure!(stats["minutes"].as_array().is_some_and(|m| !m.is_empty()), "{stats}");
+            break;
+        }
+        ensure!(attempt < 50, "the counters never showed three messages: {stats}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
@@ -163,6 +190,9 @@ async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
     alice.expect_error("forbidden").await?;
     alice.request(json!({"action":"leave","room":"nowhere"})).await?;
     alice.expect_error("not_found").await?;
+    alice.request(json!({"action":"send","room":"lobby","body":"c0ntraband","clientMsgId":"c-mod"})).await?;
+    let rejected = alice.expect_error("rejected").await?;
+    ensure!(rejected["reason"] == "blocked_term" && rejected["clientMsgId"] == "c-mod", "{rejected}");
     s.stack.faults().add(Fault::Enqueue { times: 1 })?;
     alice.request(json!({"action":"send","room":"lobby","body":"lost","clientMsgId":"c-lost"})).await?;
     alice.expect_error("internal").await?;
@@ -175,6 +205,7 @@ async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
         (json!({"action":"history","room":"lobby","limit":101}), "bad_request"),
         (json!({"action":"join","room":"no spaces"}), "bad_request"),
         (json!({"action":"read","room":"lobby","seq":0}), "bad_request"),
+        (json!({"action":"stats","room":"lobby","minutes":1441}), "bad_request"),
     ];
     for (request, code) in invalid {
         let refused = s.contract.check_request(&request);
@@ -200,6 +231,27 @@ async fn offline_with_last_seen(s: &Session, bob: &mut Wire) -> anyhow::Result<(
     let page = bob.expect("presence", |_| true).await?;
     let carol = page["members"].as_array().into_iter().flatten().find(|m| m["user"] == "carol");
     ensure!(carol.is_some_and(|c| c.get("lastSeen").is_some()), "{page}");
+    Ok(())
+}
+
+/// The largest `stats` reply the server makes (a day of minutes with numbers too large for one
+/// frame, so it is cut and says `hasMore`), as the real code builds it, against the document.
+#[test]
+fn the_largest_stats_frame_matches_the_document() -> anyhow::Result<()> {
+    use starling_shared::domain::{MinuteCounts, minute_of};
+    let contract = Contract::load()?;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T17:06:00Z")?.to_utc();
+    let day: Vec<MinuteCounts> = (0..1440)
+        .map(|i| MinuteCounts {
+            minute: minute_of(start + chrono::Duration::minutes(i)),
+            messages: u64::MAX / 4,
+            deliveries: u64::MAX / 4,
+            senders: ["alice".to_owned()].into(),
+        })
+        .collect();
+    let frame = serde_json::to_value(starling_shared::service::send::stats_frame("lobby", day))?;
+    ensure!(frame["hasMore"] == true, "cut for size: {}", frame["minutes"].as_array().map_or(0, Vec::len));
+    ensure!(contract.check_frame(&frame)? == "stats");
     Ok(())
 }
 

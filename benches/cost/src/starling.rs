@@ -122,6 +122,7 @@ async fn stack(env: &Env, meter: &std::sync::Arc<Meter>, name: &str, messages_ur
             table,
             dlq_url,
             deliver_queue_url: None,
+            export_stream: None,
             settings: FanoutSettings::default(),
         }),
         presence: Mapping::new(env, meter, presence_url),

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{ClientError, Request, RoomId, ServerFrame, answers, parse_frame};
+use crate::{ClientError, MinuteStats, Request, RoomId, ServerFrame, StatsTotals, answers, parse_frame};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -177,6 +177,19 @@ impl Client {
     pub async fn join(&mut self, room: &RoomId) -> Result<u64, ClientError> {
         match self.request(&Request::Join { room: room.clone() }).await? {
             ServerFrame::Joined { last_seq, .. } => Ok(last_seq),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// The room's counters over the last `minutes` (1 to 1,440): the minutes with counts, oldest
+    /// first, the totals, and whether older minutes were left out for size.
+    pub async fn stats(
+        &mut self,
+        room: &RoomId,
+        minutes: u32,
+    ) -> Result<(Vec<MinuteStats>, StatsTotals, bool), ClientError> {
+        match self.request(&Request::Stats { room: room.clone(), minutes }).await? {
+            ServerFrame::Stats { minutes, totals, has_more, .. } => Ok((minutes, totals, has_more)),
             other => Err(ClientError::Unexpected(Box::new(other))),
         }
     }

@@ -19,5 +19,5 @@ pub use merge::{Inbox, SeqTracker, Step};
 pub use wire::{answers, parse_frame};
 
 pub use starling_shared::protocol::{
-    ErrorCode, ErrorFrame, MemberPresence, Message, Request, RoomId, ServerFrame, Status,
+    ErrorCode, ErrorFrame, MemberPresence, Message, MinuteStats, Request, RoomId, ServerFrame, StatsTotals, Status,
 };

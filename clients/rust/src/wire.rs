@@ -27,7 +27,8 @@ pub fn answers(request: &Request, frame: &ServerFrame) -> bool {
         | (Request::Leave { room }, ServerFrame::Left { room: r })
         | (Request::History { room, .. }, ServerFrame::History { room: r, .. })
         | (Request::Presence { room, .. }, ServerFrame::Presence { room: r, .. })
-        | (Request::Read { room, .. }, ServerFrame::Read { room: r, .. }) => room.as_str() == r,
+        | (Request::Read { room, .. }, ServerFrame::Read { room: r, .. })
+        | (Request::Stats { room, .. }, ServerFrame::Stats { room: r, .. }) => room.as_str() == r,
         (Request::Send { room, client_msg_id, .. }, ServerFrame::Accepted { room: r, client_msg_id: c, .. }) => {
             room.as_str() == r && client_msg_id == c
         }

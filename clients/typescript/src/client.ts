@@ -1,7 +1,7 @@
 import { Connection } from './connection.js';
 import { StarlingError, errorFromFrame } from './errors.js';
 import { Emitter, type Listener } from './events.js';
-import type { ClientRequest, HistoryFrame, PresenceChangedFrame, PresenceFrame, ReadFrame, RoomId, ServerFrame } from './generated/protocol.js';
+import type { ClientRequest, HistoryFrame, PresenceChangedFrame, PresenceFrame, ReadFrame, RoomId, ServerFrame, StatsFrame } from './generated/protocol.js';
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outbox, type SendReceipt } from './outbox.js';
 import { LinkLostError } from './requests.js';
@@ -10,7 +10,7 @@ import { Rooms } from './rooms.js';
 import type { Session } from './session.js';
 import { MemoryStore } from './store.js';
 import type { TokenProvider } from './token.js';
-import type { ClientEvents, ConnectionState, HistoryPage, JoinResult, PresencePage, PresenceUpdate } from './types.js';
+import type { ClientEvents, ConnectionState, HistoryPage, JoinResult, PresencePage, PresenceUpdate, RoomStats } from './types.js';
 import { checkBody, checkClientMsgId, checkRoom, newClientMsgId } from './validate.js';
 
 /**
@@ -188,6 +188,13 @@ export class StarlingClient {
     const page: PresencePage = { room, members: frame.members, hasMore: frame.hasMore };
     if (frame.cursor !== undefined) page.cursor = frame.cursor;
     return page;
+  }
+
+  /** `room`'s activity per UTC minute over the last `minutes` (1–1440, default 60): messages, senders, deliveries, oldest first, and totals. Members only. */
+  async stats(room: RoomId, options: { minutes?: number } = {}): Promise<RoomStats> {
+    checkRoom(room, 'stats');
+    const frame = (await this.#request({ action: 'stats', room, ...options }, (f) => f.type === 'stats' && f.room === room)) as StatsFrame;
+    return { room, minutes: frame.minutes, totals: frame.totals, hasMore: frame.hasMore === true };
   }
 
   /** Sets the user's status for all of their devices; resolves with the server's announcement. */

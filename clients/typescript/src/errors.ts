@@ -18,6 +18,8 @@ export interface StarlingErrorInit {
   clientMsgId?: string;
   /** For `rate_limited`: milliseconds after which the same request is admitted. */
   retryAfterMs?: number;
+  /** For `rejected`: why moderation refused the message (`blocked_term`, …, or the hook's code). */
+  reason?: string;
   /** `true` when the SDK refused the request before sending it (the server's limits, checked locally). */
   local?: boolean;
 }
@@ -35,6 +37,8 @@ export class StarlingError extends Error {
   readonly clientMsgId: string | undefined;
   /** For `rate_limited`: when the same request is admitted, in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /** For `rejected`: why moderation refused the message. Do not resend the same body. */
+  readonly reason: string | undefined;
   /** `true` when the SDK refused the request without sending it. */
   readonly local: boolean;
 
@@ -45,6 +49,7 @@ export class StarlingError extends Error {
     this.action = init.action;
     this.clientMsgId = init.clientMsgId;
     this.retryAfterMs = init.retryAfterMs;
+    this.reason = init.reason;
     this.local = init.local ?? false;
   }
 }
@@ -56,6 +61,7 @@ export function errorFromFrame(frame: ErrorFrame): StarlingError {
   if (frame.action !== undefined) init.action = frame.action;
   if (frame.clientMsgId !== undefined) init.clientMsgId = frame.clientMsgId;
   if (frame.retryAfterMs !== undefined) init.retryAfterMs = frame.retryAfterMs;
+  if (frame.reason !== undefined) init.reason = frame.reason;
   return new StarlingError(code, frame.message, init);
 }
 

@@ -28,6 +28,7 @@ export type {
   PresencePage,
   PresenceUpdate,
   ReadEvent,
+  RoomStats,
   StateChange,
   TypingEvent,
 } from './types.js';

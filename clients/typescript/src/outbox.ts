@@ -116,7 +116,12 @@ export class Outbox {
       return { room: entry.room, retryAt: entry.notBefore };
     }
     this.#remove(entry);
-    const rejected = new StarlingError(error.code, error.message, { action: 'send', clientMsgId: entry.clientMsgId, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) });
+    const rejected = new StarlingError(error.code, error.message, {
+      action: 'send',
+      clientMsgId: entry.clientMsgId,
+      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+      ...(error.reason === undefined ? {} : { reason: error.reason }),
+    });
     entry.reject(rejected);
     return { room: entry.room, rejected };
   }

@@ -1,4 +1,4 @@
-import type { MemberPresence, PresenceStatus, RoomId, StoredMessage, UserId } from './generated/protocol.js';
+import type { MemberPresence, MinuteStats, PresenceStatus, RoomId, StatsTotals, StoredMessage, UserId } from './generated/protocol.js';
 import type { StarlingError } from './errors.js';
 import type { Gap } from './inbox.js';
 
@@ -91,6 +91,18 @@ export interface HistoryPage {
   /** Ascending seq. */
   messages: StoredMessage[];
   /** Older messages exist: ask again with `before` = the first seq of this page. */
+  hasMore: boolean;
+}
+
+/** A room's counters, from {@link StarlingClient.stats}. */
+export interface RoomStats {
+  /** The room. */
+  room: RoomId;
+  /** The minutes of the window with counts, oldest first. */
+  minutes: MinuteStats[];
+  /** Over the whole window; `senders` is distinct senders, not a sum. */
+  totals: StatsTotals;
+  /** Older minutes were left out for size (they are in `totals`). */
   hasMore: boolean;
 }
 

@@ -67,7 +67,7 @@ var Backoff = class {
 };
 
 // ../typescript/src/generated/protocol.ts
-var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "internal"];
+var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "rejected", "internal"];
 var LIMITS = {
   /** `send.body`: at most this many bytes of UTF-8 (16 KiB). */
   maxBodyLength: 16384,
@@ -93,6 +93,8 @@ var StarlingError = class extends Error {
   clientMsgId;
   /** For `rate_limited`: when the same request is admitted, in milliseconds. */
   retryAfterMs;
+  /** For `rejected`: why moderation refused the message. Do not resend the same body. */
+  reason;
   /** `true` when the SDK refused the request without sending it. */
   local;
   constructor(code, message2, init = {}) {
@@ -102,6 +104,7 @@ var StarlingError = class extends Error {
     this.action = init.action;
     this.clientMsgId = init.clientMsgId;
     this.retryAfterMs = init.retryAfterMs;
+    this.reason = init.reason;
     this.local = init.local ?? false;
   }
 };
@@ -111,6 +114,7 @@ function errorFromFrame(frame) {
   if (frame.action !== void 0) init.action = frame.action;
   if (frame.clientMsgId !== void 0) init.clientMsgId = frame.clientMsgId;
   if (frame.retryAfterMs !== void 0) init.retryAfterMs = frame.retryAfterMs;
+  if (frame.reason !== void 0) init.reason = frame.reason;
   return new StarlingError(code, frame.message, init);
 }
 function isRetryable(code) {
@@ -680,7 +684,12 @@ var Outbox = class {
       return { room: entry.room, retryAt: entry.notBefore };
     }
     this.#remove(entry);
-    const rejected = new StarlingError(error.code, error.message, { action: "send", clientMsgId: entry.clientMsgId, ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs } });
+    const rejected = new StarlingError(error.code, error.message, {
+      action: "send",
+      clientMsgId: entry.clientMsgId,
+      ...error.retryAfterMs === void 0 ? {} : { retryAfterMs: error.retryAfterMs },
+      ...error.reason === void 0 ? {} : { reason: error.reason }
+    });
     entry.reject(rejected);
     return { room: entry.room, rejected };
   }
@@ -1361,6 +1370,12 @@ var StarlingClient = class {
     if (frame.cursor !== void 0) page.cursor = frame.cursor;
     return page;
   }
+  /** `room`'s activity per UTC minute over the last `minutes` (1–1440, default 60): messages, senders, deliveries, oldest first, and totals. Members only. */
+  async stats(room, options = {}) {
+    checkRoom(room, "stats");
+    const frame = await this.#request({ action: "stats", room, ...options }, (f) => f.type === "stats" && f.room === room);
+    return { room, minutes: frame.minutes, totals: frame.totals, hasMore: frame.hasMore === true };
+  }
   /** Sets the user's status for all of their devices; resolves with the server's announcement. */
   async setStatus(status) {
     const mine = (f) => f.type === "presenceChanged" && f.status === status && (this.user === void 0 || f.user === this.user);
@@ -1843,6 +1858,26 @@ var View = class {
     this.#myStatus = statuses.get(this.#me) ?? "online";
     this.#showMyStatus();
   }
+  /** The room's activity over the last hour (the `stats` action): totals, and messages per minute as bars. */
+  stats(stats) {
+    const panel = byId("room-stats");
+    panel.hidden = stats === void 0;
+    if (stats === void 0) return;
+    const { messages, senders, deliveries } = stats.totals;
+    Object.assign(panel.dataset, { room: stats.room, messages: String(messages), senders: String(senders), deliveries: String(deliveries) });
+    byId("stats-messages").textContent = messages.toLocaleString();
+    byId("stats-senders").textContent = senders.toLocaleString();
+    byId("stats-deliveries").textContent = deliveries.toLocaleString();
+    const perMinute = new Map(stats.minutes.map((m) => [m.minute, m.messages]));
+    const peak = Math.max(1, ...perMinute.values());
+    const now = Date.now();
+    const bars = Array.from({ length: 60 }, (_, i) => {
+      const minute = new Date(now - (59 - i) * 6e4).toISOString().slice(0, 16) + "Z";
+      const n = perMinute.get(minute) ?? 0;
+      return h("span", { style: `height: ${Math.round(100 * n / peak)}%`, title: `${minute}: ${n} messages` });
+    });
+    byId("stats-bars").replaceChildren(...bars);
+  }
   /** One's own dot: one's status while connected, offline while not. */
   #showMyStatus() {
     const dot = byId("me-dot");
@@ -1920,6 +1955,8 @@ var PAGE = 50;
 var READ_EVERY_MS = 1200;
 var PRESENCE_EVERY_MS = 3e4;
 var MAX_DISCOVERED_DMS = 10;
+var STATS_AFTER_MESSAGE_MS = 3e3;
+var STATS_EVERY_MS = 6e4;
 var ChatApp = class {
   client;
   me;
@@ -1934,6 +1971,8 @@ var ChatApp = class {
   #view;
   #discovered = /* @__PURE__ */ new Set();
   #timers = [];
+  #statsTimer;
+  #statsAgain = false;
   #current;
   constructor(url, me, tokens) {
     this.me = me;
@@ -1950,6 +1989,7 @@ var ChatApp = class {
     for (const room of rooms) void this.open(room, room === (current !== null && rooms.includes(current) ? current : rooms[0]));
     this.#timers.push(setInterval(() => this.#view.typing(this.#typingHere()), 1e3));
     this.#timers.push(setInterval(() => void this.#refreshPresence(this.#current), PRESENCE_EVERY_MS));
+    this.#timers.push(setInterval(() => void this.#refreshStats(this.#current), STATS_EVERY_MS));
   }
   #listen() {
     const c = this.client;
@@ -2003,7 +2043,10 @@ var ChatApp = class {
     for (const m of page.messages) model.add(m);
     model.hasOlder = page.hasMore;
     model.loaded = true;
-    if (model.id === this.#current) this.#redrawConversation();
+    if (model.id === this.#current) {
+      this.#redrawConversation();
+      void this.#refreshStats(model.id);
+    }
     if (dmPeer(model.id, this.me) === void 0) await this.#refreshPresence(model.id);
     else for (const user of model.id.split(":").slice(1)) model.members.add(user);
     this.#redrawPeople();
@@ -2019,6 +2062,8 @@ var ChatApp = class {
     this.#view.members(model, this.#statuses);
     this.#view.typing(this.#typingHere());
     this.#scheduleRead(room);
+    this.#view.stats(void 0);
+    if (model.loaded) void this.#refreshStats(room);
   }
   async openDm(user) {
     const dm = dmRoom(this.me, user);
@@ -2047,7 +2092,8 @@ var ChatApp = class {
     this.client.send(room, body, { clientMsgId }).catch((error) => {
       const pending = model.pending.get(clientMsgId);
       if (pending === void 0) return;
-      pending.failed = `Not sent: ${message(error)}`;
+      const rejected = error instanceof StarlingError && error.code === "rejected";
+      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? "no reason given"})` : `Not sent: ${message(error)}`;
       if (room === this.#current) this.#view.pending(model);
     });
   }
@@ -2071,6 +2117,7 @@ var ChatApp = class {
   }
   close() {
     for (const t of this.#timers) clearInterval(t);
+    clearTimeout(this.#statsTimer);
     for (const t of this.#readTimers.values()) clearTimeout(t);
     this.client.close();
   }
@@ -2088,6 +2135,7 @@ var ChatApp = class {
       this.#view.append(model, m, this.#readersOf(m.room));
       this.#view.typing(this.#typingHere());
       this.#scheduleRead(m.room);
+      this.#statsSoon();
     } else if (m.from !== this.me) {
       model.unread += 1;
     }
@@ -2123,6 +2171,32 @@ var ChatApp = class {
     }
     this.#redrawPeople();
     void this.#discoverDms(model);
+  }
+  /** Refreshes the activity panel STATS_AFTER_MESSAGE_MS after a message, and once more after that if more came meanwhile. */
+  #statsSoon() {
+    if (this.#statsTimer !== void 0) {
+      this.#statsAgain = true;
+      return;
+    }
+    this.#statsTimer = setTimeout(() => {
+      this.#statsTimer = void 0;
+      void this.#refreshStats(this.#current);
+      if (this.#statsAgain) {
+        this.#statsAgain = false;
+        this.#statsSoon();
+      }
+    }, STATS_AFTER_MESSAGE_MS);
+  }
+  /** The current room's activity over the last hour, for its panel (members only, like the room). */
+  async #refreshStats(room) {
+    const model = room === void 0 ? void 0 : this.#rooms.get(room);
+    if (model === void 0 || !model.joined) return;
+    try {
+      const stats = await this.client.stats(model.id, { minutes: 60 });
+      if (room === this.#current) this.#view.stats(stats);
+    } catch (error) {
+      if (!(error instanceof StarlingError && error.code === "closed")) console.warn(`stats of ${model.id}: ${message(error)}`);
+    }
   }
   /**
    * There is no per-user channel, so a DM reaches a user only in a DM room they joined. Joining

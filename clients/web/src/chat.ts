@@ -29,6 +29,12 @@ const READ_EVERY_MS = 1_200;
 const PRESENCE_EVERY_MS = 30_000;
 /** DM rooms joined in the background with the members of one's rooms, so DMs to you show up. */
 const MAX_DISCOVERED_DMS = 10;
+/**
+ * The room's activity panel is asked for again at most this often while messages arrive (a
+ * `stats` of an hour costs 5 of the user's 100 per 10 s), and every STATS_EVERY_MS anyway.
+ */
+const STATS_AFTER_MESSAGE_MS = 3_000;
+const STATS_EVERY_MS = 60_000;
 
 export class ChatApp {
   readonly client: StarlingClient;
@@ -44,6 +50,8 @@ export class ChatApp {
   readonly #view: View;
   readonly #discovered = new Set<RoomId>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  #statsTimer: ReturnType<typeof setTimeout> | undefined;
+  #statsAgain = false;
   #current: RoomId | undefined;
 
   constructor(url: string, me: UserId, tokens: TokenProvider) {
@@ -62,6 +70,7 @@ export class ChatApp {
     for (const room of rooms) void this.open(room, room === (current !== null && rooms.includes(current) ? current : rooms[0]));
     this.#timers.push(setInterval(() => this.#view.typing(this.#typingHere()), 1_000));
     this.#timers.push(setInterval(() => void this.#refreshPresence(this.#current), PRESENCE_EVERY_MS));
+    this.#timers.push(setInterval(() => void this.#refreshStats(this.#current), STATS_EVERY_MS));
   }
 
   #listen(): void {
@@ -120,7 +129,10 @@ export class ChatApp {
     for (const m of page.messages) model.add(m);
     model.hasOlder = page.hasMore;
     model.loaded = true;
-    if (model.id === this.#current) this.#redrawConversation();
+    if (model.id === this.#current) {
+      this.#redrawConversation();
+      void this.#refreshStats(model.id);
+    }
     if (dmPeer(model.id, this.me) === undefined) await this.#refreshPresence(model.id);
     else for (const user of model.id.split(':').slice(1)) model.members.add(user);
     this.#redrawPeople();
@@ -137,6 +149,8 @@ export class ChatApp {
     this.#view.members(model, this.#statuses);
     this.#view.typing(this.#typingHere());
     this.#scheduleRead(room);
+    this.#view.stats(undefined);
+    if (model.loaded) void this.#refreshStats(room);
   }
 
   async openDm(user: UserId): Promise<void> {
@@ -170,7 +184,9 @@ export class ChatApp {
     this.client.send(room, body, { clientMsgId }).catch((error: unknown) => {
       const pending = model.pending.get(clientMsgId);
       if (pending === undefined) return;
-      pending.failed = `Not sent: ${message(error)}`;
+      // A moderation refusal names its reason (blocked_term, too_many_links, …), not a fault.
+      const rejected = error instanceof StarlingError && error.code === 'rejected';
+      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? 'no reason given'})` : `Not sent: ${message(error)}`;
       if (room === this.#current) this.#view.pending(model);
     });
   }
@@ -198,6 +214,7 @@ export class ChatApp {
 
   close(): void {
     for (const t of this.#timers) clearInterval(t);
+    clearTimeout(this.#statsTimer);
     for (const t of this.#readTimers.values()) clearTimeout(t);
     this.client.close();
   }
@@ -216,6 +233,7 @@ export class ChatApp {
       this.#view.append(model, m, this.#readersOf(m.room));
       this.#view.typing(this.#typingHere());
       this.#scheduleRead(m.room);
+      this.#statsSoon();
     } else if (m.from !== this.me) {
       model.unread += 1;
     }
@@ -253,6 +271,35 @@ export class ChatApp {
     }
     this.#redrawPeople();
     void this.#discoverDms(model);
+  }
+
+  /** Refreshes the activity panel STATS_AFTER_MESSAGE_MS after a message, and once more after that if more came meanwhile. */
+  #statsSoon(): void {
+    if (this.#statsTimer !== undefined) {
+      this.#statsAgain = true;
+      return;
+    }
+    this.#statsTimer = setTimeout(() => {
+      this.#statsTimer = undefined;
+      void this.#refreshStats(this.#current);
+      if (this.#statsAgain) {
+        this.#statsAgain = false;
+        this.#statsSoon();
+      }
+    }, STATS_AFTER_MESSAGE_MS);
+  }
+
+  /** The current room's activity over the last hour, for its panel (members only, like the room). */
+  async #refreshStats(room: RoomId | undefined): Promise<void> {
+    const model = room === undefined ? undefined : this.#rooms.get(room);
+    if (model === undefined || !model.joined) return;
+    try {
+      const stats = await this.client.stats(model.id, { minutes: 60 });
+      if (room === this.#current) this.#view.stats(stats);
+    } catch (error) {
+      // A refused or failed read leaves the panel as it was; the next refresh tries again.
+      if (!(error instanceof StarlingError && error.code === 'closed')) console.warn(`stats of ${model.id}: ${message(error)}`);
+    }
   }
 
   /**

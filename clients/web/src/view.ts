@@ -3,7 +3,7 @@
  * draws what {@link ChatApp} tells it; the data attributes (`data-seq`, `data-status`, …) are
  * what the browser test reads.
  */
-import type { ConnectionState, Message, PresenceStatus, RoomId, UserId } from '../../typescript/src/index.js';
+import type { ConnectionState, Message, PresenceStatus, RoomId, RoomStats, UserId } from '../../typescript/src/index.js';
 import { byId, clock, dayKey, dayLabel, h, hue } from './dom.js';
 import { type RoomModel, dmPeer } from './rooms.js';
 
@@ -126,6 +126,27 @@ export class View {
     }));
     this.#myStatus = statuses.get(this.#me) ?? 'online';
     this.#showMyStatus();
+  }
+
+  /** The room's activity over the last hour (the `stats` action): totals, and messages per minute as bars. */
+  stats(stats: RoomStats | undefined): void {
+    const panel = byId('room-stats');
+    panel.hidden = stats === undefined;
+    if (stats === undefined) return;
+    const { messages, senders, deliveries } = stats.totals;
+    Object.assign(panel.dataset, { room: stats.room, messages: String(messages), senders: String(senders), deliveries: String(deliveries) });
+    byId('stats-messages').textContent = messages.toLocaleString();
+    byId('stats-senders').textContent = senders.toLocaleString();
+    byId('stats-deliveries').textContent = deliveries.toLocaleString();
+    const perMinute = new Map(stats.minutes.map((m) => [m.minute, m.messages]));
+    const peak = Math.max(1, ...perMinute.values());
+    const now = Date.now();
+    const bars = Array.from({ length: 60 }, (_, i) => {
+      const minute = new Date(now - (59 - i) * 60_000).toISOString().slice(0, 16) + 'Z';
+      const n = perMinute.get(minute) ?? 0;
+      return h('span', { style: `height: ${Math.round((100 * n) / peak)}%`, title: `${minute}: ${n} messages` });
+    });
+    byId('stats-bars').replaceChildren(...bars);
   }
 
   /** One's own dot: one's status while connected, offline while not. */

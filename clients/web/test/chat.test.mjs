@@ -1,5 +1,5 @@
 // The chat page in headless Chromium against a real devstack: two people chat, see each other's
-// presence, typing and reads; a reload resumes without duplicates or gaps; a dropped connection
+// presence, typing, reads and the room's activity; a reload resumes without duplicates or gaps; a dropped connection
 // shows the banner and queued messages go out after it; without the dev secret the page says
 // where tokens come from. Screenshots go to target/browser/.
 import assert from 'node:assert/strict';
@@ -29,7 +29,7 @@ function assertNoPageErrors(...pages) {
   for (const p of pages) assert.deepEqual(p.errors, [], 'the page logged errors');
 }
 
-test('two pages sign in, chat both ways, and see presence, typing and reads', async () => {
+test('two pages sign in, chat both ways, and see presence, typing, reads and activity', async () => {
   await screenshot(alice.page, 'signin');
   await signIn(alice.page, 'alice');
   await signIn(bob.page, 'bob');
@@ -58,6 +58,12 @@ test('two pages sign in, chat both ways, and see presence, typing and reads', as
   const [a, b] = [await shownSeqs(alice.page), await shownSeqs(bob.page)];
   assert.deepEqual(a, [1, 2, 3]);
   assert.deepEqual(b, [1, 2, 3]);
+
+  // The room's activity panel (the `stats` action): 3 messages from 2 senders, each delivered to
+  // both pages.
+  await bob.page.waitForSelector('#room-stats[data-room=lobby][data-messages="3"][data-senders="2"][data-deliveries="6"]:visible');
+  assert.equal(await bob.page.textContent('#stats-messages'), '3');
+  assert.equal(await bob.page.locator('#stats-bars span').count(), 60, 'one bar per minute of the hour');
   await screenshot(alice.page, 'alice');
   await screenshot(bob.page, 'bob');
   assertNoPageErrors(alice, bob);

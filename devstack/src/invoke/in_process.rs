@@ -1,5 +1,6 @@
 //! The default invoker: the handlers of `starling_shared`, called in the devstack's process
-//! with the deps `App` wired over the devstack's ports (and its faults).
+//! with the deps `App` wired over the devstack's ports (and its faults), each as its function for
+//! the metrics page (`metrics_page::as_function`).
 
 use std::time::Duration;
 
@@ -12,10 +13,12 @@ use starling_shared::lambda_runtime::{self, Context, LambdaEvent};
 use starling_shared::service::connection::ConnectionDeps;
 use starling_shared::service::fanout::FanoutDeps;
 use starling_shared::service::send::SendDeps;
+use starling_shared::telemetry::metric::Function;
 
 use super::{AuthorizerRequest, AuthorizerResponse, InvokeError, Invoker, Role, WebsocketRequest};
 use crate::events::Event;
 use crate::faults::invocation;
+use crate::metrics_page::as_function;
 
 /// Every handler with its deps, as each Lambda holds its own.
 #[derive(Debug)]
@@ -42,27 +45,29 @@ fn authorizer_error(e: &lambda_runtime::Error) -> InvokeError {
 #[async_trait]
 impl Invoker for InProcess {
     async fn authorize(&self, event: Event<AuthorizerRequest>) -> Result<AuthorizerResponse, InvokeError> {
-        handlers::authorize(&self.verifier, LambdaEvent::new(event.payload, Context::default()))
+        let event = LambdaEvent::new(event.payload, Context::default());
+        as_function(Function::Authorizer, handlers::authorize(&self.verifier, event))
             .await
             .map_err(|e| authorizer_error(&e))
     }
 
     async fn connect(&self, event: Event<WebsocketRequest>) -> Result<ApiGatewayProxyResponse, InvokeError> {
-        handlers::connect(&self.connection, LambdaEvent::new(event.payload, Context::default()))
+        let event = LambdaEvent::new(event.payload, Context::default());
+        as_function(Function::Connect, handlers::connect(&self.connection, event))
             .await
             .map_err(|e| failed(Role::Connect, &e))
     }
 
     async fn disconnect(&self, event: Event<WebsocketRequest>) -> Result<ApiGatewayProxyResponse, InvokeError> {
-        handlers::disconnect(&self.connection, LambdaEvent::new(event.payload, Context::default()))
+        let event = LambdaEvent::new(event.payload, Context::default());
+        as_function(Function::Disconnect, handlers::disconnect(&self.connection, event))
             .await
             .map_err(|e| failed(Role::Disconnect, &e))
     }
 
     async fn send(&self, event: Event<WebsocketRequest>) -> Result<ApiGatewayProxyResponse, InvokeError> {
-        handlers::send(&self.action, LambdaEvent::new(event.payload, Context::default()))
-            .await
-            .map_err(|e| failed(Role::Send, &e))
+        let event = LambdaEvent::new(event.payload, Context::default());
+        as_function(Function::Send, handlers::send(&self.action, event)).await.map_err(|e| failed(Role::Send, &e))
     }
 
     /// Runs inside a crash scope, so an injected crash ends it wherever it fires.
@@ -70,7 +75,8 @@ impl Invoker for InProcess {
         let mut context = Context::default();
         let deadline = chrono::Utc::now() + self.fanout_timeout;
         context.deadline = u64::try_from(deadline.timestamp_millis()).unwrap_or_default();
-        match invocation::run(handlers::fanout(&self.fanout, LambdaEvent::new(event.payload, context))).await {
+        let handler = handlers::fanout(&self.fanout, LambdaEvent::new(event.payload, context));
+        match invocation::run(as_function(Function::Fanout, handler)).await {
             None => Err(InvokeError::Crashed { role: Role::Fanout }),
             Some(answer) => answer.map_err(|e| failed(Role::Fanout, &e)),
         }

@@ -1,11 +1,12 @@
 //! `$connect`: registers the connection and records the user online.
 
-use lambda_runtime::{Error, run, service_fn};
+use lambda_runtime::{Error, service_fn};
+use starling_shared::telemetry::{self, metric::Function};
 use starling_shared::{handlers, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    starling_shared::telemetry::init();
+    let metrics = telemetry::init_function(Function::Connect)?;
     let deps = wiring::aws::connection_from_env().await?;
-    run(service_fn(|event| handlers::connect(&deps, event))).await
+    telemetry::run(metrics, service_fn(|event| handlers::connect(&deps, event))).await
 }

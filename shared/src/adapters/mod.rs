@@ -1,8 +1,9 @@
-//! Implementations of the ports: AWS (DynamoDB, SQS, Management API, the moderation rules in SSM
-//! or S3 and the hook in Lambda), an OIDC issuer's JWKS, a rules file, and in-memory.
+//! Implementations of the ports: AWS (DynamoDB, SQS, Management API, Firehose, the moderation
+//! rules in SSM or S3 and the hook in Lambda), an OIDC issuer's JWKS, a rules file, and in-memory.
 
 pub mod apigw;
 pub mod dynamo;
+pub mod firehose;
 pub mod jwks;
 pub mod memory;
 pub mod moderation;

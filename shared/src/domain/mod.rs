@@ -8,6 +8,7 @@ mod message;
 mod presence;
 mod presence_record;
 mod shard;
+mod stats;
 mod time;
 
 pub use connection::{
@@ -18,6 +19,7 @@ pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Messa
 pub use presence::{Presence, Status};
 pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};
 pub use shard::{BUCKETS, Probe, Shard, bucket};
+pub use stats::{MAX_COUNTED_SENDERS, MinuteCounts, RunCounts, STATS_TTL_SECS, minute_of, window};
 pub use time::{timestamp, timestamp_secs};
 
 /// One page of a paginated listing.

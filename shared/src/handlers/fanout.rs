@@ -5,6 +5,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use tracing::info;
 
 use crate::service::fanout::{self, Deadline, FanoutDeps, Record};
+use crate::telemetry::metric;
 
 /// The queue consumer: reports partial batch failures so only failed records (and, for FIFO
 /// order, the later records of their groups) come back. Work stops a margin before the
@@ -22,6 +23,7 @@ pub async fn fanout(deps: &FanoutDeps, event: LambdaEvent<SqsEvent>) -> Result<S
         })
         .collect();
     let total = records.len();
+    metric::batch_size(total);
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
     let deadline = Deadline::from_epoch_ms(event.context.deadline, now_ms, deps.settings.deadline_margin);
     let failed = fanout::process_batch_within(deps, records, deadline).await;

@@ -7,6 +7,7 @@ use tracing::info;
 use super::{connection_of, endpoint_of, status};
 use crate::protocol::{ErrorCode, ServerFrame, WireFrame};
 use crate::service::send::{self, Caller, Reply, SendDeps};
+use crate::telemetry;
 
 /// `$default` and every action: the reply frame is the response body, which API Gateway sends
 /// back to the caller through the route response.
@@ -37,6 +38,9 @@ pub async fn send(
         connection_id = ?ctx.connection_id, route = %route, action = ?reply.action, room = ?reply.room,
         outcome = reply.outcome(), "invocation"
     );
+    if let Some(frame) = &reply.frame {
+        telemetry::metric::served(frame);
+    }
     // Every reply goes through the one size check: over 128 KiB, API Gateway would not deliver it.
     let body = reply.frame.map(|f| WireFrame::encode_or_error(&f, reply.action.as_deref()).into_string());
     Ok(status(200, body))

@@ -10,7 +10,7 @@ use starling_moderation::{Filter, Rules};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Candidate, Moderation, ModerationError, RULES_FAILED_METRIC, Verdict};
+use super::{Candidate, Moderation, ModerationError, Verdict};
 
 /// After a failed read, the next one waits at least this long (or the TTL, if shorter), so a
 /// broken source is not read once per message.
@@ -151,7 +151,7 @@ impl BuiltInFilter {
             }
             Err((error, bad_version)) => {
                 warn!(error = %crate::telemetry::chain(&error), kept = state.filter.is_some(), "moderation rules not updated");
-                metrics::counter!(RULES_FAILED_METRIC).increment(1);
+                crate::telemetry::metric::moderation_rules_failed();
                 if bad_version.is_some() {
                     // The bad document stays "known", so it is not parsed again until it changes.
                     state.version = bad_version;

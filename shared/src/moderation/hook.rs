@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::{Candidate, HOOK_FAILED_METRIC, Moderation, ModerationError, Verdict};
+use super::{Candidate, Moderation, ModerationError, Verdict};
 use crate::protocol::MAX_BODY_BYTES;
 
 /// The reason code of a hook's rejection that names none (or an invalid one).
@@ -163,7 +163,7 @@ impl Moderation for Hook {
         match self.ask(candidate).await {
             Ok(verdict) => Ok(verdict),
             Err(e) => {
-                metrics::counter!(HOOK_FAILED_METRIC).increment(1);
+                crate::telemetry::metric::moderation_hook_failed();
                 warn!(error = %crate::telemetry::chain(&e), policy = ?self.policy, room = candidate.room, "moderation hook failed");
                 match self.policy {
                     FailurePolicy::Open => Ok(Verdict::Allow),

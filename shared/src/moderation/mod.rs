@@ -16,11 +16,6 @@ use async_trait::async_trait;
 pub use filter::{BuiltInFilter, Fetched, RulesDocument, RulesSource, RulesSourceError};
 pub use hook::{FailurePolicy, Hook, HookError, HookTransport};
 
-/// Counted once per failed hook call, whatever the failure policy made of it.
-pub const HOOK_FAILED_METRIC: &str = "moderation_hook_failed";
-/// Counted once per failed read or refused document of the rules.
-pub const RULES_FAILED_METRIC: &str = "moderation_rules_failed";
-
 /// One message to review, as the sender sent it (or as an earlier stage replaced it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate<'a> {

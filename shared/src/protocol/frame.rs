@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, ErrorFrame, Message, ProtocolError, Status};
+use super::{ErrorCode, ErrorFrame, Message, MinuteStats, ProtocolError, StatsTotals, Status};
 
 /// A frame the server sends: one JSON object per WebSocket text message, tagged by `type` (the
 /// variant name in camelCase, e.g. `presenceChanged`), with camelCase field names. Optional
@@ -158,6 +158,20 @@ pub enum ServerFrame {
         /// the current cursor. A `sync` with `null` for this room resumes after it.
         seq: u64,
     },
+    /// `stats`: the reply to `stats`, the room's counters per minute.
+    Stats {
+        /// `room`: the room asked about.
+        room: String,
+        /// `minutes`: the minutes of the window that have counts, oldest first (quiet minutes are
+        /// left out). When all would take the frame past 120 KiB, the oldest are left out and
+        /// `hasMore` is true.
+        minutes: Vec<MinuteStats>,
+        /// `totals`: over the whole window, minutes left out included.
+        totals: StatsTotals,
+        /// `hasMore`: present only when `true`: older minutes with counts were left out.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_more: bool,
+    },
     /// `pong`: the reply to `ping`; it has no fields.
     Pong,
     /// `error`: a request was refused (see [`ErrorFrame`] and [`ErrorCode`]). The connection
@@ -206,6 +220,7 @@ impl ServerFrame {
             Self::PresenceChanged { .. } => "presenceChanged",
             Self::Typing { .. } => "typing",
             Self::Read { .. } => "read",
+            Self::Stats { .. } => "stats",
             Self::Pong => "pong",
             Self::Error(_) => "error",
         }

@@ -8,6 +8,7 @@ mod error;
 mod frame;
 mod request;
 mod room;
+mod stats;
 #[cfg(test)]
 mod tests;
 pub mod wire;
@@ -17,6 +18,7 @@ pub use error::{ErrorCode, ErrorFrame, ProtocolError};
 pub use frame::{MemberPresence, ServerFrame};
 pub use request::{Request, parse_request};
 pub use room::RoomId;
+pub use stats::{DEFAULT_STATS_MINUTES, MAX_STATS_MINUTES, MinuteStats, StatsTotals};
 pub use wire::{OversizeFrame, PAGE_BYTES, WireFrame};
 
 /// API Gateway's largest WebSocket message, 128 KiB (frames are reassembled before routing):

@@ -102,6 +102,15 @@ pub enum Request {
         /// seq (past it is `bad_request`). A seq below the stored cursor leaves the cursor as is.
         seq: u64,
     },
+    /// `stats`: the room's activity counters per minute (messages, senders, deliveries) over the
+    /// last `minutes`. Answered with `stats`. Needs membership or a subscription of this
+    /// connection.
+    Stats {
+        /// `room`: the room.
+        room: RoomId,
+        /// `minutes`: how far back, 1–1440 (`bad_request` outside); absent or `null` means 60.
+        minutes: u32,
+    },
     /// `ping`: no fields; answered with `pong`. Only frames from the client reset API Gateway's
     /// 10-minute idle timeout, so an otherwise quiet client sends one about every 5 minutes.
     Ping,
@@ -152,6 +161,10 @@ impl Request {
                 put("room", room.as_str().into());
                 put("seq", (*seq).into());
             }
+            Self::Stats { room, minutes } => {
+                put("room", room.as_str().into());
+                put("minutes", (*minutes).into());
+            }
             Self::Ping => {}
         }
         Value::Object(frame).to_string()
@@ -170,6 +183,7 @@ impl Request {
             Self::SetStatus { .. } => "status",
             Self::Typing { .. } => "typing",
             Self::Read { .. } => "read",
+            Self::Stats { .. } => "stats",
             Self::Ping => "ping",
         }
     }
@@ -184,7 +198,8 @@ impl Request {
             | Self::History { room, .. }
             | Self::Presence { room, .. }
             | Self::Typing { room }
-            | Self::Read { room, .. } => Some(room),
+            | Self::Read { room, .. }
+            | Self::Stats { room, .. } => Some(room),
             Self::Sync { rooms, .. } if rooms.len() == 1 => Some(&rooms[0].0),
             Self::Sync { .. } | Self::SetStatus { .. } | Self::Ping => None,
         }
@@ -371,6 +386,10 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
                 return Err(bad("seq must be 1 or more"));
             }
             Ok(Request::Read { room: room_of(&f.room)?, seq: f.seq })
+        }
+        "stats" => {
+            let (room, minutes) = super::stats::parse(fields_of(action, fields)?).map_err(bad)?;
+            Ok(Request::Stats { room, minutes })
         }
         "ping" => Ok(Request::Ping),
         other => Err((ErrorCode::UnknownAction, format!("unknown action {other:?}"))),

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::domain::Subscriber;
 use crate::ports::{PushError, Pusher, StoreError, SubscriptionStore};
+use crate::telemetry::metric;
 
 /// How hard to try one post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +50,10 @@ impl Default for PushPolicy {
 /// What a broadcast did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Posts that succeeded, possibly after retries.
+    /// Connections whose posts all succeeded, possibly after retries.
     pub delivered: usize,
+    /// Posts that succeeded: a connection gets one per frame of its set.
+    pub posts: usize,
     /// Connections that answered 410: the caller removes them.
     pub gone: Vec<String>,
     /// Posts still throttled or failing after `PushPolicy::attempts` tries. Each concerns one
@@ -152,23 +155,25 @@ pub async fn post_each_until(
     stop_at: Option<Instant>,
 ) -> Report {
     let in_time = move || stop_at.is_none_or(|t| Instant::now() < t);
-    let results: Vec<(String, Result<(), Missed>)> = stream::iter(targets)
+    let results: Vec<(String, usize, Result<(), Missed>)> = stream::iter(targets)
         .map(|(id, set)| async move {
             if !in_time() {
-                return (id, Err(Missed::OutOfTime));
+                return (id, 0, Err(Missed::OutOfTime));
             }
-            for frame in frame_sets.get(set).copied().unwrap_or_default() {
+            let frames = frame_sets.get(set).copied().unwrap_or_default();
+            for (posts, frame) in frames.iter().enumerate() {
                 if let Err(e) = post_until(pusher, policy, endpoint, &id, frame, stop_at).await {
-                    return (id, Err(e));
+                    return (id, posts, Err(e));
                 }
             }
-            (id, Ok(()))
+            (id, frames.len(), Ok(()))
         })
         .buffer_unordered(policy.concurrency.max(1))
         .collect()
         .await;
     let mut report = Report::default();
-    for (id, r) in results {
+    for (id, posts, r) in results {
+        report.posts += posts;
         match r {
             Ok(()) => report.delivered += 1,
             Err(Missed::OutOfTime) => report.unsent += 1,
@@ -179,6 +184,7 @@ pub async fn post_each_until(
             }
         }
     }
+    metric::gone(report.gone.len());
     report
 }
 
@@ -228,6 +234,9 @@ async fn post_until(
             Err(e) => e,
         };
         let throttled = matches!(e, PushError::Throttled(_));
+        if throttled {
+            metric::post_throttled();
+        }
         if attempt >= if throttled { policy.throttle_attempts } else { policy.attempts }.max(1) {
             return Err(Missed::Refused(e));
         }

@@ -7,7 +7,7 @@ pub mod send;
 
 use std::sync::Arc;
 
-use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, Store, SubscriptionStore};
+use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, RoomStats, Store, SubscriptionStore};
 
 /// The store ports, each on its own so a test or the devstack can replace one (fault injection
 /// wraps `messages` alone); [`Stores::new`] fills them all from one store.
@@ -23,6 +23,8 @@ pub struct Stores {
     pub presence: Arc<dyn PresenceStore>,
     /// Rate windows.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Per-room, per-minute counters (docs/analytics.md).
+    pub stats: Arc<dyn RoomStats>,
 }
 
 impl Stores {
@@ -33,7 +35,8 @@ impl Stores {
             subscriptions: store.clone(),
             messages: store.clone(),
             presence: store.clone(),
-            limiter: store,
+            limiter: store.clone(),
+            stats: store,
         }
     }
 }

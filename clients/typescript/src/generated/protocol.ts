@@ -59,7 +59,7 @@ export type MessageId = string;
 export type PresenceStatus = "online" | "away" | "offline";
 
 /** Why a request was refused. Clients treat an unknown code like `internal`. */
-export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "internal";
+export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "rejected" | "internal";
 
 /** A stored message, as in `history` and `syncPage` (a `message` frame without `type`). */
 export interface StoredMessage {
@@ -97,6 +97,59 @@ export interface MemberPresence {
    * Constraints: minimum 0.
    */
   version: number;
+}
+
+/**
+ * A UTC minute, `YYYY-MM-DDTHH:MMZ`; string order is time order.
+ *
+ * Constraints: pattern `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}Z$`.
+ */
+export type Minute = string;
+
+/** One minute of a room's counters (docs/analytics.md). */
+export interface MinuteStats {
+  /** A UTC minute, `YYYY-MM-DDTHH:MMZ`. */
+  minute: Minute;
+  /**
+   * Messages stored in the room in that minute.
+   *
+   * Constraints: minimum 0.
+   */
+  messages: number;
+  /**
+   * Distinct users who sent them (counted up to 200 a minute).
+   *
+   * Constraints: minimum 0.
+   */
+  senders: number;
+  /**
+   * Messages delivered live, each once per connection it reached.
+   *
+   * Constraints: minimum 0.
+   */
+  deliveries: number;
+}
+
+/** A `stats` window's totals, minutes left out for size included. */
+export interface StatsTotals {
+  /**
+   * Messages stored in the window.
+   *
+   * Constraints: minimum 0.
+   */
+  messages: number;
+  /**
+   * Distinct senders over the whole window.
+   *
+   * Constraints: minimum 0.
+   */
+  senders: number;
+  /**
+   * Messages delivered live in the window.
+   *
+   * Constraints: minimum 0.
+   */
+  deliveries: number;
 }
 
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
@@ -207,6 +260,20 @@ export interface ReadRequest {
   room: RoomId;
   /** A message's position in its room, from 1 with no gaps. */
   seq: Seq;
+}
+
+/** Client request `statsRequest`: A room's counters per minute; replies `stats`. Members only. */
+export interface StatsRequest {
+  /** The request action. */
+  action: "stats";
+  /** A room id. */
+  room: RoomId;
+  /**
+   * How many minutes back, the current one included, 1–1440; absent or `null` means 60.
+   *
+   * Constraints: minimum 1; maximum 1440.
+   */
+  minutes?: number | null;
 }
 
 /** Client request `pingRequest`: Keep-alive; replies `pong`. */
@@ -386,6 +453,20 @@ export interface ReadFrame {
   seq: Seq;
 }
 
+/** Server frame `stats`: The reply to `stats`. */
+export interface StatsFrame {
+  /** The frame type. */
+  type: "stats";
+  /** A room id. */
+  room: RoomId;
+  /** The minutes of the window with counts, oldest first; the newest that fit 120 KiB. */
+  minutes: MinuteStats[];
+  /** A `stats` window's totals, minutes left out for size included. */
+  totals: StatsTotals;
+  /** Present only when `true`; older minutes with counts were left out for size. */
+  hasMore?: true;
+}
+
 /** Server frame `pong`: The reply to `ping`. */
 export interface PongFrame {
   /** The frame type. */
@@ -410,6 +491,12 @@ export interface ErrorFrame {
    * Constraints: minimum 0.
    */
   retryAfterMs?: number;
+  /**
+   * For `rejected` only; why moderation refused the message (`blocked_term`, `too_many_links`, `too_many_mentions`, `repeated_characters`, or the operator hook's own code).
+   *
+   * Constraints: pattern `^[a-z][a-z0-9_]{0,63}$`.
+   */
+  reason?: string;
 }
 
 /** Server frame `gatewayError`: API Gateway's error frame (no `type`); treat like `internal` for the outstanding request. */
@@ -433,6 +520,7 @@ export type ClientRequest =
   | StatusRequest
   | TypingRequest
   | ReadRequest
+  | StatsRequest
   | PingRequest;
 
 /** Every frame a Starling server sends, discriminated by `type`. */
@@ -449,6 +537,7 @@ export type ServerFrame =
   | PresenceChangedFrame
   | TypingFrame
   | ReadFrame
+  | StatsFrame
   | PongFrame
   | ErrorFrame;
 
@@ -459,10 +548,10 @@ export type ServerFrameType = ServerFrame['type'];
 export type RequestAction = ClientRequest['action'];
 
 /** Every server frame `type` of protocol v1; a frame of another type is ignored. */
-export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","pong","error"];
+export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","pong","error"];
 
 /** Every error code of protocol v1; clients treat any other code like `internal`. */
-export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","internal"];
+export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","rejected","internal"];
 
 /** The limits the spec states, which the SDK checks before sending. */
 export const LIMITS = {

@@ -45,6 +45,15 @@ test('every kind of frame the devstack sends matches its schema in docs/asyncapi
   await alice.client.presence('frames');
   await alice.client.setStatus('away');
   await alice.client.markRead('frames', 2);
+  // The counters follow each delivery: ask until both messages are in.
+  let stats = await alice.client.stats('frames', { minutes: 5 });
+  for (let tries = 0; stats.totals.messages < 2 && tries < 50; tries += 1) {
+    await new Promise((r) => setTimeout(r, 50));
+    stats = await alice.client.stats('frames', { minutes: 5 });
+  }
+  assert.deepEqual({ ...stats.totals, minutes: stats.minutes.length, hasMore: stats.hasMore }, { messages: 2, senders: 1, deliveries: 4, minutes: stats.minutes.length, hasMore: false });
+  assert.ok(stats.minutes.length >= 1 && stats.minutes.every((m) => /^\d{4}-\d\d-\d\dT\d\d:\d\dZ$/.test(m.minute)));
+  await assert.rejects(bob.client.stats('frames', { minutes: 0 }), (e: unknown) => e instanceof StarlingError && e.code === 'bad_request');
   await alice.client.ping();
   await assert.rejects(alice.client.markRead('frames', 99), (e: unknown) => e instanceof StarlingError && e.code === 'bad_request');
   await assert.rejects(alice.client.join('dm:bob:carol'), (e: unknown) => e instanceof StarlingError && e.code === 'forbidden');
@@ -56,7 +65,7 @@ test('every kind of frame the devstack sends matches its schema in docs/asyncapi
   await bob.client.leave('frames');
 
   const types = new Set(received.map((f) => (JSON.parse(f) as { type?: string }).type));
-  for (const t of ['joined', 'accepted', 'messages', 'history', 'syncPage', 'synced', 'presence', 'presenceChanged', 'typing', 'read', 'pong', 'error', 'left']) {
+  for (const t of ['joined', 'accepted', 'messages', 'history', 'syncPage', 'synced', 'presence', 'presenceChanged', 'typing', 'read', 'stats', 'pong', 'error', 'left']) {
     assert.ok(types.has(t), `no ${t} frame was seen`);
   }
   const problems = received.map((f) => [f, frameProblem(JSON.parse(f))]).filter(([, p]) => p !== undefined);

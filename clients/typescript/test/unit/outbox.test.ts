@@ -152,3 +152,18 @@ test('close rejects every queued send with closed', async () => {
   await assert.rejects(queued, (e: unknown) => e instanceof StarlingError && e.code === 'closed');
   assert.equal(r.client.state, 'disconnected');
 });
+
+test('a send rejected by moderation rejects once with its reason and is not resent', async () => {
+  const r = start();
+  await r.client.join('lobby');
+  r.server.hook = (socket, request) => {
+    if (request.action !== 'send' || request.body !== 'contraband') return 'default';
+    socket.push({ type: 'error', code: 'rejected', message: 'rejected by moderation', action: 'send', clientMsgId: request.clientMsgId, reason: 'blocked_term' });
+    return 'handled';
+  };
+  const refused = r.client.send('lobby', 'contraband', { clientMsgId: 'c-mod' });
+  await assert.rejects(refused, (e: unknown) => e instanceof StarlingError && e.code === 'rejected' && e.reason === 'blocked_term');
+  await settle(50);
+  assert.equal(r.server.last.requests('send').length, 1, 'a rejected message is not retried');
+  assert.equal(r.client.outboxSize, 0);
+});

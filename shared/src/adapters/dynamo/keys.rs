@@ -32,6 +32,9 @@ const RATE: &str = "RATE#";
 const READ: &str = "READ#";
 const TYPING: &str = "TYPING#";
 const DELIVERED: &str = "DELIVERED#";
+/// A room's per-minute counters. `STATS#` sorts between `MSGID#` and `SUB!`, outside every range
+/// a room is read by (`MEMBER#…`, `MSG#…`, `SUB!`..`SUB$`).
+const STATS: &str = "STATS#";
 const RECORD: &str = "RECORD#";
 const FAILURES_SK: &str = "FAILURES";
 const GATE: &str = "GATE#";
@@ -222,6 +225,11 @@ impl Key {
         Self { pk: room_partition(room), sk: format!("{DELIVERED}{seq:020}") }
     }
 
+    /// `ROOM#r / STATS#<minute>`: the room's counters of one minute (`2026-11-24T17:05Z`).
+    pub(super) fn room_stats(room: &str, minute: &str) -> Self {
+        Self { pk: room_partition(room), sk: format!("{STATS}{minute}") }
+    }
+
     /// Any item of a connection's partition, by the sort key a Query of it returned.
     pub(super) fn in_connection(connection_id: &str, sk: String) -> Self {
         Self { pk: connection_partition(connection_id), sk }
@@ -276,6 +284,7 @@ mod tests {
             (Key::record_failures("7a1b-uuid"), "RECORD#7a1b-uuid", "FAILURES"),
             (Key::delivery_checkpoint("lobby", 42), "ROOM#lobby", "DELIVERED#00000000000000000042"),
             (Key::room_cursor("lobby", "SUB#c1="), "ROOM#lobby", "SUB#c1="),
+            (Key::room_stats("lobby", "2026-11-24T17:05Z"), "ROOM#lobby", "STATS#2026-11-24T17:05Z"),
         ];
         for (key, pk, sk) in cases {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
@@ -292,6 +301,16 @@ mod tests {
         assert!(
             ROUTE_SK < "SUB#00#" && "SUB#ff#~~~" < SUBSCRIPTION_END,
             "the probe's range holds the route and every subscriber"
+        );
+        let stats = Key::room_stats("lobby", "9999-12-31T23:59Z").sk;
+        let stats_first = Key::room_stats("lobby", "0000-01-01T00:00Z").sk;
+        assert!(
+            !stats.starts_with(SUB) && !stats.starts_with(MEMBER) && !stats.starts_with(MSG),
+            "no prefix listing of a room reads the counters"
+        );
+        assert!(
+            (stats_first.as_str() > message_sort_key(u64::MAX).as_str() && stats.as_str() < ROUTE_SK),
+            "the counters sort outside the messages' and the subscribers' ranges"
         );
     }
 

@@ -11,7 +11,8 @@
 //!   rate windows (`RATE#<windowStart>`) and gates (`GATE#<gate>`);
 //! - `RECORD#<queue message id>`: the fanout's failed attempts at one queue record (`FAILURES`).
 //!
-//! A room's partition also holds the fanout's delivery checkpoints (`DELIVERED#<seq:020>`).
+//! A room's partition also holds the fanout's delivery checkpoints (`DELIVERED#<seq:020>`) and its
+//! per-minute counters (`STATS#<minute>`, docs/analytics.md).
 //!
 //! The index `gsi1` (`gsi1pk = USER#<user>`, `gsi1sk = ROOM#<room>`, set on member items only) lists
 //! a user's rooms. TTL on `expiresAt` sweeps connection-scoped items, messages past retention and
@@ -30,6 +31,7 @@ mod paging;
 mod presence;
 mod retry;
 mod schema;
+mod stats;
 mod subscriptions;
 
 use std::collections::HashMap;

@@ -1,15 +1,18 @@
 //! In-memory adapters: the default backend of the devstack and the ground truth of the tests.
 
 mod dead_letters;
+mod export;
 mod jwks;
 mod ledger;
 mod limiter;
 mod moderation;
 mod pusher;
 mod queue;
+mod stats;
 mod store;
 
 pub use dead_letters::MemoryDeadLetters;
+pub use export::MemoryExportSink;
 pub use jwks::MemoryKeySource;
 pub use moderation::{HookAnswer, MemoryHook, MemoryRules};
 pub use pusher::MemoryPusher;

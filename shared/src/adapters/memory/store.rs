@@ -56,6 +56,8 @@ pub struct MemoryStore {
     page_size: usize,
     /// The fanout's failure counts and delivery checkpoints (`super::ledger`).
     pub(super) ledger: super::ledger::LedgerState,
+    /// Per-room, per-minute counters (`super::stats`).
+    pub(super) stats: super::stats::StatsState,
 }
 
 impl Default for MemoryStore {
@@ -67,7 +69,13 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store that lists subscribers 1,000 to a page (see [`Self::with_page_size`]).
     pub fn new() -> Self {
-        Self { state: Mutex::default(), limiter: MemoryLimiter::default(), page_size: 1000, ledger: Default::default() }
+        Self {
+            state: Mutex::default(),
+            limiter: MemoryLimiter::default(),
+            page_size: 1000,
+            ledger: Default::default(),
+            stats: Default::default(),
+        }
     }
 
     /// Pages subscriber listings by `n`, to exercise pagination.

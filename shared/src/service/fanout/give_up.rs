@@ -4,7 +4,7 @@ use tracing::{error, warn};
 
 use super::{FanoutDeps, FanoutError, Record};
 use crate::ports::DeadLetter;
-use crate::telemetry::chain;
+use crate::telemetry::{chain, metric};
 
 /// How long a record's failure count is kept: far longer than any record is retried.
 const LEDGER_TTL_SECS: i64 = 24 * 60 * 60;
@@ -69,7 +69,10 @@ pub(super) async fn settle(deps: &FanoutDeps, record: &Record, e: FanoutError) -
         attempts,
     };
     match deps.dead_letters.dead_letter(&letter).await {
-        Ok(()) => Settled::DeadLettered(reason),
+        Ok(()) => {
+            metric::dead_lettered();
+            Settled::DeadLettered(reason)
+        }
         Err(de) => {
             // Not lost: the record is retried and dead-lettered again on its next failure.
             error!(record = %record.id, reason = %reason, error = %chain(&de), "dead-lettering failed; retrying the record");

@@ -7,7 +7,7 @@ use super::batch::log_outcome;
 use super::give_up::{Settled, settle};
 use super::publish::{Stored, Target, announce_notice, store};
 use super::run::{checkpoint, deliver, deliver_run};
-use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record};
+use super::{Deadline, FanoutDeps, FanoutError, Outcome, Record, export, stats};
 use crate::domain::{AppendOutcome, Message};
 use crate::envelope::{Envelope, PresenceNotice, ShardDelivery};
 use crate::ports::StoreError;
@@ -19,6 +19,8 @@ use crate::telemetry::chain;
 struct Run {
     records: Vec<Record>,
     messages: Vec<Message>,
+    /// Per message: stored by this attempt at the room (what the room counters count).
+    fresh: Vec<bool>,
     endpoint: String,
     target: Target,
     /// Where every message's earlier attempt stopped, when they all stopped at the same page;
@@ -42,6 +44,7 @@ impl Run {
         } else if self.resume != stored.resume {
             self.resume = None;
         }
+        self.fresh.push(stored.outcome == AppendOutcome::Fresh && stored.target == Target::Room);
         self.messages.push(stored.message);
     }
 }
@@ -160,10 +163,25 @@ enum Staged {
 async fn flush(deps: &FanoutDeps, run: Run, deadline: Deadline) -> Vec<String> {
     let Some(first) = run.messages.first() else { return Vec::new() };
     let (room, seqs) = (first.room.clone(), (first.seq, run.messages.last().map_or(first.seq, |m| m.seq)));
-    let delivered = match run.target {
-        Target::Room => deliver(deps, &run.endpoint, &run.messages, run.resume, deadline).await,
-        Target::Shard(shard) => deliver_run(deps, &run.endpoint, &run.messages, shard, run.resume, deadline).await,
+    let delivery = async {
+        match run.target {
+            Target::Room => deliver(deps, &run.endpoint, &run.messages, run.resume, deadline).await,
+            Target::Shard(shard) => deliver_run(deps, &run.endpoint, &run.messages, shard, run.resume, deadline).await,
+        }
     };
+    // Analytics beside the delivery, never in its way (docs/analytics.md).
+    let exported = async {
+        if run.target == Target::Room {
+            export::export_run(deps, &run.messages).await;
+        }
+    };
+    let (delivered, ()) = futures::join!(delivery, exported);
+    let posts = match &delivered {
+        Ok(p) => p.delivered,
+        Err(FanoutError::OutOfTime { posted }) => *posted,
+        Err(_) => 0,
+    };
+    stats::count_run(deps, stats::run_counts(deps, &run.messages, &run.fresh, posts)).await;
     let e = match delivered {
         Ok(p) => {
             info!(

@@ -6,23 +6,26 @@
 
 mod batch;
 mod deadline;
+mod export;
 mod give_up;
 mod group;
 mod publish;
 mod route;
 mod run;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::{AppendOutcome, Status};
-use crate::ports::{DeadLetters, FanoutLedger, Pusher, Queue, QueueError, StoreError};
+use crate::ports::{DeadLetters, ExportSink, FanoutLedger, Pusher, Queue, QueueError, StoreError};
 use crate::service::Stores;
 use crate::service::broadcast::PushPolicy;
 
 pub use batch::{process_batch, process_batch_within, process_record};
 pub use deadline::Deadline;
+pub use export::{EXPORT_SCHEMA, MessageEvent};
 pub use publish::deliver;
 
 /// How the fanout function behaves; read from the environment in `config`.
@@ -61,6 +64,9 @@ pub struct FanoutSettings {
     /// Presence is pushed only to rooms with fewer subscribers than this; larger rooms ask with
     /// the `presence` action.
     pub presence_push_limit: usize,
+    /// Whether exported message events carry the body (`STARLING_EXPORT_BODIES`); without, only
+    /// its length.
+    pub export_bodies: bool,
 }
 
 impl FanoutSettings {
@@ -90,6 +96,7 @@ impl Default for FanoutSettings {
             shards: 16,
             sharded_hold: Duration::from_secs(15 * 60),
             presence_push_limit: 1_000,
+            export_bodies: false,
         }
     }
 }
@@ -108,6 +115,9 @@ pub struct FanoutDeps {
     /// The delivery queue large rooms' shards go through; `None` delivers every room directly,
     /// page after page, whatever its size.
     pub deliveries: Option<Arc<dyn Queue>>,
+    /// Where message events are exported for analytics (`STARLING_EXPORT_STREAM`); `None`
+    /// exports nothing.
+    pub exports: Option<Arc<dyn ExportSink>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Tuning.

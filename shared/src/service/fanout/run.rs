@@ -12,6 +12,7 @@ use super::{Deadline, FanoutDeps, FanoutError};
 use crate::domain::{Message, Shard, Subscriber};
 use crate::protocol::{ServerFrame, wire};
 use crate::service::broadcast;
+use crate::telemetry::metric;
 
 /// How long a delivery checkpoint is kept: far longer than any record is retried.
 const CHECKPOINT_TTL_SECS: i64 = 24 * 60 * 60;
@@ -23,13 +24,16 @@ pub(super) struct Frames {
     single: Vec<Vec<u8>>,
     /// The same messages in `messages` frames, each within [`wire::PAGE_BYTES`].
     batched: Vec<Vec<u8>>,
+    /// Each message's `sentAt`, for its fanout latency.
+    sent_at: Vec<String>,
 }
 
 impl Frames {
     /// `messages` must be of one room, in ascending seq.
     pub(super) fn of(messages: &[Message]) -> Self {
         let single = messages.iter().map(|m| ServerFrame::Message(m.clone()).to_json().into_bytes()).collect();
-        let Some(first) = messages.first() else { return Self { single, batched: Vec::new() } };
+        let sent_at = messages.iter().map(|m| m.sent_at.clone()).collect();
+        let Some(first) = messages.first() else { return Self { single, batched: Vec::new(), sent_at } };
         let empty = ServerFrame::Messages { room: first.room.clone(), messages: vec![] };
         // A message always fits a frame of its own (the send path bounds bodies).
         let batched = wire::pieces(messages, wire::item_len, wire::frame_len(&empty), wire::PAGE_BYTES)
@@ -38,7 +42,7 @@ impl Frames {
                 ServerFrame::Messages { room: first.room.clone(), messages: page.to_vec() }.to_json().into_bytes()
             })
             .collect();
-        Self { single, batched }
+        Self { single, batched, sent_at }
     }
 
     /// The `messages` frames.
@@ -113,6 +117,7 @@ pub(super) async fn post_page(
     let policy = deps.settings.policy();
     let report =
         broadcast::post_each_until(deps.pusher.as_ref(), policy, endpoint, targets, &sets, deadline.stop_at()).await;
+    metric::run_posted(report.posts, frames.sent_at.iter().map(String::as_str), deps.clock.now());
     remove_gone(deps, endpoint, &report.gone).await;
     posted.add(&report);
     if report.unsent > 0 {

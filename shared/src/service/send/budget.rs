@@ -14,6 +14,11 @@ pub const HISTORY_COST: u64 = 5;
 pub const SYNC_COST: u64 = 5;
 /// What each room of a `sync` adds: a read and a Query of up to `sync_limit` messages.
 pub const SYNC_ROOM_COST: u64 = 1;
+/// Fixed cost of `stats`; each started hour of its window adds [`STATS_HOUR_COST`] (a Query of
+/// up to 60 counter items).
+pub const STATS_COST: u64 = 4;
+/// What each started hour of a `stats` window adds.
+pub const STATS_HOUR_COST: u64 = 1;
 
 /// What an action spends from the user's budget. The weights follow the work and the traffic
 /// an action causes: a message read from the store or a frame posted to others costs more than
@@ -25,6 +30,7 @@ pub const SYNC_ROOM_COST: u64 = 1;
 /// | `join`, `presence` | 2 |
 /// | `history` | 5 |
 /// | `sync` | 5 + 1 per room (6–55) |
+/// | `stats` | 4 + 1 per started hour of its window (5 for the default hour, 28 for a day) |
 pub fn cost(request: &Request) -> u64 {
     match request {
         Request::Ping
@@ -36,6 +42,7 @@ pub fn cost(request: &Request) -> u64 {
         Request::Join { .. } | Request::Presence { .. } => 2,
         Request::History { .. } => HISTORY_COST,
         Request::Sync { rooms, .. } => SYNC_COST + SYNC_ROOM_COST * rooms.len() as u64,
+        Request::Stats { minutes, .. } => STATS_COST + STATS_HOUR_COST * u64::from(minutes.div_ceil(60)),
     }
 }
 

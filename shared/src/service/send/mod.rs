@@ -6,7 +6,10 @@ mod guards;
 mod messages;
 mod presence;
 mod rooms;
+mod stats;
 mod sync;
+
+pub use stats::stats_frame;
 
 use std::sync::Arc;
 
@@ -236,6 +239,7 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
         Request::Presence { room, cursor } => presence::members(deps, caller, room, cursor.as_deref()).await?,
         Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
+        Request::Stats { room, minutes } => stats::stats(deps, conn, room, *minutes).await?,
         Request::Sync { rooms, pages } => return sync::sync(deps, caller, rooms, *pages).await,
         Request::Typing { room } => return presence::typing(deps, caller, room).await,
     };

@@ -14,6 +14,7 @@ use crate::domain::Message;
 use crate::ports::PushError;
 use crate::protocol::{ProtocolError, RoomId, ServerFrame, WireFrame, wire};
 use crate::service::broadcast::{self, PushPolicy};
+use crate::telemetry::metric;
 
 /// Messages read from the store at once: a page or two of ordinary messages, so a request stopped
 /// by its budget has not read a room's whole backlog for nothing.
@@ -50,6 +51,7 @@ impl Outbox<'_> {
                 wire.as_bytes(),
             )
             .await?;
+            metric::served(&previous);
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! Structured JSON logs, one object per line, as CloudWatch Logs Insights reads them.
+//! Structured JSON logs on stdout, one object per line, as CloudWatch Logs Insights reads them.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
