@@ -15,11 +15,10 @@ posted to directly, and a large one delivered through its shards on the delivery
 The optional features' kinds (infra/contract.json conditionalPermissions: moderation rules from SSM or
 S3, the moderation hook, the export stream) have no statement with the template defaults. Those of
 FEATURES are cases too, each run with its feature turned on (stack.FEATURE_PARAMETERS) for that
-function: by default the moderation rules from SSM and from S3 (send reads them); the
-comma-separated kinds of STARLING_LAMBDAS_FEATURES instead when it is set (empty: none). A kind whose
-variable the function does not read yet fails with "made no call needing ..."; exportStream passes
-with the fanout's export (firehose:PutRecordBatch refused and logged). The hook has no local
-function to invoke (moto runs no Lambda code), so moderationHook is not a case."""
+function: by default the moderation rules from SSM and from S3 (send reads them) and the export
+(the fanout's firehose:PutRecordBatch); the comma-separated kinds of STARLING_LAMBDAS_FEATURES
+instead when it is set (empty: none). The hook has no local function to invoke (moto runs no Lambda
+code), so moderationHook is not a case."""
 
 from __future__ import annotations
 
@@ -59,7 +58,6 @@ NOT_REACHED_BY_THE_EXERCISE = {
     ("send", "dynamodb:BatchWriteItem"): "not identified",
     ("fanout", "dynamodb:ConditionCheckItem"): "not identified",
     ("fanout", "dynamodb:DeleteItem"): "not identified",
-    ("fanout", "dynamodb:UpdateItem"): "the failure ledger (a record failing once) or delivery checkpoints",
 }
 
 # Where the authorizer reads its secret from when the action under test is the one that reads it.
@@ -78,7 +76,7 @@ SHARD_PARAMETERS = {
 
 
 # The optional features (conditional permission kinds) whose cases run: none by default.
-DEFAULT_FEATURES = "moderationParameter,moderationObject"
+DEFAULT_FEATURES = "moderationParameter,moderationObject,exportStream"
 FEATURES = {k for k in os.environ.get("STARLING_LAMBDAS_FEATURES", DEFAULT_FEATURES).split(",") if k}
 CONDITIONAL = contract.load_contract().get("conditionalPermissions", {})
 assert FEATURES <= set(CONDITIONAL), f"STARLING_LAMBDAS_FEATURES names unknown kinds {FEATURES - set(CONDITIONAL)}"

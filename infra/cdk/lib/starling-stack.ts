@@ -318,8 +318,8 @@ export class StarlingStack extends Stack {
       default: 100,
       minValue: 0,
       description:
-        "PostThrottledAlarm fires when the fanout's PostToConnection calls were throttled (post_throttled) more than this " +
-        'many times in 5 minutes.',
+        'PostThrottledAlarm fires when PostToConnection calls of the fanout and send were throttled (post_throttled) ' +
+        'more than this many times in 5 minutes.',
     });
     // Every parameter a condition, a threshold or a grant of the contract may name.
     const allParams: Record<string, CfnParameter> = {

@@ -391,9 +391,14 @@ describe('moderation, metrics and export (issue #13)', () => {
       FUNCTION_KEYS.map((k) => contract.functions[k].logicalId),
     );
     const posts = props('PostThrottledAlarm');
-    assert.deepEqual(posts.Namespace, { Ref: 'MetricsNamespace' });
-    assert.equal(posts.MetricName, 'post_throttled');
-    assert.deepEqual(posts.Dimensions, [{ Name: 'Function', Value: 'fanout' }]);
+    assert.equal(posts.Metrics.length, 3);
+    for (const [i, fn] of ['fanout', 'send'].entries()) {
+      const metric = posts.Metrics[i].MetricStat.Metric;
+      assert.deepEqual(metric.Namespace, { Ref: 'MetricsNamespace' });
+      assert.equal(metric.MetricName, 'post_throttled');
+      assert.deepEqual(metric.Dimensions, [{ Name: 'Function', Value: fn }]);
+    }
+    assert.equal(posts.Metrics[2].Expression, 'SUM([m1,m2])');
     assert.deepEqual(posts.Threshold, { Ref: 'PostThrottledAlarmThreshold' });
   });
 
