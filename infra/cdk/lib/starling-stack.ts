@@ -253,7 +253,7 @@ export class StarlingStack extends Stack {
         allowedPattern: '^(/[A-Za-z0-9/_.-]+)?$',
         constraintDescription: 'must be empty or an SSM parameter name starting with /.',
         description:
-          'STARLING_MODERATION_PARAMETER, the SSM String parameter (name starting with /) holding the moderation rules JSON ' +
+          'STARLING_MODERATION_PARAMETER, the SSM parameter (String or SecureString, name starting with /) holding the moderation rules JSON ' +
           '(docs/moderation.md); send may read that parameter alone. Empty: no rules from SSM.',
       }),
       ModerationRulesObject: new CfnParameter(this, 'ModerationRulesObject', {
