@@ -1,6 +1,8 @@
 """Each function's environment as the templates give it, resolved for a stack outside CloudFormation
 (LocalStack, moto, the local runners): `{"parameter": P}` takes the SAM template's default for P unless
-given, `{"resource": R}` takes the name or URL of R. Read from infra/contract.json, never retyped.
+given, `{"resource": R}` takes the name or URL of R, and `{"resource": R, "condition": C}` (a resource the
+stack creates only under C, such as the export's delivery stream) takes R's name when given, else "" (the
+feature off). Read from infra/contract.json, never retyped.
 
     python3 infra/contract_env.py send --resource Table=starling-dev --resource Queue=URL \
         --parameter WsEndpoint=http://127.0.0.1:3001/local      # prints NAME=VALUE lines
@@ -23,6 +25,7 @@ RESOURCES = {
     "Queue": "the FIFO queue's URL",
     "DeadLetterQueue": "the FIFO dead-letter queue's URL",
     "DeliverQueue": "the FIFO delivery queue's URL (large rooms' shard deliveries)",
+    "ExportStream": "the Firehose delivery stream's name (only with export on)",
 }
 
 
@@ -61,6 +64,9 @@ def resolve(environment: dict, parameters: dict[str, str], resources: dict[str, 
             env[variable] = parameters[name]
         elif "resource" in source:
             name = source["resource"]
+            if name not in resources and "condition" in source:
+                env[variable] = ""  # created only under its condition: off unless given
+                continue
             if name not in resources:
                 what = RESOURCES.get(name, "its value")
                 raise MissingValue(f"{function}: {variable} needs resource {name} ({what}); give it")

@@ -45,6 +45,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ws-endpoint", default="",
                    help="where send and fanout post (the devstack's management API, as the containers reach it)")
     p.add_argument("--prefix", default="starling-", help="function names are PREFIX<function>")
+    p.add_argument("--export-stream", default="",
+                   help="the hook's Firehose delivery stream (STARLING_EXPORT_BUCKET set): the fanout's STARLING_EXPORT_STREAM")
+    p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="a template parameter over its default (ModerationRulesParameter=/starling/moderation, ...)")
     return p.parse_args(argv)
 
 
@@ -109,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         ensure_secret(client("secretsmanager"), args.jwt_secret_id, args.jwt_secret)
     role = ensure_role(client("iam"))
     resources = {"Table": args.table, "Queue": queue_url, "DeadLetterQueue": dlq_url, deliver["logicalId"]: deliver_url}
-    parameters = {"JwtSecretId": args.jwt_secret_id, "WsEndpoint": args.ws_endpoint}
+    if args.export_stream:
+        resources[spec["export"]["logicalId"]] = args.export_stream
+    parameters = {"JwtSecretId": args.jwt_secret_id, "WsEndpoint": args.ws_endpoint} | contract_env.pairs(args.parameter)
     for function, f in spec["functions"].items():
         zip_path = args.zips / f["binary"] / "bootstrap.zip"
         if not zip_path.is_file():

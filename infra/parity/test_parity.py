@@ -143,7 +143,7 @@ def _refused(model: dict, **overrides: str) -> list[str]:
 @pytest.mark.parametrize("side", ["sam", "cdk"])
 def test_the_rules_refuse_oidc_settings_the_authorizer_could_not_use(side: str, sam: dict, cdk: dict) -> None:
     model = parity.build_model(sam if side == "sam" else cdk)
-    assert set(model["rules"]) == {"OidcIssuerSet", "OidcIssuerEmpty"}
+    assert set(model["rules"]) == {"OidcIssuerSet", "OidcIssuerEmpty", "ModerationRulesOneSource"}
     issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
     # HS256 (the defaults) and OIDC with its audience deploy.
     assert _refused(model) == []
@@ -152,6 +152,101 @@ def test_the_rules_refuse_oidc_settings_the_authorizer_could_not_use(side: str, 
     # An issuer without audience, or an audience or JWKS URL without issuer, does not.
     assert any("OidcAudience is required" in m for m in _refused(model, OidcIssuer=issuer))
     assert _refused(model, OidcAudience="client") and _refused(model, OidcJwksUrl=issuer + "/keys")
+
+
+@pytest.mark.parametrize("side", ["sam", "cdk"])
+def test_the_rules_refuse_both_moderation_sources(side: str, sam: dict, cdk: dict) -> None:
+    model = parity.build_model(sam if side == "sam" else cdk)
+    parameter, obj = "/starling/moderation", "my-bucket/moderation.json"
+    assert _refused(model, ModerationRulesParameter=parameter) == []
+    assert _refused(model, ModerationRulesObject=obj) == []
+    assert any("not both" in m for m in _refused(model, ModerationRulesParameter=parameter, ModerationRulesObject=obj))
+
+
+def _when(model: dict, function: str, action: str) -> list:
+    return sorted((e["when"], e["resource"]) for e in model["functions"][function]["iam"] if e["action"] == action)
+
+
+def test_the_model_covers_issue_13(sam: dict, contract: dict) -> None:
+    """Moderation (send), metrics (every function), the export (fanout), the alarms and the dashboard."""
+    model = parity.build_model(sam)
+    send, fanout = model["functions"]["SendFunction"], model["functions"]["FanoutFunction"]
+    for variable, parameter in {
+        "STARLING_MODERATION_PARAMETER": "ModerationRulesParameter",
+        "STARLING_MODERATION_OBJECT": "ModerationRulesObject",
+        "STARLING_MODERATION_TTL_SECS": "ModerationTtlSecs",
+        "STARLING_MODERATION_HOOK": "ModerationHookArn",
+        "STARLING_MODERATION_HOOK_TIMEOUT_MS": "ModerationHookTimeoutMs",
+        "STARLING_MODERATION_HOOK_FAILURE": "ModerationHookFailure",
+    }.items():
+        assert send["environment"][variable] == "${%s}" % parameter
+        assert model["parameterDescriptions"][parameter].startswith(variable + ", ")
+    defaults = {name: p.get("Default") for name, p in model["parameters"].items()}
+    assert defaults["ModerationTtlSecs"] == "60" and defaults["ModerationHookTimeoutMs"] == "200"
+    assert defaults["ModerationHookFailure"] == "open" and model["parameters"]["ModerationHookFailure"]["AllowedValues"] == ["open", "closed"]
+    assert defaults["ModerationRulesParameter"] == defaults["ModerationRulesObject"] == defaults["ModerationHookArn"] == ""
+    assert defaults["ExportBucketArn"] == "" and defaults["ExportBodies"] == "false" and defaults["MetricsNamespace"] == "Starling"
+    for fn in model["functions"].values():
+        assert fn["environment"]["STARLING_METRICS_NAMESPACE"] == "${MetricsNamespace}"
+    arn = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}"
+    assert _when(model, "SendFunction", "ssm:GetParameter") == [
+        ("HasModerationParameter", (arn % "ssm") + ":parameter${ModerationRulesParameter}")
+    ]
+    assert _when(model, "SendFunction", "s3:GetObject") == [("HasModerationObject", "arn:${AWS::Partition}:s3:::${ModerationRulesObject}")]
+    assert _when(model, "SendFunction", "lambda:InvokeFunction") == [("HasModerationHook", "${ModerationHookArn}")]
+    assert _when(model, "FanoutFunction", "firehose:PutRecordBatch") == [("ExportEnabled", "${ExportStream.Arn}")]
+    # With the features off, no statement of theirs: every other grant is unconditional.
+    conditional = {c["condition"] for c in contract["conditionalPermissions"].values()}
+    for fn in model["functions"].values():
+        assert {e["when"] for e in fn["iam"]} <= conditional | {None}
+    assert fanout["environment"]["STARLING_EXPORT_STREAM"] == {"Fn::If": ["ExportEnabled", "${ExportStream}", ""]}
+    assert fanout["environment"]["STARLING_EXPORT_BODIES"] == "${ExportBodies}"
+    assert model["resources"]["ExportStream"]["condition"] == model["resources"]["ExportStreamRole"]["condition"] == "ExportEnabled"
+    stream = model["deliveryStreams"]["ExportStream"]["ExtendedS3DestinationConfiguration"]
+    assert stream["BucketARN"] == "${ExportBucketArn}" and stream["CompressionFormat"] == "GZIP"
+    assert {e["resource"] for e in model["otherRoles"]["ExportStreamRole"]["iam"]} == {
+        "${ExportBucketArn}", "${ExportBucketArn}/starling/*"
+    }
+    assert set(contract["alarms"]) <= set(model["alarms"])
+    assert {"DeadLetterQueueAlarm", "QueueAgeAlarm", "DeliverQueueAgeAlarm"} <= set(model["alarms"])
+    body = model["dashboards"]["Dashboard"]["DashboardBody"]
+    shown = {(row[1], row[3]) for w in body["widgets"] for row in w["properties"]["metrics"]}
+    for function, names in contract["metrics"]["counters"].items():
+        for name in names:
+            assert (name, function) in shown, (name, function)
+    for name in contract["metrics"]["histograms"]["fanout"]:
+        assert (name, "fanout") in shown
+    for queue in ("${Queue.QueueName}", "${DeliverQueue.QueueName}", "${DeadLetterQueue.QueueName}"):
+        assert ("ApproximateNumberOfMessagesVisible", queue) in shown
+    for fn in contract["functions"].values():
+        for metric in ("Errors", "Throttles", "Duration"):
+            assert (metric, "${%s}" % fn["logicalId"]) in shown
+
+
+def test_the_contract_metrics_are_the_ones_the_functions_record(contract: dict) -> None:
+    """Every metric name of shared/src/telemetry/metric.rs (where the Rust code spells them) is in the
+    contract, which the alarms and the dashboard are checked against, and the contract names no other;
+    and the namespace variable, its default and the dimension are the code's."""
+    import re
+
+    source = (ROOT / "shared" / "src" / "telemetry" / "metric.rs").read_text()
+    consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', source))
+    dimension = consts.pop("FUNCTION_DIMENSION")
+    m = contract["metrics"]
+    named = {n for names in m["counters"].values() for n in names} | {
+        n for h in m["histograms"].values() for n in h
+    }
+    assert named == set(consts.values())
+    assert m["dimension"] == dimension
+    for function, names in m["counters"].items():
+        assert "cold_start" in names, function
+    lam = (ROOT / "shared" / "src" / "telemetry" / "lambda.rs").read_text()
+    assert 'NAMESPACE_VAR: &str = "STARLING_METRICS_NAMESPACE"' in lam
+    default = re.search(r'DEFAULT_NAMESPACE: &str = "([^"]+)"', lam).group(1)
+    model = parity.build_model(parity.translate_sam(parity.load_sam(SAM_PATH)))
+    assert model["parameters"][m["namespaceParameter"]]["Default"] == default
+    for fn in contract["functions"].values():
+        assert fn["environment"]["STARLING_METRICS_NAMESPACE"] == {"parameter": m["namespaceParameter"]}
 
 
 def test_canonical_form_equates_sub_and_join() -> None:
@@ -280,6 +375,39 @@ SAM_MUTATIONS: dict[str, Mutation] = {
     "oidc user claim default": lambda t: t["Parameters"]["OidcUserClaim"].update(Default="email"),
     "oidc issuer allows http": lambda t: t["Parameters"]["OidcIssuer"].update(AllowedPattern="^(https?://\\S+)?$"),
     "oidc audience rule removed": lambda t: t["Rules"].pop("OidcIssuerSet"),
+    # issue 13: moderation, metrics, export, alarms, dashboard
+    "moderation parameter grant unconditional": lambda t: _sam_statements(t, "SendFunctionRole").append(
+        _sam_statements(t, "SendFunctionRole").pop(-3)["Fn::If"][1]
+    ),
+    "moderation object grant on any object": lambda t: _sam_statements(t, "SendFunctionRole")[-2]["Fn::If"][1].update(
+        Resource={"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}
+    ),
+    "moderation hook grant removed": lambda t: _sam_statements(t, "SendFunctionRole").pop(-1),
+    "moderation ttl variable removed": lambda t: _resource(t, "SendFunction")["Environment"]["Variables"].pop(
+        "STARLING_MODERATION_TTL_SECS"
+    ),
+    "moderation hook failure default": lambda t: t["Parameters"]["ModerationHookFailure"].update(Default="closed"),
+    "moderation rule removed": lambda t: t["Rules"].pop("ModerationRulesOneSource"),
+    "metrics namespace variable removed": lambda t: _resource(t, "ConnectFunction")["Environment"]["Variables"].pop(
+        "STARLING_METRICS_NAMESPACE"
+    ),
+    "export stream variable unconditional": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].update(
+        STARLING_EXPORT_STREAM={"Ref": "ExportStream"}
+    ),
+    "export stream without compression": lambda t: _resource(t, "ExportStream")[
+        "ExtendedS3DestinationConfiguration"
+    ].update(CompressionFormat="UNCOMPRESSED"),
+    "export stream created always": lambda t: t["Resources"]["ExportStream"].pop("Condition"),
+    "export role objects on the whole bucket": lambda t: _sam_statements(t, "ExportStreamRole")[1].update(
+        Resource={"Fn::Sub": "${ExportBucketArn}/*"}
+    ),
+    "fanout errors alarm threshold": lambda t: _resource(t, "FanoutErrorsAlarm").update(Threshold=5),
+    "throttles alarm misses a function": lambda t: _resource(t, "FunctionThrottlesAlarm")["Metrics"].pop(0),
+    "post throttled alarm on the fanout alone": lambda t: _resource(t, "PostThrottledAlarm")["Metrics"].pop(1),
+    "dashboard widget removed": lambda t: _resource(t, "Dashboard").update(
+        DashboardBody={"Fn::Sub": json.dumps({"widgets": json.loads(
+            _resource(t, "Dashboard")["DashboardBody"]["Fn::Sub"])["widgets"][1:]})}
+    ),
 }
 
 
@@ -363,6 +491,35 @@ CDK_MUTATIONS: dict[str, Mutation] = {
     "oidc issuer default": lambda t: t["Parameters"]["OidcIssuer"].update(
         Default="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
     ),
+    # issue 13: moderation, metrics, export, alarms, dashboard
+    "moderation hook grant unconditional": lambda t: _resource(t, "SendFunctionRole")["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ].append(_resource(t, "SendFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"].pop()["Fn::If"][1]),
+    "moderation parameter condition on another parameter": lambda t: t["Conditions"].update(
+        HasModerationParameter={"Fn::Not": [{"Fn::Equals": [{"Ref": "ModerationRulesObject"}, ""]}]}
+    ),
+    "moderation ttl max": lambda t: t["Parameters"]["ModerationTtlSecs"].update(MaxValue=86400),
+    "export grant removed": lambda t: _resource(t, "FanoutFunctionRole")["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ].pop(),
+    "export bodies variable literal": lambda t: _resource(t, "FanoutFunction")["Environment"]["Variables"].update(
+        STARLING_EXPORT_BODIES="true"
+    ),
+    "export stream buffering": lambda t: _resource(t, "ExportStream")["ExtendedS3DestinationConfiguration"][
+        "BufferingHints"
+    ].update(IntervalInSeconds=60),
+    "export role trusts lambda": lambda t: _resource(t, "ExportStreamRole")["AssumeRolePolicyDocument"]["Statement"][0][
+        "Principal"
+    ].update(Service="lambda.amazonaws.com"),
+    "throttles alarm expression": lambda t: _resource(t, "FunctionThrottlesAlarm")["Metrics"][-1].update(
+        Expression="MAX([m1,m2,m3,m4,m5])"
+    ),
+    "post throttled alarm threshold literal": lambda t: _resource(t, "PostThrottledAlarm").update(Threshold=100),
+    "fanout errors alarm without actions": lambda t: _resource(t, "FanoutErrorsAlarm").pop("AlarmActions"),
+    "dashboard removed": lambda t: t["Resources"].pop("Dashboard"),
+    "dashboard widget width": lambda t: _resource(t, "Dashboard")["DashboardBody"]["Fn::Join"][1].__setitem__(
+        0, _resource(t, "Dashboard")["DashboardBody"]["Fn::Join"][1][0].replace('"width":8', '"width":12', 1)
+    ),
 }
 
 
@@ -405,6 +562,20 @@ def test_a_contract_table_change_fails_both_sides(sam: dict, cdk: dict, contract
     for side in ("SAM vs contract", "CDK vs contract"):
         assert any(e.startswith(side) and "GlobalSecondaryIndexes" in e for e in errors), errors
         assert any(e.startswith(side) and "TimeToLiveSpecification" in e for e in errors), errors
+
+
+def test_a_contract_monitoring_change_fails_both_sides(sam: dict, cdk: dict, contract: dict) -> None:
+    changed = copy.deepcopy(contract)
+    changed["alarms"]["FanoutErrorsAlarm"]["periodSeconds"] = 300
+    changed["dashboard"]["widgets"][0]["metrics"].pop()
+    changed["export"]["compressionFormat"] = "ZIP"
+    changed["functions"]["send"]["permissions"]["moderationHook"].append("lambda:InvokeAsync")
+    errors = parity.compare(sam, cdk, changed)
+    for side in ("SAM vs contract", "CDK vs contract"):
+        assert any(e.startswith(side) and "FanoutErrorsAlarm" in e and "Period" in e for e in errors), errors
+        assert any(e.startswith(side) and "dashboard Dashboard" in e for e in errors), errors
+        assert any(e.startswith(side) and "CompressionFormat" in e for e in errors), errors
+        assert any(e.startswith(side) and "InvokeAsync" in e for e in errors), errors
 
 
 def test_the_cli_fails_on_an_edited_copy_of_the_sam_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -64,8 +64,10 @@ def env_for(endpoint: str) -> dict:
     }
 
 
-def run_hook(endpoint: str) -> str:
-    done = subprocess.run(["bash", str(HOOK)], env=env_for(endpoint), capture_output=True, text=True, timeout=240)
+def run_hook(endpoint: str, **extra: str) -> str:
+    """The hook's output; `extra` adds to its environment (STARLING_EXPORT_BUCKET=...)."""
+    env = env_for(endpoint) | extra
+    done = subprocess.run(["bash", str(HOOK)], env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

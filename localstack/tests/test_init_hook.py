@@ -14,13 +14,16 @@ import json
 
 import contract_env
 import pytest
-from conftest import client
+from conftest import client, run_hook
 
 CONTRACT = contract_env.contract()
 MAX_RECEIVE_COUNT = int(contract_env.template_defaults()["MaxReceiveCount"])
 QUEUE = CONTRACT["queue"]
 DELIVER = CONTRACT["deliverQueue"]
 DELIVER_NAME = f"starling-dev{DELIVER['localNameSuffix']}.fifo"
+EXPORT = CONTRACT["export"]
+EXPORT_STREAM = f"starling-dev{EXPORT['localNameSuffix']}"
+EXPORT_BUCKET = "starling-dev-export"
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +114,50 @@ def test_the_devstack_start_up_calls_find_the_hook_resources(endpoint: str, ran_
             QueueName="starling-dev.fifo",
             Attributes={"FifoQueue": "true", "VisibilityTimeout": "30", "RedrivePolicy": redrive},
         )
+
+
+def test_no_export_unless_asked(endpoint: str, ran_twice: list[str]) -> None:
+    """The templates' default (ExportBucketArn empty): no delivery stream, STARLING_EXPORT_STREAM unset."""
+    assert "STARLING_EXPORT_STREAM" not in ran_twice[1]
+    names = client("firehose", endpoint).list_delivery_streams()["DeliveryStreamNames"]
+    assert EXPORT_STREAM not in names
+
+
+@pytest.fixture(scope="module")
+def exported(endpoint: str, ran_twice: list[str]) -> list[str]:
+    """The hook with STARLING_EXPORT_BUCKET, twice (idempotent), after the runs without it."""
+    return [run_hook(endpoint, STARLING_EXPORT_BUCKET=EXPORT_BUCKET) for _ in range(2)]
+
+
+def test_export_stream_matches_the_contract(endpoint: str, exported: list[str]) -> None:
+    """With STARLING_EXPORT_BUCKET the hook makes what ExportBucketArn makes in the templates: a DirectPut
+    Firehose stream to that bucket with the contract's prefixes, compression and buffering, through a
+    role holding the contract's bucket and object actions."""
+    assert f"created delivery stream {EXPORT_STREAM}" in exported[0]
+    assert f"delivery stream {EXPORT_STREAM} exists" in exported[1]
+    assert f"STARLING_EXPORT_STREAM={EXPORT_STREAM}" in exported[1]
+    described = client("firehose", endpoint).describe_delivery_stream(DeliveryStreamName=EXPORT_STREAM)
+    stream = described["DeliveryStreamDescription"]
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    (destination,) = stream["Destinations"]
+    s3 = destination["ExtendedS3DestinationDescription"]
+    assert s3["BucketARN"] == f"arn:aws:s3:::{EXPORT_BUCKET}"
+    assert s3["Prefix"] == EXPORT["prefix"]
+    assert s3["ErrorOutputPrefix"] == EXPORT["errorOutputPrefix"]
+    assert s3["CompressionFormat"] == EXPORT["compressionFormat"]
+    assert s3["BufferingHints"] == EXPORT["bufferingHints"]
+    client("s3", endpoint).head_bucket(Bucket=EXPORT_BUCKET)
+    iam = client("iam", endpoint)
+    role_name = s3["RoleARN"].rsplit("/", 1)[-1]
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "firehose.amazonaws.com"}
+    policy = iam.get_role_policy(RoleName=role_name, PolicyName="starling-export")["PolicyDocument"]
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert sorted(by_sid["Bucket"]["Action"]) == sorted(EXPORT["rolePermissions"]["bucket"])
+    assert by_sid["Bucket"]["Resource"] == f"arn:aws:s3:::{EXPORT_BUCKET}"
+    assert sorted(by_sid["Objects"]["Action"]) == sorted(EXPORT["rolePermissions"]["objects"])
+    assert by_sid["Objects"]["Resource"] == f"arn:aws:s3:::{EXPORT_BUCKET}/{EXPORT['objectsUnder']}*"
+    # A record the fanout would put goes through (moto delivers it to the bucket at once).
+    client("firehose", endpoint).put_record_batch(
+        DeliveryStreamName=EXPORT_STREAM, Records=[{"Data": b'{"room":"lp","seq":1}\n'}]
+    )

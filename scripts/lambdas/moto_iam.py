@@ -6,8 +6,10 @@ scoped to a table, index, secret or parameter ARN (as the SAM template and the C
 never matches; it checks a DynamoDB transaction as the action `dynamodb:TransactWriteItems`, which
 IAM does not have (AWS checks each item's own action); and it reads the `?` wildcard of a
 Resource as a regular expression (AWS's `secret:NAME-??????` raises an error). SQS is already
-checked against the queue's ARN. This module fixes those three points, logs each refusal, and runs
-moto's own server with DynamoDB linearizable (scripts/moto_server.py):
+checked against the queue's ARN, S3 against `arn:aws:s3:::bucket/key`. Firehose, like DynamoDB, is
+evaluated against "*" only: its requests are checked here against the delivery stream's ARN (the
+export's firehose:PutRecordBatch, scoped to the stack's stream). This module fixes those points,
+logs each refusal, and runs moto's own server with DynamoDB linearizable (scripts/moto_server.py):
 
     python scripts/lambdas/moto_iam.py -H 127.0.0.1 -p PORT
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.responses import DynamoHandler
+from moto.firehose.responses import FirehoseResponse
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase
 from moto.secretsmanager.exceptions import SecretNotFoundException
 from moto.secretsmanager.responses import SecretsManagerResponse
@@ -106,6 +109,11 @@ def parameter_arn(self: SimpleSystemManagerResponse) -> str:
     return f"arn:aws:ssm:{self.region}:{self.current_account}:parameter{path}" if name else "*"
 
 
+def delivery_stream_arn(self: FirehoseResponse) -> str:
+    name = request_body(self).get("DeliveryStreamName", "")
+    return f"arn:aws:firehose:{self.region}:{self.current_account}:deliverystream/{name}" if name else "*"
+
+
 # Each refusal, on moto's stderr: the tests learn from it which calls a function made that its
 # policy refused, including those the function only logs (best-effort writes) and carries on.
 DENIED_MARK = "starling-iam-denied"
@@ -130,6 +138,7 @@ def install() -> None:
     DynamoHandler._authenticate_and_authorize_normal_action = authorize_dynamodb
     SecretsManagerResponse._determine_resource = secret_arn
     SimpleSystemManagerResponse._determine_resource = parameter_arn
+    FirehoseResponse._determine_resource = delivery_stream_arn
 
 
 if __name__ == "__main__":

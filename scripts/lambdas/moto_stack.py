@@ -103,7 +103,7 @@ class Moto:
     def sdk_env(self) -> dict[str, str]:
         """What points the AWS SDK for Rust at this server for the services the functions call.
         Per service, so the Management API client keeps its own endpoint."""
-        services = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "SSM")
+        services = ("DYNAMODB", "SQS", "SECRETS_MANAGER", "SSM", "S3", "FIREHOSE")
         return {f"AWS_ENDPOINT_URL_{s}": self.endpoint for s in services} | {"AWS_REGION": REGION}
 
 
@@ -156,6 +156,53 @@ def create_jwt_secret(moto: Moto, secret_name: str, parameter_name: str, value: 
     moto.client("ssm").put_parameter(Name=parameter_name, Value=value, Type="SecureString", Overwrite=True)
 
 
+def create_moderation_rules(moto: Moto, parameter_name: str, bucket: str, key: str, rules: dict) -> None:
+    """The moderation rules both places send may read them from (docs/moderation.md): an SSM String
+    parameter (ModerationRulesParameter) and an S3 object (ModerationRulesObject = bucket/key)."""
+    document = json.dumps(rules)
+    moto.client("ssm").put_parameter(Name=parameter_name, Value=document, Type="String", Overwrite=True)
+    s3 = moto.client("s3")
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    s3.put_object(Bucket=bucket, Key=key, Body=document.encode(), ContentType="application/json")
+
+
+def create_export_stream(moto: Moto, bucket: str, name: str) -> str:
+    """The export as the templates make it with ExportBucketArn set (infra/contract.json export): the
+    bucket, a role Firehose may assume, and the DirectPut delivery stream `name` to that bucket.
+    Returns the stream's name."""
+    export = load_contract()["export"]
+    s3, iam, firehose = moto.client("s3"), moto.client("iam"), moto.client("firehose")
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        role_arn = iam.get_role(RoleName=f"{name}-role")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    if name not in firehose.list_delivery_streams()["DeliveryStreamNames"]:
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": role_arn,
+                "BucketARN": f"arn:aws:s3:::{bucket}",
+                "Prefix": export["prefix"],
+                "ErrorOutputPrefix": export["errorOutputPrefix"],
+                "CompressionFormat": export["compressionFormat"],
+                "BufferingHints": export["bufferingHints"],
+            },
+        )
+    return name
+
+
 def function_user(name: str) -> str:
     return f"starling-{name}"
 
@@ -167,19 +214,23 @@ def put_function_policy(
     resources: Resources,
     without: str | None = None,
     without_kind: str | None = None,
+    parameters: dict[str, str] | None = None,
 ):
-    """Sets the function user's one inline policy; `without` leaves one action out (of the
-    permission kind `without_kind` alone, when given)."""
+    """Sets the function user's one inline policy, for these template parameters (which optional
+    features are on); `without` leaves one action out (of the permission kind `without_kind` alone,
+    when given)."""
     moto.client("iam").put_user_policy(
         UserName=function_user(name),
         PolicyName=function_user(name),
-        PolicyDocument=json.dumps(policy_document(function, resources, without, without_kind)),
+        PolicyDocument=json.dumps(policy_document(function, resources, without, without_kind, parameters)),
     )
 
 
-def create_function_user(moto: Moto, name: str, function: dict, resources: Resources) -> Credentials:
+def create_function_user(
+    moto: Moto, name: str, function: dict, resources: Resources, parameters: dict[str, str] | None = None
+) -> Credentials:
     """An IAM user holding exactly the function's policy, and its access key."""
     iam = moto.client("iam")
     iam.create_user(UserName=function_user(name))
-    put_function_policy(moto, name, function, resources)
+    put_function_policy(moto, name, function, resources, parameters=parameters)
     return access_key(iam, function_user(name))

@@ -27,6 +27,24 @@ JWT_SECRET_NAME = "starling/local/jwt"
 JWT_PARAMETER_NAME = "/starling/local/jwt"
 # The devstack's default --jwt-secret, so tokens of `starling-cli token` work against both.
 DEFAULT_JWT_SECRET = "dev-secret"
+# The optional features' resources (issue #13), created on every run but used only when a feature is
+# turned on by its template parameter (FEATURE_PARAMETERS; the template defaults leave them all off):
+# the moderation rules in SSM and in S3 (docs/moderation.md's format), and the export's delivery stream.
+MODERATION_PARAMETER_NAME = "/starling/local/moderation"
+MODERATION_BUCKET = "starling-local-moderation"
+MODERATION_KEY = "rules.json"
+MODERATION_RULES = {
+    "version": 1,
+    "terms": [{"text": "badword", "action": "reject"}, {"text": "darn", "action": "mask"}],
+    "maxLinks": 3,
+}
+EXPORT_BUCKET = "starling-local-export"
+EXPORT_STREAM = f"{LOCAL_QUEUE}{contract.load_contract()['export']['localNameSuffix']}"
+FEATURE_PARAMETERS = {
+    "moderationParameter": {"ModerationRulesParameter": MODERATION_PARAMETER_NAME},
+    "moderationObject": {"ModerationRulesObject": f"{MODERATION_BUCKET}/{MODERATION_KEY}"},
+    "exportStream": {"ExportBucketArn": f"arn:aws:s3:::{EXPORT_BUCKET}"},
+}
 
 
 @dataclass
@@ -78,7 +96,9 @@ class LocalLambdas:
             "MaxReceiveCount": str(LOCAL_MAX_RECEIVE_COUNT),
         } | self.settings.parameters
         for name, function in self.functions.items():
-            self.credentials[name] = moto_stack.create_function_user(self.moto, name, function, self.resources)
+            self.credentials[name] = moto_stack.create_function_user(
+                self.moto, name, function, self.resources, self.parameters
+            )
         for name in self.functions:
             self.runners[name] = Runner(
                 name=name,
@@ -94,7 +114,14 @@ class LocalLambdas:
             self.moto, LOCAL_QUEUE, LOCAL_VISIBILITY_TIMEOUT, LOCAL_MAX_RECEIVE_COUNT
         )
         moto_stack.create_jwt_secret(self.moto, JWT_SECRET_NAME, JWT_PARAMETER_NAME, self.settings.jwt_secret)
-        return Resources(LOCAL_TABLE, queue_url, dlq_url, deliver_url, JWT_SECRET_NAME, JWT_PARAMETER_NAME)
+        moto_stack.create_moderation_rules(
+            self.moto, MODERATION_PARAMETER_NAME, MODERATION_BUCKET, MODERATION_KEY, MODERATION_RULES
+        )
+        export_stream = moto_stack.create_export_stream(self.moto, EXPORT_BUCKET, EXPORT_STREAM)
+        return Resources(
+            LOCAL_TABLE, queue_url, dlq_url, deliver_url, JWT_SECRET_NAME, JWT_PARAMETER_NAME,
+            export_stream_name=export_stream,
+        )
 
     def function_env(self, name: str, **parameters: str) -> dict[str, str]:
         """The process environment of one function: the template's variables, its own access key,
@@ -112,10 +139,13 @@ class LocalLambdas:
             }
         )
 
-    def restrict(self, name: str, without: str | None, kind: str | None = None) -> None:
+    def restrict(self, name: str, without: str | None, kind: str | None = None, **parameters: str) -> None:
         """Leaves one action out of the function's policy, of every permission kind or of `kind`
-        alone (None restores the whole policy)."""
-        moto_stack.put_function_policy(self.moto, name, self.functions[name], self.resources, without, kind)
+        alone (None restores the whole policy). `parameters` over the run's turn optional features on
+        for this function (its conditional statements, as the templates grant them)."""
+        moto_stack.put_function_policy(
+            self.moto, name, self.functions[name], self.resources, without, kind, self.parameters | parameters
+        )
 
     def stop(self) -> None:
         for runner in self.runners.values():

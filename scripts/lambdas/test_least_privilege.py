@@ -10,11 +10,20 @@ An action granted on two resources (the fanout's sqs:SendMessage on the DLQ and 
 queue; the event source mapping's actions on both queues it consumes) is left out of one permission
 kind at a time, and its refusal must name that kind's resource. The fanout runs here with a shard
 threshold of SHARD_THRESHOLD subscribers, so exercise_fanout reaches both of its paths: a small room
-posted to directly, and a large one delivered through its shards on the delivery queue."""
+posted to directly, and a large one delivered through its shards on the delivery queue.
+
+The optional features' kinds (infra/contract.json conditionalPermissions: moderation rules from SSM or
+S3, the moderation hook, the export stream) have no statement with the template defaults. Those of
+FEATURES are cases too, each run with its feature turned on (stack.FEATURE_PARAMETERS) for that
+function: by default the moderation rules from SSM and from S3 (send reads them) and the export
+(the fanout's firehose:PutRecordBatch); the comma-separated kinds of STARLING_LAMBDAS_FEATURES
+instead when it is set (empty: none). The hook has no local function to invoke (moto runs no Lambda
+code), so moderationHook is not a case."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -23,7 +32,7 @@ import contract
 import moto_stack
 from moto_iam import DENIED_MARK, iam_glob
 from session import Session
-from stack import JWT_PARAMETER_NAME, JWT_SECRET_NAME
+from stack import FEATURE_PARAMETERS, JWT_PARAMETER_NAME, JWT_SECRET_NAME
 
 from conftest import token
 
@@ -49,7 +58,6 @@ NOT_REACHED_BY_THE_EXERCISE = {
     ("send", "dynamodb:BatchWriteItem"): "not identified",
     ("fanout", "dynamodb:ConditionCheckItem"): "not identified",
     ("fanout", "dynamodb:DeleteItem"): "not identified",
-    ("fanout", "dynamodb:UpdateItem"): "the failure ledger (a record failing once) or delivery checkpoints",
 }
 
 # Where the authorizer reads its secret from when the action under test is the one that reads it.
@@ -67,12 +75,33 @@ SHARD_PARAMETERS = {
 }
 
 
+# The optional features (conditional permission kinds) whose cases run: none by default.
+DEFAULT_FEATURES = "moderationParameter,moderationObject,exportStream"
+FEATURES = {k for k in os.environ.get("STARLING_LAMBDAS_FEATURES", DEFAULT_FEATURES).split(",") if k}
+CONDITIONAL = contract.load_contract().get("conditionalPermissions", {})
+assert FEATURES <= set(CONDITIONAL), f"STARLING_LAMBDAS_FEATURES names unknown kinds {FEATURES - set(CONDITIONAL)}"
+
+
 def cases() -> list[tuple[str, str, str]]:
-    """(function, permission kind, action): every action of every kind of every function."""
+    """(function, permission kind, action): every action of every kind of every function, the
+    optional features' kinds only when turned on (FEATURES)."""
     functions = contract.load_contract()["functions"]
     return [
-        (name, kind, a) for name, f in functions.items() for kind, actions in f["permissions"].items() for a in actions
+        (name, kind, a)
+        for name, f in functions.items()
+        for kind, actions in f["permissions"].items()
+        if kind not in CONDITIONAL or kind in FEATURES
+        for a in actions
     ]
+
+
+def feature_parameters(kind: str) -> dict[str, str]:
+    """The template parameters that turn on the feature of a conditional kind (none for the others)."""
+    if kind not in CONDITIONAL:
+        return {}
+    if kind not in FEATURE_PARAMETERS:
+        raise AssertionError(f"no local resources for the optional kind {kind} (stack.FEATURE_PARAMETERS)")
+    return FEATURE_PARAMETERS[kind]
 
 
 def kinds_granting(function: str, action: str) -> list[str]:
@@ -167,10 +196,14 @@ def new_text(path, start: int) -> str:
 
 
 def exercise(lambdas, management, function: str, kind: str, action: str) -> Session:
-    """Runs the function's exercise with `action` left out of its policy's `kind` statement."""
+    """Runs the function's exercise with `action` left out of its policy's `kind` statement (an
+    optional feature's kind: with that feature on, in a new instance of the function)."""
     runner = lambdas.runners[function]
-    lambdas.restrict(function, without=action, kind=kind)
+    feature = feature_parameters(kind)
+    lambdas.restrict(function, without=action, kind=kind, **feature)
     try:
+        if feature:
+            runner.restart(lambdas.function_env(function, **feature, **(SHARD_PARAMETERS if function == "fanout" else {})))
         if function == "authorizer":
             # The secret is read at init: a new instance reads it under the restricted policy.
             runner.restart(lambdas.function_env("authorizer", JwtSecretId=SECRET_ID_FOR.get(action, JWT_SECRET_NAME)))
@@ -184,6 +217,8 @@ def exercise(lambdas, management, function: str, kind: str, action: str) -> Sess
         lambdas.restrict(function, without=None)
         if function == "authorizer":
             runner.restart(lambdas.function_env("authorizer"))
+        if feature:
+            runner.restart(lambdas.function_env(function, **(SHARD_PARAMETERS if function == "fanout" else {})))
 
 
 def refused_on(line: str, action: str, arns: list[str]) -> bool:
@@ -206,7 +241,7 @@ def test_removing_an_action_fails_a_call_of_the_function(
     ]
     if len(kinds_granting(function, action)) > 1:
         # Granted on other resources too: only a refusal on this kind's resource counts.
-        arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"])
+        arns = lambdas.resources.arns(kind, lambdas.functions[function]["binary"], feature_parameters(kind))
         denied = [line for line in denied if refused_on(line, action, arns)]
     failures = [o.what for o in s.failures(function)]
     not_reached = NOT_REACHED_BY_THE_EXERCISE.get((function, action))
@@ -240,3 +275,32 @@ def test_the_functions_work_with_their_whole_policies(lambdas, management, fresh
     for name in ("v", "w"):
         posted = [json.loads(p) for p in management.to(fanout[name])]
         assert any(f.get("room") == fanout["large"] and f.get("body") == "hi" for f in posted), (name, posted)
+
+
+@pytest.mark.parametrize("kind", sorted(FEATURES))
+def test_the_functions_work_with_a_feature_on_and_their_whole_policies(lambdas, management, fresh_queue, kind):
+    """With an optional feature on, the function it is for works with its whole policy (the feature's
+    statement included): no call fails."""
+    feature = feature_parameters(kind)
+    (function,) = [n for n, f in lambdas.functions.items() if kind in f["permissions"]]
+    runner = lambdas.runners[function]
+    shards = SHARD_PARAMETERS if function == "fanout" else {}
+    moto_log_start = lambdas.moto.log.stat().st_size
+    lambdas.restrict(function, without=None, **feature)
+    try:
+        runner.restart(lambdas.function_env(function, **feature, **shards))
+        s = Session(lambdas, management.domain)
+        if function == "fanout":
+            exercise_fanout(s, management)
+        else:
+            globals()[f"exercise_{function}"](s)
+    finally:
+        lambdas.restrict(function, without=None)
+        runner.restart(lambdas.function_env(function, **shards))
+    assert not [f"{o.function} {o.what}: {o.invocation.payload}" for o in s.outcomes if o.failed]
+    user_arn = f"user/{moto_stack.function_user(function)}"
+    denied = [
+        line for line in new_text(lambdas.moto.log, moto_log_start).splitlines()
+        if line.startswith(DENIED_MARK) and user_arn in line
+    ]
+    assert not denied, denied

@@ -17,11 +17,59 @@ export type PermissionKind =
   | 'connections'
   | 'connectionsPost'
   | 'jwtSecret'
-  | 'jwtParameter';
+  | 'jwtParameter'
+  | 'moderationParameter'
+  | 'moderationObject'
+  | 'moderationHook'
+  | 'exportStream';
 
 export type EnvSource =
   | { parameter: string }
-  | { resource: 'Table' | 'Queue' | 'DeadLetterQueue' | 'DeliverQueue' };
+  /** With a condition: the resource's Ref under that condition, empty otherwise (the resource is not created). */
+  | { resource: 'Table' | 'Queue' | 'DeadLetterQueue' | 'DeliverQueue' | 'ExportStream'; condition?: string };
+
+/** A metric of the alarms and the dashboard: Starling's own (EMF) or an AWS/Lambda or AWS/SQS one. */
+export type MetricRef = (
+  | { namespace?: undefined; metric: string; function: FunctionKey }
+  | { namespace: 'AWS/Lambda'; metric: string; function: FunctionKey }
+  | { namespace: 'AWS/SQS'; metric: string; queue: 'Queue' | 'DeliverQueue' | 'DeadLetterQueue' }
+) & { stat?: string; label?: string };
+
+export interface AlarmContract {
+  description: string;
+  metrics: MetricRef[];
+  /** The metric math label of a sum of several metrics. */
+  label?: string;
+  statistic: string;
+  periodSeconds: number;
+  evaluationPeriods: number;
+  threshold: number | { parameter: string };
+  comparison: string;
+  treatMissingData: string;
+}
+
+export interface DashboardContract {
+  logicalId: string;
+  name: string;
+  periodSeconds: number;
+  widgetHeight: number;
+  widgets: Array<{ title: string; stat: string; width: number; metrics: MetricRef[] }>;
+}
+
+export interface ExportContract {
+  logicalId: string;
+  roleLogicalId: string;
+  condition: string;
+  bucketParameter: string;
+  localNameSuffix: string;
+  prefix: string;
+  errorOutputPrefix: string;
+  compressionFormat: string;
+  bufferingHints: { IntervalInSeconds: number; SizeInMBs: number };
+  encryptionKeyType: string;
+  rolePermissions: { bucket: string[]; objects: string[] };
+  objectsUnder: string;
+}
 
 export interface FunctionContract {
   logicalId: string;
@@ -42,6 +90,17 @@ export interface RouteContract {
 
 export interface Contract {
   functions: Record<FunctionKey, FunctionContract>;
+  /** Kinds granted only when a parameter is set: each statement is Fn::If [condition, statement, NoValue]. */
+  conditionalPermissions: Partial<Record<PermissionKind, { condition: string; parameter: string }>>;
+  export: ExportContract;
+  metrics: {
+    namespaceParameter: string;
+    dimension: string;
+    counters: Partial<Record<FunctionKey, string[]>>;
+    histograms: Partial<Record<FunctionKey, Record<string, string>>>;
+  };
+  alarms: Record<string, AlarmContract>;
+  dashboard: DashboardContract;
   api: {
     routeSelectionExpression: string;
     routes: Record<string, RouteContract>;

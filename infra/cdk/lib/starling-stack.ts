@@ -11,6 +11,7 @@ import {
   CfnRule,
   Duration,
   Fn,
+  Lazy,
   RemovalPolicy,
   Stack,
   type StackProps,
@@ -20,15 +21,30 @@ import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, type AlarmProps, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  type AlarmProps,
+  CfnAlarm,
+  CfnDashboard,
+  ComparisonOperator,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnDeliveryStream } from 'aws-cdk-lib/aws-kinesisfirehose';
 import { Architecture, Code, EventSourceMapping, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CHECKOV_SKIPS, skipChecks } from './checkov.js';
-import { FUNCTION_KEYS, type Contract, type FunctionKey, type PermissionKind, loadContract } from './contract.js';
+import {
+  FUNCTION_KEYS,
+  type Contract,
+  type FunctionKey,
+  type MetricRef,
+  type PermissionKind,
+  loadContract,
+} from './contract.js';
 
 export interface StarlingStackProps extends StackProps {
   /**
@@ -68,6 +84,11 @@ export class StarlingStack extends Stack {
     Validations.of(this).acknowledge({
       id: 'CloudFormation-Validate::W2509',
       reason: 'JwtSecretId is the name or ARN of the secret (Secrets Manager or SSM), never the secret itself.',
+    });
+    Validations.of(this).acknowledge({
+      id: 'CloudFormation-Validate::W1030',
+      reason:
+        "ExportBucketArn's default (empty) is never a BucketARN: the delivery stream exists only when it is set (ExportEnabled).",
     });
     this.templateOptions.description =
       'Starling: serverless WebSocket messaging (API Gateway WebSocket API, Rust Lambda functions, ' +
@@ -216,6 +237,95 @@ export class StarlingStack extends Stack {
       OidcAudience: oidcAudience,
       OidcJwksUrl: oidcJwksUrl,
       OidcUserClaim: oidcUserClaim,
+      // Metrics (every function) and moderation (send): see infra/contract.json.
+      MetricsNamespace: new CfnParameter(this, 'MetricsNamespace', {
+        type: 'String',
+        default: 'Starling',
+        allowedPattern: '^[A-Za-z0-9._/#:-]{1,255}$',
+        constraintDescription: 'must be 1-255 characters of letters, digits and . _ / # : -',
+        description:
+          'STARLING_METRICS_NAMESPACE, the CloudWatch namespace of the functions\' metrics (EMF in their logs, dimension ' +
+          'Function); the dashboard and the custom-metric alarms read it.',
+      }),
+      ModerationRulesParameter: new CfnParameter(this, 'ModerationRulesParameter', {
+        type: 'String',
+        default: '',
+        allowedPattern: '^(/[A-Za-z0-9/_.-]+)?$',
+        constraintDescription: 'must be empty or an SSM parameter name starting with /.',
+        description:
+          'STARLING_MODERATION_PARAMETER, the SSM parameter (String or SecureString, name starting with /) holding the moderation rules JSON ' +
+          '(docs/moderation.md); send may read that parameter alone. Empty: no rules from SSM.',
+      }),
+      ModerationRulesObject: new CfnParameter(this, 'ModerationRulesObject', {
+        type: 'String',
+        default: '',
+        allowedPattern: '^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\\S+)?$',
+        constraintDescription: 'must be empty or bucket/key.',
+        description:
+          'STARLING_MODERATION_OBJECT, the S3 object (bucket/key) holding the moderation rules JSON; send may read that ' +
+          'object alone. Empty: no rules from S3. At most one of ModerationRulesParameter and ModerationRulesObject.',
+      }),
+      ModerationTtlSecs: new CfnParameter(this, 'ModerationTtlSecs', {
+        type: 'Number',
+        default: 60,
+        minValue: 1,
+        maxValue: 3600,
+        description: 'STARLING_MODERATION_TTL_SECS, how long send keeps the loaded rules before reading them again.',
+      }),
+      ModerationHookArn: new CfnParameter(this, 'ModerationHookArn', {
+        type: 'String',
+        default: '',
+        allowedPattern:
+          '^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?)?$',
+        constraintDescription: 'must be empty or a Lambda function ARN (optionally with a version or alias).',
+        description:
+          'STARLING_MODERATION_HOOK, a Lambda function send invokes synchronously on every message (docs/deploy.md); ' +
+          'send may invoke that function alone. Empty: no hook.',
+      }),
+      ModerationHookTimeoutMs: new CfnParameter(this, 'ModerationHookTimeoutMs', {
+        type: 'Number',
+        default: 200,
+        minValue: 10,
+        maxValue: 5000,
+        description: "STARLING_MODERATION_HOOK_TIMEOUT_MS, how long send waits for the hook's answer.",
+      }),
+      ModerationHookFailure: new CfnParameter(this, 'ModerationHookFailure', {
+        type: 'String',
+        default: 'open',
+        allowedValues: ['open', 'closed'],
+        description:
+          'STARLING_MODERATION_HOOK_FAILURE, what send does when the hook fails or times out: open accepts the message, ' +
+          'closed refuses it.',
+      }),
+      ExportBodies: new CfnParameter(this, 'ExportBodies', {
+        type: 'String',
+        default: 'false',
+        allowedValues: ['false', 'true'],
+        description: 'STARLING_EXPORT_BODIES, whether exported records include the message bodies.',
+      }),
+    };
+    const exportBucketArn = new CfnParameter(this, 'ExportBucketArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^(arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$',
+      constraintDescription: 'must be empty or an S3 bucket ARN (arn:aws:s3:::NAME).',
+      description:
+        "An existing S3 bucket's ARN: set, the stack creates a Firehose delivery stream writing every stored message to " +
+        'it (STARLING_EXPORT_STREAM). Empty: no export.',
+    });
+    const postThrottledAlarmThreshold = new CfnParameter(this, 'PostThrottledAlarmThreshold', {
+      type: 'Number',
+      default: 100,
+      minValue: 0,
+      description:
+        'PostThrottledAlarm fires when PostToConnection calls of the fanout and send were throttled (post_throttled) ' +
+        'more than this many times in 5 minutes.',
+    });
+    // Every parameter a condition, a threshold or a grant of the contract may name.
+    const allParams: Record<string, CfnParameter> = {
+      ...envParams,
+      ExportBucketArn: exportBucketArn,
+      PostThrottledAlarmThreshold: postThrottledAlarmThreshold,
     };
     const memorySize = new CfnParameter(this, 'FunctionMemorySize', {
       type: 'Number',
@@ -240,7 +350,8 @@ export class StarlingStack extends Stack {
     const alarmTopicArn = new CfnParameter(this, 'AlarmTopicArn', {
       type: 'String',
       default: '',
-      description: 'Optional SNS topic ARN notified when the dead-letter queue holds messages.',
+      description:
+        'Optional SNS topic ARN notified by every alarm of the stack (dead-letter queue, queue ages, fanout errors, throttles).',
     });
     const configureApiGatewayAccount = new CfnParameter(this, 'ConfigureApiGatewayAccount', {
       type: 'String',
@@ -275,6 +386,17 @@ export class StarlingStack extends Stack {
         },
       ],
     });
+    // Moderation rules come from one place: send refuses to start with both.
+    new CfnRule(this, 'ModerationRulesOneSource', {
+      ruleCondition: Fn.conditionNot(isEmpty(envParams.ModerationRulesParameter!)),
+      assertions: [
+        {
+          assert: isEmpty(envParams.ModerationRulesObject!),
+          assertDescription:
+            'Set ModerationRulesParameter or ModerationRulesObject, not both: send refuses to start with both.',
+        },
+      ],
+    });
 
     // ------------------------------------------------------------ conditions
     const hasAlarmTopic = new CfnCondition(this, 'HasAlarmTopic', {
@@ -289,6 +411,20 @@ export class StarlingStack extends Stack {
     const createApiGatewayAccount = new CfnCondition(this, 'CreateApiGatewayAccount', {
       expression: Fn.conditionEquals(configureApiGatewayAccount.valueAsString, 'true'),
     });
+    // The optional features: each grants its permission only when its parameter is set.
+    const conditions: Record<string, CfnCondition> = {};
+    for (const [kind, c] of Object.entries(contract.conditionalPermissions)) {
+      const param = allParams[c.parameter];
+      if (!param) throw new Error(`contract: conditional permission ${kind} names unknown parameter ${c.parameter}`);
+      conditions[c.condition] ??= new CfnCondition(this, c.condition, {
+        expression: Fn.conditionNot(Fn.conditionEquals(param.valueAsString, '')),
+      });
+    }
+    const condition = (name: string): CfnCondition => {
+      const found = conditions[name];
+      if (!found) throw new Error(`contract: unknown condition ${name}`);
+      return found;
+    };
 
     // ------------------------------------------------------------ data
     const table = new Table(this, 'Table', {
@@ -400,6 +536,60 @@ export class StarlingStack extends Stack {
       ...overThreshold,
     });
 
+    // ------------------------------------------------------------ analytics export (only with ExportBucketArn)
+    // A Firehose delivery stream (DirectPut -> S3) the fanout puts stored messages on, with its own role
+    // holding only what the contract's export lists, on that bucket (objects under its prefix alone).
+    const exp = contract.export;
+    const exportEnabled = condition(exp.condition);
+    const exportBucket = allParams[exp.bucketParameter];
+    if (!exportBucket) throw new Error(`contract: export names unknown parameter ${exp.bucketParameter}`);
+    const exportRole = new Role(this, exp.roleLogicalId, {
+      assumedBy: new ServicePrincipal('firehose.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      inlinePolicies: {
+        'starling-export': new PolicyDocument({
+          statements: [
+            new PolicyStatement({
+              sid: 'Bucket',
+              actions: [...exp.rolePermissions.bucket],
+              resources: [exportBucket.valueAsString],
+            }),
+            new PolicyStatement({
+              sid: 'Objects',
+              actions: [...exp.rolePermissions.objects],
+              resources: [`${exportBucket.valueAsString}/${exp.objectsUnder}*`],
+            }),
+          ],
+        }),
+      },
+    });
+    cfn(exportRole).overrideLogicalId(exp.roleLogicalId);
+    cfn(exportRole).cfnOptions.condition = exportEnabled;
+    // Server-side encryption with an AWS owned key (checkov's CKV_AWS_240; it has no CloudFormation check of
+    // Firehose, and CKV_AWS_241's customer managed key would add a key policy and KMS cost). The objects take
+    // the bucket's own default encryption.
+    const exportStream = new CfnDeliveryStream(this, exp.logicalId, {
+      deliveryStreamType: 'DirectPut',
+      deliveryStreamEncryptionConfigurationInput: { keyType: exp.encryptionKeyType },
+      extendedS3DestinationConfiguration: {
+        bucketArn: exportBucket.valueAsString,
+        roleArn: exportRole.roleArn,
+        prefix: exp.prefix,
+        errorOutputPrefix: exp.errorOutputPrefix,
+        compressionFormat: exp.compressionFormat,
+        bufferingHints: {
+          intervalInSeconds: exp.bufferingHints.IntervalInSeconds,
+          sizeInMBs: exp.bufferingHints.SizeInMBs,
+        },
+      },
+    });
+    exportStream.cfnOptions.condition = exportEnabled;
+    Validations.of(exportStream).acknowledge({
+      id: 'CloudFormation-Validate::W1030',
+      reason: 'BucketARN is ExportBucketArn, which is not empty whenever the stream exists (condition ExportEnabled).',
+    });
+
     // ------------------------------------------------------------ functions
     const logGroup = (id: string) => {
       const group = new LogGroup(this, id, {
@@ -453,6 +643,14 @@ export class StarlingStack extends Stack {
               ),
             ).toString(),
           ];
+        case 'moderationParameter':
+          return [`${arnPrefix('ssm')}:parameter${allParams.ModerationRulesParameter!.valueAsString}`];
+        case 'moderationObject':
+          return [`arn:${Aws.PARTITION}:s3:::${allParams.ModerationRulesObject!.valueAsString}`];
+        case 'moderationHook':
+          return [allParams.ModerationHookArn!.valueAsString];
+        case 'exportStream':
+          return [exportStream.attrArn];
       }
     };
     const sid: Record<PermissionKind, string> = {
@@ -466,6 +664,10 @@ export class StarlingStack extends Stack {
       connectionsPost: 'ConnectionsPost',
       jwtSecret: 'JwtSecret',
       jwtParameter: 'JwtParameter',
+      moderationParameter: 'ModerationParameter',
+      moderationObject: 'ModerationObject',
+      moderationHook: 'ModerationHook',
+      exportStream: 'ExportStream',
     };
 
     const functions = {} as Record<FunctionKey, LambdaFunction>;
@@ -473,7 +675,8 @@ export class StarlingStack extends Stack {
       const spec = contract.functions[key];
       const id = spec.logicalId;
       const group = logGroup(`${id}LogGroup`);
-      // Only the actions of the contract, each on its own resource; no managed policies.
+      // Only the actions of the contract, each on its own resource; no managed policies. A kind of
+      // contract.conditionalPermissions is granted only under its condition (its parameter set).
       const statements = (Object.keys(spec.permissions) as PermissionKind[]).map((kind) => {
         const statement = new PolicyStatement({
           sid: sid[kind],
@@ -482,13 +685,28 @@ export class StarlingStack extends Stack {
         });
         if (kind === 'connections') connectionStatements.push([statement, contract.api.connectionMethods]);
         if (kind === 'connectionsPost') connectionStatements.push([statement, ['POST']]);
-        return statement;
+        return { statement, when: contract.conditionalPermissions[kind]?.condition };
       });
-      const role = new Role(this, `${id}Role`, {
-        assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-        inlinePolicies: { [spec.binary]: new PolicyDocument({ statements }) },
-      });
+      const role = new Role(this, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
       cfn(role).overrideLogicalId(`${id}Role`);
+      // Written out here rather than with a PolicyDocument, which cannot hold a statement under Fn::If;
+      // lazily, as the @connections statements get their resources once the API exists.
+      cfn(role).addPropertyOverride('Policies', [
+        {
+          PolicyName: spec.binary,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: Lazy.any({
+              produce: () =>
+                statements.map(({ statement, when }) =>
+                  when
+                    ? Fn.conditionIf(condition(when).logicalId, statement.toStatementJson(), Aws.NO_VALUE)
+                    : statement.toStatementJson(),
+                ),
+            }),
+          },
+        },
+      ]);
 
       const environment: Record<string, string> = {};
       for (const [name, source] of Object.entries(spec.environment)) {
@@ -502,11 +720,15 @@ export class StarlingStack extends Stack {
             Queue: queue.queueUrl,
             DeadLetterQueue: deadLetterQueue.queueUrl,
             DeliverQueue: deliverQueue.queueUrl,
+            ExportStream: exportStream.ref,
           };
           if (!(source.resource in resources)) {
             throw new Error(`contract: ${key}.${name} names unknown resource ${source.resource}`);
           }
-          environment[name] = resources[source.resource];
+          // A resource created under a condition: its name then, empty otherwise.
+          environment[name] = source.condition
+            ? Fn.conditionIf(condition(source.condition).logicalId, resources[source.resource], '').toString()
+            : resources[source.resource];
         }
       }
 
@@ -545,6 +767,115 @@ export class StarlingStack extends Stack {
       enabled: true,
     });
     cfn(this.node.findChild(deliver.eventSourceMapping)).overrideLogicalId(deliver.eventSourceMapping);
+
+    // ------------------------------------------------------------ monitoring (contract.alarms, contract.dashboard)
+    const metricsNamespace = allParams[contract.metrics.namespaceParameter];
+    if (!metricsNamespace) throw new Error(`contract: unknown metrics namespace parameter`);
+    const queues = { Queue: queue, DeliverQueue: deliverQueue, DeadLetterQueue: deadLetterQueue };
+    /** Namespace, metric name and dimensions of a contract metric. */
+    const metricOf = (m: MetricRef): { namespace: string; name: string; dimensions: Array<{ name: string; value: string }> } => {
+      if (m.namespace === undefined) {
+        const known = [
+          ...(contract.metrics.counters[m.function] ?? []),
+          ...Object.keys(contract.metrics.histograms[m.function] ?? {}),
+        ];
+        if (!known.includes(m.metric)) throw new Error(`contract: ${m.function} has no metric ${m.metric}`);
+        return {
+          namespace: metricsNamespace.valueAsString,
+          name: m.metric,
+          dimensions: [{ name: contract.metrics.dimension, value: m.function }],
+        };
+      }
+      if (m.namespace === 'AWS/Lambda') {
+        return { namespace: m.namespace, name: m.metric, dimensions: [{ name: 'FunctionName', value: functions[m.function].functionName }] };
+      }
+      return { namespace: m.namespace, name: m.metric, dimensions: [{ name: 'QueueName', value: queues[m.queue].queueName }] };
+    };
+    for (const [logicalId, spec] of Object.entries(contract.alarms)) {
+      const metrics = spec.metrics.map(metricOf);
+      const threshold =
+        typeof spec.threshold === 'number'
+          ? spec.threshold
+          : (() => {
+              const param = allParams[spec.threshold.parameter];
+              if (!param) throw new Error(`contract: alarm ${logicalId} names unknown parameter ${spec.threshold.parameter}`);
+              return param.valueAsNumber;
+            })();
+      const dims = (m: (typeof metrics)[number]) => m.dimensions.map((d) => ({ name: d.name, value: d.value }));
+      const single = metrics.length === 1 ? metrics[0]! : undefined;
+      const created = new CfnAlarm(this, logicalId, {
+        alarmDescription: spec.description,
+        evaluationPeriods: spec.evaluationPeriods,
+        threshold,
+        comparisonOperator: spec.comparison,
+        treatMissingData: spec.treatMissingData,
+        alarmActions: Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE) as unknown as string[],
+        ...(single
+          ? {
+              namespace: single.namespace,
+              metricName: single.name,
+              dimensions: dims(single),
+              statistic: spec.statistic,
+              period: spec.periodSeconds,
+            }
+          : {
+              // Several metrics: their sum, by metric math.
+              metrics: [
+                ...metrics.map((m, i) => ({
+                  id: `m${i + 1}`,
+                  metricStat: {
+                    metric: { namespace: m.namespace, metricName: m.name, dimensions: dims(m) },
+                    period: spec.periodSeconds,
+                    stat: spec.statistic,
+                  },
+                  returnData: false,
+                })),
+                {
+                  id: 'total',
+                  expression: `SUM([${metrics.map((_, i) => `m${i + 1}`).join(',')}])`,
+                  label: spec.label,
+                  returnData: true,
+                },
+              ],
+            }),
+      });
+      Validations.of(created).acknowledge({
+        id: 'CloudFormation-Validate::W1030',
+        reason: 'AlarmActions uses AlarmTopicArn only under the HasAlarmTopic condition (not empty).',
+      });
+    }
+    const dash = contract.dashboard;
+    const dashboard = new CfnDashboard(this, dash.logicalId, {
+      dashboardName: Fn.sub(dash.name),
+      dashboardBody: this.toJsonString({
+        widgets: dash.widgets.map((w) => ({
+          type: 'metric',
+          width: w.width,
+          height: dash.widgetHeight,
+          properties: {
+            title: w.title,
+            view: 'timeSeries',
+            region: Aws.REGION,
+            stat: w.stat,
+            period: dash.periodSeconds,
+            metrics: w.metrics.map((m) => {
+              const { namespace, name, dimensions } = metricOf(m);
+              const options = {
+                ...(m.stat !== undefined ? { stat: m.stat } : {}),
+                ...(m.label !== undefined ? { label: m.label } : {}),
+              };
+              return [
+                namespace,
+                name,
+                ...dimensions.flatMap((d) => [d.name, d.value]),
+                ...(Object.keys(options).length ? [options] : []),
+              ];
+            }),
+          },
+        })),
+      }),
+    });
+    dashboard.overrideLogicalId(dash.logicalId);
 
     // ------------------------------------------------------------ WebSocket API
     const routeOptions = (routeKey: string) => {
@@ -651,6 +982,12 @@ export class StarlingStack extends Stack {
     new CfnOutput(this, 'DeliverQueueUrl', {
       description: "The FIFO delivery queue of large rooms' shard deliveries (consumed by the fanout).",
       value: deliverQueue.queueUrl,
+    });
+    new CfnOutput(this, 'DashboardName', { description: 'The CloudWatch dashboard of the stack.', value: dashboard.ref });
+    new CfnOutput(this, 'ExportStreamName', {
+      description: 'The Firehose delivery stream the fanout exports messages to (only with ExportBucketArn).',
+      value: exportStream.ref,
+      condition: exportEnabled,
     });
   }
 }

@@ -38,14 +38,25 @@ function props(logicalId: string): Json {
   return resource.Properties;
 }
 
-/** [action, resource] pairs granted to a role, one per action and resource. */
-function grants(roleId: string): Array<[string, Json]> {
-  const out: Array<[string, Json]> = [];
+/** A statement and the condition it is granted under (Fn::If [condition, statement, AWS::NoValue]). */
+function unwrap(st: Json): [Json, string | undefined] {
+  if (st['Fn::If']) {
+    const [condition, then, otherwise] = st['Fn::If'];
+    assert.deepEqual(otherwise, { Ref: 'AWS::NoValue' });
+    return [then, condition];
+  }
+  return [st, undefined];
+}
+
+/** [action, resource, condition] granted to a role, one per action and resource; condition undefined: always. */
+function grants(roleId: string): Array<[string, Json, string | undefined]> {
+  const out: Array<[string, Json, string | undefined]> = [];
   const role = props(roleId);
   for (const policy of role.Policies ?? []) {
-    for (const st of policy.PolicyDocument.Statement) {
+    for (const raw of policy.PolicyDocument.Statement) {
+      const [st, when] = unwrap(raw);
       assert.equal(st.Effect, 'Allow');
-      for (const action of [st.Action].flat()) for (const res of [st.Resource].flat()) out.push([action, res]);
+      for (const action of [st.Action].flat()) for (const res of [st.Resource].flat()) out.push([action, res, when]);
     }
   }
   return out;
@@ -71,7 +82,12 @@ describe('functions', () => {
       const vars = props(spec.logicalId).Environment.Variables;
       assert.deepEqual(Object.keys(vars).sort(), Object.keys(spec.environment).sort(), key);
       for (const [name, source] of Object.entries(spec.environment)) {
-        const want = 'parameter' in source ? { Ref: source.parameter } : { Ref: source.resource };
+        const want =
+          'parameter' in source
+            ? { Ref: source.parameter }
+            : source.condition
+              ? { 'Fn::If': [source.condition, { Ref: source.resource }, ''] }
+              : { Ref: source.resource };
         assert.deepEqual(vars[name], want, `${key} ${name}`);
       }
     }
@@ -243,6 +259,158 @@ describe('functions', () => {
     assert.equal(secret[1]['Fn::If'][0], 'JwtSecretIsArn');
     assert.deepEqual(secret[1]['Fn::If'][1], { Ref: 'JwtSecretId' });
     assert.equal(param[1]['Fn::If'][2]['Fn::If'][0], 'JwtSecretIsSsmName');
+  });
+});
+
+describe('moderation, metrics and export (issue #13)', () => {
+  const params = () => template.toJSON().Parameters;
+
+  it('gives send the moderation settings and every function the metrics namespace, from their parameters', () => {
+    const vars = props('SendFunction').Environment.Variables;
+    const moderation: Record<string, [string, string | number]> = {
+      STARLING_MODERATION_PARAMETER: ['ModerationRulesParameter', ''],
+      STARLING_MODERATION_OBJECT: ['ModerationRulesObject', ''],
+      STARLING_MODERATION_TTL_SECS: ['ModerationTtlSecs', 60],
+      STARLING_MODERATION_HOOK: ['ModerationHookArn', ''],
+      STARLING_MODERATION_HOOK_TIMEOUT_MS: ['ModerationHookTimeoutMs', 200],
+      STARLING_MODERATION_HOOK_FAILURE: ['ModerationHookFailure', 'open'],
+    };
+    for (const [name, [parameter, dflt]] of Object.entries(moderation)) {
+      assert.deepEqual(vars[name], { Ref: parameter }, name);
+      assert.equal(params()[parameter].Default, dflt, parameter);
+      assert.ok(params()[parameter].Description.startsWith(`${name}, `), parameter);
+    }
+    assert.deepEqual(params().ModerationHookFailure.AllowedValues, ['open', 'closed']);
+    assert.equal(params().ModerationTtlSecs.MaxValue, 3600);
+    assert.equal(params().ModerationHookTimeoutMs.MinValue, 10);
+    assert.equal(params().ModerationHookTimeoutMs.MaxValue, 5000);
+    for (const key of FUNCTION_KEYS) {
+      const env = props(contract.functions[key].logicalId).Environment.Variables;
+      assert.deepEqual(env.STARLING_METRICS_NAMESPACE, { Ref: 'MetricsNamespace' }, key);
+      if (key !== 'send') assert.ok(!Object.keys(env).some((n) => n.startsWith('STARLING_MODERATION_')), key);
+    }
+    assert.equal(params().MetricsNamespace.Default, 'Starling');
+    const accepts = (parameter: string, value: string) => new RegExp(params()[parameter].AllowedPattern).test(value);
+    for (const ok of ['', '/starling/moderation']) assert.ok(accepts('ModerationRulesParameter', ok), ok);
+    for (const bad of ['starling/moderation', 'arn:aws:ssm:us-east-1:123456789012:parameter/x']) {
+      assert.ok(!accepts('ModerationRulesParameter', bad), bad);
+    }
+    for (const ok of ['', 'my-bucket/rules/moderation.json']) assert.ok(accepts('ModerationRulesObject', ok), ok);
+    for (const bad of ['my-bucket', 's3://my-bucket/key', 'my-bucket/']) assert.ok(!accepts('ModerationRulesObject', bad), bad);
+    for (const ok of ['', 'arn:aws:lambda:us-east-1:123456789012:function:mod', 'arn:aws:lambda:us-east-1:123456789012:function:mod:live']) {
+      assert.ok(accepts('ModerationHookArn', ok), ok);
+    }
+    assert.ok(!accepts('ModerationHookArn', 'mod'));
+    for (const ok of ['', 'arn:aws:s3:::my-export-bucket']) assert.ok(accepts('ExportBucketArn', ok), ok);
+    assert.ok(!accepts('ExportBucketArn', 'my-export-bucket'));
+  });
+
+  it('grants the optional features only under their conditions, each on the one resource its parameter names', () => {
+    const conditions = template.toJSON().Conditions;
+    for (const [kind, c] of Object.entries(contract.conditionalPermissions)) {
+      assert.deepEqual(conditions[c.condition], { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: c.parameter }, ''] }] }, kind);
+    }
+    const send = grants('SendFunctionRole');
+    const only = (action: string, roleGrants: typeof send) => roleGrants.filter(([a]) => a === action);
+    const ssm = only('ssm:GetParameter', send);
+    assert.equal(ssm.length, 1);
+    assert.equal(ssm[0]![2], 'HasModerationParameter');
+    assert.ok(JSON.stringify(ssm[0]![1]).includes(':parameter'), JSON.stringify(ssm[0]![1]));
+    assert.ok(JSON.stringify(ssm[0]![1]).includes('{"Ref":"ModerationRulesParameter"}'));
+    const s3 = only('s3:GetObject', send);
+    assert.equal(s3.length, 1);
+    assert.equal(s3[0]![2], 'HasModerationObject');
+    assert.ok(JSON.stringify(s3[0]![1]).includes(':s3:::'));
+    assert.deepEqual(only('lambda:InvokeFunction', send), [['lambda:InvokeFunction', { Ref: 'ModerationHookArn' }, 'HasModerationHook']]);
+    assert.deepEqual(only('firehose:PutRecordBatch', grants('FanoutFunctionRole')), [
+      ['firehose:PutRecordBatch', { 'Fn::GetAtt': ['ExportStream', 'Arn'] }, 'ExportEnabled'],
+    ]);
+    // Everything else is unconditional, and no other function gets these actions.
+    for (const key of FUNCTION_KEYS) {
+      for (const [action, , when] of grants(`${contract.functions[key].logicalId}Role`)) {
+        const kinds = Object.entries(contract.functions[key].permissions)
+          .filter(([, actions]) => actions.includes(action))
+          .map(([kind]) => kind);
+        const conditional = kinds.some((k) => k in contract.conditionalPermissions);
+        if (!conditional) assert.equal(when, undefined, `${key} ${action}`);
+      }
+    }
+    const rule = template.toJSON().Rules.ModerationRulesOneSource;
+    assert.deepEqual(rule.RuleCondition, { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ModerationRulesParameter' }, ''] }] });
+    assert.deepEqual(rule.Assertions[0].Assert, { 'Fn::Equals': [{ Ref: 'ModerationRulesObject' }, ''] });
+  });
+
+  it('exports through a Firehose stream to ExportBucketArn, with its own least-privilege role, only when set', () => {
+    const stream = resources.ExportStream;
+    assert.equal(stream.Type, 'AWS::KinesisFirehose::DeliveryStream');
+    assert.equal(stream.Condition, 'ExportEnabled');
+    assert.equal(resources.ExportStreamRole.Condition, 'ExportEnabled');
+    const p = stream.Properties;
+    assert.equal(p.DeliveryStreamType, 'DirectPut');
+    assert.deepEqual(p.DeliveryStreamEncryptionConfigurationInput, { KeyType: 'AWS_OWNED_CMK' });
+    const s3 = p.ExtendedS3DestinationConfiguration;
+    assert.deepEqual(s3.BucketARN, { Ref: 'ExportBucketArn' });
+    assert.deepEqual(s3.RoleARN, { 'Fn::GetAtt': ['ExportStreamRole', 'Arn'] });
+    assert.equal(s3.CompressionFormat, 'GZIP');
+    assert.ok(s3.Prefix.startsWith('starling/messages/'));
+    assert.ok(s3.ErrorOutputPrefix.startsWith('starling/errors/'));
+    const role = props('ExportStreamRole');
+    assert.deepEqual(role.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'firehose.amazonaws.com' });
+    assert.equal(role.ManagedPolicyArns, undefined);
+    const granted = grants('ExportStreamRole');
+    for (const [action, res] of granted) {
+      const json = JSON.stringify(res);
+      assert.ok(json.includes('{"Ref":"ExportBucketArn"}'), `${action} on ${json}`);
+      if (contract.export.rolePermissions.objects.includes(action)) assert.ok(json.includes('/starling/*'), json);
+    }
+    assert.deepEqual(
+      granted.map(([a]) => a).sort(),
+      [...contract.export.rolePermissions.bucket, ...contract.export.rolePermissions.objects].sort(),
+    );
+    const vars = props('FanoutFunction').Environment.Variables;
+    assert.deepEqual(vars.STARLING_EXPORT_STREAM, { 'Fn::If': ['ExportEnabled', { Ref: 'ExportStream' }, ''] });
+    assert.deepEqual(vars.STARLING_EXPORT_BODIES, { Ref: 'ExportBodies' });
+    assert.deepEqual(params().ExportBodies.AllowedValues, ['false', 'true']);
+    assert.equal(params().ExportBodies.Default, 'false');
+  });
+
+  it('alarms on fanout errors, function throttles and throttled posts, to AlarmTopicArn', () => {
+    for (const id of Object.keys(contract.alarms)) {
+      const alarm = props(id);
+      assert.deepEqual(alarm.AlarmActions, { 'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }] }, id);
+    }
+    const errors = props('FanoutErrorsAlarm');
+    assert.equal(errors.Namespace, 'AWS/Lambda');
+    assert.equal(errors.MetricName, 'Errors');
+    assert.deepEqual(errors.Dimensions, [{ Name: 'FunctionName', Value: { Ref: 'FanoutFunction' } }]);
+    const throttles = props('FunctionThrottlesAlarm');
+    assert.equal(throttles.Metrics.length, 6);
+    assert.equal(throttles.Metrics[5].Expression, 'SUM([m1,m2,m3,m4,m5])');
+    assert.deepEqual(
+      throttles.Metrics.slice(0, 5).map((m: Json) => m.MetricStat.Metric.Dimensions[0].Value.Ref),
+      FUNCTION_KEYS.map((k) => contract.functions[k].logicalId),
+    );
+    const posts = props('PostThrottledAlarm');
+    assert.equal(posts.Metrics.length, 3);
+    for (const [i, fn] of ['fanout', 'send'].entries()) {
+      const metric = posts.Metrics[i].MetricStat.Metric;
+      assert.deepEqual(metric.Namespace, { Ref: 'MetricsNamespace' });
+      assert.equal(metric.MetricName, 'post_throttled');
+      assert.deepEqual(metric.Dimensions, [{ Name: 'Function', Value: fn }]);
+    }
+    assert.equal(posts.Metrics[2].Expression, 'SUM([m1,m2])');
+    assert.deepEqual(posts.Threshold, { Ref: 'PostThrottledAlarmThreshold' });
+  });
+
+  it('has a dashboard of every metric the functions emit, the queues and the functions', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(props('Dashboard').DashboardBody);
+    for (const [fn, names] of Object.entries(contract.metrics.counters)) {
+      for (const name of names!) assert.ok(body.includes(`\\"${name}\\",\\"Function\\",\\"${fn}\\"`), `${fn} ${name}`);
+    }
+    for (const name of ['fanout_latency_ms', 'batch_size', 'ApproximateAgeOfOldestMessage', 'Duration', 'Throttles']) {
+      assert.ok(body.includes(name), name);
+    }
   });
 });
 

@@ -7,6 +7,12 @@
 #          after STARLING_MAX_RECEIVE_COUNT receives (100, the templates' MaxReceiveCount default)
 #   delivery queue  {queue}-deliver.fifo, large rooms' shard deliveries (the fanout's
 #          STARLING_DELIVER_QUEUE_URL; it consumes the queue too): the same settings and the same DLQ
+#   export (only with STARLING_EXPORT_BUCKET=NAME, as the templates' ExportBucketArn): the S3 bucket NAME
+#          when missing, a role Firehose may assume (starling-local-export, writing to that bucket only),
+#          and the Firehose delivery stream {queue}-export (the fanout's STARLING_EXPORT_STREAM): DirectPut to
+#          that bucket with infra/contract.json's export prefix, error prefix, GZIP and buffering hints
+# Not created here: the moderation rules' SSM parameter or S3 object (yours to put, docs/localstack.md),
+# the dashboard and the alarms (AWS stacks only).
 # Idempotent: existing resources are kept (and their settings re-applied where the API allows).
 # localstack/tests/test_init_hook.py checks what it creates against infra/contract.json.
 #
@@ -24,6 +30,8 @@ QUEUE_BASE="${STARLING_QUEUE_NAME:-starling-dev}"   # like the devstack's --queu
 QUEUE="$QUEUE_BASE.fifo"
 DLQ="$QUEUE_BASE-dlq.fifo"
 DELIVER_QUEUE="$QUEUE_BASE-deliver.fifo"   # infra/contract.json deliverQueue.localNameSuffix
+EXPORT_BUCKET="${STARLING_EXPORT_BUCKET:-}"      # empty: no export, as the templates' default
+EXPORT_STREAM="$QUEUE_BASE-export"              # infra/contract.json export.localNameSuffix
 MAX_RECEIVE_COUNT="${STARLING_MAX_RECEIVE_COUNT:-100}"
 VISIBILITY_TIMEOUT="${STARLING_VISIBILITY_TIMEOUT:-180}"
 read -r -a AWSLOCAL <<<"${AWSLOCAL:-awslocal}"
@@ -95,5 +103,50 @@ JSON
 aws_ sqs set-queue-attributes --queue-url "$queue_url" --attributes "file://$attributes"
 aws_ sqs set-queue-attributes --queue-url "$deliver_url" --attributes "file://$attributes"
 
+# ------------------------------------------------------------------ export (optional)
+# The delivery stream as the templates make it when ExportBucketArn is set (infra/contract.json export).
+if [ -n "$EXPORT_BUCKET" ]; then
+  if ! aws_ s3api head-bucket --bucket "$EXPORT_BUCKET" >/dev/null 2>&1; then
+    aws_ s3api create-bucket --bucket "$EXPORT_BUCKET" >/dev/null
+    echo "starling: created bucket $EXPORT_BUCKET"
+  fi
+  export_role=starling-local-export
+  if ! role_arn="$(aws_ iam get-role --role-name "$export_role" --query Role.Arn --output text 2>/dev/null)"; then
+    role_arn="$(aws_ iam create-role --role-name "$export_role" --query Role.Arn --output text \
+      --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"firehose.amazonaws.com"},"Action":"sts:AssumeRole"}]}')"
+  fi
+  cat >"$attributes" <<JSON
+{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "Bucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+     "Resource": "arn:aws:s3:::$EXPORT_BUCKET"},
+    {"Sid": "Objects", "Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+     "Resource": "arn:aws:s3:::$EXPORT_BUCKET/starling/*"}
+  ]
+}
+JSON
+  aws_ iam put-role-policy --role-name "$export_role" --policy-name starling-export \
+    --policy-document "file://$attributes"
+  if aws_ firehose describe-delivery-stream --delivery-stream-name "$EXPORT_STREAM" >/dev/null 2>&1; then
+    echo "starling: delivery stream $EXPORT_STREAM exists"
+  else
+    cat >"$attributes" <<JSON
+{
+  "RoleARN": "$role_arn",
+  "BucketARN": "arn:aws:s3:::$EXPORT_BUCKET",
+  "Prefix": "starling/messages/!{timestamp:yyyy/MM/dd/HH}/",
+  "ErrorOutputPrefix": "starling/errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
+  "CompressionFormat": "GZIP",
+  "BufferingHints": {"IntervalInSeconds": 300, "SizeInMBs": 64}
+}
+JSON
+    aws_ firehose create-delivery-stream --delivery-stream-name "$EXPORT_STREAM" \
+      --delivery-stream-type DirectPut --extended-s3-destination-configuration "file://$attributes" >/dev/null
+    echo "starling: created delivery stream $EXPORT_STREAM -> s3://$EXPORT_BUCKET/starling/messages/"
+  fi
+fi
+
 echo "starling: table $TABLE, queue $queue_url, delivery queue $deliver_url, dead-letter queue $dlq_url"
 echo "starling: STARLING_TABLE=$TABLE STARLING_QUEUE_URL=$queue_url STARLING_DELIVER_QUEUE_URL=$deliver_url"
+if [ -n "$EXPORT_BUCKET" ]; then echo "starling: STARLING_EXPORT_STREAM=$EXPORT_STREAM"; fi
