@@ -120,3 +120,35 @@ def test_the_authorizer_with_an_oidc_issuer_verifies_its_tokens_against_the_issu
         assert inv.error_message != "Unauthorized", inv.payload
     finally:
         runner.restart(lambdas.function_env("authorizer"))
+
+
+def test_send_moderates_with_the_rules_of_the_ssm_parameter_or_the_s3_object(lambdas, management):
+    """The real send bootstrap, configured by the template's moderation parameters and granted what
+    the templates grant for them, reads stack.MODERATION_RULES from SSM and from S3: a blocked term
+    is refused with `rejected` and its reason and never queued; a masked one is delivered masked."""
+    from stack import FEATURE_PARAMETERS
+
+    runner = lambdas.runners["send"]
+    try:
+        for kind in ("moderationParameter", "moderationObject"):
+            parameters = FEATURE_PARAMETERS[kind]
+            lambdas.restrict("send", None, **parameters)
+            runner.restart(lambdas.function_env("send", **parameters))
+            s = Session(lambdas, management.domain)
+            room = f"moderated-{kind}"
+            alice, bob = s.connect("alice"), s.connect("bob")
+            for cid, user in ((alice, "alice"), (bob, "bob")):
+                assert s.frame(cid, user, {"action": "join", "room": room})["type"] == "joined"
+            refused = s.frame(alice, "alice", {"action": "send", "room": room, "body": "a B4DW0RD", "clientMsgId": "m-1"})
+            assert (refused.get("code"), refused.get("reason"), refused.get("clientMsgId")) == ("rejected", "blocked_term", "m-1"), refused
+            ack = s.frame(alice, "alice", {"action": "send", "room": room, "body": "oh darn", "clientMsgId": "m-2"})
+            assert ack["type"] == "accepted", ack
+            batches = s.drain_queue()
+            assert batches and all(b.payload == {"batchItemFailures": []} for b in batches), [b.payload for b in batches]
+            bodies = [f.get("body") for f in map(json.loads, management.to(bob)) if f.get("type") == "message" and f.get("room") == room]
+            assert bodies == ["oh ****"], (kind, bodies)
+            # The refusal is the one failed outcome: every other invocation of send succeeded.
+            assert [o.what for o in s.failures("send")] == ["send by alice"], s.failures("send")
+    finally:
+        lambdas.restrict("send", None)
+        runner.restart(lambdas.function_env("send"))

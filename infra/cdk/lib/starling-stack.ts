@@ -150,7 +150,7 @@ export class StarlingStack extends Stack {
       constraintDescription: 'must be a claim name (not empty, no spaces).',
       description:
         'STARLING_OIDC_USER_CLAIM, the claim whose value becomes the Starling user id (sub, cognito:username, email, ...); ' +
-        'a value that is not 1-128 characters of [A-Za-z0-9._@:+=-] refuses the connection.',
+        'a value that is not 1-128 characters of [A-Za-z0-9._@:+=|-] refuses the connection.',
     });
     const burst = new CfnParameter(this, 'ThrottlingBurstLimit', {
       type: 'Number',
