@@ -256,7 +256,13 @@ mod tests {
             let token = mint(SECRET, &sub, in_an_hour()).unwrap();
             assert!(matches!(v.verify(&token), Err(AuthError::BadSubject(_))), "{sub:?}");
         }
-        for sub in ["a".repeat(128), "alice@example.com".into(), "auth0:x".into(), "u-1_2.3+4=".into(), "auth0|5f7c8ec7c33c6c004bbafe82".into()] {
+        for sub in [
+            "a".repeat(128),
+            "alice@example.com".into(),
+            "auth0:x".into(),
+            "u-1_2.3+4=".into(),
+            "auth0|5f7c8ec7c33c6c004bbafe82".into(),
+        ] {
             assert_eq!(v.verify(&mint(SECRET, &sub, in_an_hour()).unwrap()).unwrap().sub, sub);
         }
     }
