@@ -202,3 +202,32 @@ async fn a_slow_or_failing_hook_is_skipped_when_open_and_refuses_when_closed() {
         assert_eq!(queued, sent_unreviewed, "{policy:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_sends_read_the_rules_once_and_only_the_first_load_makes_them_wait() {
+    let mut w = World::new();
+    let rules = Arc::new(MemoryRules::new(RULES));
+    rules.slow(Duration::from_millis(300));
+    moderated(&mut w, Some(rules.clone()), None);
+    let [alice] = w.room("lobby", ["alice"]).await;
+    let burst = |body: &'static str| futures::future::join_all((0..20).map(|_| w.send(&alice, "lobby", body, None)));
+
+    let started = tokio::time::Instant::now();
+    let replies = burst("badword").await;
+    assert!(replies.iter().all(|r| reason(r) == Some("blocked_term")), "{replies:?}");
+    assert_eq!(rules.fetches(), 1, "20 first sends, one read");
+    assert_eq!(started.elapsed(), Duration::from_millis(300), "they waited for the one read");
+
+    rules.set(r#"{"version":1,"terms":[]}"#);
+    tokio::time::advance(TTL).await;
+    let started = tokio::time::Instant::now();
+    let replies = burst("badword").await;
+    assert_eq!(rules.fetches(), 2, "20 sends after the TTL, one read");
+    let refused = replies.iter().filter(|r| reason(r) == Some("blocked_term")).count();
+    assert_eq!(refused, 19, "the others went on with the rules in force: {replies:?}");
+    assert_eq!(started.elapsed(), Duration::from_millis(300), "only the reader waited");
+    assert!(
+        matches!(w.send(&alice, "lobby", "badword", None).await, ServerFrame::Accepted { .. }),
+        "new rules in force"
+    );
+}

@@ -16,6 +16,7 @@ pub struct MemoryRules {
     document: Mutex<RulesDocument>,
     fetches: AtomicUsize,
     failing: AtomicBool,
+    delay: Mutex<Duration>,
 }
 
 impl MemoryRules {
@@ -41,12 +42,19 @@ impl MemoryRules {
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
+
+    /// Each read takes `delay` (a slow parameter store).
+    pub fn slow(&self, delay: Duration) {
+        *self.delay.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = delay;
+    }
 }
 
 #[async_trait]
 impl RulesSource for MemoryRules {
     async fn fetch(&self, known: Option<&str>) -> Result<Fetched, RulesSourceError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokio::time::sleep(delay).await;
         if self.failing.load(Ordering::SeqCst) {
             let source = std::sync::Arc::new(std::io::Error::other("access denied"));
             return Err(RulesSourceError::Read { location: "memory".into(), source });
