@@ -174,16 +174,8 @@ impl Args {
 
     fn config(self) -> anyhow::Result<Config> {
         let functions = self.functions()?;
-        // An empty value (a template's default, exported) means no issuer, as in the authorizer.
-        let oidc = match self.oidc_issuer.as_deref().filter(|i| !i.is_empty()) {
-            Some(issuer) => Some(OidcConfig::new(
-                issuer,
-                self.oidc_audience.as_deref().unwrap_or_default(),
-                self.oidc_jwks_url.as_deref(),
-                &self.oidc_user_claim,
-            )?),
-            None => None,
-        };
+        let oidc = self.oidc()?;
+        let moderation = self.moderation();
         let export_stream = self.export_stream.filter(|s| !s.is_empty());
         let backend = match (self.endpoint_url, self.aws) {
             (endpoint_url @ Some(_), _) | (endpoint_url @ None, true) => {
@@ -232,13 +224,24 @@ impl Args {
             allow_remote_admin: self.allow_remote_admin,
             functions,
             event_source_mapping: !self.no_event_source_mapping,
-            moderation: ModerationSettings {
-                rules_file: self.moderation,
-                hook: self.moderation_hook.as_deref().map(HookTarget::parse),
-                hook_timeout: Duration::from_millis(self.moderation_hook_timeout_ms),
-                hook_failure: self.moderation_hook_failure,
-            },
+            moderation,
         })
+    }
+
+    /// An empty issuer (a template's default, exported) means none, as in the authorizer.
+    fn oidc(&self) -> anyhow::Result<Option<OidcConfig>> {
+        let Some(issuer) = self.oidc_issuer.as_deref().filter(|i| !i.is_empty()) else { return Ok(None) };
+        let audience = self.oidc_audience.as_deref().unwrap_or_default();
+        Ok(Some(OidcConfig::new(issuer, audience, self.oidc_jwks_url.as_deref(), &self.oidc_user_claim)?))
+    }
+
+    fn moderation(&self) -> ModerationSettings {
+        ModerationSettings {
+            rules_file: self.moderation.clone(),
+            hook: self.moderation_hook.as_deref().map(HookTarget::parse),
+            hook_timeout: Duration::from_millis(self.moderation_hook_timeout_ms),
+            hook_failure: self.moderation_hook_failure,
+        }
     }
 }
 

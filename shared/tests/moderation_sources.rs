@@ -8,10 +8,14 @@ use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use common::{moto_config, unique_name};
-use starling_shared::adapters::moderation::{FileRules, LambdaHook, S3Rules, SsmRules};
+use starling_shared::adapters::moderation::{FileRules, LambdaHook, MAX_RULES_BYTES, S3Rules, SsmRules};
 use starling_shared::moderation::{Fetched, HookError, HookTransport, RulesSource, RulesSourceError};
 
 const RULES: &str = r#"{"version":1,"terms":[{"text":"badword","action":"reject"}]}"#;
+
+fn crate_chain(e: &RulesSourceError) -> String {
+    starling_shared::telemetry::chain(e)
+}
 
 fn document(fetched: Fetched) -> (String, String) {
     match fetched {
@@ -63,8 +67,13 @@ async fn s3_rules_are_read_then_answered_not_modified_until_the_object_changes()
     let (text, _) = document(source.fetch(Some(&etag)).await.unwrap());
     assert_eq!(text, r#"{"version":1}"#);
 
-    let missing = S3Rules::new(s3, &bucket, "nothing-here.json");
+    let missing = S3Rules::new(s3.clone(), &bucket, "nothing-here.json");
     assert!(matches!(missing.fetch(None).await, Err(RulesSourceError::Read { .. })));
+
+    let huge = vec![b' '; MAX_RULES_BYTES as usize + 1];
+    s3.put_object().bucket(&bucket).key("huge.json").body(huge.into()).send().await.unwrap();
+    let err = S3Rules::new(s3, &bucket, "huge.json").fetch(None).await.unwrap_err();
+    assert!(crate_chain(&err).contains("the limit is 4194304"), "{}", crate_chain(&err));
 }
 
 #[tokio::test]
@@ -79,6 +88,9 @@ async fn a_rules_file_is_a_new_version_when_it_is_rewritten() {
     std::fs::write(&path, r#"{"version":1,"terms":[]}"#).unwrap();
     let (text, _) = document(source.fetch(Some(&v1)).await.unwrap());
     assert_eq!(text, r#"{"version":1,"terms":[]}"#);
+    std::fs::write(&path, vec![b' '; MAX_RULES_BYTES as usize + 1]).unwrap();
+    let err = source.fetch(None).await.unwrap_err();
+    assert!(crate_chain(&err).contains("the limit is 4194304"), "{}", crate_chain(&err));
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(source.fetch(None).await, Err(RulesSourceError::Read { .. })));
 }

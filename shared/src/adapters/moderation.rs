@@ -9,6 +9,15 @@ use aws_sdk_lambda::primitives::Blob;
 
 use crate::moderation::{Fetched, HookError, HookTransport, RulesDocument, RulesSource, RulesSourceError};
 
+/// The largest rules document read from an object or a file: 10,000 terms of 100 characters with
+/// their JSON fit in well under this, and nothing larger is held in memory.
+pub const MAX_RULES_BYTES: u64 = 4 * 1024 * 1024;
+
+fn too_large(location: String, bytes: u64) -> RulesSourceError {
+    let message = format!("{bytes} bytes; the limit is {MAX_RULES_BYTES}");
+    read_error(location, std::io::Error::new(std::io::ErrorKind::InvalidData, message))
+}
+
 fn read_error(location: String, e: impl std::error::Error + Send + Sync + 'static) -> RulesSourceError {
     RulesSourceError::Read { location, source: Arc::new(e) }
 }
@@ -80,6 +89,10 @@ impl RulesSource for S3Rules {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => return Ok(Fetched::Unchanged),
             Err(e) => return Err(read_error(location, aws_sdk_s3::Error::from(e))),
         };
+        let length = out.content_length.unwrap_or_default().max(0) as u64;
+        if length > MAX_RULES_BYTES {
+            return Err(too_large(location, length));
+        }
         let version = out.e_tag.clone().unwrap_or_default();
         let bytes = out.body.collect().await.map_err(|e| read_error(location.clone(), e))?.into_bytes();
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| read_error(location, e))?;
@@ -108,6 +121,9 @@ impl RulesSource for FileRules {
         let meta = tokio::fs::metadata(&self.path).await.map_err(|e| read_error(location.clone(), e))?;
         let modified = meta.modified().map_err(|e| read_error(location.clone(), e))?;
         let nanos = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        if meta.len() > MAX_RULES_BYTES {
+            return Err(too_large(location, meta.len()));
+        }
         let version = format!("{nanos}-{}", meta.len());
         if known == Some(version.as_str()) {
             return Ok(Fetched::Unchanged);
