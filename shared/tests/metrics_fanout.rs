@@ -61,3 +61,41 @@ async fn a_record_sent_to_the_dlq_is_counted_once() {
     assert_eq!(w.dead_letters.letters().len(), 1);
     assert_eq!(value(&all, metric::DEAD_LETTERED), Some(&DebugValue::Counter(1)), "{all:?}");
 }
+
+/// Room counters that always fail.
+#[derive(Debug)]
+struct BrokenStats;
+
+#[async_trait::async_trait]
+impl starling_shared::ports::RoomStats for BrokenStats {
+    async fn add(&self, _: &starling_shared::domain::RunCounts) -> Result<(), starling_shared::ports::StoreError> {
+        Err(starling_shared::ports::StoreError::Failed("the stats table is gone".into()))
+    }
+
+    async fn minutes(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<starling_shared::domain::MinuteCounts>, starling_shared::ports::StoreError> {
+        Ok(vec![])
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_counters_and_export_fail_counts_one_stats_failed_and_one_export_failed() {
+    let mut w = World::new();
+    w.fanout.stores.stats = std::sync::Arc::new(BrokenStats);
+    let sink = std::sync::Arc::new(starling_shared::adapters::memory::MemoryExportSink::default());
+    sink.fail(true);
+    w.fanout.exports = Some(sink);
+    let [alice, _bob] = w.room("lobby", ["alice", "bob"]).await;
+    w.send(&alice, "lobby", "one", Some("m-1")).await;
+    w.send(&alice, "lobby", "two", Some("m-2")).await;
+    let records: Vec<Record> =
+        common::records_of(&w.queue).into_iter().filter(|r| r.group.as_deref() == Some("lobby")).collect();
+    let all = recorded(async || assert!(fanout::process_batch(&w.fanout, records).await.is_empty())).await;
+    assert_eq!(value(&all, metric::STATS_FAILED), Some(&DebugValue::Counter(1)), "one run: {all:?}");
+    assert_eq!(value(&all, metric::EXPORT_FAILED), Some(&DebugValue::Counter(1)), "one run: {all:?}");
+    assert_eq!(value(&all, metric::DELIVERED), Some(&DebugValue::Counter(4)), "still delivered: {all:?}");
+}

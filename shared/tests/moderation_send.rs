@@ -231,3 +231,32 @@ async fn concurrent_sends_read_the_rules_once_and_only_the_first_load_makes_them
         "new rules in force"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn hook_failures_and_unreadable_rules_are_counted_in_their_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use starling_shared::telemetry::metric;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    {
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let mut w = World::new();
+        let rules = Arc::new(MemoryRules::new(RULES));
+        rules.fail(true);
+        let hook = Arc::new(MemoryHook::new(HookAnswer::Fail("boom".into())));
+        moderated(&mut w, Some(rules.clone()), Some((hook, FailurePolicy::Open)));
+        let [alice] = w.room("lobby", ["alice"]).await;
+        w.send(&alice, "lobby", "hi", None).await;
+        rules.fail(false);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        for _ in 0..3 {
+            assert!(matches!(w.send(&alice, "lobby", "hi", None).await, ServerFrame::Accepted { .. }));
+        }
+    }
+    let counts: Vec<(String, DebugValue)> =
+        snapshotter.snapshot().into_vec().into_iter().map(|(k, _, _, v)| (k.key().name().to_owned(), v)).collect();
+    let count = |name: &str| counts.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    assert_eq!(count(metric::MODERATION_RULES_FAILED), Some(&DebugValue::Counter(1)), "{counts:?}");
+    assert_eq!(count(metric::MODERATION_HOOK_FAILED), Some(&DebugValue::Counter(3)), "{counts:?}");
+}
