@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Appended, Connection, HistoryPage, MinuteCounts, NewMessage, Opened, Page, Presence, Probe, Removed, RunCounts,
-    Shard, Status, StatusSet, Subscriber, SyncPage,
+    Appended, ClaimedKey, Connection, DeviceKeys, HistoryPage, MinuteCounts, NewMessage, Opened, Page, Presence, Probe,
+    PublishOutcome, Removed, RunCounts, Shard, Status, StatusSet, Subscriber, SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -269,6 +269,31 @@ pub trait RoomStats: Send + Sync + std::fmt::Debug {
     async fn minutes(&self, room: &str, first: &str, last: &str) -> Result<Vec<MinuteCounts>, StoreError>;
 }
 
+/// The MLS key package directory (docs/e2e.md): packages per user and device, kept as the
+/// opaque base64 text the device published.
+#[async_trait]
+pub trait KeyDirectory: Send + Sync + std::fmt::Debug {
+    /// Adds `one_time` packages to the user's device and, when given, replaces its last-resort
+    /// package: all or nothing, also under concurrent publishes. Refused (nothing stored) when the
+    /// device would be the user's [`crate::domain::MAX_DEVICES_PER_USER`] + 1st, or hold more
+    /// than [`crate::domain::MAX_ONE_TIME_PER_DEVICE`] one-time packages.
+    async fn publish_keys(
+        &self,
+        user: &str,
+        device: &str,
+        one_time: &[String],
+        last_resort: Option<&str>,
+    ) -> Result<PublishOutcome, StoreError>;
+    /// What the device holds (zero for a device never published or removed).
+    async fn key_count(&self, user: &str, device: &str) -> Result<DeviceKeys, StoreError>;
+    /// One package per device of the user, in ascending device order: a one-time package,
+    /// removed as it is handed out (two concurrent claims never get the same one), else the
+    /// last-resort package, which stays. Devices with neither are left out.
+    async fn claim_keys(&self, user: &str) -> Result<Vec<ClaimedKey>, StoreError>;
+    /// Forgets the device and all its packages. Idempotent.
+    async fn remove_device(&self, user: &str, device: &str) -> Result<(), StoreError>;
+}
+
 /// An export that did not get through, by what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -300,11 +325,25 @@ pub trait ExportSink: Send + Sync + std::fmt::Debug {
 /// Every store port at once: what `DynamoStore` and `MemoryStore` each implement, so one value
 /// can be wired into every narrow port a function needs.
 pub trait Store:
-    ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger + RoomStats
+    ConnectionStore
+    + SubscriptionStore
+    + MessageStore
+    + PresenceStore
+    + RateLimiter
+    + FanoutLedger
+    + RoomStats
+    + KeyDirectory
 {
 }
 
 impl<T> Store for T where
-    T: ConnectionStore + SubscriptionStore + MessageStore + PresenceStore + RateLimiter + FanoutLedger + RoomStats
+    T: ConnectionStore
+        + SubscriptionStore
+        + MessageStore
+        + PresenceStore
+        + RateLimiter
+        + FanoutLedger
+        + RoomStats
+        + KeyDirectory
 {
 }

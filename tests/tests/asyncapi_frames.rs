@@ -65,6 +65,7 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
     }
     ensure!(got == [json!(1), json!(2), json!(3)], "dave's seqs: {got:?}");
     typing_reads_and_presence(&mut alice, &mut bob).await?;
+    key_packages(&mut alice, &mut bob).await?;
     refusals(&s, &mut alice).await?;
     offline_with_last_seen(&s, &mut bob).await?;
     alice.request(json!({"action":"leave","room":"lobby"})).await?;
@@ -101,6 +102,7 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
         "history.messages[].clientMsgId",
         "syncPage.messages[].clientMsgId",
         "messages.messages[].clientMsgId",
+        "keyPackages.keyPackages[].lastResort",
     ];
     for nested in nested {
         let (kind, field) = nested.split_once('.').context(nested)?;
@@ -179,6 +181,27 @@ async fn typing_reads_and_presence(alice: &mut Wire, bob: &mut Wire) -> anyhow::
     Ok(())
 }
 
+/// The key package directory: Bob publishes for his laptop, Alice claims twice (the second
+/// claim gets the last-resort package), Bob counts and removes the device.
+async fn key_packages(alice: &mut Wire, bob: &mut Wire) -> anyhow::Result<()> {
+    let (one, last) = ("AAEABQABAAEg", "AAEABQABAAEh");
+    bob.request(json!({"action":"keys.publish","device":"laptop-1","keyPackages":[one],"lastResort":last})).await?;
+    let held = bob.expect("keys", |_| true).await?;
+    ensure!(held["oneTime"] == 1 && held["lastResort"] == true, "{held}");
+    for expected in [one, last] {
+        alice.request(json!({"action":"keys.claim","user":"bob"})).await?;
+        let claimed = alice.expect("keyPackages", |_| true).await?;
+        ensure!(claimed["keyPackages"][0]["keyPackage"] == expected, "{claimed}");
+    }
+    bob.request(json!({"action":"keys.count","device":"laptop-1"})).await?;
+    let held = bob.expect("keys", |_| true).await?;
+    ensure!(held["oneTime"] == 0, "{held}");
+    bob.request(json!({"action":"keys.remove","device":"laptop-1"})).await?;
+    let held = bob.expect("keys", |_| true).await?;
+    ensure!(held["lastResort"] == false, "{held}");
+    Ok(())
+}
+
 /// Error frames of every code a client can cause, and the check that the document refuses the
 /// invalid requests the server refuses.
 async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
@@ -206,6 +229,10 @@ async fn refusals(s: &Session, alice: &mut Wire) -> anyhow::Result<()> {
         (json!({"action":"join","room":"no spaces"}), "bad_request"),
         (json!({"action":"read","room":"lobby","seq":0}), "bad_request"),
         (json!({"action":"stats","room":"lobby","minutes":1441}), "bad_request"),
+        (json!({"action":"keys.publish","device":"d","keyPackages":["AAEAAQ=="]}), "bad_request"),
+        (json!({"action":"keys.publish","device":"d","keyPackages":vec!["AAEABQ=="; 21]}), "too_large"),
+        (json!({"action":"keys.publish","device":"a b","lastResort":"AAEABQ=="}), "bad_request"),
+        (json!({"action":"keys.claim","user":"bob#1"}), "bad_request"),
     ];
     for (request, code) in invalid {
         let refused = s.contract.check_request(&request);

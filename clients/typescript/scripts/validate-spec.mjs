@@ -51,7 +51,7 @@ for (const [name, message] of Object.entries(spec.components.messages)) {
 }
 
 // The frames protocol.md shows in ```json blocks: a frame with `type` is that server frame, one
-// with `action` is `{action}Request`. Every block must be one of them.
+// with `action` is `{action}Request` (`keys.publish` is `keysPublishRequest`). Every block must be one of them.
 const prose = await readFile(new URL('protocol.md', docsDir), 'utf8');
 let proseFrames = 0;
 for (const block of prose.matchAll(/```json\n([\s\S]*?)```/g)) {
@@ -62,7 +62,7 @@ for (const block of prose.matchAll(/```json\n([\s\S]*?)```/g)) {
     failures.push(`protocol.md: a json block does not parse: ${err.message}: ${block[1].trim()}`);
     continue;
   }
-  const schemaName = typeof frame.type === 'string' ? frame.type : typeof frame.action === 'string' ? `${frame.action}Request` : undefined;
+  const schemaName = typeof frame.type === 'string' ? frame.type : typeof frame.action === 'string' ? `${frame.action.replace(/\.(\w)/g, (_, c) => c.toUpperCase())}Request` : undefined;
   if (schemaName === undefined) {
     failures.push(`protocol.md: a json block is neither a server frame nor a request: ${block[1].trim()}`);
     continue;

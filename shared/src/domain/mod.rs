@@ -4,6 +4,7 @@
 //! the services all speak in these types, so none of them has to import another to share data.
 
 mod connection;
+mod key_packages;
 mod message;
 mod presence;
 mod presence_record;
@@ -15,6 +16,7 @@ pub use connection::{
     ACTIVITY_GRANULARITY_SECS, CONNECTION_TTL_SLACK_SECS, Connection, IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS,
     MAX_CONNECTIONS_PER_USER, Removed, Subscriber,
 };
+pub use key_packages::{ClaimedKey, DeviceKeys, MAX_DEVICES_PER_USER, MAX_ONE_TIME_PER_DEVICE, PublishOutcome};
 pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage};
 pub use presence::{Presence, Status};
 pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};

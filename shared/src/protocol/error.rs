@@ -20,13 +20,14 @@ pub enum ErrorCode {
     /// `read.seq` of 0 or past the room's last seq, or a binary WebSocket frame. The client fixes
     /// the request; sending it again unchanged gets the same answer.
     BadRequest,
-    /// `unknown_action`: `action` is a string but not one of the ten v1 actions (values are
+    /// `unknown_action`: `action` is a string but not one of the fifteen v1 actions (values are
     /// case-sensitive: `"Join"` is unknown). The server does not support it, so the client does
     /// not retry; it is what a newer client gets from an older server.
     UnknownAction,
-    /// `too_large`: a `send.body` over 16 KiB, a `sync` naming more than 50 rooms, or a frame over
-    /// 128 KiB (API Gateway normally closes the connection with 1009 before that one is parsed).
-    /// The client shortens or splits the request: a shorter body, several smaller `sync`s.
+    /// `too_large`: a `send.body` over 16 KiB, a `sync` naming more than 50 rooms, a `keys.publish`
+    /// with more than 20 `keyPackages` or a KeyPackage over 4,096 bytes, or a frame over 128 KiB
+    /// (API Gateway normally closes the connection with 1009 before that one is parsed). The client
+    /// shortens or splits the request: a shorter body, several smaller `sync`s.
     TooLarge,
     /// `unauthorized`: the request reached the server without an authorized user on the
     /// connection. Behind the `$connect` authorizer this cannot happen (a bad token is refused at
@@ -37,7 +38,8 @@ pub enum ErrorCode {
     /// connection, `history`/`sync`/`presence`/`read` without membership or a subscription
     /// (`"join … first"`), any action on a DM room of other users (`"… is not open to you"`), or a
     /// `join` beyond the connection's room limit. The client joins first, leaves another room, or
-    /// gives up; retrying unchanged does not help.
+    /// gives up; retrying unchanged does not help. Also a `keys.publish` past a device's 100
+    /// one-time KeyPackages or a user's 10 devices (`keys.remove` one first).
     Forbidden,
     /// `not_found`: the thing named does not exist: a `leave` of a room this connection is not
     /// subscribed to (nothing to do), or a `join` from a connection that is no longer registered,

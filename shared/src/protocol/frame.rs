@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, ErrorFrame, Message, MinuteStats, ProtocolError, StatsTotals, Status};
+use super::{ClaimedKeyPackage, ErrorCode, ErrorFrame, Message, MinuteStats, ProtocolError, StatsTotals, Status};
 
 /// A frame the server sends: one JSON object per WebSocket text message, tagged by `type` (the
 /// variant name in camelCase, e.g. `presenceChanged`), with camelCase field names. Optional
@@ -172,6 +172,25 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         has_more: bool,
     },
+    /// `keys`: the reply to `keys.publish`, `keys.count` and `keys.remove`: what the caller's
+    /// device holds in the key package directory.
+    Keys {
+        /// `device`: the device.
+        device: String,
+        /// `oneTime`: one-time packages left. Each `keys.claim` of the user takes one; publish
+        /// more before it reaches 0 (at most 100 held).
+        one_time: u32,
+        /// `lastResort`: always present; whether the device has a last-resort package.
+        last_resort: bool,
+    },
+    /// `keyPackages`: the reply to `keys.claim`, one package per device of the user that has one,
+    /// in ascending byte order of device id. Empty when the user has published none.
+    KeyPackages {
+        /// `user`: whose packages.
+        user: String,
+        /// `keyPackages`: the packages; one-time ones are now consumed.
+        key_packages: Vec<ClaimedKeyPackage>,
+    },
     /// `pong`: the reply to `ping`; it has no fields.
     Pong,
     /// `error`: a request was refused (see [`ErrorFrame`] and [`ErrorCode`]). The connection
@@ -221,6 +240,8 @@ impl ServerFrame {
             Self::Typing { .. } => "typing",
             Self::Read { .. } => "read",
             Self::Stats { .. } => "stats",
+            Self::Keys { .. } => "keys",
+            Self::KeyPackages { .. } => "keyPackages",
             Self::Pong => "pong",
             Self::Error(_) => "error",
         }

@@ -6,6 +6,7 @@
 
 mod error;
 mod frame;
+mod keys;
 mod request;
 mod room;
 mod stats;
@@ -16,6 +17,7 @@ pub mod wire;
 pub use crate::domain::{Message, Status};
 pub use error::{ErrorCode, ErrorFrame, ProtocolError};
 pub use frame::{MemberPresence, ServerFrame};
+pub use keys::{ClaimedKeyPackage, KeyRequest, MAX_DEVICE_CHARS, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES_PER_PUBLISH};
 pub use request::{Request, parse_request};
 pub use room::RoomId;
 pub use stats::{DEFAULT_STATS_MINUTES, MAX_STATS_MINUTES, MinuteStats, StatsTotals};

@@ -111,6 +111,9 @@ pub enum Request {
         /// `minutes`: how far back, 1–1440 (`bad_request` outside); absent or `null` means 60.
         minutes: u32,
     },
+    /// `keys.publish`, `keys.count`, `keys.claim`, `keys.remove`: the MLS key package directory
+    /// (docs/e2e.md). Answered with `keys` or `keyPackages`.
+    Keys(super::KeyRequest),
     /// `ping`: no fields; answered with `pong`. Only frames from the client reset API Gateway's
     /// 10-minute idle timeout, so an otherwise quiet client sends one about every 5 minutes.
     Ping,
@@ -165,6 +168,7 @@ impl Request {
                 put("room", room.as_str().into());
                 put("minutes", (*minutes).into());
             }
+            Self::Keys(k) => k.put_fields(&mut frame),
             Self::Ping => {}
         }
         Value::Object(frame).to_string()
@@ -184,6 +188,7 @@ impl Request {
             Self::Typing { .. } => "typing",
             Self::Read { .. } => "read",
             Self::Stats { .. } => "stats",
+            Self::Keys(k) => k.action(),
             Self::Ping => "ping",
         }
     }
@@ -201,7 +206,7 @@ impl Request {
             | Self::Read { room, .. }
             | Self::Stats { room, .. } => Some(room),
             Self::Sync { rooms, .. } if rooms.len() == 1 => Some(&rooms[0].0),
-            Self::Sync { .. } | Self::SetStatus { .. } | Self::Ping => None,
+            Self::Sync { .. } | Self::SetStatus { .. } | Self::Keys(_) | Self::Ping => None,
         }
     }
 }
@@ -392,6 +397,9 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
             Ok(Request::Stats { room, minutes })
         }
         "ping" => Ok(Request::Ping),
+        keys if super::keys::is_key_action(keys) => super::keys::parse(keys, fields)
+            .map(Request::Keys)
+            .map_err(|(too_large, m)| (if too_large { ErrorCode::TooLarge } else { ErrorCode::BadRequest }, m)),
         other => Err((ErrorCode::UnknownAction, format!("unknown action {other:?}"))),
     }
 }

@@ -28,6 +28,14 @@ fn every_request_encodes_to_what_the_parser_reads_back() {
         Request::SetStatus { status: Status::Away },
         Request::Typing { room: room("lobby") },
         Request::Read { room: room("lobby"), seq: 42 },
+        Request::Keys(KeyRequest::Publish {
+            device: "phone-1".into(),
+            key_packages: vec![key_package(300)],
+            last_resort: Some(key_package(4096)),
+        }),
+        Request::Keys(KeyRequest::Count { device: "phone-1".into() }),
+        Request::Keys(KeyRequest::Claim { user: "auth0|bob".into() }),
+        Request::Keys(KeyRequest::Remove { device: "phone-1".into() }),
         Request::Ping,
     ];
     for request in requests {
@@ -246,4 +254,64 @@ fn server_frames_use_the_v1_names() {
     );
     let history = ServerFrame::History { room: "r".into(), messages: vec![], has_more: false }.to_json();
     assert_eq!(history, r#"{"type":"history","room":"r","messages":[],"hasMore":false}"#);
+}
+
+/// Base64 of a KeyPackage message of `len` bytes: the MLS 1.0 KeyPackage header, then filler.
+fn key_package(len: usize) -> String {
+    use base64::Engine;
+    let mut bytes = vec![0, 1, 0, 5];
+    bytes.resize(len, 7);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn publish(device: &str, key_packages: &[String], last_resort: Option<&str>) -> String {
+    serde_json::json!({"action": "keys.publish", "device": device, "keyPackages": key_packages, "lastResort": last_resort})
+        .to_string()
+}
+
+#[test]
+fn key_packages_are_checked_for_encoding_size_and_header() {
+    let ok = key_package(300);
+    let cases: [(String, ErrorCode, &str); 9] = [
+        (publish("phone", &[], None), ErrorCode::BadRequest, "needs keyPackages, lastResort or both"),
+        (publish("phone", &["not base64!".into()], None), ErrorCode::BadRequest, "keyPackages[0] is not base64"),
+        (publish("phone", &[ok.clone(), key_package(4097)], None), ErrorCode::TooLarge, "keyPackages[1] is over 4096"),
+        (publish("phone", &vec![ok.clone(); 21], None), ErrorCode::TooLarge, "at most 20"),
+        (publish("phone", &[], Some("AAEAAQ==")), ErrorCode::BadRequest, "lastResort is not an MLS 1.0 KeyPackage"),
+        (publish("", std::slice::from_ref(&ok), None), ErrorCode::BadRequest, "device must be 1 to 64"),
+        (publish("a#b", std::slice::from_ref(&ok), None), ErrorCode::BadRequest, "device must be"),
+        (publish(&"d".repeat(65), std::slice::from_ref(&ok), None), ErrorCode::BadRequest, "device must be"),
+        (r#"{"action":"keys.claim","user":"bob#1"}"#.into(), ErrorCode::BadRequest, "user is not a user id"),
+    ];
+    for (text, code, words) in cases {
+        let e = err(&text);
+        assert_eq!(e.code, code, "{text}: {e:?}");
+        assert!(e.message.contains(words), "{text}: {}", e.message);
+        let action = if text.contains("keys.claim") { "keys.claim" } else { "keys.publish" };
+        assert_eq!(e.action.as_deref(), Some(action));
+    }
+    let twenty = vec![ok.clone(); 20];
+    assert!(parse_request(&publish("Phone_1.a-b", &twenty, Some(&key_package(4096)))).is_ok());
+    assert_eq!(
+        parse_request(r#"{"action":"keys.count","device":"phone","extra":1}"#),
+        Ok(Request::Keys(KeyRequest::Count { device: "phone".into() })),
+        "unknown fields are ignored"
+    );
+}
+
+#[test]
+fn key_frames_use_the_v1_names() {
+    let keys = ServerFrame::Keys { device: "phone".into(), one_time: 3, last_resort: false };
+    assert_eq!(keys.to_json(), r#"{"type":"keys","device":"phone","oneTime":3,"lastResort":false}"#);
+    let claimed = ServerFrame::KeyPackages {
+        user: "bob".into(),
+        key_packages: vec![
+            ClaimedKeyPackage { device: "a".into(), key_package: "AAEABQ==".into(), last_resort: false },
+            ClaimedKeyPackage { device: "b".into(), key_package: "AAEABg==".into(), last_resort: true },
+        ],
+    };
+    assert_eq!(
+        claimed.to_json(),
+        r#"{"type":"keyPackages","user":"bob","keyPackages":[{"device":"a","keyPackage":"AAEABQ=="},{"device":"b","keyPackage":"AAEABg==","lastResort":true}]}"#
+    );
 }

@@ -7,7 +7,9 @@ pub mod send;
 
 use std::sync::Arc;
 
-use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, RoomStats, Store, SubscriptionStore};
+use crate::ports::{
+    ConnectionStore, KeyDirectory, MessageStore, PresenceStore, RateLimiter, RoomStats, Store, SubscriptionStore,
+};
 
 /// The store ports, each on its own so a test or the devstack can replace one (fault injection
 /// wraps `messages` alone); [`Stores::new`] fills them all from one store.
@@ -25,6 +27,8 @@ pub struct Stores {
     pub limiter: Arc<dyn RateLimiter>,
     /// Per-room, per-minute counters (docs/analytics.md).
     pub stats: Arc<dyn RoomStats>,
+    /// The MLS key package directory (docs/e2e.md).
+    pub keys: Arc<dyn KeyDirectory>,
 }
 
 impl Stores {
@@ -36,7 +40,8 @@ impl Stores {
             messages: store.clone(),
             presence: store.clone(),
             limiter: store.clone(),
-            stats: store,
+            stats: store.clone(),
+            keys: store,
         }
     }
 }

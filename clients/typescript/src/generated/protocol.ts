@@ -152,6 +152,30 @@ export interface StatsTotals {
   deliveries: number;
 }
 
+/**
+ * A device of a user, named by the device itself (docs/e2e.md).
+ *
+ * Constraints: pattern `^[A-Za-z0-9_.-]{1,64}$`.
+ */
+export type DeviceId = string;
+
+/**
+ * An MLS KeyPackage message (RFC 9420 §10), serialized and in padded standard base64: 4 to 4,096 bytes that begin `00 01 00 05` (version mls10, wire format mls_key_package).
+ *
+ * Constraints: length 8–5464; pattern `^AAEAB[Q-Za-f][A-Za-z0-9+/]*={0,2}$`.
+ */
+export type KeyPackage = string;
+
+/** One device's KeyPackage in a `keyPackages` frame. */
+export interface ClaimedKeyPackage {
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /** An MLS KeyPackage message (RFC 9420 §10), serialized and in padded standard base64. */
+  keyPackage: KeyPackage;
+  /** Present only when `true`; the device had no one-time package left, so this is its last-resort one. */
+  lastResort?: true;
+}
+
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
 export interface JoinRequest {
   /** The request action. */
@@ -274,6 +298,42 @@ export interface StatsRequest {
    * Constraints: minimum 1; maximum 1440.
    */
   minutes?: number | null;
+}
+
+/** Client request `keysPublishRequest`: Adds one-time KeyPackages to a device of the caller and/or replaces its last-resort one; replies `keys`. At least one of `keyPackages` and `lastResort`. */
+export interface KeysPublishRequest {
+  /** The request action. */
+  action: "keys.publish";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /** 0–20 one-time packages; a device holds at most 100. */
+  keyPackages?: KeyPackage[] | null;
+  /** The device's new last-resort package. */
+  lastResort?: KeyPackage | null;
+}
+
+/** Client request `keysCountRequest`: What a device of the caller holds; replies `keys`. */
+export interface KeysCountRequest {
+  /** The request action. */
+  action: "keys.count";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+}
+
+/** Client request `keysClaimRequest`: One KeyPackage per device of `user`, consuming one-time ones; replies `keyPackages`. */
+export interface KeysClaimRequest {
+  /** The request action. */
+  action: "keys.claim";
+  /** A user id, the token's `sub`. */
+  user: UserId;
+}
+
+/** Client request `keysRemoveRequest`: Forgets a device of the caller and its KeyPackages; replies `keys` with zeros. */
+export interface KeysRemoveRequest {
+  /** The request action. */
+  action: "keys.remove";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
 }
 
 /** Client request `pingRequest`: Keep-alive; replies `pong`. */
@@ -467,6 +527,31 @@ export interface StatsFrame {
   hasMore?: true;
 }
 
+/** Server frame `keys`: What a device of the caller holds in the KeyPackage directory. */
+export interface KeysFrame {
+  /** The frame type. */
+  type: "keys";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /**
+   * One-time packages left (at most 100); each claim of the user takes one.
+   *
+   * Constraints: minimum 0; maximum 100.
+   */
+  oneTime: number;
+  /** Whether the device has a last-resort package. */
+  lastResort: boolean;
+}
+
+/** Server frame `keyPackages`: The reply to `keys.claim`, one package per device that has one, in ascending device order. */
+export interface KeyPackagesFrame {
+  /** The frame type. */
+  type: "keyPackages";
+  /** A user id, the token's `sub`. */
+  user: UserId;
+  keyPackages: ClaimedKeyPackage[];
+}
+
 /** Server frame `pong`: The reply to `ping`. */
 export interface PongFrame {
   /** The frame type. */
@@ -521,6 +606,10 @@ export type ClientRequest =
   | TypingRequest
   | ReadRequest
   | StatsRequest
+  | KeysPublishRequest
+  | KeysCountRequest
+  | KeysClaimRequest
+  | KeysRemoveRequest
   | PingRequest;
 
 /** Every frame a Starling server sends, discriminated by `type`. */
@@ -538,6 +627,8 @@ export type ServerFrame =
   | TypingFrame
   | ReadFrame
   | StatsFrame
+  | KeysFrame
+  | KeyPackagesFrame
   | PongFrame
   | ErrorFrame;
 
@@ -548,7 +639,7 @@ export type ServerFrameType = ServerFrame['type'];
 export type RequestAction = ClientRequest['action'];
 
 /** Every server frame `type` of protocol v1; a frame of another type is ignored. */
-export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","pong","error"];
+export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","keys","keyPackages","pong","error"];
 
 /** Every error code of protocol v1; clients treat any other code like `internal`. */
 export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","rejected","internal"];

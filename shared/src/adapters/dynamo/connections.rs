@@ -16,7 +16,7 @@ const BATCH_WRITE_MAX: usize = 25;
 
 impl DynamoStore {
     /// Deletes keys with BatchWriteItem, 25 at a time, resending what DynamoDB leaves unprocessed.
-    async fn delete_keys(&self, keys: Vec<Key>) -> Result<(), StoreError> {
+    pub(super) async fn delete_keys(&self, keys: Vec<Key>) -> Result<(), StoreError> {
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
             let requests = chunk
                 .iter()

@@ -36,6 +36,11 @@ const DELIVERED: &str = "DELIVERED#";
 /// a room is read by (`MEMBER#…`, `MSG#…`, `SUB!`..`SUB$`).
 const STATS: &str = "STATS#";
 const RECORD: &str = "RECORD#";
+/// A user's key package directory (docs/e2e.md): `DEVICES`, `DEVICE#d`, `KP#d#<ulid>`.
+const KEYS: &str = "KEYS#";
+const DEVICE: &str = "DEVICE#";
+const KEY_PACKAGE: &str = "KP#";
+const DEVICES_SK: &str = "DEVICES";
 const FAILURES_SK: &str = "FAILURES";
 const GATE: &str = "GATE#";
 const CONNECTION_SK: &str = "CONN";
@@ -70,6 +75,19 @@ pub(super) fn shard_range(shard: Shard) -> (String, String) {
     };
     (from, format!("{below}{}", char::MAX))
 }
+/// Sort-key prefix of the device items in a user's key partition.
+pub(super) const DEVICE_PREFIX: &str = DEVICE;
+
+/// The partition of a user's key package directory.
+pub(super) fn keys_partition(user: &str) -> String {
+    format!("{KEYS}{user}")
+}
+
+/// Sort-key prefix of one device's one-time packages (device ids have no `#`).
+pub(super) fn key_package_prefix(device: &str) -> String {
+    format!("{KEY_PACKAGE}{device}#")
+}
+
 /// Sort-key prefix of the membership items in a room's partition.
 pub(super) const MEMBER_PREFIX: &str = MEMBER;
 
@@ -230,6 +248,26 @@ impl Key {
         Self { pk: room_partition(room), sk: format!("{STATS}{minute}") }
     }
 
+    /// `KEYS#u / DEVICES`: the set of the user's device ids, which bounds their number.
+    pub(super) fn key_devices(user: &str) -> Self {
+        Self { pk: keys_partition(user), sk: DEVICES_SK.to_owned() }
+    }
+
+    /// `KEYS#u / DEVICE#d`: a device's one-time count and last-resort package.
+    pub(super) fn key_device(user: &str, device: &str) -> Self {
+        Self { pk: keys_partition(user), sk: format!("{DEVICE}{device}") }
+    }
+
+    /// `KEYS#u / KP#d#<id>`: one one-time package (ids are ULIDs, so they list oldest first).
+    pub(super) fn key_package(user: &str, device: &str, id: &str) -> Self {
+        Self { pk: keys_partition(user), sk: format!("{}{id}", key_package_prefix(device)) }
+    }
+
+    /// Any item of a user's key partition, by the sort key a Query of it returned.
+    pub(super) fn in_keys(user: &str, sk: String) -> Self {
+        Self { pk: keys_partition(user), sk }
+    }
+
     /// Any item of a connection's partition, by the sort key a Query of it returned.
     pub(super) fn in_connection(connection_id: &str, sk: String) -> Self {
         Self { pk: connection_partition(connection_id), sk }
@@ -285,6 +323,10 @@ mod tests {
             (Key::delivery_checkpoint("lobby", 42), "ROOM#lobby", "DELIVERED#00000000000000000042"),
             (Key::room_cursor("lobby", "SUB#c1="), "ROOM#lobby", "SUB#c1="),
             (Key::room_stats("lobby", "2026-11-24T17:05Z"), "ROOM#lobby", "STATS#2026-11-24T17:05Z"),
+            (Key::key_devices("alice"), "KEYS#alice", "DEVICES"),
+            (Key::key_device("alice", "phone"), "KEYS#alice", "DEVICE#phone"),
+            (Key::key_package("alice", "phone", "01KP"), "KEYS#alice", "KP#phone#01KP"),
+            (Key::in_keys("alice", "KP#phone#01KP".into()), "KEYS#alice", "KP#phone#01KP"),
         ];
         for (key, pk, sk) in cases {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));

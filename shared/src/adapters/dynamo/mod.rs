@@ -1,6 +1,6 @@
 //! The DynamoDB adapter: every store port on one table (docs/architecture.md, "Single table").
 //!
-//! The table has a string partition key `pk` and sort key `sk`, and three kinds of partition:
+//! The table has a string partition key `pk` and sort key `sk`, and these kinds of partition:
 //!
 //! - `CONN#<connection>`: the connection (`CONN`), the rooms it is subscribed to (`SUB#<room>`, so a
 //!   disconnect finds them with one Query) and its typing gates;
@@ -9,6 +9,8 @@
 //!   records;
 //! - `USER#<user>`: the user's connections, presence (`PRESENCE`), read cursors (`READ#<room>`),
 //!   rate windows (`RATE#<windowStart>`) and gates (`GATE#<gate>`);
+//! - `KEYS#<user>`: the user's MLS key package directory (`DEVICES`, `DEVICE#<device>`,
+//!   `KP#<device>#<ulid>`; docs/e2e.md);
 //! - `RECORD#<queue message id>`: the fanout's failed attempts at one queue record (`FAILURES`).
 //!
 //! A room's partition also holds the fanout's delivery checkpoints (`DELIVERED#<seq:020>`) and its
@@ -23,6 +25,7 @@
 
 mod connections;
 mod items;
+mod key_packages;
 mod keys;
 mod ledger;
 mod limiter;

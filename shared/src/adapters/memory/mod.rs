@@ -3,6 +3,7 @@
 mod dead_letters;
 mod export;
 mod jwks;
+mod key_packages;
 mod ledger;
 mod limiter;
 mod moderation;

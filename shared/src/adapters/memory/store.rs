@@ -58,6 +58,8 @@ pub struct MemoryStore {
     pub(super) ledger: super::ledger::LedgerState,
     /// Per-room, per-minute counters (`super::stats`).
     pub(super) stats: super::stats::StatsState,
+    /// The key package directory (`super::key_packages`).
+    pub(super) keys: super::key_packages::KeyState,
 }
 
 impl Default for MemoryStore {
@@ -75,6 +77,7 @@ impl MemoryStore {
             page_size: 1000,
             ledger: Default::default(),
             stats: Default::default(),
+            keys: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! `retryAfterMs` until the next window, before it has done anything.
 
 use super::{ActionError, Caller, SendDeps};
-use crate::protocol::Request;
+use crate::protocol::{KeyRequest, Request};
 
 /// Cost of a `history` page: a Query of up to 100 messages and a reply of up to 128 KiB.
 pub const HISTORY_COST: u64 = 5;
@@ -19,6 +19,9 @@ pub const SYNC_ROOM_COST: u64 = 1;
 pub const STATS_COST: u64 = 4;
 /// What each started hour of a `stats` window adds.
 pub const STATS_HOUR_COST: u64 = 1;
+/// Cost of `keys.claim`: it consumes another user's one-time packages (a transaction per
+/// device), so a user draining someone's packages is slowed down.
+pub const CLAIM_COST: u64 = 5;
 
 /// What an action spends from the user's budget. The weights follow the work and the traffic
 /// an action causes: a message read from the store or a frame posted to others costs more than
@@ -31,6 +34,9 @@ pub const STATS_HOUR_COST: u64 = 1;
 /// | `history` | 5 |
 /// | `sync` | 5 + 1 per room (6–55) |
 /// | `stats` | 4 + 1 per started hour of its window (5 for the default hour, 28 for a day) |
+/// | `keys.count` | 1 |
+/// | `keys.publish`, `keys.remove` | 2 |
+/// | `keys.claim` | 5 |
 pub fn cost(request: &Request) -> u64 {
     match request {
         Request::Ping
@@ -39,7 +45,11 @@ pub fn cost(request: &Request) -> u64 {
         | Request::Typing { .. }
         | Request::Read { .. }
         | Request::SetStatus { .. } => 1,
-        Request::Join { .. } | Request::Presence { .. } => 2,
+        Request::Keys(KeyRequest::Count { .. }) => 1,
+        Request::Join { .. }
+        | Request::Presence { .. }
+        | Request::Keys(KeyRequest::Publish { .. } | KeyRequest::Remove { .. }) => 2,
+        Request::Keys(KeyRequest::Claim { .. }) => CLAIM_COST,
         Request::History { .. } => HISTORY_COST,
         Request::Sync { rooms, .. } => SYNC_COST + SYNC_ROOM_COST * rooms.len() as u64,
         Request::Stats { minutes, .. } => STATS_COST + STATS_HOUR_COST * u64::from(minutes.div_ceil(60)),

@@ -3,6 +3,7 @@
 
 pub mod budget;
 mod guards;
+mod key_packages;
 mod messages;
 mod presence;
 mod rooms;
@@ -240,6 +241,7 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
         Request::SetStatus { status } => presence::set_status(deps, caller, *status).await?,
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
         Request::Stats { room, minutes } => stats::stats(deps, conn, room, *minutes).await?,
+        Request::Keys(keys) => key_packages::keys(deps, caller, keys).await?,
         Request::Sync { rooms, pages } => return sync::sync(deps, caller, rooms, *pages).await,
         Request::Typing { room } => return presence::typing(deps, caller, room).await,
     };
