@@ -7,6 +7,7 @@
 mod error;
 mod frame;
 mod keys;
+pub mod mls;
 mod request;
 mod room;
 mod stats;

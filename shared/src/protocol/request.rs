@@ -339,6 +339,9 @@ fn parse_send(f: SendFields) -> Result<Request, FieldError> {
             return Err(bad(format!("clientMsgId must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")));
         }
     }
+    if room.is_encrypted() {
+        super::mls::read_framing(&f.body).map_err(bad)?;
+    }
     Ok(Request::Send { room, body: f.body, client_msg_id: f.client_msg_id })
 }
 

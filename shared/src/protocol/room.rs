@@ -37,6 +37,12 @@ impl RoomId {
         &self.0
     }
 
+    /// Whether this is an end-to-end encrypted room (`e2e:…`): its bodies are MLS messages that
+    /// the server stores and delivers but cannot read, and does not moderate (docs/e2e.md).
+    pub fn is_encrypted(&self) -> bool {
+        self.0.starts_with("e2e:")
+    }
+
     /// The two users of a direct-message room, or `None` for an ordinary room.
     pub fn dm_users(&self) -> Option<(&str, &str)> {
         let rest = self.0.strip_prefix("dm:")?;

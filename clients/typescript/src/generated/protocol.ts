@@ -199,7 +199,7 @@ export interface SendRequest {
   /** A room id. */
   room: RoomId;
   /**
-   * 1 byte to 16 KiB (16,384 bytes) of UTF-8, measured after JSON decoding.
+   * 1 byte to 16 KiB (16,384 bytes) of UTF-8, measured after JSON decoding. In an `e2e:` room, the padded standard base64 of one MLS PublicMessage or PrivateMessage (docs/e2e.md).
    *
    * Constraints: length 1–16384.
    */

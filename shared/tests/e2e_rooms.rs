@@ -1,0 +1,141 @@
+//! Issue #14, encrypted rooms as far as they are built: real MLS clients (mls-rs) meet through
+//! the KeyPackage directory, and their messages in an `e2e:` room are stored and delivered as the
+//! ciphertext they sent, unmoderated, with no plaintext anywhere on the server; a body that is not
+//! an MLS message is refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{World, error_code};
+use mls_rs::client_builder::MlsConfig;
+use mls_rs::group::ReceivedMessage;
+use mls_rs::identity::SigningIdentity;
+use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::{CipherSuite, CipherSuiteProvider, Client, CryptoProvider, MlsMessage};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use serde_json::json;
+use starling_shared::adapters::memory::{HookAnswer, MemoryHook};
+use starling_shared::moderation::{FailurePolicy, HookTransport};
+use starling_shared::protocol::ServerFrame;
+use starling_shared::service::fanout;
+use starling_shared::wiring;
+
+const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+const SECRET: &[u8] = b"attack at dawn";
+
+/// An MLS client whose basic credential names `{user}/{device}`.
+fn device(identity: &str) -> Client<impl MlsConfig> {
+    let crypto = RustCryptoProvider::new();
+    let suite = crypto.cipher_suite_provider(SUITE).expect("ciphersuite 1");
+    let (secret, public) = suite.signature_key_generate().expect("a signature key");
+    let credential = BasicCredential::new(identity.as_bytes().to_vec()).into_credential();
+    Client::builder()
+        .identity_provider(BasicIdentityProvider)
+        .crypto_provider(crypto)
+        .signing_identity(SigningIdentity::new(credential, public), secret, SUITE)
+        .build()
+}
+
+fn b64(message: &MlsMessage) -> String {
+    STANDARD.encode(message.to_bytes().expect("serializable"))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn mls_clients_meet_through_the_directory_and_the_server_only_ever_holds_ciphertext() {
+    let mut w = World::new();
+    // A hook that refuses everything: an encrypted room must never be moderated.
+    let refuse = Arc::new(MemoryHook::new(HookAnswer::Reply(r#"{"verdict":"reject","reason":"nope"}"#.into())));
+    let hook = Some((refuse.clone() as Arc<dyn HookTransport>, Duration::from_millis(200), FailurePolicy::Closed));
+    w.send_deps.moderation = wiring::moderation(None, Duration::from_secs(60), hook);
+    let [alice_ws, bob_ws] = w.room("e2e:team", ["alice", "bob"]).await;
+
+    // Bob's phone publishes a real KeyPackage; Alice claims it through the server.
+    let bob = device("bob/phone");
+    let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let published = w
+        .act(&bob_ws, &json!({"action":"keys.publish","device":"phone","keyPackages":[b64(&package)]}).to_string())
+        .await;
+    assert!(matches!(published, ServerFrame::Keys { one_time: 1, .. }), "{published:?}");
+    let ServerFrame::KeyPackages { key_packages, .. } =
+        w.act(&alice_ws, r#"{"action":"keys.claim","user":"bob"}"#).await
+    else {
+        panic!("a keyPackages frame")
+    };
+    let claimed = MlsMessage::from_bytes(&STANDARD.decode(&key_packages[0].key_package).unwrap()).unwrap();
+
+    let alice = device("alice/laptop");
+    let mut group = alice.create_group(Default::default(), Default::default(), None).unwrap();
+    let added = group.commit_builder().add_member(claimed).unwrap().build().unwrap();
+    group.apply_pending_commit().unwrap();
+    let (mut bobs_group, _) = bob.join_group(None, &added.welcome_messages[0], None).unwrap();
+
+    let commit = json!({"action":"send","room":"e2e:team","body":b64(&added.commit_message),"clientMsgId":"c-1"});
+    assert!(matches!(w.act(&alice_ws, &commit.to_string()).await, ServerFrame::Accepted { .. }));
+    let secret = group.encrypt_application_message(SECRET, vec![]).unwrap();
+    let send = json!({"action":"send","room":"e2e:team","body":b64(&secret),"clientMsgId":"c-2"});
+    assert!(matches!(w.act(&alice_ws, &send.to_string()).await, ServerFrame::Accepted { .. }));
+    assert!(refuse.requests().is_empty(), "the hook was asked about an encrypted message");
+
+    // Nothing queued, stored or posted holds the plaintext, as text or once base64 is decoded.
+    let records = w.drain_records();
+    let mut seen = Vec::new();
+    for record in &records {
+        let envelope: serde_json::Value = serde_json::from_str(&record.body).unwrap();
+        seen.push(STANDARD.decode(envelope["body"].as_str().unwrap()).unwrap());
+        seen.push(record.body.clone().into_bytes());
+    }
+    assert!(fanout::process_batch(&w.fanout, records).await.is_empty());
+    let history = w.act(&bob_ws, r#"{"action":"history","room":"e2e:team"}"#).await;
+    let ServerFrame::History { messages, .. } = &history else { panic!("{history:?}") };
+    assert_eq!(messages.len(), 2);
+    for m in messages {
+        seen.push(STANDARD.decode(&m.body).unwrap());
+    }
+    seen.push(format!("{:?}", w.store).into_bytes());
+    seen.extend(w.pusher.posts_to(&bob_ws.connection.id).into_iter().map(String::into_bytes));
+    assert!(seen.iter().all(|bytes| !contains(bytes, SECRET)), "plaintext on the server");
+
+    // What Bob received is what Alice sent, byte for byte, and it decrypts.
+    let received = w.received(&bob_ws);
+    assert_eq!(received.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(received[1].body, b64(&secret));
+    let incoming = MlsMessage::from_bytes(&STANDARD.decode(&received[1].body).unwrap()).unwrap();
+    match bobs_group.process_incoming_message(incoming).unwrap() {
+        ReceivedMessage::ApplicationMessage(m) => assert_eq!(m.data(), SECRET),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_encrypted_room_refuses_bodies_that_are_not_mls_room_messages() {
+    let w = World::new();
+    let [alice_ws] = w.room("e2e:team", ["alice"]).await;
+    let alice = device("alice/laptop");
+    let package = alice.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let bodies = [
+        ("hello in the clear".to_owned(), "base64"),
+        (STANDARD.encode(b"hello in the clear"), "not an MLS message"),
+        (b64(&package), "is not a room message"),
+    ];
+    for (body, words) in bodies {
+        let frame = json!({"action":"send","room":"e2e:team","body":body,"clientMsgId":"c-1"}).to_string();
+        let refused = w.act(&alice_ws, &frame).await;
+        assert_eq!(error_code(&refused), Some("bad_request"), "{refused:?}");
+        let ServerFrame::Error(e) = refused else { unreachable!() };
+        assert!(e.message.contains(words), "{}", e.message);
+        assert_eq!(e.client_msg_id.as_deref(), Some("c-1"));
+    }
+    assert!(w.drain_records().is_empty(), "nothing was queued");
+    // The same text is an ordinary message in an ordinary room.
+    let [plain] = w.room("team", ["alice"]).await;
+    let ok = w.act(&plain, r#"{"action":"send","room":"team","body":"hello in the clear"}"#).await;
+    assert!(matches!(ok, ServerFrame::Accepted { .. }));
+}
