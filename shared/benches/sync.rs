@@ -92,6 +92,7 @@ async fn fill<S: Store>(store: &S, room: &str, conn: &Connection) {
     for i in 1..=MISSED {
         store
             .append(NewMessage {
+                commit: None,
                 id: format!("01SYNC{room}{i:016}"),
                 room: room.into(),
                 from: "bob".into(),

@@ -26,6 +26,10 @@ pub struct Publish {
     /// The management API endpoint of the sender's API (`https://{domain}/{stage}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The sender's connection, told by the fanout when its MLS Commit lost its epoch
+    /// (`conflict`). Absent in records queued by releases before encrypted rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
 }
 
 /// A presence transition to announce to the subscribers of the user's rooms.
@@ -138,6 +142,7 @@ mod tests {
 
     fn publish(room: &str, from: &str, cmid: Option<&str>, id: &str) -> Envelope {
         Envelope::Publish(Publish {
+            connection_id: None,
             id: id.into(),
             room: room.into(),
             from: from.into(),

@@ -32,6 +32,7 @@ fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
 
 fn new_message(cmid: Option<&str>) -> NewMessage {
     NewMessage {
+        commit: None,
         id: "01NEW".into(),
         room: "lobby".into(),
         from: "alice".into(),
@@ -318,6 +319,7 @@ async fn subscribing_counts_the_room_under_the_limit_and_a_vanished_connection_i
 #[tokio::test]
 async fn enqueue_sets_the_room_as_group_and_a_stable_dedup_id() {
     let envelope = Envelope::Publish(Publish {
+        connection_id: None,
         id: "01ID".into(),
         room: "lobby".into(),
         from: "alice".into(),

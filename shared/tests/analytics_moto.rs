@@ -132,6 +132,7 @@ async fn counters_add_up_on_dynamodb_and_stay_out_of_the_rooms_other_reads() {
     let probe = store.probe("lobby", 10).await.unwrap();
     assert!(probe.complete && probe.subscribers.len() == 1);
     let message = NewMessage {
+        commit: None,
         id: "01X".into(),
         room: "lobby".into(),
         from: "alice".into(),

@@ -71,6 +71,7 @@ fn conn(id: &str, user: &str) -> Connection {
 
 fn msg(room: &str, id: &str, from: &str, cmid: Option<&str>, now: i64) -> NewMessage {
     NewMessage {
+        commit: None,
         id: id.into(),
         room: room.into(),
         from: from.into(),
@@ -402,6 +403,7 @@ mod queue {
 
     fn publish(id: &str, room: &str, cmid: Option<&str>) -> Envelope {
         Envelope::Publish(Publish {
+            connection_id: None,
             id: id.into(),
             room: room.into(),
             from: "alice".into(),

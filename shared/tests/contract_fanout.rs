@@ -30,6 +30,7 @@ fn conn(id: &str, user: &str) -> Connection {
 
 fn msg(room: &str, id: &str, from: &str, now: i64) -> NewMessage {
     NewMessage {
+        commit: None,
         id: id.into(),
         room: room.into(),
         from: from.into(),

@@ -94,6 +94,7 @@ async fn concurrent_appends_to_one_room_never_share_or_skip_a_seq() {
         let store = store.clone();
         async move {
             let msg = starling_shared::domain::NewMessage {
+                commit: None,
                 id: format!("m{i}"),
                 room: "r".into(),
                 from: "u".into(),

@@ -139,3 +139,70 @@ async fn an_encrypted_room_refuses_bodies_that_are_not_mls_room_messages() {
     let ok = w.act(&plain, r#"{"action":"send","room":"team","body":"hello in the clear"}"#).await;
     assert!(matches!(ok, ServerFrame::Accepted { .. }));
 }
+
+/// Sends `message` to `room` as `ws` and expects `accepted`.
+async fn send(w: &World, ws: &starling_shared::service::send::Caller, room: &str, message: &MlsMessage, id: &str) {
+    let frame = json!({"action":"send","room":room,"body":b64(message),"clientMsgId":id}).to_string();
+    let reply = w.act(ws, &frame).await;
+    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
+}
+
+#[tokio::test]
+async fn of_two_commits_for_one_epoch_the_first_is_stored_and_the_other_sender_gets_conflict_then_recommits() {
+    let w = World::new();
+    let [alice_ws, bob_ws] = w.room("e2e:team", ["alice", "bob"]).await;
+    let (alice, bob) = (device("alice/laptop"), device("bob/phone"));
+    let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
+    let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let added = a.commit_builder().add_member(package).unwrap().build().unwrap();
+    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+    assert!(w.pump().await.is_empty());
+    a.apply_pending_commit().unwrap();
+    let (mut b, _) = bob.join_group(None, &added.welcome_messages[0], None).unwrap();
+    assert_eq!((a.current_epoch(), b.current_epoch()), (1, 1));
+
+    // Both commit in epoch 1; Alice's reaches the queue first.
+    let from_alice = a.commit_builder().build().unwrap();
+    let from_bob = b.commit_builder().build().unwrap();
+    send(&w, &alice_ws, "e2e:team", &from_alice.commit_message, "a-1").await;
+    send(&w, &bob_ws, "e2e:team", &from_bob.commit_message, "b-1").await;
+    assert!(w.pump().await.is_empty(), "a lost commit is not a failed record");
+
+    let stored = w.received(&bob_ws);
+    assert_eq!(stored.iter().map(|m| m.client_msg_id.as_deref()).collect::<Vec<_>>(), [Some("a-0"), Some("a-1")]);
+    let conflicts: Vec<_> = w
+        .frames(&bob_ws)
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(error_code(&ServerFrame::Error(conflicts[0].clone())), Some("conflict"));
+    assert_eq!((conflicts[0].epoch, conflicts[0].client_msg_id.as_deref()), (Some(2), Some("b-1")));
+    assert!(w.frames(&alice_ws).iter().all(|f| !matches!(f, ServerFrame::Error(_))), "the winner is not told");
+
+    // Alice's own commit came back stored: she applies it. Bob drops his and processes hers.
+    a.apply_pending_commit().unwrap();
+    b.clear_pending_commit();
+    let winner = MlsMessage::from_bytes(&STANDARD.decode(&stored[1].body).unwrap()).unwrap();
+    assert!(matches!(b.process_incoming_message(winner).unwrap(), ReceivedMessage::Commit(_)));
+    assert_eq!((a.current_epoch(), b.current_epoch()), (2, 2));
+
+    // Bob commits again, in epoch 2: stored, and Alice follows.
+    let again = b.commit_builder().build().unwrap();
+    send(&w, &bob_ws, "e2e:team", &again.commit_message, "b-2").await;
+    assert!(w.pump().await.is_empty());
+    b.apply_pending_commit().unwrap();
+    let third = w.received(&alice_ws).pop().unwrap();
+    assert_eq!((third.seq, third.client_msg_id.as_deref()), (3, Some("b-2")));
+    let third = MlsMessage::from_bytes(&STANDARD.decode(&third.body).unwrap()).unwrap();
+    assert!(matches!(a.process_incoming_message(third).unwrap(), ReceivedMessage::Commit(_)));
+    assert_eq!((a.current_epoch(), b.current_epoch()), (3, 3));
+    let secret = a.encrypt_application_message(SECRET, vec![]).unwrap();
+    match b.process_incoming_message(secret).unwrap() {
+        ReceivedMessage::ApplicationMessage(m) => assert_eq!(m.data(), SECRET),
+        other => panic!("{other:?}"),
+    }
+}

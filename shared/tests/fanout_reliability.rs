@@ -174,6 +174,7 @@ async fn poison_is_dead_lettered_at_once_with_its_reason_and_its_group_goes_on()
 async fn a_message_without_an_endpoint_is_dead_lettered_with_the_deployment_error() {
     let w = World::new();
     let body = Envelope::Publish(Publish {
+        connection_id: None,
         id: "01ABC".into(),
         room: "lobby".into(),
         from: "alice".into(),

@@ -41,6 +41,7 @@ async fn the_send_function_flushes_one_emf_line_with_its_namespace_dimension_and
     let send = |body: &'static str| handlers::send(&w.send_deps, ws_event("message.json", Some(body)));
     assert_eq!(reply_type(&send(r#"{"action":"join","room":"lobby"}"#).await.unwrap()).0, "joined");
     let stored = NewMessage {
+        commit: None,
         id: "01JD0000000000000000000000".into(),
         room: "lobby".into(),
         from: "bob".into(),

@@ -16,6 +16,7 @@ async fn fill(w: &World, room: &str, n: u64, body_len: usize) {
     for i in 1..=n {
         let body = format!("{i:>8}{}", "x".repeat(body_len.saturating_sub(8)));
         let msg = NewMessage {
+            commit: None,
             id: format!("01PAGING{i:018}"),
             room: room.into(),
             from: "bob".into(),

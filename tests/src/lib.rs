@@ -215,7 +215,7 @@ pub fn send_request(room_name: &str, body: impl Into<String>, client_msg_id: Opt
 /// The error frame `result` was refused with; success or any other failure is an error.
 pub fn refusal(result: Result<ServerFrame, ClientError>) -> anyhow::Result<ErrorFrame> {
     match result {
-        Err(ClientError::Server(e)) => Ok(e),
+        Err(ClientError::Server(e)) => Ok(*e),
         Err(e) => Err(e).context("expected a refusal"),
         Ok(frame) => bail!("expected a refusal, got {}", frame.to_json()),
     }

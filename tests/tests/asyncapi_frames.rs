@@ -66,6 +66,7 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
     ensure!(got == [json!(1), json!(2), json!(3)], "dave's seqs: {got:?}");
     typing_reads_and_presence(&mut alice, &mut bob).await?;
     key_packages(&mut alice, &mut bob).await?;
+    commit_conflict(&mut alice, &mut bob).await?;
     refusals(&s, &mut alice).await?;
     offline_with_last_seen(&s, &mut bob).await?;
     alice.request(json!({"action":"leave","room":"lobby"})).await?;
@@ -116,6 +117,7 @@ async fn every_server_frame_and_client_request_matches_the_asyncapi_document() -
         "not_found",
         "rate_limited",
         "rejected",
+        "conflict",
         "internal",
     ];
     let missing: Vec<_> = codes.iter().filter(|c| !seen.codes.contains(**c)).collect();
@@ -199,6 +201,24 @@ async fn key_packages(alice: &mut Wire, bob: &mut Wire) -> anyhow::Result<()> {
     bob.request(json!({"action":"keys.remove","device":"laptop-1"})).await?;
     let held = bob.expect("keys", |_| true).await?;
     ensure!(held["lastResort"] == false, "{held}");
+    Ok(())
+}
+
+/// Two MLS Commits for epoch 0 of an encrypted room (only their clear framing matters to the
+/// server): Alice's is stored, Bob's gets `conflict` with the room's epoch, 1.
+async fn commit_conflict(alice: &mut Wire, bob: &mut Wire) -> anyhow::Result<()> {
+    for wire in [&mut *alice, &mut *bob] {
+        wire.request(json!({"action":"join","room":"e2e:x"})).await?;
+        wire.expect("joined", |_| true).await?;
+    }
+    let (first, second) = ("AAEAAQFnAAAAAAAAAAABAAAAAAADqg==", "AAEAAQFnAAAAAAAAAAABAAAAAQADuw==");
+    alice.request(json!({"action":"send","room":"e2e:x","body":first,"clientMsgId":"c-e0a"})).await?;
+    alice.expect("accepted", |_| true).await?;
+    alice.expect("message", |m| m["clientMsgId"] == "c-e0a").await?;
+    bob.request(json!({"action":"send","room":"e2e:x","body":second,"clientMsgId":"c-e0b"})).await?;
+    bob.expect("accepted", |_| true).await?;
+    let conflict = bob.expect_error("conflict").await?;
+    ensure!(conflict["epoch"] == 1 && conflict["clientMsgId"] == "c-e0b", "{conflict}");
     Ok(())
 }
 

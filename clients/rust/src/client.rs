@@ -168,7 +168,7 @@ impl Client {
     pub async fn request(&mut self, request: &Request) -> Result<ServerFrame, ClientError> {
         self.send(request).await?;
         match self.wait_for(|frame| answers(request, frame)).await? {
-            ServerFrame::Error(e) => Err(ClientError::Server(e)),
+            ServerFrame::Error(e) => Err(ClientError::Server(Box::new(e))),
             reply => Ok(reply),
         }
     }

@@ -53,7 +53,7 @@ pub enum ClientError {
     },
     /// The server answered a request with an `error` frame.
     #[error("the server refused {}: {}: {}; {}", .0.action.as_deref().unwrap_or("a frame"), .0.code.as_str(), .0.message, server_hint(.0.code))]
-    Server(ErrorFrame),
+    Server(Box<ErrorFrame>),
     /// The server answered a request with a frame of the wrong kind.
     #[error("the server answered with an unexpected frame ({}): the server may speak another version", .0.to_json())]
     Unexpected(Box<ServerFrame>),
@@ -93,6 +93,7 @@ fn server_hint(code: ErrorCode) -> &'static str {
         ErrorCode::Forbidden => "join the room first, or use a room this user may enter",
         ErrorCode::NotFound => "the room or subscription does not exist",
         ErrorCode::Rejected => "moderation refused this message; sending it again unchanged gets the same answer",
+        ErrorCode::Conflict => "another commit won this epoch; process it, then commit again in the new epoch",
         ErrorCode::BadRequest | ErrorCode::UnknownAction | ErrorCode::TooLarge => "fix the request",
     }
 }

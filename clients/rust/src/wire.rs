@@ -80,6 +80,7 @@ mod tests {
             client_msg_id: client_msg_id.map(str::to_owned),
             retry_after_ms: None,
             reason: None,
+            epoch: None,
         })
     }
 

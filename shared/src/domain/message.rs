@@ -45,6 +45,18 @@ pub struct NewMessage {
     pub expires_at: i64,
     /// Epoch seconds now, to tell a live dedup record from an expired one (TTL is lazy).
     pub now: i64,
+    /// For an MLS Commit in an encrypted room: the epoch it moves its group from. At most one
+    /// Commit is stored per epoch (docs/e2e.md).
+    pub commit: Option<CommitEpoch>,
+}
+
+/// Where an MLS Commit applies: its group and the epoch it was made in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitEpoch {
+    /// The group's id, base64 (the room holds one group: the first stored Commit names it).
+    pub group_id: String,
+    /// The epoch the Commit moves the group from; it is stored only if this is the room's.
+    pub epoch: u64,
 }
 
 impl NewMessage {
@@ -92,9 +104,16 @@ pub enum AppendOutcome {
     /// Another message with the same sender and clientMsgId was stored within the dedup window:
     /// do not deliver it again.
     Duplicate,
+    /// An MLS Commit for an epoch the room has left (another Commit won it) or for another group:
+    /// not stored. `epoch` is the room's current one, which the sender is told.
+    Conflict {
+        /// The room's epoch now.
+        epoch: u64,
+    },
 }
 
-/// What `append` did, and the stored message (the earlier one for a duplicate).
+/// What `append` did, and the stored message (the earlier one for a duplicate; for a conflict,
+/// the message as sent, with seq 0, which was not stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     /// The message as stored.

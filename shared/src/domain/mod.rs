@@ -17,7 +17,9 @@ pub use connection::{
     MAX_CONNECTIONS_PER_USER, Removed, Subscriber,
 };
 pub use key_packages::{ClaimedKey, DeviceKeys, MAX_DEVICES_PER_USER, MAX_ONE_TIME_PER_DEVICE, PublishOutcome};
-pub use message::{AppendOutcome, Appended, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage};
+pub use message::{
+    AppendOutcome, Appended, CommitEpoch, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage,
+};
 pub use presence::{Presence, Status};
 pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};
 pub use shard::{BUCKETS, Probe, Shard, bucket};

@@ -59,6 +59,12 @@ pub enum ErrorCode {
     /// `too_many_mentions`, `repeated_characters`, or the hook's own code). Nothing was queued or
     /// stored; sending the same body again gets the same answer (docs/moderation.md).
     Rejected,
+    /// `conflict`: an MLS Commit sent to an encrypted room lost its epoch: another Commit for the
+    /// same epoch was stored first (or the room's group is another). Posted by the fanout after
+    /// `accepted`, with the room's current `epoch`; the Commit was not stored. The client drops
+    /// its pending commit, processes the winning Commit (it arrives as a `message`), and commits
+    /// again in the new epoch (docs/e2e.md).
+    Conflict,
     /// `internal`: storage, the queue or the Management API was unavailable, or the deployment is
     /// misconfigured. The client retries with backoff: a `send` with the same `clientMsgId`
     /// (which makes the retry safe), a `sync` from the messages already received.
@@ -78,6 +84,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
             Self::Rejected => "rejected",
+            Self::Conflict => "conflict",
             Self::Internal => "internal",
         }
     }
@@ -117,13 +124,14 @@ impl ProtocolError {
             client_msg_id: self.client_msg_id.clone(),
             retry_after_ms: None,
             reason: None,
+            epoch: None,
         })
     }
 }
 
 /// The body of an `error` frame (`{"type":"error","code":…,"message":…}`): a request was
 /// refused. The connection stays open and usable, and the refused request never reached the
-/// queue.
+/// queue, except for `conflict`, which the fanout posts after `accepted`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorFrame {
@@ -152,4 +160,8 @@ pub struct ErrorFrame {
     /// the operator's hook chose. Omitted for every other code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `epoch`: for `conflict` only, the encrypted room's current MLS epoch: the number of Commits
+    /// it has stored. Omitted for every other code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }

@@ -60,7 +60,9 @@ fn decode(bytes: &[u8]) -> Result<Framing, String> {
         1 => false,
         2 => true,
         3..=5 => {
-            return Err(format!("wire format {wire_format} (a Welcome, GroupInfo or KeyPackage) is not a room message"));
+            return Err(format!(
+                "wire format {wire_format} (a Welcome, GroupInfo or KeyPackage) is not a room message"
+            ));
         }
         other => return Err(format!("unknown wire format {other}")),
     };

@@ -344,6 +344,7 @@ pub(crate) async fn big_room(batch: bool) -> (FanoutDeps, Arc<MemoryPusher>, Vec
 /// A queue record publishing message `id` (with `body`) to room `big`, as record `record_id`.
 pub(crate) fn big_record(record_id: &str, id: &str, body: &str) -> Record {
     let envelope = Envelope::Publish(starling_shared::envelope::Publish {
+        connection_id: None,
         id: id.into(),
         room: "big".into(),
         from: "user0".into(),

@@ -59,7 +59,7 @@ export type MessageId = string;
 export type PresenceStatus = "online" | "away" | "offline";
 
 /** Why a request was refused. Clients treat an unknown code like `internal`. */
-export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "rejected" | "internal";
+export type ErrorCode = "bad_request" | "unknown_action" | "too_large" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "rejected" | "conflict" | "internal";
 
 /** A stored message, as in `history` and `syncPage` (a `message` frame without `type`). */
 export interface StoredMessage {
@@ -582,6 +582,12 @@ export interface ErrorFrame {
    * Constraints: pattern `^[a-z][a-z0-9_]{0,63}$`.
    */
   reason?: string;
+  /**
+   * For `conflict` only; the encrypted room's current MLS epoch (the number of Commits it has stored).
+   *
+   * Constraints: minimum 0.
+   */
+  epoch?: number;
 }
 
 /** Server frame `gatewayError`: API Gateway's error frame (no `type`); treat like `internal` for the outstanding request. */
@@ -642,7 +648,7 @@ export type RequestAction = ClientRequest['action'];
 export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","keys","keyPackages","pong","error"];
 
 /** Every error code of protocol v1; clients treat any other code like `internal`. */
-export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","rejected","internal"];
+export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","rejected","conflict","internal"];
 
 /** The limits the spec states, which the SDK checks before sending. */
 export const LIMITS = {

@@ -171,21 +171,18 @@ impl MemberItem {
     }
 }
 
-/// `ROOM#r / HEAD`: the last seq given out in the room.
-#[derive(Debug, Serialize, Deserialize)]
+/// `ROOM#r / HEAD` as read back: the last seq given out in the room (written by an UpdateItem in
+/// each append's transaction, so the epoch attributes survive the appends of other messages).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct HeadItem {
-    pk: String,
-    sk: String,
     pub(super) last_seq: u64,
-}
-
-impl HeadItem {
-    /// The head of `room` at `last_seq`.
-    pub(super) fn new(room: &str, last_seq: u64) -> Self {
-        let Key { pk, sk } = Key::head(room);
-        Self { pk, sk, last_seq }
-    }
+    /// An encrypted room's MLS epoch: the number of Commits stored (docs/e2e.md).
+    #[serde(default)]
+    pub(super) epoch: u64,
+    /// An encrypted room's MLS group id (base64), named by its first stored Commit.
+    #[serde(default)]
+    pub(super) group_id: Option<String>,
 }
 
 /// `ROOM#r / MSG#<seq:020>`: a stored message, with its retention as TTL.
@@ -289,6 +286,7 @@ mod tests {
         let conn =
             Connection { id: "c1=".into(), user: "alice".into(), connected_at_ms: 1_795_000_000_000, batch: false };
         let msg = NewMessage {
+            commit: None,
             id: "01ID".into(),
             room: "lobby".into(),
             from: "alice".into(),
@@ -299,7 +297,7 @@ mod tests {
             now: 1_800_000_000,
         };
         let batched = Connection { batch: true, ..conn.clone() };
-        let cases: [(Item, &str, &[&str]); 10] = [
+        let cases: [(Item, &str, &[&str]); 9] = [
             (
                 to_item(&ConnectionItem::from(&conn)).unwrap(),
                 "CONN",
@@ -323,7 +321,6 @@ mod tests {
                 "MEMBER#alice",
                 &["gsi1pk", "gsi1sk", "room", "user"],
             ),
-            (to_item(&HeadItem::new("lobby", 7)).unwrap(), "HEAD", &["lastSeq"]),
             (
                 to_item(&MessageItem::new(msg.sequenced(7), msg.expires_at)).unwrap(),
                 "MSG#00000000000000000007",

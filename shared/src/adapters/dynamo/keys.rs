@@ -291,6 +291,7 @@ mod tests {
     #[test]
     fn every_key_has_its_stored_format() {
         let msg = |client_msg_id: Option<&str>| NewMessage {
+            commit: None,
             id: "01ID".into(),
             room: "lobby".into(),
             from: "alice".into(),

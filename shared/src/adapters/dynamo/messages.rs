@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use std::sync::PoisonError;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use tracing::debug;
 
 use super::items::{DedupItem, HeadItem, MessageItem, from_item, to_item};
@@ -43,10 +43,32 @@ impl DynamoStore {
         head: u64,
     ) -> Result<(Vec<TransactWriteItem>, MessageItem), StoreError> {
         let seq = head + 1;
-        let head_put = self
-            .put(to_item(&HeadItem::new(&msg.room, seq))?)
-            .condition_expression(if head == 0 { "attribute_not_exists(lastSeq)" } else { "lastSeq = :head" })
-            .set_expression_attribute_values((head > 0).then(|| HashMap::from([(":head".to_owned(), number(head))])))
+        // An update, not a put: it must keep an encrypted room's epoch and group id.
+        let mut set = String::from("SET lastSeq = :seq");
+        let mut condition = String::from(if head == 0 { "attribute_not_exists(lastSeq)" } else { "lastSeq = :head" });
+        let mut values = HashMap::from([(":seq".to_owned(), number(seq))]);
+        if head > 0 {
+            values.insert(":head".to_owned(), number(head));
+        }
+        if let Some(commit) = &msg.commit {
+            // One Commit per epoch: stored only while the room is at its epoch (and group),
+            // moving it to the next in the same transaction.
+            set.push_str(", epoch = :next, groupId = :group");
+            condition.push_str(if commit.epoch == 0 {
+                " AND (attribute_not_exists(epoch) OR epoch = :epoch) AND attribute_not_exists(groupId)"
+            } else {
+                " AND epoch = :epoch AND groupId = :group"
+            });
+            values.insert(":next".to_owned(), number(commit.epoch + 1));
+            values.insert(":epoch".to_owned(), number(commit.epoch));
+            values.insert(":group".to_owned(), AttributeValue::S(commit.group_id.clone()));
+        }
+        let head_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::head(&msg.room).into_item()))
+            .update_expression(set)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(build_err)?;
         let message = MessageItem::new(msg.sequenced(seq), msg.expires_at);
@@ -59,8 +81,17 @@ impl DynamoStore {
             .expression_attribute_values(":now", number(msg.now))
             .build()
             .map_err(build_err)?;
-        let items = [head_put, message_put, dedup_put].map(|put| TransactWriteItem::builder().put(put).build());
-        Ok((items.into(), message))
+        let mut items = vec![TransactWriteItem::builder().update(head_update).build()];
+        items.extend([message_put, dedup_put].map(|put| TransactWriteItem::builder().put(put).build()));
+        Ok((items, message))
+    }
+
+    /// The room's head, read consistently (all zero for a room without messages).
+    async fn head(&self, room: &str) -> Result<HeadItem, StoreError> {
+        match self.get_item(Key::head(room)).await? {
+            Some(item) => from_item(item),
+            None => Ok(HeadItem { last_seq: 0, epoch: 0, group_id: None }),
+        }
     }
 
     /// The stored original when `msg` (or its client message id) has a live dedup record.
@@ -141,7 +172,18 @@ impl MessageStore for DynamoStore {
             if let Some(appended) = self.already_appended(&msg).await? {
                 return Ok(appended);
             }
-            head = self.last_seq(&msg.room).await?;
+            let now = self.head(&msg.room).await?;
+            if let Some(commit) = &msg.commit {
+                let group_differs = now.group_id.as_ref().is_some_and(|g| *g != commit.group_id);
+                if now.epoch != commit.epoch || group_differs {
+                    self.remember_head(&msg.room, now.last_seq);
+                    return Ok(Appended {
+                        message: msg.sequenced(0),
+                        outcome: AppendOutcome::Conflict { epoch: now.epoch },
+                    });
+                }
+            }
+            head = now.last_seq;
             debug!(room = %msg.room, head, "room head moved; appending again");
             self.remember_head(&msg.room, head);
         }
@@ -149,10 +191,7 @@ impl MessageStore for DynamoStore {
     }
 
     async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
-        match self.get_item(Key::head(room)).await? {
-            Some(item) => Ok(from_item::<HeadItem>(item)?.last_seq),
-            None => Ok(0),
-        }
+        Ok(self.head(room).await?.last_seq)
     }
 
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {

@@ -36,6 +36,8 @@ struct State {
     /// room → users
     members: BTreeMap<String, BTreeSet<String>>,
     heads: HashMap<String, u64>,
+    /// room → (MLS epoch, group id) of an encrypted room, once a Commit was stored.
+    epochs: HashMap<String, (u64, Option<String>)>,
     messages: HashMap<String, BTreeMap<u64, StoredMessage>>,
     /// (room, dedup key) → record
     dedup: HashMap<(String, String), DedupRecord>,
@@ -259,6 +261,15 @@ impl MessageStore for MemoryStore {
                 .ok_or_else(|| StoreError::NotFound(format!("message {} #{seq}", msg.room)))?;
             let outcome = if stored.id == msg.id { AppendOutcome::Redelivered } else { AppendOutcome::Duplicate };
             return Ok(Appended { message: stored, outcome });
+        }
+        if let Some(commit) = &msg.commit {
+            // One Commit per epoch: the check and the move to the next epoch under one lock,
+            // as the DynamoDB head update does them in one transaction.
+            let (epoch, group) = s.epochs.get(&msg.room).cloned().unwrap_or_default();
+            if commit.epoch != epoch || group.as_ref().is_some_and(|g| *g != commit.group_id) {
+                return Ok(Appended { message: msg.sequenced(0), outcome: AppendOutcome::Conflict { epoch } });
+            }
+            s.epochs.insert(msg.room.clone(), (epoch + 1, Some(commit.group_id.clone())));
         }
         let seq = s.heads.get(&msg.room).copied().unwrap_or(0) + 1;
         let message = msg.sequenced(seq);

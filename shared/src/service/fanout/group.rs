@@ -136,6 +136,9 @@ fn fresh(record: &Record, stored: &Stored) -> bool {
         info!(record = %record.id, room = %stored.message.room, seq = stored.message.seq, "duplicate message; not delivered again");
         return false;
     }
+    if matches!(stored.outcome, AppendOutcome::Conflict { .. }) {
+        return false;
+    }
     true
 }
 

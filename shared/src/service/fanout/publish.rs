@@ -3,9 +3,12 @@
 use tracing::{info, warn};
 
 use super::{Announcement, Deadline, Delivery, FanoutDeps, FanoutError, run};
-use crate::domain::{AppendOutcome, Message, NewMessage, Shard};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::domain::{AppendOutcome, CommitEpoch, Message, NewMessage, Shard};
 use crate::envelope::{PresenceNotice, Publish, ShardDelivery};
-use crate::protocol::ServerFrame;
+use crate::protocol::{ErrorCode, ProtocolError, ServerFrame, mls};
 use crate::service::broadcast::{self, Report};
 use crate::service::connection;
 
@@ -78,6 +81,8 @@ pub(super) async fn announce_notice(
 pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, FanoutError> {
     let endpoint = deps.settings.endpoint_override.clone().or(p.endpoint).ok_or(FanoutError::NoEndpoint)?;
     let now = deps.clock.now().timestamp();
+    let commit = commit_of(&p.room, &p.body);
+    let (sender, client_msg_id) = (p.connection_id, p.client_msg_id.clone());
     let appended = deps
         .stores
         .messages
@@ -90,14 +95,58 @@ pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, Fanou
             sent_at: p.sent_at,
             expires_at: now + deps.settings.retention_secs,
             now,
+            commit,
         })
         .await?;
     let resume = match appended.outcome {
         AppendOutcome::Fresh | AppendOutcome::Duplicate => None,
+        AppendOutcome::Conflict { epoch } => {
+            tell_conflict(deps, &endpoint, sender.as_deref(), &appended.message.room, client_msg_id, epoch).await;
+            None
+        }
         // An earlier attempt stored it and may have posted to some pages before it stopped.
         AppendOutcome::Redelivered => run::checkpoint(deps, &appended.message, Shard::ALL).await,
     };
     Ok(Stored { message: appended.message, outcome: appended.outcome, endpoint, resume, target: Target::Room })
+}
+
+/// The epoch an encrypted room's message commits from, when it is an MLS Commit. `send` checked
+/// the framing; a body that no longer parses (a record from an older release) is stored as is.
+fn commit_of(room: &str, body: &str) -> Option<CommitEpoch> {
+    if !room.starts_with("e2e:") {
+        return None;
+    }
+    let framing = mls::read_framing(body).ok()?;
+    (framing.content_type == mls::ContentType::Commit)
+        .then(|| CommitEpoch { group_id: STANDARD.encode(&framing.group_id), epoch: framing.epoch })
+}
+
+/// Tells the sender of a Commit that lost its epoch, once: the record is done either way (the
+/// Commit must not be stored later), so a failed post is only logged; the client finds out from
+/// the room (its Commit never arrives; the winner does).
+async fn tell_conflict(
+    deps: &FanoutDeps,
+    endpoint: &str,
+    connection: Option<&str>,
+    room: &str,
+    client_msg_id: Option<String>,
+    epoch: u64,
+) {
+    info!(room, epoch, client_msg_id = client_msg_id.as_deref().unwrap_or(""), "commit lost its epoch; not stored");
+    let Some(connection) = connection else { return };
+    let mut error = ProtocolError::new(
+        ErrorCode::Conflict,
+        format!("{room} is at epoch {epoch}: another commit was stored first; process it and commit again"),
+    );
+    error.action = Some("send".to_owned());
+    error.client_msg_id = client_msg_id;
+    let mut frame = error.to_frame();
+    if let ServerFrame::Error(f) = &mut frame {
+        f.epoch = Some(epoch);
+    }
+    if let Err(e) = deps.pusher.post(endpoint, connection, frame.to_json().as_bytes()).await {
+        warn!(room, connection, error = %e, "telling the sender of a conflict failed");
+    }
 }
 
 /// Stores one message and delivers it on its own (the batch path delivers runs instead).
@@ -111,7 +160,7 @@ pub(super) async fn publish(deps: &FanoutDeps, p: Publish, deadline: Deadline) -
         gone: 0,
         failed: 0,
     };
-    if stored.outcome == AppendOutcome::Duplicate {
+    if matches!(stored.outcome, AppendOutcome::Duplicate | AppendOutcome::Conflict { .. }) {
         return Ok(delivery);
     }
     let posted = run::deliver(deps, &stored.endpoint, &[stored.message], stored.resume, deadline).await?;

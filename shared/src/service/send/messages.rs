@@ -37,6 +37,8 @@ pub(super) async fn publish(
     let now = deps.clock.now();
     let id = ulid::Ulid::generate().to_string();
     let envelope = Envelope::Publish(Publish {
+        // Only an encrypted room's sender may need telling later (a Commit's `conflict`).
+        connection_id: room.is_encrypted().then(|| conn.id.clone()),
         id: id.clone(),
         room: room.to_string(),
         from: conn.user.clone(),

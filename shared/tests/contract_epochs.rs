@@ -1,0 +1,121 @@
+//! One MLS Commit per epoch (docs/e2e.md) in the contract suite: every case runs against the
+//! in-memory store and against DynamoDB on moto, and the hostile ones race Commits.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use starling_shared::domain::{AppendOutcome, CommitEpoch, NewMessage};
+use starling_shared::ports::Store;
+
+fn memory() -> Arc<dyn Store> {
+    common::memory_store(2)
+}
+
+async fn moto() -> Arc<dyn Store> {
+    common::moto_store("contract-epochs", 2).await
+}
+
+common::contract!(
+    a_commit_is_stored_only_in_its_epoch_and_moves_the_room_to_the_next,
+    other_messages_between_commits_keep_the_epoch,
+    a_redelivered_commit_is_a_redelivery_not_a_conflict,
+    of_concurrent_commits_for_one_epoch_exactly_one_is_stored_and_seqs_stay_gapless,
+    a_commit_for_another_group_is_a_conflict,
+);
+
+const NOW: i64 = 1_800_000_000;
+
+fn message(room: &str, id: &str, commit: Option<(&str, u64)>) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        room: room.into(),
+        from: "alice".into(),
+        body: format!("ciphertext {id}"),
+        client_msg_id: Some(format!("c-{id}")),
+        sent_at: "2026-11-24T21:00:00.000Z".into(),
+        expires_at: NOW + 1000,
+        now: NOW,
+        commit: commit.map(|(group, epoch)| CommitEpoch { group_id: group.into(), epoch }),
+    }
+}
+
+async fn a_commit_is_stored_only_in_its_epoch_and_moves_the_room_to_the_next(s: Arc<dyn Store>) {
+    let first = s.append(message("e2e:a", "01A", Some(("g", 0)))).await.unwrap();
+    assert_eq!((first.outcome, first.message.seq), (AppendOutcome::Fresh, 1));
+    let late = s.append(message("e2e:a", "01B", Some(("g", 0)))).await.unwrap();
+    assert_eq!(late.outcome, AppendOutcome::Conflict { epoch: 1 });
+    assert_eq!(s.last_seq("e2e:a").await.unwrap(), 1, "the loser was not stored");
+    let ahead = s.append(message("e2e:a", "01C", Some(("g", 5)))).await.unwrap();
+    assert_eq!(ahead.outcome, AppendOutcome::Conflict { epoch: 1 }, "a commit from the future");
+    let next = s.append(message("e2e:a", "01D", Some(("g", 1)))).await.unwrap();
+    assert_eq!((next.outcome, next.message.seq), (AppendOutcome::Fresh, 2));
+    // The store's own cached head is current here, so only the epoch condition can refuse it.
+    let stale = s.append(message("e2e:a", "01E", Some(("g", 1)))).await.unwrap();
+    assert_eq!(stale.outcome, AppendOutcome::Conflict { epoch: 2 });
+    let history = s.history("e2e:a", None, 10, NOW).await.unwrap();
+    let ids: Vec<_> = history.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["01A", "01D"]);
+}
+
+async fn other_messages_between_commits_keep_the_epoch(s: Arc<dyn Store>) {
+    s.append(message("e2e:b", "01A", Some(("g", 0)))).await.unwrap();
+    for i in 0..3 {
+        let app = s.append(message("e2e:b", &format!("01P{i}"), None)).await.unwrap();
+        assert_eq!(app.outcome, AppendOutcome::Fresh);
+    }
+    assert_eq!(
+        s.append(message("e2e:b", "01B", Some(("g", 0)))).await.unwrap().outcome,
+        AppendOutcome::Conflict { epoch: 1 }
+    );
+    let next = s.append(message("e2e:b", "01C", Some(("g", 1)))).await.unwrap();
+    assert_eq!((next.outcome, next.message.seq), (AppendOutcome::Fresh, 5));
+}
+
+async fn a_redelivered_commit_is_a_redelivery_not_a_conflict(s: Arc<dyn Store>) {
+    let stored = s.append(message("e2e:c", "01A", Some(("g", 0)))).await.unwrap();
+    let again = s.append(message("e2e:c", "01A", Some(("g", 0)))).await.unwrap();
+    assert_eq!(again.outcome, AppendOutcome::Redelivered);
+    assert_eq!(again.message, stored.message);
+}
+
+async fn of_concurrent_commits_for_one_epoch_exactly_one_is_stored_and_seqs_stay_gapless(s: Arc<dyn Store>) {
+    for epoch in 0..3u64 {
+        let racers = join_all((0..6).map(|i| {
+            let s = s.clone();
+            async move {
+                let commit = s.append(message("e2e:d", &format!("01C{epoch}{i}"), Some(("g", epoch))));
+                let app = s.append(message("e2e:d", &format!("01M{epoch}{i}"), None));
+                let (commit, app) = futures::join!(commit, app);
+                (commit.unwrap(), app.unwrap())
+            }
+        }))
+        .await;
+        let winners: Vec<_> = racers.iter().filter(|(c, _)| c.outcome == AppendOutcome::Fresh).collect();
+        assert_eq!(winners.len(), 1, "epoch {epoch}: {racers:?}");
+        for (commit, app) in &racers {
+            assert!(
+                commit.outcome == AppendOutcome::Fresh
+                    || commit.outcome == AppendOutcome::Conflict { epoch: epoch + 1 },
+                "{commit:?}"
+            );
+            assert_eq!(app.outcome, AppendOutcome::Fresh);
+        }
+    }
+    let history = s.history("e2e:d", None, 100, NOW).await.unwrap();
+    let seqs: Vec<u64> = history.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=21).collect::<Vec<_>>(), "3 commits and 18 other messages, no gap");
+    let commits: BTreeSet<_> = history.messages.iter().filter(|m| m.id.starts_with("01C")).map(|m| &m.id).collect();
+    assert_eq!(commits.len(), 3);
+}
+
+async fn a_commit_for_another_group_is_a_conflict(s: Arc<dyn Store>) {
+    s.append(message("e2e:e", "01A", Some(("g", 0)))).await.unwrap();
+    let other = s.append(message("e2e:e", "01B", Some(("h", 1)))).await.unwrap();
+    assert_eq!(other.outcome, AppendOutcome::Conflict { epoch: 1 });
+    let founding = s.append(message("e2e:e", "01C", Some(("h", 0)))).await.unwrap();
+    assert_eq!(founding.outcome, AppendOutcome::Conflict { epoch: 1 }, "the room already has its group");
+    assert_eq!(s.append(message("e2e:e", "01D", Some(("g", 1)))).await.unwrap().outcome, AppendOutcome::Fresh);
+}
