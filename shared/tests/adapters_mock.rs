@@ -118,11 +118,15 @@ async fn append_writes_head_message_and_dedup_in_one_conditional_transaction() {
         .match_requests(|t| {
             let items = t.transact_items();
             let put = |i: usize| items[i].put().unwrap();
+            // The head is updated, not put, so an encrypted room's epoch survives the append.
+            let head = items[0].update().unwrap();
+            let value = |name: &str| head.expression_attribute_values().and_then(|v| v.get(name));
             items.len() == 3
-                && put(0).condition_expression() == Some("lastSeq = :head")
-                && put(0).expression_attribute_values().and_then(|v| v.get(":head"))
-                    == Some(&AttributeValue::N("41".into()))
-                && put(0).item().get("lastSeq") == Some(&AttributeValue::N("42".into()))
+                && head.key().get("sk") == Some(&s("HEAD"))
+                && head.update_expression() == "SET lastSeq = :seq"
+                && head.condition_expression() == Some("lastSeq = :head")
+                && value(":head") == Some(&AttributeValue::N("41".into()))
+                && value(":seq") == Some(&AttributeValue::N("42".into()))
                 && put(1).condition_expression() == Some("attribute_not_exists(pk)")
                 && put(1).item().get("sk") == Some(&s("MSG#00000000000000000042"))
                 && put(2).condition_expression() == Some("attribute_not_exists(pk) OR expiresAt < :now")
@@ -132,8 +136,8 @@ async fn append_writes_head_message_and_dedup_in_one_conditional_transaction() {
     // The next append trusts the head this process wrote: conditional on 42, with no read.
     let transact_next = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .match_requests(|t| {
-            let put = t.transact_items()[0].put().unwrap();
-            put.expression_attribute_values().and_then(|v| v.get(":head")) == Some(&AttributeValue::N("42".into()))
+            let head = t.transact_items()[0].update().unwrap();
+            head.expression_attribute_values().and_then(|v| v.get(":head")) == Some(&AttributeValue::N("42".into()))
                 && t.transact_items()[2].put().unwrap().item().get("sk") == Some(&s("MSGID#01NEXT"))
         })
         .then_output(|| TransactWriteItemsOutput::builder().build());
