@@ -67,7 +67,7 @@ var Backoff = class {
 };
 
 // ../typescript/src/generated/protocol.ts
-var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "rejected", "internal"];
+var ERROR_CODES = ["bad_request", "unknown_action", "too_large", "unauthorized", "forbidden", "not_found", "rate_limited", "rejected", "conflict", "internal"];
 var LIMITS = {
   /** `send.body`: at most this many bytes of UTF-8 (16 KiB). */
   maxBodyLength: 16384,
