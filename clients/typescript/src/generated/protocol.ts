@@ -549,6 +549,7 @@ export interface KeyPackagesFrame {
   type: "keyPackages";
   /** A user id, the token's `sub`. */
   user: UserId;
+  /** One package per device of the user that has one; one-time packages handed out here are consumed. */
   keyPackages: ClaimedKeyPackage[];
 }
 
