@@ -10,7 +10,6 @@
 //! the package's existence as the condition, so two claimers never get the same package.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::Deserialize;
 
@@ -220,24 +219,6 @@ impl DynamoStore {
         }
         Ok(stored)
     }
-
-    /// Runs a transaction; `Ok(false)` when it was cancelled by a condition or by a concurrent
-    /// transaction on one of its items (both mean: re-read, then decide).
-    async fn transact_or_cancelled(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let cancelled = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
-                    _ => false,
-                };
-                if cancelled { Ok(false) } else { Err(sdk_err(e)) }
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -251,7 +232,7 @@ impl KeyDirectory for DynamoStore {
     ) -> Result<PublishOutcome, StoreError> {
         let n = one_time.len() as u32;
         for _ in 0..ATTEMPTS {
-            if self.transact_or_cancelled(self.publish_actions(user, device, one_time, last_resort)?).await? {
+            if self.transact_or_raced(self.publish_actions(user, device, one_time, last_resort)?).await? {
                 let held = self.device_item(user, device).await?;
                 let keys = held.map_or_else(DeviceKeys::default, |d| DeviceKeys {
                     one_time: d.held(),

@@ -144,6 +144,22 @@ impl DynamoStore {
         }
     }
 
+    /// [`Self::transact`] for writers that race on one item: `Ok(false)` also when a concurrent
+    /// transaction on one of its items cancelled it (`TransactionConflict`); the caller re-reads.
+    async fn transact_or_raced(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if cancellation_reasons(&e).is_some_and(|codes| {
+                    codes.iter().any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict"))
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
     /// A put of `item` into this table, for the caller to add a condition and build.
     fn put(&self, item: Item) -> PutBuilder {
         Put::builder().table_name(&self.table).set_item(Some(item))
@@ -193,11 +209,15 @@ fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool 
 /// Whether a transaction was cancelled because a condition failed. A cancellation that gives no
 /// reasons counts too: the caller's re-read finds out what happened either way.
 fn is_cancelled_by_a_condition<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    cancellation_reasons(e).is_some_and(|codes| codes.is_empty() || codes.contains(&"ConditionalCheckFailed"))
+}
+
+/// The reason codes of a cancelled transaction (`None` when it was not cancelled).
+fn cancellation_reasons<R>(e: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<&str>> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            let reasons = c.cancellation_reasons();
-            reasons.is_empty() || reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+            Some(c.cancellation_reasons().iter().filter_map(|r| r.code()).collect())
         }
-        _ => false,
+        _ => None,
     }
 }
