@@ -183,7 +183,7 @@ async fn send(
 ) -> Result<(), CliError> {
     let (mut client, _) = open(conn, &room).await?;
     let cmid = client_msg_id.unwrap_or_else(default_client_msg_id);
-    let request = Request::Send { room: room.clone(), body, client_msg_id: Some(cmid.clone()) };
+    let request = Request::Send { room: room.clone(), body, client_msg_id: Some(cmid.clone()), welcome: None };
     let accepted = client.request(&request).await?;
     let ServerFrame::Accepted { id, .. } = accepted else {
         return Err(ClientError::Unexpected(Box::new(accepted)).into());
@@ -263,7 +263,7 @@ async fn chat(conn: &Conn, room: &RoomId, since: Option<u64>, out: &mut (dyn Wri
                 Some(body) => {
                     n += 1;
                     let client_msg_id = Some(format!("{}-{n}", default_client_msg_id()));
-                    client.send(&Request::Send { room: room.clone(), body, client_msg_id }).await?;
+                    client.send(&Request::Send { room: room.clone(), body, client_msg_id, welcome: None }).await?;
                 }
                 None => break,
             },

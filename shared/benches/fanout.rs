@@ -45,6 +45,7 @@ async fn room_with(n: usize, pusher: Arc<MemoryPusher>) -> FanoutDeps {
 fn record(i: u64) -> Record {
     let body = Envelope::Publish(Publish {
         connection_id: None,
+        welcome: None,
         id: format!("01BENCH{i:020}"),
         room: "big".into(),
         from: "user0".into(),

@@ -30,6 +30,10 @@ pub struct Publish {
     /// (`conflict`). Absent in records queued by releases before encrypted rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// The MLS Welcome sent with a Commit, for the fanout to keep and post once the Commit is
+    /// stored (dropped with a Commit that lost its epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome: Option<Box<crate::protocol::Welcome>>,
 }
 
 /// A presence transition to announce to the subscribers of the user's rooms.
@@ -143,6 +147,7 @@ mod tests {
     fn publish(room: &str, from: &str, cmid: Option<&str>, id: &str) -> Envelope {
         Envelope::Publish(Publish {
             connection_id: None,
+            welcome: None,
             id: id.into(),
             room: room.into(),
             from: from.into(),

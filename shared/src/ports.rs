@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Appended, ClaimedKey, Connection, DeviceKeys, HistoryPage, MinuteCounts, NewMessage, Opened, Page, Presence, Probe,
-    PublishOutcome, Removed, RunCounts, Shard, Status, StatusSet, Subscriber, SyncPage,
+    Appended, ClaimedKey, Connection, DeviceKeys, HeldWelcome, HistoryPage, MinuteCounts, NewMessage, Opened, Page,
+    PendingWelcome, Presence, Probe, PublishOutcome, Removed, RunCounts, Shard, Status, StatusSet, Subscriber,
+    SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -127,6 +128,9 @@ pub trait PresenceStore: Send + Sync + std::fmt::Debug {
     /// The presence of each user, in the order given, with its version and the connections that
     /// are past their liveness deadline.
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError>;
+    /// The ids of the user's connections that can still be open at `now` (what presence
+    /// counts), for posting to a user rather than a room.
+    async fn connections_of(&self, user: &str, now: i64) -> Result<Vec<String>, StoreError>;
     /// Records activity of the connection (at most once a minute), which keeps it counted past
     /// API Gateway's idle limit. Unknown connections are ignored.
     async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError>;
@@ -294,6 +298,26 @@ pub trait KeyDirectory: Send + Sync + std::fmt::Debug {
     async fn remove_device(&self, user: &str, device: &str) -> Result<(), StoreError>;
 }
 
+/// Each device's inbox of MLS Welcomes (docs/e2e.md), kept until the device acks them or they
+/// expire.
+#[async_trait]
+pub trait WelcomeInbox: Send + Sync + std::fmt::Debug {
+    /// Keeps the welcome for each of its devices. Idempotent: a device holds one welcome per
+    /// room and seq, so holding it again (a redelivered record) changes nothing.
+    async fn hold_welcome(&self, held: &HeldWelcome) -> Result<(), StoreError>;
+    /// Up to `limit` of the device's welcomes not expired at `now`, in ascending order of room
+    /// id, then seq.
+    async fn pending_welcomes(
+        &self,
+        user: &str,
+        device: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<PendingWelcome>, StoreError>;
+    /// Removes one welcome of the device. Idempotent.
+    async fn ack_welcome(&self, user: &str, device: &str, room: &str, seq: u64) -> Result<(), StoreError>;
+}
+
 /// An export that did not get through, by what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -333,6 +357,7 @@ pub trait Store:
     + FanoutLedger
     + RoomStats
     + KeyDirectory
+    + WelcomeInbox
 {
 }
 
@@ -345,5 +370,6 @@ impl<T> Store for T where
         + FanoutLedger
         + RoomStats
         + KeyDirectory
+        + WelcomeInbox
 {
 }

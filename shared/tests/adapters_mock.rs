@@ -1,6 +1,16 @@
 //! AWS adapters against mocked SDK clients (`aws-smithy-mocks`): the request shapes that matter
 //! (key conditions, write conditions, FIFO ids) and the mapping of AWS errors to port errors.
 
+// Each adapter's mocked cases in one test program, so CI links it once.
+#[path = "adapters_mock/analytics.rs"]
+mod analytics;
+#[path = "adapters_mock/fanout.rs"]
+mod fanout;
+#[path = "adapters_mock/keys.rs"]
+mod keys;
+#[path = "adapters_mock/welcomes.rs"]
+mod welcomes;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
@@ -324,6 +334,7 @@ async fn subscribing_counts_the_room_under_the_limit_and_a_vanished_connection_i
 async fn enqueue_sets_the_room_as_group_and_a_stable_dedup_id() {
     let envelope = Envelope::Publish(Publish {
         connection_id: None,
+        welcome: None,
         id: "01ID".into(),
         room: "lobby".into(),
         from: "alice".into(),

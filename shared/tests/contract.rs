@@ -16,6 +16,14 @@ use starling_shared::protocol::Status;
 #[path = "contract/lifecycle.rs"]
 mod lifecycle;
 
+// The MLS cases (docs/e2e.md) share this binary, so CI links one test program, not four.
+#[path = "contract/epochs.rs"]
+mod epochs;
+#[path = "contract/keys.rs"]
+mod keys;
+#[path = "contract/welcomes.rs"]
+mod welcomes;
+
 use lifecycle::*;
 
 /// Page size for subscriber listings in both backends, small so pagination is exercised.
@@ -404,6 +412,7 @@ mod queue {
     fn publish(id: &str, room: &str, cmid: Option<&str>) -> Envelope {
         Envelope::Publish(Publish {
             connection_id: None,
+            welcome: None,
             id: id.into(),
             room: room.into(),
             from: "alice".into(),

@@ -175,6 +175,7 @@ async fn a_message_without_an_endpoint_is_dead_lettered_with_the_deployment_erro
     let w = World::new();
     let body = Envelope::Publish(Publish {
         connection_id: None,
+        welcome: None,
         id: "01ABC".into(),
         room: "lobby".into(),
         from: "alice".into(),

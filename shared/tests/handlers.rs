@@ -312,6 +312,7 @@ async fn a_binary_frame_is_a_bad_request() {
 fn publish_json(id: &str, body: &str) -> String {
     Envelope::Publish(Publish {
         connection_id: None,
+        welcome: None,
         id: id.into(),
         room: "lobby".into(),
         from: "alice".into(),

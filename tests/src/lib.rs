@@ -209,7 +209,12 @@ pub fn room(name: &str) -> RoomId {
 
 /// A `send` of `body` to `room`.
 pub fn send_request(room_name: &str, body: impl Into<String>, client_msg_id: Option<&str>) -> Request {
-    Request::Send { room: room(room_name), body: body.into(), client_msg_id: client_msg_id.map(str::to_owned) }
+    Request::Send {
+        room: room(room_name),
+        body: body.into(),
+        client_msg_id: client_msg_id.map(str::to_owned),
+        welcome: None,
+    }
 }
 
 /// The error frame `result` was refused with; success or any other failure is an error.

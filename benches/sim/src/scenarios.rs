@@ -97,6 +97,7 @@ async fn room(n: usize, batch: bool, pusher: Arc<SimPusher>, p: &Params) -> Fano
 fn record(n: usize) -> Record {
     let envelope = Envelope::Publish(Publish {
         connection_id: None,
+        welcome: None,
         id: format!("m{n:08}"),
         room: "room".into(),
         from: "u0".into(),

@@ -304,7 +304,7 @@ async fn send_at_rate(
         let sender = k % outboxes.len();
         // The send time rides in the body, so every receiver can work out the latency.
         let body = format!("bench:{sender}:{k}:{}", run.origin.elapsed().as_micros());
-        let request = Request::Send { room: room.clone(), body, client_msg_id: Some(format!("b-{k}")) };
+        let request = Request::Send { room: room.clone(), body, client_msg_id: Some(format!("b-{k}")), welcome: None };
         if outboxes[sender].send(request).is_ok() {
             sent += 1;
         }

@@ -94,7 +94,8 @@ mod tests {
         assert!(!answers(&join, &ServerFrame::Pong));
         assert!(answers(&Request::Ping, &ServerFrame::Pong));
 
-        let send = Request::Send { room: room("r"), body: "b".into(), client_msg_id: Some("c-1".into()) };
+        let send =
+            Request::Send { room: room("r"), body: "b".into(), client_msg_id: Some("c-1".into()), welcome: None };
         let accepted =
             |c: &str| ServerFrame::Accepted { room: "r".into(), client_msg_id: Some(c.into()), id: "X".into() };
         assert!(answers(&send, &accepted("c-1")));

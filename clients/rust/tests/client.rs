@@ -244,7 +244,7 @@ async fn typed_requests_are_sent_as_protocol_json() {
     })
     .await;
     let mut client = Client::connect(&url, "t").await.unwrap();
-    let send = Request::Send { room: lobby(), body: "hi".into(), client_msg_id: Some("c-1".into()) };
+    let send = Request::Send { room: lobby(), body: "hi".into(), client_msg_id: Some("c-1".into()), welcome: None };
     let reply = client.request(&send).await.unwrap();
     assert!(matches!(reply, ServerFrame::Accepted { id, .. } if id == "X"));
     client.close().await.unwrap();

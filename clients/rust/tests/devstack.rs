@@ -17,7 +17,8 @@ async fn a_devstack_accepts_every_typed_request_the_client_sends() {
     let mut alice = Client::connect(&stack.ws_url(), &token("alice")).await.unwrap();
     assert_eq!(alice.join(&room).await.unwrap(), 0);
 
-    let send = Request::Send { room: room.clone(), body: "hi".into(), client_msg_id: Some("c-1".into()) };
+    let send =
+        Request::Send { room: room.clone(), body: "hi".into(), client_msg_id: Some("c-1".into()), welcome: None };
     assert!(matches!(alice.request(&send).await.unwrap(), ServerFrame::Accepted { .. }));
     let delivered = alice.wait_for(|f| matches!(f, ServerFrame::Message(m) if m.seq == 1)).await.unwrap();
     assert!(matches!(delivered, ServerFrame::Message(m) if m.body == "hi" && m.from == "alice"));

@@ -11,6 +11,7 @@ mod presence_record;
 mod shard;
 mod stats;
 mod time;
+mod welcome;
 
 pub use connection::{
     ACTIVITY_GRANULARITY_SECS, CONNECTION_TTL_SLACK_SECS, Connection, IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS,
@@ -25,6 +26,7 @@ pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};
 pub use shard::{BUCKETS, Probe, Shard, bucket};
 pub use stats::{MAX_COUNTED_SENDERS, MinuteCounts, RunCounts, STATS_TTL_SECS, minute_of, window};
 pub use time::{timestamp, timestamp_secs};
+pub use welcome::{HeldWelcome, PendingWelcome, WELCOME_TTL_SECS};
 
 /// One page of a paginated listing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -176,6 +176,11 @@ impl PresenceRecord {
         StatusSet { current: Presence { last_seen: None, stale: Vec::new(), ..current }, changed }
     }
 
+    /// The connections that can still be open at `now`.
+    pub fn live_connections(&self, now: i64) -> Vec<String> {
+        self.connections.iter().filter(|(_, t)| t.live(now)).map(|(id, _)| id.clone()).collect()
+    }
+
     /// Records activity of `connection_id`; `false` when nothing needs writing (unknown
     /// connection, or activity recorded less than [`ACTIVITY_GRANULARITY_SECS`] ago).
     pub fn touch(&mut self, connection_id: &str, now: i64) -> bool {

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClaimedKeyPackage, ErrorCode, ErrorFrame, Message, MinuteStats, ProtocolError, StatsTotals, Status};
+use super::{
+    ClaimedKeyPackage, ErrorCode, ErrorFrame, Message, MinuteStats, PendingWelcome, ProtocolError, StatsTotals, Status,
+};
 
 /// A frame the server sends: one JSON object per WebSocket text message, tagged by `type` (the
 /// variant name in camelCase, e.g. `presenceChanged`), with camelCase field names. Optional
@@ -191,6 +193,27 @@ pub enum ServerFrame {
         /// `keyPackages`: the packages; one-time ones are now consumed.
         key_packages: Vec<ClaimedKeyPackage>,
     },
+    /// `welcome`: posted to every open connection of a user when a Commit that adds one of the
+    /// user's devices is stored (docs/e2e.md). The welcome also waits in the device's inbox
+    /// until `welcomes.ack`, so a device that was offline gets it from `welcomes`.
+    Welcome {
+        /// `device`: the device it is for; other devices of the user ignore it.
+        device: String,
+        /// The welcome: `room`, `seq`, `from`, `welcome`.
+        #[serde(flatten)]
+        welcome: PendingWelcome,
+    },
+    /// `welcomes`: the reply to `welcomes` and `welcomes.ack`: the device's pending welcomes,
+    /// in ascending order of room id, then seq.
+    Welcomes {
+        /// `device`: the device.
+        device: String,
+        /// `welcomes`: as many as fit 120 KiB (at least one when any is pending).
+        welcomes: Vec<PendingWelcome>,
+        /// `hasMore`: present only when `true`: more are pending; ack these to get the rest.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        has_more: bool,
+    },
     /// `pong`: the reply to `ping`; it has no fields.
     Pong,
     /// `error`: a request was refused (see [`ErrorFrame`] and [`ErrorCode`]). The connection
@@ -242,6 +265,8 @@ impl ServerFrame {
             Self::Stats { .. } => "stats",
             Self::Keys { .. } => "keys",
             Self::KeyPackages { .. } => "keyPackages",
+            Self::Welcome { .. } => "welcome",
+            Self::Welcomes { .. } => "welcomes",
             Self::Pong => "pong",
             Self::Error(_) => "error",
         }

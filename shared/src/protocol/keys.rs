@@ -157,7 +157,7 @@ pub(super) fn is_key_action(action: &str) -> bool {
 }
 
 /// A device id: 1–64 characters from `A-Z a-z 0-9 _ . -` (so it fits a table key raw).
-fn check_device(device: String) -> Result<String, (bool, String)> {
+pub(super) fn check_device(device: String) -> Result<String, (bool, String)> {
     let n = device.chars().count();
     if n == 0 || n > MAX_DEVICE_CHARS || !device.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
         return Err((false, format!("device must be 1 to {MAX_DEVICE_CHARS} characters from A-Z a-z 0-9 _ . -")));

@@ -13,6 +13,7 @@ mod room;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod welcome;
 pub mod wire;
 
 pub use crate::domain::{Message, Status};
@@ -22,6 +23,7 @@ pub use keys::{ClaimedKeyPackage, KeyRequest, MAX_DEVICE_CHARS, MAX_KEY_PACKAGE_
 pub use request::{Request, parse_request};
 pub use room::RoomId;
 pub use stats::{DEFAULT_STATS_MINUTES, MAX_STATS_MINUTES, MinuteStats, StatsTotals};
+pub use welcome::{MAX_WELCOME_CHARS, MAX_WELCOME_RECIPIENTS, PendingWelcome, Recipient, Welcome, WelcomeRequest};
 pub use wire::{OversizeFrame, PAGE_BYTES, WireFrame};
 
 /// API Gateway's largest WebSocket message, 128 KiB (frames are reassembled before routing):

@@ -42,6 +42,10 @@ pub enum Request {
         /// the first being stored is answered `accepted` but neither stored nor delivered again,
         /// so clients always set it to make retrying a `send` safe.
         client_msg_id: Option<String>,
+        /// `welcome`: only with an MLS Commit in an `e2e:` room (`bad_request` otherwise): the
+        /// Welcome for the devices the Commit adds, held until the Commit is stored and dropped
+        /// if it loses its epoch. Boxed: most sends have none.
+        welcome: Option<Box<super::Welcome>>,
     },
     /// `history`: one page of the room's stored messages, newest page first, each page in
     /// ascending seq. Answered with `history`. Needs membership or a subscription of this
@@ -114,6 +118,9 @@ pub enum Request {
     /// `keys.publish`, `keys.count`, `keys.claim`, `keys.remove`: the MLS key package directory
     /// (docs/e2e.md). Answered with `keys` or `keyPackages`.
     Keys(super::KeyRequest),
+    /// `welcomes`, `welcomes.ack`: the caller's device's inbox of MLS Welcomes (docs/e2e.md).
+    /// Answered with `welcomes`.
+    Welcomes(super::WelcomeRequest),
     /// `ping`: no fields; answered with `pong`. Only frames from the client reset API Gateway's
     /// 10-minute idle timeout, so an otherwise quiet client sends one about every 5 minutes.
     Ping,
@@ -138,11 +145,14 @@ impl Request {
                     put("cursor", c.as_str().into());
                 }
             }
-            Self::Send { room, body, client_msg_id } => {
+            Self::Send { room, body, client_msg_id, welcome } => {
                 put("room", room.as_str().into());
                 put("body", body.as_str().into());
                 if let Some(id) = client_msg_id {
                     put("clientMsgId", id.as_str().into());
+                }
+                if let Some(w) = welcome {
+                    put("welcome", serde_json::to_value(w).unwrap_or_default());
                 }
             }
             Self::History { room, before, limit } => {
@@ -169,6 +179,7 @@ impl Request {
                 put("minutes", (*minutes).into());
             }
             Self::Keys(k) => k.put_fields(&mut frame),
+            Self::Welcomes(w) => w.put_fields(&mut frame),
             Self::Ping => {}
         }
         Value::Object(frame).to_string()
@@ -189,6 +200,7 @@ impl Request {
             Self::Read { .. } => "read",
             Self::Stats { .. } => "stats",
             Self::Keys(k) => k.action(),
+            Self::Welcomes(w) => w.action(),
             Self::Ping => "ping",
         }
     }
@@ -206,7 +218,8 @@ impl Request {
             | Self::Read { room, .. }
             | Self::Stats { room, .. } => Some(room),
             Self::Sync { rooms, .. } if rooms.len() == 1 => Some(&rooms[0].0),
-            Self::Sync { .. } | Self::SetStatus { .. } | Self::Keys(_) | Self::Ping => None,
+            Self::Welcomes(super::WelcomeRequest::Ack { room, .. }) => Some(room),
+            Self::Sync { .. } | Self::SetStatus { .. } | Self::Keys(_) | Self::Welcomes(_) | Self::Ping => None,
         }
     }
 }
@@ -264,6 +277,8 @@ struct SendFields {
     body: String,
     #[serde(default)]
     client_msg_id: Option<String>,
+    #[serde(default)]
+    welcome: Option<super::Welcome>,
 }
 
 #[derive(Deserialize)]
@@ -339,10 +354,15 @@ fn parse_send(f: SendFields) -> Result<Request, FieldError> {
             return Err(bad(format!("clientMsgId must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")));
         }
     }
-    if room.is_encrypted() {
-        super::mls::read_framing(&f.body).map_err(bad)?;
+    let framing = if room.is_encrypted() { Some(super::mls::read_framing(&f.body).map_err(bad)?) } else { None };
+    if let Some(welcome) = &f.welcome {
+        if !framing.is_some_and(|m| m.content_type == super::mls::ContentType::Commit) {
+            return Err(bad("welcome goes only with an MLS Commit in an e2e: room"));
+        }
+        super::welcome::check(welcome)
+            .map_err(|(too_large, m)| (if too_large { ErrorCode::TooLarge } else { ErrorCode::BadRequest }, m))?;
     }
-    Ok(Request::Send { room, body: f.body, client_msg_id: f.client_msg_id })
+    Ok(Request::Send { room, body: f.body, client_msg_id: f.client_msg_id, welcome: f.welcome.map(Box::new) })
 }
 
 fn parse_history(f: HistoryFields) -> Result<Request, FieldError> {
@@ -403,6 +423,9 @@ fn parse_action(action: &str, fields: Map<String, Value>) -> Result<Request, Fie
         keys if super::keys::is_key_action(keys) => super::keys::parse(keys, fields)
             .map(Request::Keys)
             .map_err(|(too_large, m)| (if too_large { ErrorCode::TooLarge } else { ErrorCode::BadRequest }, m)),
+        inbox if super::welcome::is_welcome_action(inbox) => {
+            super::welcome::parse(inbox, fields).map(Request::Welcomes).map_err(bad)
+        }
         other => Err((ErrorCode::UnknownAction, format!("unknown action {other:?}"))),
     }
 }

@@ -17,8 +17,13 @@ fn every_request_encodes_to_what_the_parser_reads_back() {
     let requests = [
         Request::Join { room: room("lobby") },
         Request::Leave { room: room("lobby") },
-        Request::Send { room: room("lobby"), body: "hi \"there\"".into(), client_msg_id: Some("c-1".into()) },
-        Request::Send { room: room("dm:alice:bob"), body: "no id".into(), client_msg_id: None },
+        Request::Send {
+            room: room("lobby"),
+            body: "hi \"there\"".into(),
+            client_msg_id: Some("c-1".into()),
+            welcome: None,
+        },
+        Request::Send { room: room("dm:alice:bob"), body: "no id".into(), client_msg_id: None, welcome: None },
         Request::History { room: room("lobby"), before: Some(10), limit: 20 },
         Request::History { room: room("lobby"), before: None, limit: 50 },
         Request::Sync { rooms: vec![(room("a"), Some(41)), (room("b"), None)], pages: false },
@@ -36,6 +41,17 @@ fn every_request_encodes_to_what_the_parser_reads_back() {
         Request::Keys(KeyRequest::Count { device: "phone-1".into() }),
         Request::Keys(KeyRequest::Claim { user: "auth0|bob".into() }),
         Request::Keys(KeyRequest::Remove { device: "phone-1".into() }),
+        Request::Send {
+            room: room("e2e:team"),
+            body: "AAEAAQFnAAAAAAAAAAEBAAAAAAADzA==".into(),
+            client_msg_id: Some("c-2".into()),
+            welcome: Some(Box::new(Welcome {
+                message: "AAEAAwABAgME".into(),
+                to: vec![Recipient { user: "auth0|bob".into(), device: "phone-1".into() }],
+            })),
+        },
+        Request::Welcomes(WelcomeRequest::List { device: "phone-1".into() }),
+        Request::Welcomes(WelcomeRequest::Ack { device: "phone-1".into(), room: room("e2e:team"), seq: 7 }),
         Request::Ping,
     ];
     for request in requests {
@@ -52,7 +68,12 @@ fn every_v1_action_parses() {
     let send = parse_request(r#"{"action":"send","room":"lobby","body":"hi","clientMsgId":"c-1"}"#).unwrap();
     assert_eq!(
         send,
-        Request::Send { room: RoomId::parse("lobby").unwrap(), body: "hi".into(), client_msg_id: Some("c-1".into()) }
+        Request::Send {
+            room: RoomId::parse("lobby").unwrap(),
+            body: "hi".into(),
+            client_msg_id: Some("c-1".into()),
+            welcome: None
+        }
     );
     let history = parse_request(r#"{"action":"history","room":"lobby","before":10}"#).unwrap();
     assert_eq!(history, Request::History { room: RoomId::parse("lobby").unwrap(), before: Some(10), limit: 50 });

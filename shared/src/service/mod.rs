@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::ports::{
     ConnectionStore, KeyDirectory, MessageStore, PresenceStore, RateLimiter, RoomStats, Store, SubscriptionStore,
+    WelcomeInbox,
 };
 
 /// The store ports, each on its own so a test or the devstack can replace one (fault injection
@@ -29,6 +30,8 @@ pub struct Stores {
     pub stats: Arc<dyn RoomStats>,
     /// The MLS key package directory (docs/e2e.md).
     pub keys: Arc<dyn KeyDirectory>,
+    /// Each device's inbox of MLS Welcomes (docs/e2e.md).
+    pub welcomes: Arc<dyn WelcomeInbox>,
 }
 
 impl Stores {
@@ -41,7 +44,8 @@ impl Stores {
             presence: store.clone(),
             limiter: store.clone(),
             stats: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            welcomes: store,
         }
     }
 }

@@ -345,6 +345,7 @@ pub(crate) async fn big_room(batch: bool) -> (FanoutDeps, Arc<MemoryPusher>, Vec
 pub(crate) fn big_record(record_id: &str, id: &str, body: &str) -> Record {
     let envelope = Envelope::Publish(starling_shared::envelope::Publish {
         connection_id: None,
+        welcome: None,
         id: id.into(),
         room: "big".into(),
         from: "user0".into(),

@@ -176,6 +176,33 @@ export interface ClaimedKeyPackage {
   lastResort?: true;
 }
 
+/**
+ * An MLS Welcome message (RFC 9420 §12.4.3.1), serialized and in padded standard base64: at most 65,536 characters, beginning `00 01 00 03` (version mls10, wire format mls_welcome).
+ *
+ * Constraints: length 8–65536; pattern `^AAEAA[w-z0-9+/][A-Za-z0-9+/]*={0,2}$`.
+ */
+export type WelcomeMessage = string;
+
+/** One device a Welcome is for. */
+export interface WelcomeRecipient {
+  /** A user id, the token's `sub`. */
+  user: UserId;
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+}
+
+/** One Welcome waiting in a device's inbox. */
+export interface PendingWelcome {
+  /** A room id. */
+  room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+  /** A user id, the token's `sub`. */
+  from: UserId;
+  /** An MLS Welcome message (RFC 9420 §12.4.3.1), serialized and in padded standard base64. */
+  welcome: WelcomeMessage;
+}
+
 /** Client request `joinRequest`: Subscribe this connection to the room; replies `joined`. */
 export interface JoinRequest {
   /** The request action. */
@@ -206,6 +233,17 @@ export interface SendRequest {
   body: string;
   /** The idempotency key; always set it. `null` means absent. */
   clientMsgId?: ClientMsgId | null;
+  /** Only with an MLS Commit in an `e2e:` room: the Welcome for the devices the Commit adds, held until the Commit is stored and dropped if it loses its epoch (docs/e2e.md). */
+  welcome?: {
+    /** An MLS Welcome message (RFC 9420 §12.4.3.1), serialized and in padded standard base64. */
+    message: WelcomeMessage;
+    /**
+     * 1–50 distinct devices.
+     *
+     * Constraints: at least 1 item(s).
+     */
+    to: WelcomeRecipient[];
+  };
 }
 
 /** Client request `historyRequest`: One page of stored messages; replies `history`. */
@@ -334,6 +372,30 @@ export interface KeysRemoveRequest {
   action: "keys.remove";
   /** A device of a user, named by the device itself (docs/e2e.md). */
   device: DeviceId;
+}
+
+/** Client request `welcomesRequest`: The Welcomes waiting for a device of the caller, in order of room, then seq; replies `welcomes`. */
+export interface WelcomesRequest {
+  /** The request action. */
+  action: "welcomes";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+}
+
+/** Client request `welcomesAckRequest`: Removes one Welcome from a device's inbox (idempotent); replies `welcomes` with the rest. */
+export interface WelcomesAckRequest {
+  /** The request action. */
+  action: "welcomes.ack";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /** A room id. */
+  room: RoomId;
+  /**
+   * The welcome's `seq`.
+   *
+   * Constraints: minimum 1.
+   */
+  seq: number;
 }
 
 /** Client request `pingRequest`: Keep-alive; replies `pong`. */
@@ -553,6 +615,34 @@ export interface KeyPackagesFrame {
   keyPackages: ClaimedKeyPackage[];
 }
 
+/** Server frame `welcome`: Posted to every open connection of a user when a stored Commit adds one of the user's devices; other devices ignore it. It also waits in the device's inbox until `welcomes.ack`. */
+export interface WelcomeFrame {
+  /** The frame type. */
+  type: "welcome";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /** A room id. */
+  room: RoomId;
+  /** A message's position in its room, from 1 with no gaps. */
+  seq: Seq;
+  /** A user id, the token's `sub`. */
+  from: UserId;
+  /** An MLS Welcome message (RFC 9420 §12.4.3.1), serialized and in padded standard base64. */
+  welcome: WelcomeMessage;
+}
+
+/** Server frame `welcomes`: A device's pending Welcomes, in order of room, then seq, as many as fit 120 KiB. */
+export interface WelcomesFrame {
+  /** The frame type. */
+  type: "welcomes";
+  /** A device of a user, named by the device itself (docs/e2e.md). */
+  device: DeviceId;
+  /** At most 50; at least one when any is pending. */
+  welcomes: PendingWelcome[];
+  /** Present only when `true`; more are pending. Ack these to get the rest. */
+  hasMore?: true;
+}
+
 /** Server frame `pong`: The reply to `ping`. */
 export interface PongFrame {
   /** The frame type. */
@@ -617,6 +707,8 @@ export type ClientRequest =
   | KeysCountRequest
   | KeysClaimRequest
   | KeysRemoveRequest
+  | WelcomesRequest
+  | WelcomesAckRequest
   | PingRequest;
 
 /** Every frame a Starling server sends, discriminated by `type`. */
@@ -636,6 +728,8 @@ export type ServerFrame =
   | StatsFrame
   | KeysFrame
   | KeyPackagesFrame
+  | WelcomeFrame
+  | WelcomesFrame
   | PongFrame
   | ErrorFrame;
 
@@ -646,7 +740,7 @@ export type ServerFrameType = ServerFrame['type'];
 export type RequestAction = ClientRequest['action'];
 
 /** Every server frame `type` of protocol v1; a frame of another type is ignored. */
-export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","keys","keyPackages","pong","error"];
+export const SERVER_FRAME_TYPES: readonly ServerFrameType[] = ["joined","left","accepted","message","messages","history","syncPage","synced","presence","presenceChanged","typing","read","stats","keys","keyPackages","welcome","welcomes","pong","error"];
 
 /** Every error code of protocol v1; clients treat any other code like `internal`. */
 export const ERROR_CODES: readonly ErrorCode[] = ["bad_request","unknown_action","too_large","unauthorized","forbidden","not_found","rate_limited","rejected","conflict","internal"];

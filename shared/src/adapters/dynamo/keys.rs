@@ -41,6 +41,8 @@ const KEYS: &str = "KEYS#";
 const DEVICE: &str = "DEVICE#";
 const KEY_PACKAGE: &str = "KP#";
 const DEVICES_SK: &str = "DEVICES";
+/// A device's inbox of MLS Welcomes (docs/e2e.md): `WELCOME#u#d / {room}#<seq:020>`.
+const WELCOME: &str = "WELCOME#";
 const FAILURES_SK: &str = "FAILURES";
 const GATE: &str = "GATE#";
 const CONNECTION_SK: &str = "CONN";
@@ -81,6 +83,11 @@ pub(super) const DEVICE_PREFIX: &str = DEVICE;
 /// The partition of a user's key package directory.
 pub(super) fn keys_partition(user: &str) -> String {
     format!("{KEYS}{user}")
+}
+
+/// The partition of one device's welcome inbox.
+pub(super) fn welcome_partition(user: &str, device: &str) -> String {
+    format!("{WELCOME}{user}#{device}")
 }
 
 /// Sort-key prefix of one device's one-time packages (device ids have no `#`).
@@ -263,6 +270,13 @@ impl Key {
         Self { pk: keys_partition(user), sk: format!("{}{id}", key_package_prefix(device)) }
     }
 
+    /// `WELCOME#u#d / {room}#<seq:020>`: a welcome waiting for device `d` of user `u`. Neither
+    /// user ids nor device ids nor room ids have a `#`, and every room id character sorts after
+    /// it, so a device's inbox lists in order of room id, then seq.
+    pub(super) fn welcome(user: &str, device: &str, room: &str, seq: u64) -> Self {
+        Self { pk: welcome_partition(user, device), sk: format!("{room}#{seq:020}") }
+    }
+
     /// Any item of a user's key partition, by the sort key a Query of it returned.
     pub(super) fn in_keys(user: &str, sk: String) -> Self {
         Self { pk: keys_partition(user), sk }
@@ -328,6 +342,7 @@ mod tests {
             (Key::key_device("alice", "phone"), "KEYS#alice", "DEVICE#phone"),
             (Key::key_package("alice", "phone", "01KP"), "KEYS#alice", "KP#phone#01KP"),
             (Key::in_keys("alice", "KP#phone#01KP".into()), "KEYS#alice", "KP#phone#01KP"),
+            (Key::welcome("alice", "phone", "e2e:team", 7), "WELCOME#alice#phone", "e2e:team#00000000000000000007"),
         ];
         for (key, pk, sk) in cases {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));

@@ -36,6 +36,7 @@ mod retry;
 mod schema;
 mod stats;
 mod subscriptions;
+mod welcomes;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -157,6 +157,11 @@ impl PresenceStore for DynamoStore {
         Ok(users.iter().map(|u| record_of(found.get(u)).presence(u, now)).collect())
     }
 
+    async fn connections_of(&self, user: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        let found = self.presence_items(&[user.to_owned()]).await?;
+        Ok(record_of(found.get(user)).live_connections(now))
+    }
+
     async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError> {
         // One conditional update, no read: it writes only when the recorded activity is older
         // than the granularity; bumping the version makes a concurrent whole-record write retry.

@@ -11,6 +11,7 @@ mod pusher;
 mod queue;
 mod stats;
 mod store;
+mod welcomes;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use export::MemoryExportSink;

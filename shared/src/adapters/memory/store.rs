@@ -62,6 +62,8 @@ pub struct MemoryStore {
     pub(super) stats: super::stats::StatsState,
     /// The key package directory (`super::key_packages`).
     pub(super) keys: super::key_packages::KeyState,
+    /// Each device's welcome inbox (`super::welcomes`).
+    pub(super) welcomes: super::welcomes::WelcomeState,
 }
 
 impl Default for MemoryStore {
@@ -80,6 +82,7 @@ impl MemoryStore {
             ledger: Default::default(),
             stats: Default::default(),
             keys: Default::default(),
+            welcomes: Default::default(),
         }
     }
 
@@ -335,6 +338,10 @@ impl PresenceStore for MemoryStore {
     async fn presence(&self, users: &[String], now: i64) -> Result<Vec<Presence>, StoreError> {
         let s = self.lock();
         Ok(users.iter().map(|u| s.presence.get(u).cloned().unwrap_or_default().presence(u, now)).collect())
+    }
+
+    async fn connections_of(&self, user: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().presence.get(user).map(|r| r.live_connections(now)).unwrap_or_default())
     }
 
     async fn touch(&self, conn: &Connection, now: i64) -> Result<(), StoreError> {

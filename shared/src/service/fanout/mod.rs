@@ -13,6 +13,7 @@ mod publish;
 mod route;
 mod run;
 mod stats;
+mod welcome;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -82,7 +82,7 @@ pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, Fanou
     let endpoint = deps.settings.endpoint_override.clone().or(p.endpoint).ok_or(FanoutError::NoEndpoint)?;
     let now = deps.clock.now().timestamp();
     let commit = commit_of(&p.room, &p.body);
-    let (sender, client_msg_id) = (p.connection_id, p.client_msg_id.clone());
+    let (sender, client_msg_id, welcome) = (p.connection_id, p.client_msg_id.clone(), p.welcome);
     let appended = deps
         .stores
         .messages
@@ -98,6 +98,11 @@ pub(super) async fn store(deps: &FanoutDeps, p: Publish) -> Result<Stored, Fanou
             commit,
         })
         .await?;
+    // A Commit that lost its epoch takes its Welcome with it; a stored one releases it, also
+    // when found stored by a retry, in case the attempt that stored it stopped before this.
+    if let Some(w) = welcome.filter(|_| !matches!(appended.outcome, AppendOutcome::Conflict { .. })) {
+        super::welcome::release(deps, &endpoint, &appended.message, *w).await?;
+    }
     let resume = match appended.outcome {
         AppendOutcome::Fresh | AppendOutcome::Duplicate => None,
         AppendOutcome::Conflict { epoch } => {

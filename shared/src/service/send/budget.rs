@@ -6,7 +6,7 @@
 //! `retryAfterMs` until the next window, before it has done anything.
 
 use super::{ActionError, Caller, SendDeps};
-use crate::protocol::{KeyRequest, Request};
+use crate::protocol::{KeyRequest, Request, WelcomeRequest};
 
 /// Cost of a `history` page: a Query of up to 100 messages and a reply of up to 128 KiB.
 pub const HISTORY_COST: u64 = 5;
@@ -37,17 +37,23 @@ pub const CLAIM_COST: u64 = 5;
 /// | `keys.count` | 1 |
 /// | `keys.publish`, `keys.remove` | 2 |
 /// | `keys.claim` | 5 |
+/// | `send` with a `welcome` | 1 + 1 per device it is for (2–51): each device's copy is a write |
+/// | `welcomes.ack` | 1 |
+/// | `welcomes` | 2 |
 pub fn cost(request: &Request) -> u64 {
     match request {
+        Request::Send { welcome: Some(w), .. } => 1 + w.to.len() as u64,
         Request::Ping
         | Request::Leave { .. }
         | Request::Send { .. }
+        | Request::Welcomes(WelcomeRequest::Ack { .. })
         | Request::Typing { .. }
         | Request::Read { .. }
         | Request::SetStatus { .. } => 1,
         Request::Keys(KeyRequest::Count { .. }) => 1,
         Request::Join { .. }
         | Request::Presence { .. }
+        | Request::Welcomes(WelcomeRequest::List { .. })
         | Request::Keys(KeyRequest::Publish { .. } | KeyRequest::Remove { .. }) => 2,
         Request::Keys(KeyRequest::Claim { .. }) => CLAIM_COST,
         Request::History { .. } => HISTORY_COST,

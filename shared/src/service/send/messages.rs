@@ -5,16 +5,20 @@ use super::{ActionError, Caller, SendDeps};
 use crate::domain::{Connection, timestamp};
 use crate::envelope::{Envelope, Publish};
 use crate::moderation::{Candidate, Verdict};
-use crate::protocol::{RoomId, ServerFrame, wire};
+use crate::protocol::{RoomId, ServerFrame, Welcome, wire};
+
+/// A `send` as parsed.
+pub(super) struct Outgoing<'a> {
+    pub(super) room: &'a RoomId,
+    pub(super) body: &'a str,
+    pub(super) client_msg_id: &'a Option<String>,
+    /// Checked by the parser: only with an MLS Commit in an encrypted room.
+    pub(super) welcome: Option<&'a Welcome>,
+}
 
 /// `send`: queued for the fanout to sequence and deliver (the budget was spent before).
-pub(super) async fn publish(
-    deps: &SendDeps,
-    caller: &Caller,
-    room: &RoomId,
-    body: &str,
-    client_msg_id: &Option<String>,
-) -> Result<ServerFrame, ActionError> {
+pub(super) async fn publish(deps: &SendDeps, caller: &Caller, out: Outgoing<'_>) -> Result<ServerFrame, ActionError> {
+    let Outgoing { room, body, client_msg_id, welcome } = out;
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
     let candidate = Candidate {
@@ -46,6 +50,7 @@ pub(super) async fn publish(
         client_msg_id: client_msg_id.clone(),
         sent_at: timestamp(now),
         endpoint: caller.endpoint.clone(),
+        welcome: welcome.map(|w| Box::new(w.clone())),
     });
     deps.queue.enqueue(&envelope).await?;
     Ok(ServerFrame::Accepted { room: room.to_string(), client_msg_id: client_msg_id.clone(), id })

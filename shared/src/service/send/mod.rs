@@ -9,6 +9,7 @@ mod presence;
 mod rooms;
 mod stats;
 mod sync;
+mod welcomes;
 
 pub use stats::stats_frame;
 
@@ -233,8 +234,9 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
         Request::Ping => ServerFrame::Pong,
         Request::Join { room } => rooms::join(deps, conn, room).await?,
         Request::Leave { room } => rooms::leave(deps, conn, room).await?,
-        Request::Send { room, body, client_msg_id } => {
-            messages::publish(deps, caller, room, body, client_msg_id).await?
+        Request::Send { room, body, client_msg_id, welcome } => {
+            let message = messages::Outgoing { room, body, client_msg_id, welcome: welcome.as_deref() };
+            messages::publish(deps, caller, message).await?
         }
         Request::History { room, before, limit } => messages::history(deps, conn, room, *before, *limit).await?,
         Request::Presence { room, cursor } => presence::members(deps, caller, room, cursor.as_deref()).await?,
@@ -242,6 +244,7 @@ async fn execute(deps: &SendDeps, caller: &Caller, request: &Request) -> Result<
         Request::Read { room, seq } => presence::read(deps, caller, room, *seq).await?,
         Request::Stats { room, minutes } => stats::stats(deps, conn, room, *minutes).await?,
         Request::Keys(keys) => key_packages::keys(deps, caller, keys).await?,
+        Request::Welcomes(request) => welcomes::welcomes(deps, caller, request).await?,
         Request::Sync { rooms, pages } => return sync::sync(deps, caller, rooms, *pages).await,
         Request::Typing { room } => return presence::typing(deps, caller, room).await,
     };

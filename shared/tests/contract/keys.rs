@@ -1,7 +1,7 @@
 //! The MLS key package directory in the contract suite: every case runs against the in-memory
 //! store and against DynamoDB on moto, and the hostile ones race claims and publishes.
 
-mod common;
+use super::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! One MLS Commit per epoch (docs/e2e.md) in the contract suite: every case runs against the
 //! in-memory store and against DynamoDB on moto, and the hostile ones race Commits.
 
-mod common;
+use super::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

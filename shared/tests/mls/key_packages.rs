@@ -1,7 +1,7 @@
 //! `keys.*` through the send function: a device publishes under its own user only, anyone claims,
 //! limits answer `forbidden` with what to do, and a claim costs enough to slow a drain.
 
-mod common;
+use super::common;
 
 use base64::Engine;
 use common::{World, error_code};

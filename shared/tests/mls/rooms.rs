@@ -3,7 +3,7 @@
 //! ciphertext they sent, unmoderated, with no plaintext anywhere on the server; a body that is not
 //! an MLS message is refused.
 
-mod common;
+use super::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +24,11 @@ use starling_shared::protocol::ServerFrame;
 use starling_shared::service::fanout;
 use starling_shared::wiring;
 
-const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
-const SECRET: &[u8] = b"attack at dawn";
+pub(super) const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+pub(super) const SECRET: &[u8] = b"attack at dawn";
 
 /// An MLS client whose basic credential names `{user}/{device}`.
-fn device(identity: &str) -> Client<impl MlsConfig> {
+pub(super) fn device(identity: &str) -> Client<impl MlsConfig> {
     let crypto = RustCryptoProvider::new();
     let suite = crypto.cipher_suite_provider(SUITE).expect("ciphersuite 1");
     let (secret, public) = suite.signature_key_generate().expect("a signature key");
@@ -40,7 +40,7 @@ fn device(identity: &str) -> Client<impl MlsConfig> {
         .build()
 }
 
-fn b64(message: &MlsMessage) -> String {
+pub(super) fn b64(message: &MlsMessage) -> String {
     STANDARD.encode(message.to_bytes().expect("serializable"))
 }
 
@@ -141,7 +141,13 @@ async fn an_encrypted_room_refuses_bodies_that_are_not_mls_room_messages() {
 }
 
 /// Sends `message` to `room` as `ws` and expects `accepted`.
-async fn send(w: &World, ws: &starling_shared::service::send::Caller, room: &str, message: &MlsMessage, id: &str) {
+pub(super) async fn send(
+    w: &World,
+    ws: &starling_shared::service::send::Caller,
+    room: &str,
+    message: &MlsMessage,
+    id: &str,
+) {
     let frame = json!({"action":"send","room":room,"body":b64(message),"clientMsgId":id}).to_string();
     let reply = w.act(ws, &frame).await;
     assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");

@@ -1,0 +1,51 @@
+//! Releasing an MLS Welcome once its Commit is stored (docs/e2e.md): kept in each device's
+//! inbox, then posted to the open connections of the users it is for.
+
+use tracing::{info, warn};
+
+use super::{FanoutDeps, FanoutError};
+use crate::domain::{HeldWelcome, Message, PendingWelcome, WELCOME_TTL_SECS};
+use crate::protocol::{ServerFrame, Welcome};
+
+/// Keeps `welcome` for its devices and tells their users' connections. Keeping it is the
+/// guarantee, so its failure fails the record (a retry finds the Commit stored and keeps the
+/// welcome then); a post that fails is only logged, since the device reads its inbox when it
+/// connects.
+pub(super) async fn release(
+    deps: &FanoutDeps,
+    endpoint: &str,
+    commit: &Message,
+    welcome: Welcome,
+) -> Result<(), FanoutError> {
+    let now = deps.clock.now().timestamp();
+    let pending = PendingWelcome {
+        room: commit.room.clone(),
+        seq: commit.seq,
+        from: commit.from.clone(),
+        welcome: welcome.message,
+    };
+    let to: Vec<(String, String)> = welcome.to.into_iter().map(|r| (r.user, r.device)).collect();
+    let held = HeldWelcome { welcome: pending, to, expires_at: now + WELCOME_TTL_SECS };
+    deps.stores.welcomes.hold_welcome(&held).await?;
+    info!(room = %commit.room, seq = commit.seq, devices = held.to.len(), "welcome released");
+    let mut users: Vec<&str> = held.to.iter().map(|(u, _)| u.as_str()).collect();
+    users.dedup();
+    for user in users {
+        let connections = match deps.stores.presence.connections_of(user, now).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(user, error = %e, "finding connections for a welcome failed; it waits in the inbox");
+                continue;
+            }
+        };
+        for (_, device) in held.to.iter().filter(|(u, _)| u == user) {
+            let frame = ServerFrame::Welcome { device: device.clone(), welcome: held.welcome.clone() }.to_json();
+            for connection in &connections {
+                if let Err(e) = deps.pusher.post(endpoint, connection, frame.as_bytes()).await {
+                    warn!(user, connection, error = %e, "posting a welcome failed; it waits in the inbox");
+                }
+            }
+        }
+    }
+    Ok(())
+}

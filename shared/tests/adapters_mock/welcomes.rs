@@ -1,0 +1,45 @@
+//! The welcome inbox's DynamoDB adapter against mocked clients: a throttled put surfaces as a
+//! retryable error (so the fanout retries the record), and one put per device is made.
+
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use starling_shared::adapters::dynamo::DynamoStore;
+use starling_shared::domain::{HeldWelcome, PendingWelcome};
+use starling_shared::ports::{StoreError, WelcomeInbox};
+
+fn held(devices: &[&str]) -> HeldWelcome {
+    HeldWelcome {
+        welcome: PendingWelcome { room: "e2e:team".into(), seq: 7, from: "alice".into(), welcome: "AAEAAw==".into() },
+        to: devices.iter().map(|d| ("bob".to_owned(), (*d).to_owned())).collect(),
+        expires_at: 1_800_000_000,
+    }
+}
+
+#[tokio::test]
+async fn holding_a_welcome_puts_one_item_per_device_under_its_inbox_key() {
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|p| {
+            let item = p.item().unwrap();
+            item.get("sk") == Some(&AttributeValue::S("e2e:team#00000000000000000007".into()))
+                && item.get("welcome") == Some(&AttributeValue::S("AAEAAw==".into()))
+                && item.get("expiresAt") == Some(&AttributeValue::N("1800000000".into()))
+                && p.condition_expression().is_none()
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&put]);
+    DynamoStore::new(client, "starling").hold_welcome(&held(&["phone", "laptop", "tablet"])).await.unwrap();
+    assert_eq!(put.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_throttled_put_is_a_throttle_the_caller_retries() {
+    let throttled = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+        PutItemError::generic(ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build())
+    });
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&throttled], |c| c
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
+    let err = DynamoStore::new(client, "starling").hold_welcome(&held(&["phone"])).await.unwrap_err();
+    assert!(matches!(err, StoreError::Throttled(_)), "{err:?}");
+}
