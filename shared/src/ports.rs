@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Appended, ClaimedKey, Connection, DeviceKeys, HeldWelcome, HistoryPage, MinuteCounts, NewMessage, Opened, Page,
-    PendingWelcome, Presence, Probe, PublishOutcome, Removed, RunCounts, Shard, Status, StatusSet, Subscriber,
-    SyncPage,
+    PendingWelcome, Presence, Probe, PublishOutcome, Removed, RoomEpoch, RunCounts, Shard, Status, StatusSet,
+    Subscriber, SyncPage,
 };
 use crate::envelope::Envelope;
 
@@ -105,6 +105,9 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError>;
     /// The room's last seq (0 for a room with no messages).
     async fn last_seq(&self, room: &str) -> Result<u64, StoreError>;
+    /// An encrypted room's MLS epoch and group, read consistently (zero and none before its
+    /// first Commit).
+    async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError>;
     /// Up to `limit` messages with seq < `before` (all when `None`), newest last, skipping
     /// messages whose `expiresAt` is before `now`.
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError>;

@@ -401,6 +401,9 @@ impl starling_shared::ports::MessageStore for RefusingStore {
     async fn last_seq(&self, _: &str) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn room_epoch(&self, _: &str) -> Result<starling_shared::domain::RoomEpoch, StoreError> {
+        Err(StoreError::Failed("unused".into()))
+    }
     async fn history(
         &self,
         _: &str,

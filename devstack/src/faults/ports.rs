@@ -79,6 +79,10 @@ impl MessageStore for Faulty<dyn MessageStore> {
         self.inner.last_seq(room).await
     }
 
+    async fn room_epoch(&self, room: &str) -> Result<starling_shared::domain::RoomEpoch, StoreError> {
+        self.inner.room_epoch(room).await
+    }
+
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
         self.inner.history(room, before, limit, now).await
     }

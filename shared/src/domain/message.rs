@@ -59,6 +59,15 @@ pub struct CommitEpoch {
     pub epoch: u64,
 }
 
+/// Where an encrypted room's MLS group is: what its stored Commits made of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomEpoch {
+    /// The number of Commits stored (0 before the first).
+    pub epoch: u64,
+    /// The group's id, base64, named by the first stored Commit.
+    pub group_id: Option<String>,
+}
+
 impl NewMessage {
     /// The message as stored once it has `seq`.
     pub fn sequenced(&self, seq: u64) -> Message {

@@ -19,7 +19,7 @@ pub use connection::{
 };
 pub use key_packages::{ClaimedKey, DeviceKeys, MAX_DEVICES_PER_USER, MAX_ONE_TIME_PER_DEVICE, PublishOutcome};
 pub use message::{
-    AppendOutcome, Appended, CommitEpoch, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, SyncPage,
+    AppendOutcome, Appended, CommitEpoch, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, RoomEpoch, SyncPage,
 };
 pub use presence::{Presence, Status};
 pub use presence_record::{Opened, PresenceRecord, StatusSet, Tracked};

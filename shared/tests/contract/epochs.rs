@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use starling_shared::domain::{AppendOutcome, CommitEpoch, NewMessage};
+use starling_shared::domain::{AppendOutcome, CommitEpoch, NewMessage, RoomEpoch};
 use starling_shared::ports::Store;
 
 fn memory() -> Arc<dyn Store> {
@@ -72,6 +72,9 @@ async fn other_messages_between_commits_keep_the_epoch(s: Arc<dyn Store>) {
     );
     let next = s.append(message("e2e:b", "01C", Some(("g", 1)))).await.unwrap();
     assert_eq!((next.outcome, next.message.seq), (AppendOutcome::Fresh, 5));
+    let at = s.room_epoch("e2e:b").await.unwrap();
+    assert_eq!(at, RoomEpoch { epoch: 2, group_id: Some("g".into()) }, "what send reads");
+    assert_eq!(s.room_epoch("e2e:none").await.unwrap(), RoomEpoch::default(), "a room with no Commit");
 }
 
 async fn a_redelivered_commit_is_a_redelivery_not_a_conflict(s: Arc<dyn Store>) {

@@ -79,20 +79,24 @@ async fn mls_clients_meet_through_the_directory_and_the_server_only_ever_holds_c
 
     let commit = json!({"action":"send","room":"e2e:team","body":b64(&added.commit_message),"clientMsgId":"c-1"});
     assert!(matches!(w.act(&alice_ws, &commit.to_string()).await, ServerFrame::Accepted { .. }));
+    // The application message is sent once the Commit is stored, as a client does.
+    let mut records = w.drain_records();
+    assert!(fanout::process_batch(&w.fanout, records.clone()).await.is_empty());
     let secret = group.encrypt_application_message(SECRET, vec![]).unwrap();
     let send = json!({"action":"send","room":"e2e:team","body":b64(&secret),"clientMsgId":"c-2"});
     assert!(matches!(w.act(&alice_ws, &send.to_string()).await, ServerFrame::Accepted { .. }));
     assert!(refuse.requests().is_empty(), "the hook was asked about an encrypted message");
 
     // Nothing queued, stored or posted holds the plaintext, as text or once base64 is decoded.
-    let records = w.drain_records();
+    let second = w.drain_records();
+    assert!(fanout::process_batch(&w.fanout, second.clone()).await.is_empty());
+    records.extend(second);
     let mut seen = Vec::new();
     for record in &records {
         let envelope: serde_json::Value = serde_json::from_str(&record.body).unwrap();
         seen.push(STANDARD.decode(envelope["body"].as_str().unwrap()).unwrap());
         seen.push(record.body.clone().into_bytes());
     }
-    assert!(fanout::process_batch(&w.fanout, records).await.is_empty());
     let history = w.act(&bob_ws, r#"{"action":"history","room":"e2e:team"}"#).await;
     let ServerFrame::History { messages, .. } = &history else { panic!("{history:?}") };
     assert_eq!(messages.len(), 2);
@@ -211,4 +215,42 @@ async fn of_two_commits_for_one_epoch_the_first_is_stored_and_the_other_sender_g
         ReceivedMessage::ApplicationMessage(m) => assert_eq!(m.data(), SECRET),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_message_from_an_epoch_the_room_has_not_reached_or_another_group_is_refused_and_a_commit_retry_is_no_conflict()
+ {
+    let w = World::new();
+    let [alice_ws, bob_ws] = w.room("e2e:team", ["alice", "bob"]).await;
+    let (alice, bob) = (device("alice/laptop"), device("bob/phone"));
+    let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
+    let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let added = a.commit_builder().add_member(package).unwrap().build().unwrap();
+    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+
+    // A client that applies its Commit before the room stored it is ahead of the room.
+    a.apply_pending_commit().unwrap();
+    let early = b64(&a.encrypt_application_message(SECRET, vec![]).unwrap());
+    let frame = json!({"action":"send","room":"e2e:team","body":early,"clientMsgId":"a-1"}).to_string();
+    let refused = w.act(&alice_ws, &frame).await;
+    assert_eq!(error_code(&refused), Some("bad_request"), "{refused:?}");
+    let ServerFrame::Error(e) = &refused else { unreachable!() };
+    assert!(e.message.contains("from epoch 1, but e2e:team is at epoch 0"), "{}", e.message);
+    let records = w.drain_records();
+    assert_eq!(records.len(), 1, "only the Commit was queued");
+    assert!(fanout::process_batch(&w.fanout, records).await.is_empty());
+
+    // Queue the Commit again (as stored now), then the same message once the room has it.
+    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+    assert!(matches!(w.act(&alice_ws, &frame).await, ServerFrame::Accepted { .. }));
+    // A message of another group is refused, whatever its epoch.
+    let mut stranger = device("carol/pc").create_group(Default::default(), Default::default(), None).unwrap();
+    let foreign = b64(&stranger.encrypt_application_message(SECRET, vec![]).unwrap());
+    let frame = json!({"action":"send","room":"e2e:team","body":foreign,"clientMsgId":"c-1"}).to_string();
+    let refused = w.act(&bob_ws, &frame).await;
+    assert_eq!(error_code(&refused), Some("bad_request"), "{refused:?}");
+    assert!(w.pump().await.is_empty());
+    assert!(w.frames(&alice_ws).iter().all(|f| !matches!(f, ServerFrame::Error(_))), "a retried Commit is no conflict");
+    let stored: Vec<_> = w.received(&bob_ws).into_iter().map(|m| (m.seq, m.client_msg_id)).collect();
+    assert_eq!(stored, [(1, Some("a-0".into())), (2, Some("a-1".into()))]);
 }

@@ -14,7 +14,7 @@ use super::keys::{self, Key};
 use super::paging::Pages;
 use super::{DynamoStore, build_err, number};
 use crate::domain::Message;
-use crate::domain::{AppendOutcome, Appended, HistoryPage, NewMessage, SyncPage};
+use crate::domain::{AppendOutcome, Appended, HistoryPage, NewMessage, RoomEpoch, SyncPage};
 use crate::ports::{MessageStore, StoreError};
 
 /// Head-conflict retries before `append` gives up with `Contention`.
@@ -192,6 +192,11 @@ impl MessageStore for DynamoStore {
 
     async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
         Ok(self.head(room).await?.last_seq)
+    }
+
+    async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError> {
+        let head = self.head(room).await?;
+        Ok(RoomEpoch { epoch: head.epoch, group_id: head.group_id })
     }
 
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {

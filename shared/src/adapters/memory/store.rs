@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::limiter::MemoryLimiter;
 use crate::domain::{
     AppendOutcome, Appended, Connection, DEDUP_WINDOW_SECS, HistoryPage, Message, NewMessage, Opened, Page, Presence,
-    PresenceRecord, Probe, Removed, Shard, Status, StatusSet, Subscriber, SyncPage,
+    PresenceRecord, Probe, Removed, RoomEpoch, Shard, Status, StatusSet, Subscriber, SyncPage,
 };
 use crate::ports::{ConnectionStore, MessageStore, PresenceStore, RateLimiter, StoreError, SubscriptionStore};
 
@@ -287,6 +287,11 @@ impl MessageStore for MemoryStore {
 
     async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
         Ok(self.lock().heads.get(room).copied().unwrap_or(0))
+    }
+
+    async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError> {
+        let (epoch, group_id) = self.lock().epochs.get(room).cloned().unwrap_or_default();
+        Ok(RoomEpoch { epoch, group_id })
     }
 
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {

@@ -21,6 +21,9 @@ pub(super) async fn publish(deps: &SendDeps, caller: &Caller, out: Outgoing<'_>)
     let Outgoing { room, body, client_msg_id, welcome } = out;
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
+    if room.is_encrypted() {
+        super::epochs::check(deps, room, body).await?;
+    }
     let candidate = Candidate {
         room: room.as_str(),
         from: &conn.user,

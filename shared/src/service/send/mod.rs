@@ -2,6 +2,7 @@
 //! validated, authorized against the caller's rooms, and answered with one reply frame.
 
 pub mod budget;
+mod epochs;
 mod guards;
 mod key_packages;
 mod messages;
