@@ -2,6 +2,7 @@
 //! (`Request::to_json`, beside the server's parser).
 
 use crate::{ClientError, Request, ServerFrame};
+use starling_shared::protocol::KeyRequest;
 
 /// One server frame from its text; anything else is [`ClientError::Malformed`].
 pub fn parse_frame(text: &str) -> Result<ServerFrame, ClientError> {
@@ -36,6 +37,14 @@ pub fn answers(request: &Request, frame: &ServerFrame) -> bool {
             rooms.iter().any(|(room, _)| room.as_str() == r)
         }
         (Request::SetStatus { status }, ServerFrame::PresenceChanged { status: s, .. }) => status == s,
+        (Request::Keys(KeyRequest::Claim { user }), ServerFrame::KeyPackages { user: u, .. }) => user == u,
+        (Request::Keys(k), ServerFrame::Keys { device, .. }) => match k {
+            KeyRequest::Publish { device: d, .. } | KeyRequest::Count { device: d } | KeyRequest::Remove { device: d } => {
+                d == device
+            }
+            KeyRequest::Claim { .. } => false,
+        },
+        (Request::Welcomes(w), ServerFrame::Welcomes { device, .. }) => w.device() == device,
         _ => false,
     }
 }
@@ -110,5 +119,20 @@ mod tests {
         let sync = Request::Sync { rooms: vec![(room("a"), None), (room("b"), Some(1))], pages: true };
         let synced = |r: &str| ServerFrame::Synced { room: r.into(), recovered: true, last_seq: 1, has_more: false };
         assert!(answers(&sync, &synced("b")) && !answers(&sync, &synced("c")));
+    }
+
+    #[test]
+    fn key_and_welcome_replies_answer_by_device_and_user() {
+        use starling_shared::protocol::WelcomeRequest;
+        let keys = |d: &str| ServerFrame::Keys { device: d.into(), one_time: 1, last_resort: false };
+        let count = Request::Keys(KeyRequest::Count { device: "phone".into() });
+        assert!(answers(&count, &keys("phone")) && !answers(&count, &keys("laptop")));
+        let claim = Request::Keys(KeyRequest::Claim { user: "bob".into() });
+        let claimed = |u: &str| ServerFrame::KeyPackages { user: u.into(), key_packages: vec![] };
+        assert!(answers(&claim, &claimed("bob")) && !answers(&claim, &claimed("carol")));
+        assert!(!answers(&claim, &keys("phone")), "a claim is answered by keyPackages only");
+        let list = Request::Welcomes(WelcomeRequest::List { device: "phone".into() });
+        let welcomes = |d: &str| ServerFrame::Welcomes { device: d.into(), welcomes: vec![], has_more: false };
+        assert!(answers(&list, &welcomes("phone")) && !answers(&list, &welcomes("pc")));
     }
 }

@@ -28,6 +28,7 @@ export class StarlingClient {
   readonly #connection: Connection;
   readonly #rooms: Rooms;
   readonly #presenceVersions = new Map<string, number>();
+  readonly #taps = new Set<(frame: Record<string, unknown>) => boolean>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Use {@link connect}. */
@@ -68,6 +69,14 @@ export class StarlingClient {
       },
       state: (change) => this.#events.emit('state', change),
       error: (e) => this.#emitError(e),
+    });
+    INTERNALS.set(this, {
+      request: (request, matches) => this.#request(request as unknown as ClientRequest, matches as unknown as (f: ServerFrame) => boolean) as unknown as Promise<Record<string, unknown>>,
+      send: (room, body, clientMsgId, extra) => this.#send(room, body, clientMsgId, extra),
+      tap: (listener) => {
+        this.#taps.add(listener);
+        return () => this.#taps.delete(listener);
+      },
     });
   }
 
@@ -158,7 +167,10 @@ export class StarlingClient {
    * (`local: true`) for a body the server would refuse.
    */
   send(room: RoomId, body: string, options: { clientMsgId?: string } = {}): Promise<SendReceipt> {
-    const clientMsgId = options.clientMsgId ?? newClientMsgId();
+    return this.#send(room, body, options.clientMsgId ?? newClientMsgId(), undefined);
+  }
+
+  #send(room: RoomId, body: string, clientMsgId: string, extra: Record<string, unknown> | undefined): Promise<SendReceipt> {
     try {
       checkRoom(room, 'send');
       checkClientMsgId(clientMsgId);
@@ -168,7 +180,7 @@ export class StarlingClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    const receipt = this.#outbox.enqueue(room, body, clientMsgId);
+    const receipt = this.#outbox.enqueue(room, body, clientMsgId, extra);
     this.#flush(room);
     return receipt;
   }
@@ -252,9 +264,17 @@ export class StarlingClient {
   // --- frames ---------------------------------------------------------------------------
 
   #onFrame(session: Session, raw: Record<string, unknown>): void {
+    if (this.#tapped(raw)) return this.#connection.checkDrained();
     if (typeof raw.type !== 'string') this.#onGatewayError(session);
     else this.#dispatch(session, raw as unknown as ServerFrame);
     this.#connection.checkDrained();
+  }
+
+  /** Whether a tap (the e2e layer) took the frame: a `welcome`, or the `conflict` of its Commit. */
+  #tapped(raw: Record<string, unknown>): boolean {
+    let taken = false;
+    for (const tap of this.#taps) taken = tap(raw) || taken;
+    return taken;
   }
 
   #dispatch(session: Session, frame: ServerFrame): void {
@@ -371,6 +391,29 @@ export class StarlingClient {
     // Without a listener, nobody asked: an unhandled error event must not crash the app.
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
   }
+}
+
+/**
+ * What the end-to-end encryption layer uses of a client beyond its public API: requests the
+ * generated types do not know yet, sends with extra fields, and a look at every frame. Not
+ * exported from the package.
+ */
+export interface ClientInternals {
+  /** Sends `request` once connected and waits for the reply `matches` accepts (retried like the client's own requests). */
+  request(request: { action: string } & Record<string, unknown>, matches: (frame: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  /** Like `send`, with `extra` fields in the request (kept for every resend). */
+  send(room: RoomId, body: string, clientMsgId: string, extra: Record<string, unknown> | undefined): Promise<SendReceipt>;
+  /** Shows `listener` every frame first; when it returns `true`, the client does nothing more with it. Returns a function that removes it. */
+  tap(listener: (frame: Record<string, unknown>) => boolean): () => void;
+}
+
+const INTERNALS = new WeakMap<StarlingClient, ClientInternals>();
+
+/** The {@link ClientInternals} of `client`. */
+export function clientInternals(client: StarlingClient): ClientInternals {
+  const found = INTERNALS.get(client);
+  if (found === undefined) throw new Error('not a StarlingClient');
+  return found;
 }
 
 function presenceUpdate(frame: PresenceChangedFrame): PresenceUpdate {

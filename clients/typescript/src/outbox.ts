@@ -18,6 +18,8 @@ export interface OutboxEntry {
   readonly room: RoomId;
   readonly body: string;
   readonly clientMsgId: string;
+  /** Further fields of the `send` request (an encrypted room's `welcome`). */
+  readonly extra: Record<string, unknown> | undefined;
   /** Times sent so far. */
   attempts: number;
   /** The link it is out on, waiting for `accepted`; `undefined` while queued. */
@@ -56,10 +58,10 @@ export class Outbox {
     return this.#entries.map(({ room, body, clientMsgId, attempts }) => ({ room, body, clientMsgId, attempts }));
   }
 
-  /** Queues a message; the promise settles when it is accepted or finally refused. */
-  enqueue(room: RoomId, body: string, clientMsgId: string): Promise<SendReceipt> {
+  /** Queues a message (with `extra` fields for the request); the promise settles when it is accepted or finally refused. */
+  enqueue(room: RoomId, body: string, clientMsgId: string, extra?: Record<string, unknown>): Promise<SendReceipt> {
     return new Promise((resolve, reject) => {
-      this.#entries.push({ room, body, clientMsgId, attempts: 0, inflight: undefined, notBefore: 0, resolve, reject });
+      this.#entries.push({ room, body, clientMsgId, extra, attempts: 0, inflight: undefined, notBefore: 0, resolve, reject });
     });
   }
 
@@ -89,7 +91,7 @@ export class Outbox {
   sent(entry: OutboxEntry, link: number): SendRequest {
     entry.inflight = link;
     entry.attempts += 1;
-    return { action: 'send', room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
+    return { ...entry.extra, action: 'send', room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
   }
 
   /** An `accepted` frame: resolves its message. `false` when none waits for it. */

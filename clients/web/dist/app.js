@@ -630,10 +630,10 @@ var Outbox = class {
   pending() {
     return this.#entries.map(({ room, body, clientMsgId, attempts }) => ({ room, body, clientMsgId, attempts }));
   }
-  /** Queues a message; the promise settles when it is accepted or finally refused. */
-  enqueue(room, body, clientMsgId) {
+  /** Queues a message (with `extra` fields for the request); the promise settles when it is accepted or finally refused. */
+  enqueue(room, body, clientMsgId, extra) {
     return new Promise((resolve, reject) => {
-      this.#entries.push({ room, body, clientMsgId, attempts: 0, inflight: void 0, notBefore: 0, resolve, reject });
+      this.#entries.push({ room, body, clientMsgId, extra, attempts: 0, inflight: void 0, notBefore: 0, resolve, reject });
     });
   }
   /** Rooms with messages waiting. */
@@ -659,7 +659,7 @@ var Outbox = class {
   sent(entry, link) {
     entry.inflight = link;
     entry.attempts += 1;
-    return { action: "send", room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
+    return { ...entry.extra, action: "send", room: entry.room, body: entry.body, clientMsgId: entry.clientMsgId };
   }
   /** An `accepted` frame: resolves its message. `false` when none waits for it. */
   accepted(frame) {
@@ -1226,6 +1226,7 @@ var StarlingClient = class {
   #connection;
   #rooms;
   #presenceVersions = /* @__PURE__ */ new Map();
+  #taps = /* @__PURE__ */ new Set();
   #flushTimer;
   /** Use {@link connect}. */
   constructor(url, tokenProvider, options = {}) {
@@ -1265,6 +1266,14 @@ var StarlingClient = class {
       },
       state: (change) => this.#events.emit("state", change),
       error: (e) => this.#emitError(e)
+    });
+    INTERNALS.set(this, {
+      request: (request, matches) => this.#request(request, matches),
+      send: (room, body, clientMsgId, extra) => this.#send(room, body, clientMsgId, extra),
+      tap: (listener) => {
+        this.#taps.add(listener);
+        return () => this.#taps.delete(listener);
+      }
     });
   }
   /** The connection state: `connecting`, `connected`, `reconnecting` or `disconnected` (closed by the app). */
@@ -1341,7 +1350,9 @@ var StarlingClient = class {
    * (`local: true`) for a body the server would refuse.
    */
   send(room, body, options = {}) {
-    const clientMsgId = options.clientMsgId ?? newClientMsgId();
+    return this.#send(room, body, options.clientMsgId ?? newClientMsgId(), void 0);
+  }
+  #send(room, body, clientMsgId, extra) {
     try {
       checkRoom(room, "send");
       checkClientMsgId(clientMsgId);
@@ -1351,7 +1362,7 @@ var StarlingClient = class {
     } catch (error) {
       return Promise.reject(error);
     }
-    const receipt = this.#outbox.enqueue(room, body, clientMsgId);
+    const receipt = this.#outbox.enqueue(room, body, clientMsgId, extra);
     this.#flush(room);
     return receipt;
   }
@@ -1422,9 +1433,16 @@ var StarlingClient = class {
   }
   // --- frames ---------------------------------------------------------------------------
   #onFrame(session, raw) {
+    if (this.#tapped(raw)) return this.#connection.checkDrained();
     if (typeof raw.type !== "string") this.#onGatewayError(session);
     else this.#dispatch(session, raw);
     this.#connection.checkDrained();
+  }
+  /** Whether a tap (the e2e layer) took the frame: a `welcome`, or the `conflict` of its Commit. */
+  #tapped(raw) {
+    let taken = false;
+    for (const tap of this.#taps) taken = tap(raw) || taken;
+    return taken;
   }
   #dispatch(session, frame) {
     switch (frame.type) {
@@ -1527,6 +1545,7 @@ var StarlingClient = class {
     if (this.#events.listenerCount("error") > 0) this.#events.emit("error", error);
   }
 };
+var INTERNALS = /* @__PURE__ */ new WeakMap();
 function presenceUpdate(frame) {
   const { type: _type, ...update } = frame;
   return update;

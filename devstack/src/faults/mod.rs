@@ -43,6 +43,9 @@ pub struct Faults {
     /// The functions run behind the Invoke API, where only the gateway's and the mapping's
     /// own faults can fire.
     remote_functions: bool,
+    /// Every envelope queued since [`Faults::record_enqueues`], as the queue's message body;
+    /// `None` (not recording) by default, so a long-running devstack keeps nothing.
+    enqueued: Mutex<Option<Vec<String>>>,
 }
 
 impl Faults {
@@ -98,6 +101,23 @@ impl Faults {
         // A count of 0 plans nothing; any other count is valid.
         if times > 0 {
             let _ = self.add(Fault::Enqueue { times });
+        }
+    }
+
+    /// From now on, keeps the body of every envelope the senders queue, for [`Faults::enqueued`]:
+    /// what a test reads to show what crossed the queue (an encrypted room's plaintext never does).
+    pub fn record_enqueues(&self) {
+        self.enqueued.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Vec::new);
+    }
+
+    /// The bodies queued since [`Faults::record_enqueues`], in order (empty if not recording).
+    pub fn enqueued(&self) -> Vec<String> {
+        self.enqueued.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default()
+    }
+
+    pub(crate) fn note_enqueued(&self, body: String) {
+        if let Some(kept) = self.enqueued.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            kept.push(body);
         }
     }
 

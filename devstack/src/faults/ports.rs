@@ -98,7 +98,9 @@ impl Queue for Faulty<dyn Queue> {
         if self.faults.fire(|f| matches!(f, Fault::Enqueue { .. })).is_some() {
             return Err(QueueError::Failed("injected enqueue failure".into()));
         }
-        self.inner.enqueue(envelope).await
+        self.inner.enqueue(envelope).await?;
+        self.faults.note_enqueued(envelope.to_json());
+        Ok(())
     }
 }
 
