@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use starling_client::{Client, ClientError, Inbox, Message, Request, RoomId, ServerFrame};
 
 pub mod bench;
+pub mod e2e;
 mod stats;
 
 pub use stats::format_stats;
@@ -49,18 +50,27 @@ pub enum Command {
         ttl_secs: u64,
     },
     /// Join ROOM, send typed lines, print incoming messages with seq and sender, each seq once
-    /// and in order; after a lost connection it reconnects and syncs what it missed.
+    /// and in order; after a lost connection it reconnects and syncs what it missed. With
+    /// `--e2e`, an end-to-end encrypted room (`e2e:...`): `starling chat --e2e --device NAME
+    /// e2e:team`, then /add, /remove, /members (docs/e2e.md).
     Chat {
         /// Where to connect and as whom.
         #[command(flatten)]
         conn: Conn,
         /// Room name: letters, digits and _ . : -, or dm:USER:USER for a direct message.
-        #[arg(long, value_parser = RoomId::parse)]
-        room: RoomId,
+        #[arg(long = "room", value_parser = RoomId::parse)]
+        room: Option<RoomId>,
+        /// The room, as an argument instead of --room.
+        #[arg(value_parser = RoomId::parse, conflicts_with = "room", value_name = "ROOM")]
+        room_arg: Option<RoomId>,
         /// The last seq you have seen: the messages after it are synced and printed first.
-        /// Without it, the chat starts at the room's current last seq.
-        #[arg(long)]
+        /// Without it, the chat starts at the room's current last seq. Not with --e2e, where
+        /// the device's state says what it has processed.
+        #[arg(long, conflicts_with = "e2e")]
         since: Option<u64>,
+        /// The encrypted chat's options.
+        #[command(flatten)]
+        e2e: e2e::E2eArgs,
     },
     /// Join ROOM, send one message and wait until it is delivered back.
     Send {
@@ -130,6 +140,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("output failed")]
     Io(#[from] std::io::Error),
+    /// The encrypted chat failed: its keys or state, or MLS itself.
+    #[error(transparent)]
+    E2e(#[from] e2e::E2eError),
 }
 
 /// Mints a token for `user` valid for `ttl_secs`.
@@ -152,7 +165,10 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             send(&conn, room, client_msg_id, no_wait, body, out).await
         }
         Command::History { conn, room, before, limit } => history(&conn, room, before, limit, out).await,
-        Command::Chat { conn, room, since } => chat(&conn, &room, since, out).await,
+        Command::Chat { conn, room, room_arg, since, e2e } => {
+            let room = room.or(room_arg).ok_or_else(|| CliError::Usage("name a room: ROOM or --room ROOM".into()))?;
+            if e2e.e2e { e2e::chat::chat(&conn, room, &e2e, out).await } else { chat(&conn, &room, since, out).await }
+        }
         Command::Stats { conn, room, minutes } => stats::stats(&conn, room, minutes, out).await,
         Command::Bench(args) => bench::run(args, out).await,
     }

@@ -13,6 +13,10 @@ use starling_e2e::{
     room, send_request, start,
 };
 
+// End-to-end encrypted rooms with real MLS members, in this test program so CI links one fewer.
+#[path = "e2e/mls_rooms.rs"]
+mod mls_rooms;
+
 on_every_backend!(
     two_users_send_100_each_and_see_the_same_order,
     history_pages_back_to_the_first_message,
