@@ -7,7 +7,8 @@
 # unit tests (fake sockets) and the integration tests (a devstack per file, on a free port).
 #
 # The integration tests need the devstack binary: STARLING_DEVSTACK_BIN, default
-# target/debug/starling-devstack (`cargo build -p starling-devstack`). Node 20 needs
+# target/debug/starling-devstack (`cargo build -p starling-devstack`), and the CLI for the Rust
+# member of e2e-interop.test.ts: STARLING_CLI_BIN, default target/debug/starling. Node 20 needs
 # --experimental-websocket for the global WebSocket; Node ≥ 22 has it and ignores nothing here.
 set -euo pipefail
 exec </dev/null
@@ -17,6 +18,11 @@ cd "$root/clients/typescript"
 export STARLING_DEVSTACK_BIN="${STARLING_DEVSTACK_BIN:-$root/target/debug/starling-devstack}"
 if [[ ! -x "$STARLING_DEVSTACK_BIN" ]]; then
   echo "scripts/typescript.sh: no devstack binary at $STARLING_DEVSTACK_BIN; run cargo build -p starling-devstack first" >&2
+  exit 1
+fi
+export STARLING_CLI_BIN="${STARLING_CLI_BIN:-$root/target/debug/starling}"
+if [[ ! -x "$STARLING_CLI_BIN" ]]; then
+  echo "scripts/typescript.sh: no CLI binary at $STARLING_CLI_BIN; run cargo build -p starling-cli first" >&2
   exit 1
 fi
 
