@@ -39,9 +39,9 @@ pub fn answers(request: &Request, frame: &ServerFrame) -> bool {
         (Request::SetStatus { status }, ServerFrame::PresenceChanged { status: s, .. }) => status == s,
         (Request::Keys(KeyRequest::Claim { user }), ServerFrame::KeyPackages { user: u, .. }) => user == u,
         (Request::Keys(k), ServerFrame::Keys { device, .. }) => match k {
-            KeyRequest::Publish { device: d, .. } | KeyRequest::Count { device: d } | KeyRequest::Remove { device: d } => {
-                d == device
-            }
+            KeyRequest::Publish { device: d, .. }
+            | KeyRequest::Count { device: d }
+            | KeyRequest::Remove { device: d } => d == device,
             KeyRequest::Claim { .. } => false,
         },
         (Request::Welcomes(w), ServerFrame::Welcomes { device, .. }) => w.device() == device,
