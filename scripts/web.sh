@@ -17,8 +17,9 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${STARLING_CHROMIUM:-}" ]; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "==> npm ci (clients/web)"
+echo "==> npm ci (clients/web, and clients/typescript: the page bundles the SDK and its ts-mls)"
 (cd clients/web && npm ci --no-audit --no-fund --loglevel=error)
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "==> type-check the page and the SDK sources it bundles"
 (cd clients/web && npm run --silent typecheck)

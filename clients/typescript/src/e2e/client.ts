@@ -8,7 +8,8 @@ import { E2eError } from './errors.js';
 import { MlsGroup, decodeMessage } from './group.js';
 import { KeyPackages, type ReplenishOptions } from './keys.js';
 import { parseRecord, recordKey } from './record.js';
-import { E2eRoom, type RoomHost } from './room.js';
+import { E2eRoom } from './room.js';
+import type { RoomHost } from './state.js';
 import type { E2eClientEvents, IncomingWelcome } from './types.js';
 
 /** How an {@link E2eClient} behaves. */
