@@ -297,3 +297,21 @@ async fn a_full_inbox_pages_by_size_and_acking_gives_the_rest() {
     }
     assert_eq!(seen, [1, 2, 3]);
 }
+
+#[tokio::test]
+async fn each_connection_gets_one_welcome_frame_per_device_of_its_user_whatever_the_order_of_to() {
+    let w = World::new();
+    let [alice_ws] = w.room("e2e:team", ["alice"]).await;
+    let (bob_ws, carol_ws) = (w.connect("bob").await, w.connect("carol").await);
+    let mut a = device("alice/laptop").create_group(Default::default(), Default::default(), None).unwrap();
+    let kp = device("bob/phone").generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let added = a.commit_builder().add_member(kp).unwrap().build().unwrap();
+    // Bob's devices are not next to each other in `to`.
+    let to = json!([{"user":"bob","device":"phone"},{"user":"carol","device":"pc"},{"user":"bob","device":"laptop"}]);
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], to, "a-0").await;
+    assert!(w.pump().await.is_empty());
+    let mut bobs: Vec<String> = welcomes_posted(&w, &bob_ws).into_iter().map(|(d, _)| d).collect();
+    bobs.sort();
+    assert_eq!(bobs, ["laptop", "phone"], "one frame per device, not one per mention of the user");
+    assert_eq!(welcomes_posted(&w, &carol_ws).len(), 1);
+}

@@ -29,6 +29,7 @@ pub(super) async fn release(
     deps.stores.welcomes.hold_welcome(&held).await?;
     info!(room = %commit.room, seq = commit.seq, devices = held.to.len(), "welcome released");
     let mut users: Vec<&str> = held.to.iter().map(|(u, _)| u.as_str()).collect();
+    users.sort_unstable();
     users.dedup();
     for user in users {
         let connections = match deps.stores.presence.connections_of(user, now).await {
