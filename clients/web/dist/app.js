@@ -16684,12 +16684,17 @@ var ChatApp = class {
       quiet.hidden = true;
       this.#rooms.set(dm.room, quiet);
       const joined = await this.client.join(dm.room).catch(() => void 0);
-      if (joined === void 0) continue;
+      if (joined === void 0) {
+        this.#rooms.delete(dm.room);
+        this.#discovered.delete(dm.room);
+        continue;
+      }
       quiet.joined = true;
       quiet.members.add(this.me).add(user);
       if (joined.lastSeq === 0) continue;
       const page = await this.client.history(dm.room, { limit: PAGE }).catch(() => void 0);
       for (const m of page?.messages ?? []) quiet.add(m);
+      quiet.unread += unreadFromPeer(quiet.sorted(), this.me);
       quiet.hasOlder = page?.hasMore ?? false;
       quiet.loaded = page !== void 0;
       quiet.hidden = false;
@@ -16733,6 +16738,11 @@ var ChatApp = class {
     this.#view.members(this.#current === void 0 ? void 0 : this.#rooms.get(this.#current), this.#statuses);
   }
 };
+function unreadFromPeer(sorted, me) {
+  let unread = 0;
+  for (const m of sorted) unread = m.from === me ? 0 : unread + 1;
+  return unread;
+}
 
 // src/signin.ts
 var ENDPOINT = "/_devstack/token";

@@ -327,12 +327,21 @@ export class ChatApp {
       quiet.hidden = true;
       this.#rooms.set(dm.room, quiet);
       const joined = await this.client.join(dm.room).catch(() => undefined);
-      if (joined === undefined) continue;
+      if (joined === undefined) {
+        // Refused even after the SDK's retries (rate_limited under a burst): the next presence
+        // refresh tries again, or a DM sent meanwhile would never reach this page.
+        this.#rooms.delete(dm.room);
+        this.#discovered.delete(dm.room);
+        continue;
+      }
       quiet.joined = true;
       quiet.members.add(this.me).add(user);
       if (joined.lastSeq === 0) continue;
       const page = await this.client.history(dm.room, { limit: PAGE }).catch(() => undefined);
       for (const m of page?.messages ?? []) quiet.add(m);
+      // Found holding messages (sent before the join went through): what the peer wrote after
+      // this user's last word there is unread, as it would have been had it arrived live.
+      quiet.unread += unreadFromPeer(quiet.sorted(), this.me);
       quiet.hasOlder = page?.hasMore ?? false;
       quiet.loaded = page !== undefined;
       quiet.hidden = false;
@@ -382,4 +391,11 @@ export class ChatApp {
     this.#redrawLists();
     this.#view.members(this.#current === undefined ? undefined : this.#rooms.get(this.#current), this.#statuses);
   }
+}
+
+/** The messages of others after `me`'s newest one in `sorted` (ascending by seq). */
+export function unreadFromPeer(sorted: readonly Shown[], me: UserId): number {
+  let unread = 0;
+  for (const m of sorted) unread = m.from === me ? 0 : unread + 1;
+  return unread;
 }
