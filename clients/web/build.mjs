@@ -2,6 +2,7 @@
 // (devstack/src/web/mod.rs lists them): index.html, app.js (src/main.ts and the SDK's sources,
 // bundled) and app.css. `--check` builds in memory and fails when dist/ differs, so CI catches
 // a page changed without its committed bundle.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,23 @@ import * as esbuild from 'esbuild';
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, 'dist');
 const check = process.argv.includes('--check');
+
+/**
+ * TypeScript sources import each other as `./x.js`. esbuild takes an `x.js` that exists over
+ * `x.ts`, so a stray compiled file beside a source (a `tsc` run without outDir) would end up in
+ * the bundle instead of the source, and dist/ would differ between machines: such imports
+ * resolve to the `.ts` whenever there is one.
+ */
+const sourcesFirst = {
+  name: 'sources-first',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\/.*\.js$/ }, (args) => {
+      if (!args.importer.endsWith('.ts')) return undefined;
+      const source = join(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return existsSync(source) ? { path: source } : undefined;
+    });
+  },
+};
 
 async function bundle() {
   const result = await esbuild.build({
@@ -26,6 +44,7 @@ async function bundle() {
     logLevel: 'warning',
     // No absolute paths in the output, so the bundle is the same on every machine.
     absWorkingDir: here,
+    plugins: [sourcesFirst],
   });
   const [js] = result.outputFiles;
   return js.text;

@@ -6,7 +6,6 @@
 import {
   LocalStorageStore,
   ReadCursors,
-  type Message,
   type PresenceStatus,
   type RoomId,
   type StarlingClient,
@@ -17,8 +16,10 @@ import {
   type UserId,
   connect,
 } from '../../typescript/src/index.js';
-import { randomId } from './dom.js';
-import { RoomModel, SavedRooms, dmPeer, dmRoom } from './rooms.js';
+import { errorText, randomId } from './dom.js';
+import { EncryptedRooms } from './e2e.js';
+import { RoomModel, SavedRooms, type Shown, dmPeer, dmRoom, isEncrypted } from './rooms.js';
+import { RoomActivity } from './stats.js';
 import { View } from './view.js';
 
 /** Newest messages shown when a room opens; older ones on demand. */
@@ -29,16 +30,12 @@ const READ_EVERY_MS = 1_200;
 const PRESENCE_EVERY_MS = 30_000;
 /** DM rooms joined in the background with the members of one's rooms, so DMs to you show up. */
 const MAX_DISCOVERED_DMS = 10;
-/**
- * The room's activity panel is asked for again at most this often while messages arrive (a
- * `stats` of an hour costs 5 of the user's 100 per 10 s), and every STATS_EVERY_MS anyway.
- */
-const STATS_AFTER_MESSAGE_MS = 3_000;
-const STATS_EVERY_MS = 60_000;
 
 export class ChatApp {
   readonly client: StarlingClient;
   readonly me: UserId;
+  /** The `e2e:` rooms: this browser's MLS device and what it decrypts. */
+  readonly e2e: EncryptedRooms;
   readonly #rooms = new Map<RoomId, RoomModel>();
   readonly #statuses = new Map<UserId, PresenceStatus>();
   readonly #cursors = new ReadCursors();
@@ -50,8 +47,7 @@ export class ChatApp {
   readonly #view: View;
   readonly #discovered = new Set<RoomId>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
-  #statsTimer: ReturnType<typeof setTimeout> | undefined;
-  #statsAgain = false;
+  readonly #activity: RoomActivity;
   #current: RoomId | undefined;
 
   constructor(url: string, me: UserId, tokens: TokenProvider) {
@@ -61,6 +57,13 @@ export class ChatApp {
     this.client = connect(url, tokens, { store: new LocalStorageStore(this.#saved.seqPrefix) });
     this.#throttle = new TypingThrottle(this.client);
     this.#view = new View(me, { select: (room) => this.select(room), openDm: (user) => void this.openDm(user) });
+    this.#activity = new RoomActivity(this.client, () => (this.#current === undefined ? undefined : this.#rooms.get(this.#current)), (stats) => this.#view.stats(stats));
+    this.e2e = new EncryptedRooms(this.client, me, {
+      shown: (m) => this.#onMessage(m),
+      changed: (room) => void this.#showGroup(room),
+      joined: (room) => void this.open(room, false),
+      toast: (text) => this.#view.toast(text),
+    });
     this.#statuses.set(me, 'online');
     this.#listen();
     this.#view.state(this.client.state, 0);
@@ -70,7 +73,6 @@ export class ChatApp {
     for (const room of rooms) void this.open(room, room === (current !== null && rooms.includes(current) ? current : rooms[0]));
     this.#timers.push(setInterval(() => this.#view.typing(this.#typingHere()), 1_000));
     this.#timers.push(setInterval(() => void this.#refreshPresence(this.#current), PRESENCE_EVERY_MS));
-    this.#timers.push(setInterval(() => void this.#refreshStats(this.#current), STATS_EVERY_MS));
   }
 
   #listen(): void {
@@ -80,7 +82,10 @@ export class ChatApp {
       // Presence changed unseen while the connection was down.
       if (state === 'connected' && previous === 'reconnecting') void this.#refreshPresence(this.#current);
     });
-    c.on('message', (m) => this.#onMessage(m));
+    // An encrypted room's messages are ciphertext: they come decrypted through this.e2e.
+    c.on('message', (m) => {
+      if (!isEncrypted(m.room)) this.#onMessage(m);
+    });
     c.on('presence', (p) => {
       this.#statuses.set(p.user, p.status);
       this.#redrawPeople();
@@ -116,22 +121,28 @@ export class ChatApp {
     try {
       await this.#join(model);
     } catch (error) {
-      this.#view.toast(`Cannot open ${room}: ${message(error)}`);
+      this.#view.toast(`Cannot open ${room}: ${errorText(error)}`);
       this.#forget(room);
     }
   }
 
   async #join(model: RoomModel): Promise<void> {
     model.joined = true;
-    await this.client.join(model.id);
-    // What came before the resume point, for context; the SDK delivers everything after it.
-    const page = await this.client.history(model.id, { limit: PAGE });
-    for (const m of page.messages) model.add(m);
-    model.hasOlder = page.hasMore;
+    if (model.encrypted) {
+      // What this browser decrypted there before: the server's history is ciphertext.
+      for (const m of await this.e2e.open(model.id)) model.add(m);
+      void this.#showGroup(model.id);
+    } else {
+      await this.client.join(model.id);
+      // What came before the resume point, for context; the SDK delivers everything after it.
+      const page = await this.client.history(model.id, { limit: PAGE });
+      for (const m of page.messages) model.add(m);
+      model.hasOlder = page.hasMore;
+    }
     model.loaded = true;
     if (model.id === this.#current) {
       this.#redrawConversation();
-      void this.#refreshStats(model.id);
+      void this.#activity.refresh();
     }
     if (dmPeer(model.id, this.me) === undefined) await this.#refreshPresence(model.id);
     else for (const user of model.id.split(':').slice(1)) model.members.add(user);
@@ -147,10 +158,11 @@ export class ChatApp {
     this.#redrawConversation();
     this.#redrawLists();
     this.#view.members(model, this.#statuses);
+    void this.#showGroup(room);
     this.#view.typing(this.#typingHere());
     this.#scheduleRead(room);
     this.#view.stats(undefined);
-    if (model.loaded) void this.#refreshStats(room);
+    if (model.loaded) void this.#activity.refresh();
   }
 
   async openDm(user: UserId): Promise<void> {
@@ -168,7 +180,7 @@ export class ChatApp {
       this.#current = undefined;
       this.#redrawConversation();
     } else this.select(next.id);
-    await this.client.leave(room).catch((e: unknown) => this.#view.toast(`Leaving ${room}: ${message(e)}`));
+    await this.client.leave(room).catch((e: unknown) => this.#view.toast(`Leaving ${room}: ${errorText(e)}`));
   }
 
   send(body: string): void {
@@ -181,14 +193,22 @@ export class ChatApp {
     // right after the keystrokes of this message would be dropped anyway.
     this.#view.pending(model);
     this.#view.state(this.client.state, this.client.outboxSize + 1);
-    this.client.send(room, body, { clientMsgId }).catch((error: unknown) => {
+    const sent = model.encrypted ? this.e2e.send(room, body, clientMsgId) : this.client.send(room, body, { clientMsgId });
+    sent.catch((error: unknown) => {
       const pending = model.pending.get(clientMsgId);
       if (pending === undefined) return;
       // A moderation refusal names its reason (blocked_term, too_many_links, …), not a fault.
       const rejected = error instanceof StarlingError && error.code === 'rejected';
-      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? 'no reason given'})` : `Not sent: ${message(error)}`;
+      pending.failed = rejected ? `Not sent: refused by moderation (${error.reason ?? 'no reason given'})` : `Not sent: ${errorText(error)}`;
       if (room === this.#current) this.#view.pending(model);
     });
+  }
+
+  /** Adds `user`'s devices to the current encrypted room's group. */
+  addMember(user: UserId): void {
+    const room = this.#current;
+    if (room === undefined || !isEncrypted(room) || user === '') return;
+    this.e2e.add(room, user).catch((e: unknown) => this.#view.toast(`Could not add ${user}: ${errorText(e)}`));
   }
 
   keystroke(): void {
@@ -208,23 +228,28 @@ export class ChatApp {
   setStatus(status: 'online' | 'away'): void {
     this.client.setStatus(status).catch((e: unknown) => {
       const wait = e instanceof StarlingError && e.retryAfterMs !== undefined ? ` (try again in ${Math.ceil(e.retryAfterMs / 1000)} s)` : '';
-      this.#view.toast(`Status not changed: ${message(e)}${wait}`);
+      this.#view.toast(`Status not changed: ${errorText(e)}${wait}`);
     });
   }
 
   close(): void {
     for (const t of this.#timers) clearInterval(t);
-    clearTimeout(this.#statsTimer);
+    this.#activity.close();
     for (const t of this.#readTimers.values()) clearTimeout(t);
+    this.e2e.close();
     this.client.close();
   }
 
-  #onMessage(m: Message): void {
+  #onMessage(m: Shown): void {
     const model = this.#rooms.get(m.room);
     if (model === undefined || !model.add(m)) return;
     if (m.from === this.me && m.clientMsgId !== undefined && model.pending.delete(m.clientMsgId)) this.#view.pending(model);
-    this.#typing.message(m.room, m.from);
-    this.#noteMember(m.room, m.from);
+    // A note (an encrypted room's Commit, or an unreadable message) is nobody's words.
+    const said = m.note === undefined;
+    if (said) {
+      this.#typing.message(m.room, m.from);
+      this.#noteMember(m.room, m.from);
+    }
     if (model.hidden) {
       model.hidden = false;
       this.#saved.add(model.id);
@@ -233,11 +258,25 @@ export class ChatApp {
       this.#view.append(model, m, this.#readersOf(m.room));
       this.#view.typing(this.#typingHere());
       this.#scheduleRead(m.room);
-      this.#statsSoon();
-    } else if (m.from !== this.me) {
+      this.#activity.soon();
+    } else if (said && m.from !== this.me) {
       model.unread += 1;
     }
     this.#redrawLists();
+  }
+
+  /** An encrypted room's group changed: its header and, on screen, its safety numbers. */
+  async #showGroup(room: RoomId): Promise<void> {
+    const model = this.#rooms.get(room);
+    if (model === undefined || !model.encrypted) {
+      if (room === this.#current) this.#view.safety(undefined);
+      return;
+    }
+    model.e2e = this.e2e.status(room);
+    const numbers = room === this.#current ? await this.e2e.safetyNumbers(room) : [];
+    if (room !== this.#current) return;
+    this.#view.header(model);
+    this.#view.safety(numbers);
   }
 
   /** A user active in a room the page did not list as a member: ask for the members again. */
@@ -266,40 +305,11 @@ export class ChatApp {
       model.members.clear();
       for (const user of members) model.members.add(user);
     } catch (error) {
-      if (!(error instanceof StarlingError && error.code === 'closed')) this.#view.toast(`Members of ${model.id}: ${message(error)}`);
+      if (!(error instanceof StarlingError && error.code === 'closed')) this.#view.toast(`Members of ${model.id}: ${errorText(error)}`);
       return;
     }
     this.#redrawPeople();
     void this.#discoverDms(model);
-  }
-
-  /** Refreshes the activity panel STATS_AFTER_MESSAGE_MS after a message, and once more after that if more came meanwhile. */
-  #statsSoon(): void {
-    if (this.#statsTimer !== undefined) {
-      this.#statsAgain = true;
-      return;
-    }
-    this.#statsTimer = setTimeout(() => {
-      this.#statsTimer = undefined;
-      void this.#refreshStats(this.#current);
-      if (this.#statsAgain) {
-        this.#statsAgain = false;
-        this.#statsSoon();
-      }
-    }, STATS_AFTER_MESSAGE_MS);
-  }
-
-  /** The current room's activity over the last hour, for its panel (members only, like the room). */
-  async #refreshStats(room: RoomId | undefined): Promise<void> {
-    const model = room === undefined ? undefined : this.#rooms.get(room);
-    if (model === undefined || !model.joined) return;
-    try {
-      const stats = await this.client.stats(model.id, { minutes: 60 });
-      if (room === this.#current) this.#view.stats(stats);
-    } catch (error) {
-      // A refused or failed read leaves the panel as it was; the next refresh tries again.
-      if (!(error instanceof StarlingError && error.code === 'closed')) console.warn(`stats of ${model.id}: ${message(error)}`);
-    }
   }
 
   /**
@@ -317,12 +327,21 @@ export class ChatApp {
       quiet.hidden = true;
       this.#rooms.set(dm.room, quiet);
       const joined = await this.client.join(dm.room).catch(() => undefined);
-      if (joined === undefined) continue;
+      if (joined === undefined) {
+        // Refused even after the SDK's retries (rate_limited under a burst): the next presence
+        // refresh tries again, or a DM sent meanwhile would never reach this page.
+        this.#rooms.delete(dm.room);
+        this.#discovered.delete(dm.room);
+        continue;
+      }
       quiet.joined = true;
       quiet.members.add(this.me).add(user);
       if (joined.lastSeq === 0) continue;
       const page = await this.client.history(dm.room, { limit: PAGE }).catch(() => undefined);
       for (const m of page?.messages ?? []) quiet.add(m);
+      // Found holding messages (sent before the join went through): what the peer wrote after
+      // this user's last word there is unread, as it would have been had it arrived live.
+      quiet.unread += unreadFromPeer(quiet.sorted(), this.me);
       quiet.hasOlder = page?.hasMore ?? false;
       quiet.loaded = page !== undefined;
       quiet.hidden = false;
@@ -339,7 +358,7 @@ export class ChatApp {
       const newest = this.#rooms.get(room)?.maxSeq ?? 0;
       if (room !== this.#current || newest <= (this.#myReads.get(room) ?? 0)) return;
       this.#myReads.set(room, newest);
-      this.client.markRead(room, newest).catch((e: unknown) => this.#view.toast(`Read receipt: ${message(e)}`));
+      this.client.markRead(room, newest).catch((e: unknown) => this.#view.toast(`Read receipt: ${errorText(e)}`));
     }, READ_EVERY_MS));
   }
 
@@ -374,6 +393,9 @@ export class ChatApp {
   }
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** The messages of others after `me`'s newest one in `sorted` (ascending by seq). */
+export function unreadFromPeer(sorted: readonly Shown[], me: UserId): number {
+  let unread = 0;
+  for (const m of sorted) unread = m.from === me ? 0 : unread + 1;
+  return unread;
 }

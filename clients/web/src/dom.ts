@@ -53,3 +53,8 @@ export function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
+
+/** An error's message, for a toast or a failed send. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -122,6 +122,12 @@ function wireChat(): void {
     if (user !== '') void chat?.openDm(user);
     dm.value = '';
   });
+  const member = byId<HTMLInputElement>('add-member');
+  byId<HTMLFormElement>('add-member-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    chat?.addMember(member.value.trim());
+    member.value = '';
+  });
   byId('older').addEventListener('click', () => void chat?.loadOlder());
   byId('leave').addEventListener('click', () => void chat?.leave());
   byId<HTMLSelectElement>('me-status').addEventListener('change', (event) => {

@@ -25,6 +25,31 @@ export function dmPeer(room: RoomId, me: UserId): UserId | undefined {
   return undefined;
 }
 
+/** Encrypted rooms (docs/e2e.md): their messages are MLS ciphertext, read through the SDK's E2eClient. */
+export function isEncrypted(room: RoomId): boolean {
+  return room.startsWith('e2e:');
+}
+
+/**
+ * What the page shows at one seq. In an encrypted room `body` is the decrypted text, or, with
+ * `note`, what stands in place of a message: a Commit's change of members, or why the message
+ * could not be read.
+ */
+export interface Shown extends Message {
+  note?: 'members' | 'undecryptable';
+  /** The sender's device, in an encrypted room. */
+  device?: string;
+}
+
+/** How this device stands in an encrypted room's MLS group. */
+export interface E2eStatus {
+  /** `creating`: its Commit making the group is on its way; `waiting`: a member has to add it. */
+  state: 'member' | 'creating' | 'waiting';
+  epoch: number | undefined;
+  /** The devices in the group, as this device sees it. */
+  devices: number;
+}
+
 /** A message of the optimistic list: sent, not yet back from the server as a `message`. */
 export interface Pending {
   clientMsgId: string;
@@ -37,7 +62,7 @@ export interface Pending {
 export class RoomModel {
   readonly id: RoomId;
   /** Keyed by seq: a message delivered twice (history and live) is shown once. */
-  readonly messages = new Map<number, Message>();
+  readonly messages = new Map<number, Shown>();
   readonly pending = new Map<string, Pending>();
   readonly members = new Set<UserId>();
   unread = 0;
@@ -47,19 +72,25 @@ export class RoomModel {
   loaded = false;
   /** A DM joined in the background, shown once it has a message (see ChatApp.discoverDms). */
   hidden = false;
+  /** For an encrypted room, once known. */
+  e2e: E2eStatus | undefined;
 
   constructor(id: RoomId) {
     this.id = id;
   }
 
+  get encrypted(): boolean {
+    return isEncrypted(this.id);
+  }
+
   /** Whether `m` was new. */
-  add(m: Message): boolean {
+  add(m: Shown): boolean {
     if (this.messages.has(m.seq)) return false;
     this.messages.set(m.seq, m);
     return true;
   }
 
-  sorted(): Message[] {
+  sorted(): Shown[] {
     return [...this.messages.values()].sort((x, y) => x.seq - y.seq);
   }
 
@@ -113,5 +144,43 @@ export class SavedRooms {
   /** The SDK's seq store prefix for this user, so users sharing a browser do not share seqs. */
   get seqPrefix(): string {
     return `${this.#key}seq:`;
+  }
+}
+
+/** The newest decrypted messages kept per encrypted room. */
+const TRANSCRIPT_MAX = 200;
+
+/**
+ * What this browser decrypted in its encrypted rooms, in localStorage beside the device's keys:
+ * the server keeps only ciphertext, and a device can decrypt each message once (its keys move
+ * on), so after a reload the page shows the room's past from here. The newest TRANSCRIPT_MAX
+ * entries per room.
+ */
+export class Transcript {
+  readonly #key: string;
+
+  constructor(user: UserId) {
+    this.#key = `starling-web:${user}:transcript:`;
+  }
+
+  load(room: RoomId): Shown[] {
+    try {
+      const list: unknown = JSON.parse(localStorage.getItem(this.#key + room) ?? '[]');
+      return Array.isArray(list) ? (list as Shown[]).filter((m) => typeof m.seq === 'number' && typeof m.body === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  add(m: Shown): void {
+    const list = this.load(m.room).filter((old) => old.seq !== m.seq);
+    list.push(m);
+    list.sort((a, b) => a.seq - b.seq);
+    try {
+      localStorage.setItem(this.#key + m.room, JSON.stringify(list.slice(-TRANSCRIPT_MAX)));
+    } catch (error) {
+      // Over the origin's quota: the page still shows it, a reload will not.
+      console.warn(`transcript of ${m.room} not kept: ${String(error)}`);
+    }
   }
 }

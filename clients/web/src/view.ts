@@ -3,9 +3,10 @@
  * draws what {@link ChatApp} tells it; the data attributes (`data-seq`, `data-status`, …) are
  * what the browser test reads.
  */
-import type { ConnectionState, Message, PresenceStatus, RoomId, RoomStats, UserId } from '../../typescript/src/index.js';
+import type { ConnectionState, PresenceStatus, RoomId, RoomStats, UserId } from '../../typescript/src/index.js';
 import { byId, clock, dayKey, dayLabel, h, hue } from './dom.js';
-import { type RoomModel, dmPeer } from './rooms.js';
+import type { SafetyEntry } from './e2e.js';
+import { type RoomModel, type Shown, dmPeer } from './rooms.js';
 
 /** Consecutive messages of one sender within this long share one header. */
 const GROUP_MS = 5 * 60_000;
@@ -37,7 +38,8 @@ export class View {
     for (const model of [...rooms].sort((a, b) => a.id.localeCompare(b.id))) {
       if (model.hidden) continue;
       const peer = dmPeer(model.id, this.#me);
-      const label = peer === undefined ? [h('span', { class: 'hash' }, '#'), model.id] : [this.#dot(peer, statuses), peer];
+      const mark = model.encrypted ? lock() : h('span', { class: 'hash' }, '#');
+      const label = peer === undefined ? [mark, model.id] : [this.#dot(peer, statuses), peer];
       const badge = model.unread > 0 ? [h('span', { class: 'badge', 'data-unread': model.unread }, String(model.unread))] : [];
       const link = h('button', { type: 'button', class: model.id === current ? 'item active' : 'item', 'data-room': model.id }, ...label, ...badge);
       link.addEventListener('click', () => this.#events.select(model.id));
@@ -51,14 +53,10 @@ export class View {
 
   /** The room's header, messages, pending sends and receipts, scrolled to the newest. */
   conversation(model: RoomModel | undefined, cursors: Map<UserId, number>): void {
-    const peer = model === undefined ? undefined : dmPeer(model.id, this.#me);
-    byId('room-title').textContent = model === undefined ? 'No room' : peer === undefined ? `# ${model.id}` : peer;
-    byId('room-sub').textContent = model === undefined ? 'Join a room to start' : peer === undefined ? 'room' : 'direct message';
-    byId('leave').hidden = model === undefined;
-    byId('composer').hidden = model === undefined;
-    byId('older').hidden = !(model?.hasOlder ?? false);
+    this.header(model);
+    if (model?.encrypted !== true) this.safety(undefined);
     const nodes: HTMLElement[] = [];
-    let previous: Message | undefined;
+    let previous: Shown | undefined;
     for (const m of model?.sorted() ?? []) {
       nodes.push(...this.#messageNodes(m, previous));
       previous = m;
@@ -71,8 +69,23 @@ export class View {
     this.#scrollToEnd();
   }
 
+  /** The room's name (with a lock for an encrypted room), what it is, and its buttons. */
+  header(model: RoomModel | undefined): void {
+    const peer = model === undefined ? undefined : dmPeer(model.id, this.#me);
+    const title = byId('room-title');
+    if (model === undefined || peer !== undefined) title.replaceChildren(peer ?? 'No room');
+    else title.replaceChildren(model.encrypted ? lock() : '# ', model.id);
+    const sub = model === undefined ? 'Join a room to start' : peer !== undefined ? 'direct message' : model.encrypted ? this.#e2eLine(model) : 'room';
+    byId('room-sub').textContent = sub;
+    byId('room-sub').title = sub;
+    byId('add-member-form').hidden = model?.e2e?.state !== 'member';
+    byId('leave').hidden = model === undefined;
+    byId('composer').hidden = model === undefined;
+    byId('older').hidden = !(model?.hasOlder ?? false);
+  }
+
   /** Adds `m` after the last message (the common case); anything else redraws the list. */
-  append(model: RoomModel, m: Message, cursors: Map<UserId, number>): void {
+  append(model: RoomModel, m: Shown, cursors: Map<UserId, number>): void {
     const sorted = model.sorted();
     const previous = sorted[sorted.length - 2];
     const last = [...this.#messages.querySelectorAll<HTMLElement>('li.msg')].pop() ?? null;
@@ -126,6 +139,22 @@ export class View {
     }));
     this.#myStatus = statuses.get(this.#me) ?? 'online';
     this.#showMyStatus();
+  }
+
+  /**
+   * An encrypted room's member devices with their safety numbers, to compare with what each
+   * member's own page shows for its device; hidden for other rooms.
+   */
+  safety(entries: SafetyEntry[] | undefined): void {
+    byId('room-safety').hidden = entries === undefined;
+    const items = (entries ?? []).map((e) => {
+      const device = e.own ? 'this device' : `device ${e.device}`;
+      return h('li', { class: 'safety-entry', 'data-safety-user': e.user, 'data-safety-device': e.device, 'data-number': e.number, 'data-own': e.own },
+        h('div', { class: 'who' }, h('strong', {}, e.user), ' ', h('span', { class: 'muted', title: `device ${e.device}` }, device)),
+        h('code', { class: 'number', 'aria-label': `safety number of ${e.user}, ${device}` }, e.number));
+    });
+    if (entries !== undefined && items.length === 0) items.push(h('li', { class: 'muted' }, 'This device is not in the group yet.'));
+    byId('safety-list').replaceChildren(...items);
   }
 
   /** The room's activity over the last hour (the `stats` action): totals, and messages per minute as bars. */
@@ -198,20 +227,36 @@ export class View {
     this.#scroller.scrollTop = this.#scroller.scrollHeight - fromEnd;
   }
 
-  #messageNodes(m: Message, previous: Message | undefined): HTMLElement[] {
+  #messageNodes(m: Shown, previous: Shown | undefined): HTMLElement[] {
     const nodes: HTMLElement[] = [];
     const newDay = previous === undefined || dayKey(previous.sentAt) !== dayKey(m.sentAt);
     if (newDay) nodes.push(h('li', { class: 'day', role: 'separator' }, h('span', {}, dayLabel(m.sentAt))));
-    const grouped = !newDay && previous?.from === m.from && Date.parse(m.sentAt) - Date.parse(previous.sentAt) < GROUP_MS;
+    const ids = { 'data-seq': m.seq, 'data-room': m.room, 'data-from': m.from, 'data-id': m.id, 'data-note': m.note };
+    if (m.note === 'members') {
+      nodes.push(h('li', { ...ids, class: 'msg note' }, h('div', { class: 'body' }, m.body, ' ', h('time', { datetime: m.sentAt }, clock(m.sentAt)))));
+      return nodes;
+    }
+    const grouped = !newDay && previous?.note === undefined && previous?.from === m.from && Date.parse(m.sentAt) - Date.parse(previous.sentAt) < GROUP_MS;
     const mine = m.from === this.#me;
-    const attrs = { class: `msg${mine ? ' mine' : ''}${grouped ? ' grouped' : ''}`, 'data-seq': m.seq, 'data-room': m.room, 'data-from': m.from, 'data-id': m.id };
+    const attrs = { ...ids, class: `msg${mine ? ' mine' : ''}${grouped ? ' grouped' : ''}` };
     const time = h('time', { datetime: m.sentAt, title: new Date(m.sentAt).toLocaleString() }, clock(m.sentAt));
+    const from = m.from === '' ? 'unknown sender' : m.from;
     const head = grouped ? [] : [
-      h('div', { class: 'avatar', style: `--hue:${hue(m.from)}`, 'aria-hidden': 'true' }, m.from.slice(0, 1).toUpperCase()),
-      h('div', { class: 'head' }, h('span', { class: 'from' }, m.from), time),
+      h('div', { class: 'avatar', style: `--hue:${hue(from)}`, 'aria-hidden': 'true' }, from.slice(0, 1).toUpperCase()),
+      h('div', { class: 'head' }, h('span', { class: 'from', title: m.device === undefined ? undefined : `device ${m.device}` }, from), time),
     ];
-    nodes.push(h('li', attrs, ...head, h('div', { class: 'body' }, m.body), ...(grouped ? [h('span', { class: 'hover-time' }, clock(m.sentAt))] : [])));
+    const body = m.note === 'undecryptable' ? h('div', { class: 'body undecryptable' }, lock('not readable'), m.body) : h('div', { class: 'body' }, m.body);
+    nodes.push(h('li', attrs, ...head, body, ...(grouped ? [h('span', { class: 'hover-time' }, clock(m.sentAt))] : [])));
     return nodes;
+  }
+
+  /** What the header says of an encrypted room: how this device stands in its group. */
+  #e2eLine(model: RoomModel): string {
+    const e2e = model.e2e;
+    if (e2e === undefined) return 'end-to-end encrypted · opening…';
+    if (e2e.state === 'creating') return 'end-to-end encrypted · making the group…';
+    if (e2e.state === 'waiting') return `end-to-end encrypted · a member has to add ${this.#me} (this device published its keys)`;
+    return `end-to-end encrypted · ${e2e.devices} device${e2e.devices === 1 ? '' : 's'} · epoch ${e2e.epoch ?? 0}`;
   }
 
   #dot(user: UserId, statuses: Map<UserId, PresenceStatus>): HTMLElement {
@@ -227,4 +272,13 @@ export class View {
   #scrollToEnd(): void {
     this.#scroller.scrollTop = this.#scroller.scrollHeight;
   }
+}
+
+/**
+ * The lock of an encrypted room (or, with `label`, of a message that is not readable): drawn by
+ * the stylesheet, so it does not depend on an emoji font; its label is what screen readers say.
+ */
+function lock(label = 'end-to-end encrypted'): HTMLElement {
+  const title = label === 'end-to-end encrypted' ? 'End-to-end encrypted (MLS): the server stores and relays only ciphertext' : label;
+  return h('span', { class: 'lock', role: 'img', 'aria-label': label, title });
 }

@@ -151,6 +151,25 @@ test('a DM opened from the member list reaches the other user', async () => {
   assertNoPageErrors(alice, bob);
 });
 
+test('a DM sent before the other user ever opened the page shows up there unread', async () => {
+  // dave has no page yet: his page finds the DM only when it joins the room after the fact, the
+  // path a rate-limited or slow background join also takes.
+  await alice.page.fill('#dm-user', 'dave');
+  await alice.page.press('#dm-user', 'Enter');
+  await alice.page.waitForSelector('#room-title:has-text("dave")');
+  await say(alice.page, 'Dave, read this when you are in');
+  await alice.page.waitForSelector('#messages li.msg[data-room="dm:alice:dave"]:has-text("read this")');
+
+  const dave = await openPage(browser, devstack.url);
+  await signIn(dave.page, 'dave');
+  await dave.page.waitForSelector('#dm-list [data-room="dm:alice:dave"] .badge:has-text("1")');
+  assert.equal(await dave.page.title(), '(1) Starling chat', 'the message dave never saw counts as unread');
+  await dave.page.click('#dm-list [data-room="dm:alice:dave"]');
+  await dave.page.waitForSelector('#messages li.msg[data-room="dm:alice:dave"]:has-text("read this")');
+  await dave.page.context().close();
+  assertNoPageErrors(alice, dave);
+});
+
 test('without the development secret the page asks for a token from your own auth', async () => {
   const other = await startDevstack('devstack-own-secret', ['--jwt-secret', 'not-the-dev-secret']);
   try {

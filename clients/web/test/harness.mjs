@@ -3,7 +3,7 @@
 // `chromium` package instead).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,14 @@ export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const out = join(repo, 'target/browser');
 const devstackBin = process.env.STARLING_DEVSTACK_BIN ?? join(repo, 'target/debug/starling-devstack');
 const chromiumBin = process.env.STARLING_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * With STARLING_WEB_FROM_DIST=1 the pages get the page's files from clients/web/dist/ on disk
+ * instead of those compiled into the devstack: to test a rebuilt page with a devstack binary
+ * built before it (CI rebuilds the binary, so it serves the same files anyway).
+ */
+const fromDist = process.env.STARLING_WEB_FROM_DIST === '1';
+const distFiles = { '/': 'index.html', '/index.html': 'index.html', '/app.js': 'app.js', '/app.css': 'app.css' };
+const distTypes = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
 /** How long one step (a message arriving, a page loading) may take. */
 export const STEP_MS = 15_000;
@@ -83,6 +91,9 @@ export async function launchChromium() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // A page answered by a route has no address, so Chromium would count it as public and
+      // block its WebSocket to the loopback devstack (Local Network Access).
+      ...(fromDist ? ['--disable-features=LocalNetworkAccessChecks'] : []),
     ],
   });
 }
@@ -93,6 +104,7 @@ export async function launchChromium() {
  */
 export async function openPage(browser, url, { beforeLoad } = {}) {
   const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
+  if (fromDist) await serveDist(context, url);
   const page = await context.newPage();
   await beforeLoad?.(page);
   page.setDefaultTimeout(STEP_MS);
@@ -103,6 +115,16 @@ export async function openPage(browser, url, { beforeLoad } = {}) {
   });
   await page.goto(url);
   return { page, errors };
+}
+
+/** Answers the page's own files under `url` from clients/web/dist/ (see STARLING_WEB_FROM_DIST). */
+async function serveDist(context, url) {
+  const origin = new URL(url).origin;
+  await context.route((u) => u.origin === origin && u.pathname in distFiles, async (route) => {
+    const name = distFiles[new URL(route.request().url()).pathname];
+    const body = await readFile(join(repo, 'clients/web/dist', name));
+    await route.fulfill({ status: 200, body, headers: { 'content-type': distTypes[name.split('.').pop()], 'cache-control': 'no-cache' } });
+  });
 }
 
 /** Signs in as `user` through the dev token form and waits until connected. */
