@@ -21,7 +21,10 @@ done
 export STARLING_MOTO_ITEM_SNAPSHOTS=1
 source scripts/moto.sh
 
-cargo build --locked "${profile[@]}" -p starling-cost
+# Every binary of the workspace, as scripts/test.sh builds them: the same features, so after it
+# nothing compiles (`-p starling-cost` resolved other features and compiled the graph again,
+# about 100 s in CI; `--bin` alone does too).
+cargo build --locked "${profile[@]}" --workspace --bins
 dir=debug
 [ ${#profile[@]} -eq 0 ] || dir=release
 "${CARGO_TARGET_DIR:-target}/$dir/starling-cost" "${args[@]}"

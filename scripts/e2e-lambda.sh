@@ -43,7 +43,10 @@ export AWS_REGION=us-east-1 STARLING_LAMBDAS_ENV="$PWD/$env_file"
 export STARLING_E2E_LOG="${STARLING_E2E_LOG:-$PWD/$log_dir/devstack.log}"
 
 status=0
-cargo test -p starling-e2e --tests "$@" -- ::bootstraps || status=$?
+# The targets scripts/test.sh builds, so the dependencies keep its features and nothing is rebuilt
+# (`-p starling-e2e` alone resolved other features and compiled 64 crates again, about 2 minutes);
+# only the e2e tests have `bootstraps` variants.
+cargo test --workspace --lib --bins --tests --examples "$@" -- ::bootstraps || status=$?
 if [ "$status" != 0 ]; then
   echo "==> the functions' logs are in $log_dir (one file per function, and moto.log)" >&2
 fi

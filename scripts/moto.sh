@@ -7,6 +7,10 @@ source scripts/venv.sh
 # moto answers on one thread (the GIL), so a busy suite saturates one server while the other
 # core idles: STARLING_MOTO_SERVERS servers (2 by default) share the tests between them.
 servers=${STARLING_MOTO_SERVERS:-2}
+# Transactions save only the items they name instead of deep-copying their tables: the same
+# result, as DynamoDB is serialized (scripts/moto_server.py), but not seconds per transaction once
+# a suite has filled the table. The Lambda-mode moto (scripts/lambdas) inherits it.
+export STARLING_MOTO_ITEM_SNAPSHOTS="${STARLING_MOTO_ITEM_SNAPSHOTS:-1}"
 mkdir -p target
 moto_pids=() endpoints=()
 for i in $(seq "$servers"); do

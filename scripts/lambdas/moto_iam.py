@@ -9,7 +9,7 @@ Resource as a regular expression (AWS's `secret:NAME-??????` raises an error). S
 checked against the queue's ARN, S3 against `arn:aws:s3:::bucket/key`. Firehose, like DynamoDB, is
 evaluated against "*" only: its requests are checked here against the delivery stream's ARN (the
 export's firehose:PutRecordBatch, scoped to the stack's stream). This module fixes those points,
-logs each refusal, and runs moto's own server with DynamoDB linearizable (scripts/moto_server.py):
+logs each refusal, and runs moto's own server with DynamoDB linearizable and calm SQS long polls (scripts/moto_server.py):
 
     python scripts/lambdas/moto_iam.py -H 127.0.0.1 -p PORT
 """
@@ -17,6 +17,7 @@ logs each refusal, and runs moto's own server with DynamoDB linearizable (script
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from moto.server import main
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from moto_server import serialize_dynamodb  # noqa: E402
+from moto_server import calm_long_polls, serialize_dynamodb, snapshot_items_only  # noqa: E402
 
 # The item actions a transaction's items need (TransactWriteItems has no IAM action of its own).
 TRANSACT_ITEM_ACTIONS = {
@@ -144,4 +145,7 @@ def install() -> None:
 if __name__ == "__main__":
     install()
     serialize_dynamodb()
+    calm_long_polls()
+    if os.environ.get("STARLING_MOTO_ITEM_SNAPSHOTS") == "1":
+        snapshot_items_only()
     main(sys.argv[1:])

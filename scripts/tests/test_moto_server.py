@@ -1,5 +1,6 @@
 """scripts/moto_server.py: under concurrent requests, no acknowledged DynamoDB write is undone
-by another request's cancelled transaction, and SQS long polls still wait side by side.
+by another request's cancelled transaction, and SQS long polls still wait side by side, without
+spinning beside a FIFO group in flight.
 
 Plain `moto_server` 5.2.5 fails the first test: run against it twice on this machine, it lost 3
 and then 1 of the 450 acknowledged puts. Run: .venv/bin/python -m pytest scripts/tests
@@ -61,6 +62,20 @@ def endpoint(tmp_path_factory):
     yield url
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The server process too, for its CPU time."""
+    server, url = serve(tmp_path_factory)
+    yield server, url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +213,38 @@ def test_item_snapshots_undo_exactly_what_a_cancelled_transaction_wrote(item_sna
     assert get("taken") == {"pk": {"S": "taken"}}
     ddb.transact_write_items(TransactItems=[count])
     assert get("counted") == {"pk": {"S": "counted"}, "n": {"N": "2"}}
+
+
+def test_fifo_long_polls_behind_a_group_in_flight_wait_without_spinning(served):
+    # Plain moto 5.2.5 waits until the queue has a visible message; a message of a group another
+    # consumer holds is visible but not deliverable, so its long polls spin: two of them used
+    # about 2 s of CPU in these 2 s, and a SendMessage beside them took 0.5-0.9 s.
+    server, url = served
+    sqs = client(url, "sqs")
+    queue = sqs.create_queue(
+        QueueName="calm.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="first", MessageGroupId="room")
+    held = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=30)["Messages"]
+    sqs.send_message(QueueUrl=queue, MessageBody="second", MessageGroupId="room")
+
+    received = []
+    pollers = [
+        threading.Thread(
+            target=lambda: received.extend(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", []))
+        )
+        for _ in range(2)
+    ]
+    cpu_before = cpu_seconds(server.pid)
+    for t in pollers:
+        t.start()
+    for t in pollers:
+        t.join()
+    used = cpu_seconds(server.pid) - cpu_before
+    assert received == [], "nothing of a group in flight is delivered"
+    assert used < 0.8, f"two 2 s long polls used {used:.2f} s of moto's CPU: they spin"
+
+    # Once the held batch is deleted, a waiting poll finds the group's next message.
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=held[0]["ReceiptHandle"])
+    later = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    assert [m["Body"] for m in later] == ["second"]
