@@ -17,8 +17,6 @@ for a in "$@"; do
   if [ "$a" = "--release" ]; then profile=(--release); else args+=("$a"); fi
 done
 
-# Transactions on moto copy whole tables otherwise, seconds each at this size (scripts/moto_server.py).
-export STARLING_MOTO_ITEM_SNAPSHOTS=1
 source scripts/moto.sh
 
 # Every binary of the workspace, as scripts/test.sh builds them: the same features, so after it

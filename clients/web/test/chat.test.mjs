@@ -3,31 +3,15 @@
 // shows the banner and queued messages go out after it; without the dev secret the page says
 // where tokens come from. Screenshots go to target/browser/.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { STEP_MS, launchChromium, openPage, out, say, screenshot, shownSeqs, signIn, startDevstack } from './harness.mjs';
+import { test } from 'node:test';
+import { STEP_MS, assertNoPageErrors, openPage, out, say, screenshot, shownSeqs, signIn, startDevstack, twoPages } from './harness.mjs';
 
 let devstack;
 let browser;
 let alice;
 let bob;
 
-before(async () => {
-  devstack = await startDevstack('devstack');
-  browser = await launchChromium();
-  alice = await openPage(browser, devstack.url);
-  bob = await openPage(browser, devstack.url);
-});
-
-after(async () => {
-  await browser?.close();
-  await devstack?.stop();
-  console.log(`screenshots and logs: ${out}`);
-});
-
-/** The page's uncaught errors so far; a test fails on any. */
-function assertNoPageErrors(...pages) {
-  for (const p of pages) assert.deepEqual(p.errors, [], 'the page logged errors');
-}
+twoPages('devstack', (made) => ({ devstack, browser, alice, bob } = made));
 
 test('two pages sign in, chat both ways, and see presence, typing, reads and activity', async () => {
   await screenshot(alice.page, 'signin');

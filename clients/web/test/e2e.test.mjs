@@ -3,8 +3,8 @@
 // same safety numbers for each device; bob's reload is the same device and reads on; and the
 // server holds only MLS ciphertext. Screenshots go to target/browser/.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { STEP_MS, launchChromium, openPage, out, say, screenshot, signIn, startDevstack } from './harness.mjs';
+import { test } from 'node:test';
+import { STEP_MS, assertNoPageErrors, openPage, say, screenshot, signIn, twoPages } from './harness.mjs';
 
 const ROOM = 'e2e:secret-plans';
 const LOCK = '.lock[aria-label="end-to-end encrypted"]';
@@ -16,22 +16,7 @@ let browser;
 let alice;
 let bob;
 
-before(async () => {
-  devstack = await startDevstack('devstack-e2e');
-  browser = await launchChromium();
-  alice = await openPage(browser, devstack.url);
-  bob = await openPage(browser, devstack.url);
-});
-
-after(async () => {
-  await browser?.close();
-  await devstack?.stop();
-  console.log(`screenshots and logs: ${out}`);
-});
-
-function assertNoPageErrors(...pages) {
-  for (const p of pages) assert.deepEqual(p.errors, [], 'the page logged errors');
-}
+twoPages('devstack-e2e', (made) => ({ devstack, browser, alice, bob } = made));
 
 /** Waits until the page's device has one-time KeyPackages on the server (it publishes them once connected). */
 async function keyPackagesPublished(page) {

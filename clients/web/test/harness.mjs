@@ -1,11 +1,13 @@
 // What the browser test runs on: a devstack process on a free port, and Debian's Chromium
 // driven by playwright-core (no browser download: it cannot work here, and CI installs the
 // `chromium` package instead).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -149,4 +151,30 @@ export async function shownSeqs(page) {
 export async function screenshot(page, name) {
   await mkdir(out, { recursive: true });
   await page.screenshot({ path: join(out, `${name}.png`) });
+}
+
+/**
+ * Registers the test file's hooks: before it, a devstack named `name` (its log is
+ * target/browser/{name}.log), Chromium, and two pages in their own contexts, handed to `ready`
+ * as { devstack, browser, alice, bob } (not signed in); after it, all of it stopped.
+ */
+export function twoPages(name, ready) {
+  const made = {};
+  before(async () => {
+    made.devstack = await startDevstack(name);
+    made.browser = await launchChromium();
+    made.alice = await openPage(made.browser, made.devstack.url);
+    made.bob = await openPage(made.browser, made.devstack.url);
+    ready(made);
+  });
+  after(async () => {
+    await made.browser?.close();
+    await made.devstack?.stop();
+    console.log(`screenshots and logs: ${out}`);
+  });
+}
+
+/** Fails on the pages' uncaught errors and console errors so far. */
+export function assertNoPageErrors(...pages) {
+  for (const p of pages) assert.deepEqual(p.errors, [], 'the page logged errors');
 }
