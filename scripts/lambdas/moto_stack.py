@@ -59,6 +59,9 @@ class Moto:
             # The Lambda-mode e2e tests purge the queues before each test (tests/src/lambda.rs);
             # SQS allows one purge a minute, which moto enforces unless told not to.
             "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false",
+            # As scripts/moto.sh sets it for every test's moto: transactions save only their items
+            # (scripts/moto_server.py), or each fanout append deep-copies the whole table.
+            "STARLING_MOTO_ITEM_SNAPSHOTS": os.environ.get("STARLING_MOTO_ITEM_SNAPSHOTS", "1"),
         }
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(

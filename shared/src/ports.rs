@@ -108,6 +108,9 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     /// An encrypted room's MLS epoch and group, read consistently (zero and none before its
     /// first Commit).
     async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError>;
+    /// Adds `users` to the encrypted room's admitted senders (`RoomEpoch::admitted`), once its
+    /// group exists; idempotent. The Commit making the group admits its sender itself.
+    async fn admit(&self, room: &str, users: &[String]) -> Result<(), StoreError>;
     /// Up to `limit` messages with seq < `before` (all when `None`), newest last, skipping
     /// messages whose `expiresAt` is before `now`.
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError>;

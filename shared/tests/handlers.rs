@@ -404,6 +404,9 @@ impl starling_shared::ports::MessageStore for RefusingStore {
     async fn room_epoch(&self, _: &str) -> Result<starling_shared::domain::RoomEpoch, StoreError> {
         Err(StoreError::Failed("unused".into()))
     }
+    async fn admit(&self, _: &str, _: &[String]) -> Result<(), StoreError> {
+        Err(StoreError::Failed("unused".into()))
+    }
     async fn history(
         &self,
         _: &str,

@@ -83,6 +83,10 @@ impl MessageStore for Faulty<dyn MessageStore> {
         self.inner.room_epoch(room).await
     }
 
+    async fn admit(&self, room: &str, users: &[String]) -> Result<(), StoreError> {
+        self.inner.admit(room, users).await
+    }
+
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
         self.inner.history(room, before, limit, now).await
     }

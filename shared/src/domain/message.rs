@@ -1,5 +1,7 @@
 //! Messages: as sent, as stored with their seq, and as read back in pages.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 /// How long `(sender, clientMsgId)` stays deduplicated.
@@ -66,6 +68,17 @@ pub struct RoomEpoch {
     pub epoch: u64,
     /// The group's id, base64, named by the first stored Commit.
     pub group_id: Option<String>,
+    /// The users `send` lets into the group (docs/e2e.md, "Who may send"): the sender of the
+    /// Commit that made it and every user a Welcome was released for. Empty for a group made
+    /// before the server kept it: such a room stays open to every subscriber.
+    pub admitted: BTreeSet<String>,
+}
+
+impl RoomEpoch {
+    /// Whether `user` may send anything but a group-creating Commit into the room's group.
+    pub fn admits(&self, user: &str) -> bool {
+        self.group_id.is_none() || self.admitted.is_empty() || self.admitted.contains(user)
+    }
 }
 
 impl NewMessage {

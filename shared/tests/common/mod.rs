@@ -310,6 +310,9 @@ impl MessageStore for FailingAppends {
     async fn room_epoch(&self, room: &str) -> Result<starling_shared::domain::RoomEpoch, StoreError> {
         self.inner.room_epoch(room).await
     }
+    async fn admit(&self, room: &str, users: &[String]) -> Result<(), StoreError> {
+        self.inner.admit(room, users).await
+    }
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {
         self.inner.history(room, before, limit, now).await
     }

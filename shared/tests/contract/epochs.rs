@@ -24,6 +24,8 @@ common::contract!(
     a_redelivered_commit_is_a_redelivery_not_a_conflict,
     of_concurrent_commits_for_one_epoch_exactly_one_is_stored_and_seqs_stay_gapless,
     a_commit_for_another_group_is_a_conflict,
+    the_commit_making_the_group_admits_its_sender_and_admit_adds_users,
+    admitting_into_a_room_without_a_group_is_not_found_and_writes_nothing,
 );
 
 const NOW: i64 = 1_800_000_000;
@@ -73,7 +75,8 @@ async fn other_messages_between_commits_keep_the_epoch(s: Arc<dyn Store>) {
     let next = s.append(message("e2e:b", "01C", Some(("g", 1)))).await.unwrap();
     assert_eq!((next.outcome, next.message.seq), (AppendOutcome::Fresh, 5));
     let at = s.room_epoch("e2e:b").await.unwrap();
-    assert_eq!(at, RoomEpoch { epoch: 2, group_id: Some("g".into()) }, "what send reads");
+    let creator = BTreeSet::from(["alice".to_owned()]);
+    assert_eq!(at, RoomEpoch { epoch: 2, group_id: Some("g".into()), admitted: creator }, "what send reads");
     assert_eq!(s.room_epoch("e2e:none").await.unwrap(), RoomEpoch::default(), "a room with no Commit");
 }
 
@@ -121,4 +124,45 @@ async fn a_commit_for_another_group_is_a_conflict(s: Arc<dyn Store>) {
     let founding = s.append(message("e2e:e", "01C", Some(("h", 0)))).await.unwrap();
     assert_eq!(founding.outcome, AppendOutcome::Conflict { epoch: 1 }, "the room already has its group");
     assert_eq!(s.append(message("e2e:e", "01D", Some(("g", 1)))).await.unwrap().outcome, AppendOutcome::Fresh);
+}
+
+fn from(user: &str, mut m: NewMessage) -> NewMessage {
+    m.from = user.into();
+    m
+}
+
+async fn the_commit_making_the_group_admits_its_sender_and_admit_adds_users(s: Arc<dyn Store>) {
+    let room = "e2e:roster";
+    assert!(s.room_epoch(room).await.unwrap().admits("anyone"), "no group yet: nothing to keep anyone out of");
+    s.append(from("alice", message(room, "01A", Some(("g", 0))))).await.unwrap();
+    let lost = s.append(from("mallory", message(room, "01B", Some(("g", 0))))).await.unwrap();
+    assert_eq!(lost.outcome, AppendOutcome::Conflict { epoch: 1 });
+    // Later Commits and other messages admit nobody.
+    s.append(from("mallory", message(room, "01C", None))).await.unwrap();
+    s.append(from("alice", message(room, "01D", Some(("g", 1))))).await.unwrap();
+    let at = s.room_epoch(room).await.unwrap();
+    assert_eq!(at.admitted, BTreeSet::from(["alice".to_owned()]), "the creator alone");
+    assert!(at.admits("alice") && !at.admits("mallory"));
+
+    s.admit(room, &["bob".to_owned(), "carol".to_owned()]).await.unwrap();
+    s.admit(room, &["bob".to_owned()]).await.unwrap();
+    s.admit(room, &[]).await.unwrap();
+    let at = s.room_epoch(room).await.unwrap();
+    let want: BTreeSet<String> = ["alice", "bob", "carol"].map(str::to_owned).into();
+    assert_eq!(at.admitted, want);
+    assert_eq!((at.epoch, at.group_id.as_deref()), (2, Some("g")), "admitting leaves the epoch alone");
+    assert_eq!(s.last_seq(room).await.unwrap(), 3, "and the head");
+}
+
+async fn admitting_into_a_room_without_a_group_is_not_found_and_writes_nothing(s: Arc<dyn Store>) {
+    let err = s.admit("e2e:nogroup", &["bob".to_owned()]).await.unwrap_err();
+    assert!(matches!(err, starling_shared::ports::StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(s.room_epoch("e2e:nogroup").await.unwrap(), RoomEpoch::default());
+    // A room with messages but no Commit (its head exists) has no group either.
+    s.append(message("e2e:plain", "01A", None)).await.unwrap();
+    let err = s.admit("e2e:plain", &["bob".to_owned()]).await.unwrap_err();
+    assert!(matches!(err, starling_shared::ports::StoreError::NotFound(_)), "{err:?}");
+    let at = s.room_epoch("e2e:plain").await.unwrap();
+    assert!(at.admitted.is_empty() && at.group_id.is_none());
+    assert_eq!(s.last_seq("e2e:plain").await.unwrap(), 1);
 }

@@ -17,11 +17,13 @@ use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::{CipherSuite, CipherSuiteProvider, Client, CryptoProvider, MlsMessage};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
-use serde_json::json;
+use serde_json::{Value, json};
 use starling_shared::adapters::memory::{HookAnswer, MemoryHook};
 use starling_shared::moderation::{FailurePolicy, HookTransport};
+use starling_shared::ports::MessageStore as _;
 use starling_shared::protocol::ServerFrame;
 use starling_shared::service::fanout;
+use starling_shared::service::send::Caller;
 use starling_shared::wiring;
 
 pub(super) const SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
@@ -145,15 +147,24 @@ async fn an_encrypted_room_refuses_bodies_that_are_not_mls_room_messages() {
 }
 
 /// Sends `message` to `room` as `ws` and expects `accepted`.
-pub(super) async fn send(
-    w: &World,
-    ws: &starling_shared::service::send::Caller,
-    room: &str,
-    message: &MlsMessage,
-    id: &str,
-) {
+pub(super) async fn send(w: &World, ws: &Caller, room: &str, message: &MlsMessage, id: &str) {
     let frame = json!({"action":"send","room":room,"body":b64(message),"clientMsgId":id}).to_string();
     let reply = w.act(ws, &frame).await;
+    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
+}
+
+/// A `send` to `e2e:team` of a Commit with its Welcome for `to`; expects `accepted`.
+pub(super) async fn commit_with_welcome(
+    w: &World,
+    ws: &Caller,
+    commit: &MlsMessage,
+    welcome: &MlsMessage,
+    to: Value,
+    id: &str,
+) {
+    let frame = json!({"action":"send","room":"e2e:team","body":b64(commit),"clientMsgId":id,
+        "welcome":{"message":b64(welcome),"to":to}});
+    let reply = w.act(ws, &frame.to_string()).await;
     assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
 }
 
@@ -165,7 +176,8 @@ async fn of_two_commits_for_one_epoch_the_first_is_stored_and_the_other_sender_g
     let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
     let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
     let added = a.commit_builder().add_member(package).unwrap().build().unwrap();
-    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+    let bob_phone = json!([{"user":"bob","device":"phone"}]);
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], bob_phone, "a-0").await;
     assert!(w.pump().await.is_empty());
     a.apply_pending_commit().unwrap();
     let (mut b, _) = bob.join_group(None, &added.welcome_messages[0], None).unwrap();
@@ -226,7 +238,9 @@ async fn a_message_from_an_epoch_the_room_has_not_reached_or_another_group_is_re
     let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
     let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
     let added = a.commit_builder().add_member(package).unwrap().build().unwrap();
-    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+    let bob_phone = json!([{"user":"bob","device":"phone"}]);
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], bob_phone.clone(), "a-0")
+        .await;
 
     // A client that applies its Commit before the room stored it is ahead of the room.
     a.apply_pending_commit().unwrap();
@@ -241,7 +255,7 @@ async fn a_message_from_an_epoch_the_room_has_not_reached_or_another_group_is_re
     assert!(fanout::process_batch(&w.fanout, records).await.is_empty());
 
     // Queue the Commit again (as stored now), then the same message once the room has it.
-    send(&w, &alice_ws, "e2e:team", &added.commit_message, "a-0").await;
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], bob_phone, "a-0").await;
     assert!(matches!(w.act(&alice_ws, &frame).await, ServerFrame::Accepted { .. }));
     // A message of another group is refused, whatever its epoch.
     let mut stranger = device("carol/pc").create_group(Default::default(), Default::default(), None).unwrap();
@@ -253,4 +267,61 @@ async fn a_message_from_an_epoch_the_room_has_not_reached_or_another_group_is_re
     assert!(w.frames(&alice_ws).iter().all(|f| !matches!(f, ServerFrame::Error(_))), "a retried Commit is no conflict");
     let stored: Vec<_> = w.received(&bob_ws).into_iter().map(|m| (m.seq, m.client_msg_id)).collect();
     assert_eq!(stored, [(1, Some("a-0".into())), (2, Some("a-1".into()))]);
+}
+
+#[tokio::test]
+async fn a_stranger_in_the_room_cannot_send_into_its_group_so_a_forged_commit_never_moves_the_epoch() {
+    let w = World::new();
+    let [alice_ws, bob_ws, mallory_ws] = w.room("e2e:team", ["alice", "bob", "mallory"]).await;
+    let (alice, bob) = (device("alice/laptop"), device("bob/phone"));
+    let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
+    let package = bob.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let added = a.commit_builder().add_member(package).unwrap().build().unwrap();
+    let bob_phone = json!([{"user":"bob","device":"phone"}]);
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], bob_phone, "a-0").await;
+    assert!(w.pump().await.is_empty());
+    a.apply_pending_commit().unwrap();
+    let (mut b, _) = bob.join_group(None, &added.welcome_messages[0], None).unwrap();
+
+    // Mallory joined the room, not the group. She reads its group id from any stored message's
+    // clear framing and makes a group of her own with that id, moved to the room's epoch: its
+    // Commits and messages carry the very framing a member's would.
+    let mut forger = device("mallory/pc")
+        .create_group_with_id(a.group_id().to_vec(), Default::default(), Default::default(), None)
+        .unwrap();
+    forger.commit_builder().build().unwrap();
+    forger.apply_pending_commit().unwrap();
+    assert_eq!((forger.group_id(), forger.current_epoch()), (a.group_id(), 1));
+    let forged = forger.commit_builder().build().unwrap().commit_message;
+    let chatter = forger.encrypt_application_message(b"buy now", vec![]).unwrap();
+    for (what, message) in [("a forged Commit", &forged), ("an application message", &chatter)] {
+        let frame = json!({"action":"send","room":"e2e:team","body":b64(message),"clientMsgId":"m-1"}).to_string();
+        let refused = w.act(&mallory_ws, &frame).await;
+        assert_eq!(error_code(&refused), Some("forbidden"), "{what}: {refused:?}");
+        let ServerFrame::Error(e) = &refused else { unreachable!() };
+        assert!(e.message.contains("not in e2e:team's MLS group"), "{}", e.message);
+        assert!(w.drain_records().is_empty(), "{what} was queued");
+    }
+    // Her attempt to create the group (epoch 0), as a latecomer's client makes it, is answered
+    // `conflict` by the fanout as before, and stores nothing.
+    let mut creating = device("mallory/pc")
+        .create_group_with_id(a.group_id().to_vec(), Default::default(), Default::default(), None)
+        .unwrap();
+    let attempt = creating.commit_builder().build().unwrap().commit_message;
+    send(&w, &mallory_ws, "e2e:team", &attempt, "m-2").await;
+    assert!(w.pump().await.is_empty());
+    let told: Vec<_> = w.frames(&mallory_ws).into_iter().filter_map(|f| error_code(&f)).collect();
+    assert_eq!(told, ["conflict"]);
+
+    // The room is still at epoch 1, so the members carry on: Bob (admitted by his Welcome) commits.
+    assert_eq!(w.store.room_epoch("e2e:team").await.unwrap().epoch, 1);
+    let update = b.commit_builder().build().unwrap();
+    send(&w, &bob_ws, "e2e:team", &update.commit_message, "b-1").await;
+    assert!(w.pump().await.is_empty());
+    b.apply_pending_commit().unwrap();
+    let stored = w.received(&alice_ws);
+    assert_eq!(stored.iter().map(|m| m.client_msg_id.as_deref()).collect::<Vec<_>>(), [Some("a-0"), Some("b-1")]);
+    let commit = MlsMessage::from_bytes(&STANDARD.decode(&stored[1].body).unwrap()).unwrap();
+    assert!(matches!(a.process_incoming_message(commit).unwrap(), ReceivedMessage::Commit(_)));
+    assert_eq!((a.current_epoch(), b.current_epoch()), (2, 2));
 }

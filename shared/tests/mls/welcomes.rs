@@ -16,15 +16,7 @@ use starling_shared::protocol::ServerFrame;
 use starling_shared::service::send::Caller;
 
 use super::common::{World, error_code};
-use super::rooms::{SECRET, b64, device, send};
-
-/// A `send` of a Commit with its Welcome for `to`; expects `accepted`.
-async fn commit_with_welcome(w: &World, ws: &Caller, commit: &MlsMessage, welcome: &MlsMessage, to: Value, id: &str) {
-    let frame = json!({"action":"send","room":"e2e:team","body":b64(commit),"clientMsgId":id,
-        "welcome":{"message":b64(welcome),"to":to}});
-    let reply = w.act(ws, &frame.to_string()).await;
-    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
-}
+use super::rooms::{SECRET, b64, commit_with_welcome, device, send};
 
 fn welcomes_posted(w: &World, ws: &Caller) -> Vec<(String, PendingWelcome)> {
     w.frames(ws)
@@ -314,4 +306,25 @@ async fn each_connection_gets_one_welcome_frame_per_device_of_its_user_whatever_
     bobs.sort();
     assert_eq!(bobs, ["laptop", "phone"], "one frame per device, not one per mention of the user");
     assert_eq!(welcomes_posted(&w, &carol_ws).len(), 1);
+}
+
+#[tokio::test]
+async fn a_welcome_whose_commit_is_a_duplicate_of_a_message_that_made_no_group_is_dropped_not_retried_forever() {
+    let w = World::new();
+    let [alice_ws, carol_ws] = w.room("e2e:team", ["alice", "carol"]).await;
+    let (alice, carol) = (device("alice/laptop"), device("carol/phone"));
+    let mut a = alice.create_group(Default::default(), Default::default(), None).unwrap();
+    // Before any Commit, an application message of epoch 0 is stored under clientMsgId "x".
+    send(&w, &alice_ws, "e2e:team", &a.encrypt_application_message(SECRET, vec![]).unwrap(), "x").await;
+    assert!(w.pump().await.is_empty());
+
+    // A Commit with a Welcome reuses "x": the fanout finds "x" stored, a message that made no group.
+    let carol_kp = carol.generate_key_package_message(Default::default(), Default::default(), None).unwrap();
+    let added = a.commit_builder().add_member(carol_kp).unwrap().build().unwrap();
+    let to_carol = json!([{"user":"carol","device":"phone"}]);
+    commit_with_welcome(&w, &alice_ws, &added.commit_message, &added.welcome_messages[0], to_carol, "x").await;
+    assert!(w.pump().await.is_empty(), "the record succeeds: a retry could not change anything");
+    assert!(welcomes_posted(&w, &carol_ws).is_empty(), "no group to join, so no Welcome");
+    assert!(inbox(&w, &carol_ws, "phone").await.is_empty());
+    assert_eq!(w.received(&carol_ws).len(), 1, "the Commit was not stored either");
 }

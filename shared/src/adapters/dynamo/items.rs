@@ -5,6 +5,8 @@
 //! only ever changed by update expressions (string-set `ADD`/`DELETE`, counters), never written
 //! whole, so each is read where it is updated.
 
+use std::collections::BTreeSet;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -173,7 +175,7 @@ impl MemberItem {
 
 /// `ROOM#r / HEAD` as read back: the last seq given out in the room (written by an UpdateItem in
 /// each append's transaction, so the epoch attributes survive the appends of other messages).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct HeadItem {
     pub(super) last_seq: u64,
@@ -183,6 +185,9 @@ pub(super) struct HeadItem {
     /// An encrypted room's MLS group id (base64), named by its first stored Commit.
     #[serde(default)]
     pub(super) group_id: Option<String>,
+    /// The users an encrypted room's group admits (a string set; RoomEpoch::admitted).
+    #[serde(default)]
+    pub(super) admitted: BTreeSet<String>,
 }
 
 /// `ROOM#r / MSG#<seq:020>`: a stored message, with its retention as TTL.

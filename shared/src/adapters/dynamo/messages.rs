@@ -12,7 +12,7 @@ use tracing::debug;
 use super::items::{DedupItem, HeadItem, MessageItem, from_item, to_item};
 use super::keys::{self, Key};
 use super::paging::Pages;
-use super::{DynamoStore, build_err, number};
+use super::{DynamoStore, build_err, is_condition_failure, number, sdk_err};
 use crate::domain::Message;
 use crate::domain::{AppendOutcome, Appended, HistoryPage, NewMessage, RoomEpoch, SyncPage};
 use crate::ports::{MessageStore, StoreError};
@@ -62,6 +62,11 @@ impl DynamoStore {
             values.insert(":next".to_owned(), number(commit.epoch + 1));
             values.insert(":epoch".to_owned(), number(commit.epoch));
             values.insert(":group".to_owned(), AttributeValue::S(commit.group_id.clone()));
+            if commit.epoch == 0 {
+                // The Commit making the group admits its sender (RoomEpoch::admitted).
+                set.push_str(" ADD admitted :creator");
+                values.insert(":creator".to_owned(), AttributeValue::Ss(vec![msg.from.clone()]));
+            }
         }
         let head_update = Update::builder()
             .table_name(&self.table)
@@ -90,7 +95,7 @@ impl DynamoStore {
     async fn head(&self, room: &str) -> Result<HeadItem, StoreError> {
         match self.get_item(Key::head(room)).await? {
             Some(item) => from_item(item),
-            None => Ok(HeadItem { last_seq: 0, epoch: 0, group_id: None }),
+            None => Ok(HeadItem::default()),
         }
     }
 
@@ -196,7 +201,26 @@ impl MessageStore for DynamoStore {
 
     async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError> {
         let head = self.head(room).await?;
-        Ok(RoomEpoch { epoch: head.epoch, group_id: head.group_id })
+        Ok(RoomEpoch { epoch: head.epoch, group_id: head.group_id, admitted: head.admitted })
+    }
+
+    async fn admit(&self, room: &str, users: &[String]) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        // On the head only once it names a group: never a head made of `admitted` alone.
+        let out = self
+            .update(Key::head(room))
+            .update_expression("ADD admitted :users")
+            .condition_expression("attribute_exists(groupId)")
+            .expression_attribute_values(":users", AttributeValue::Ss(users.to_vec()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound(format!("the MLS group of {room}"))),
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {

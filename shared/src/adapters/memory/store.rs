@@ -36,8 +36,8 @@ struct State {
     /// room → users
     members: BTreeMap<String, BTreeSet<String>>,
     heads: HashMap<String, u64>,
-    /// room → (MLS epoch, group id) of an encrypted room, once a Commit was stored.
-    epochs: HashMap<String, (u64, Option<String>)>,
+    /// room → its MLS group (epoch, group id, admitted senders), once a Commit was stored.
+    epochs: HashMap<String, RoomEpoch>,
     messages: HashMap<String, BTreeMap<u64, StoredMessage>>,
     /// (room, dedup key) → record
     dedup: HashMap<(String, String), DedupRecord>,
@@ -268,11 +268,16 @@ impl MessageStore for MemoryStore {
         if let Some(commit) = &msg.commit {
             // One Commit per epoch: the check and the move to the next epoch under one lock,
             // as the DynamoDB head update does them in one transaction.
-            let (epoch, group) = s.epochs.get(&msg.room).cloned().unwrap_or_default();
-            if commit.epoch != epoch || group.as_ref().is_some_and(|g| *g != commit.group_id) {
+            let group = s.epochs.entry(msg.room.clone()).or_default();
+            if commit.epoch != group.epoch || group.group_id.as_ref().is_some_and(|g| *g != commit.group_id) {
+                let epoch = group.epoch;
                 return Ok(Appended { message: msg.sequenced(0), outcome: AppendOutcome::Conflict { epoch } });
             }
-            s.epochs.insert(msg.room.clone(), (epoch + 1, Some(commit.group_id.clone())));
+            if group.group_id.is_none() {
+                group.admitted.insert(msg.from.clone());
+            }
+            group.epoch += 1;
+            group.group_id = Some(commit.group_id.clone());
         }
         let seq = s.heads.get(&msg.room).copied().unwrap_or(0) + 1;
         let message = msg.sequenced(seq);
@@ -290,8 +295,15 @@ impl MessageStore for MemoryStore {
     }
 
     async fn room_epoch(&self, room: &str) -> Result<RoomEpoch, StoreError> {
-        let (epoch, group_id) = self.lock().epochs.get(room).cloned().unwrap_or_default();
-        Ok(RoomEpoch { epoch, group_id })
+        Ok(self.lock().epochs.get(room).cloned().unwrap_or_default())
+    }
+
+    async fn admit(&self, room: &str, users: &[String]) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let group = s.epochs.get_mut(room).filter(|g| g.group_id.is_some());
+        let group = group.ok_or_else(|| StoreError::NotFound(format!("the MLS group of {room}")))?;
+        group.admitted.extend(users.iter().cloned());
+        Ok(())
     }
 
     async fn history(&self, room: &str, before: Option<u64>, limit: u32, now: i64) -> Result<HistoryPage, StoreError> {

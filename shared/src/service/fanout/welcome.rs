@@ -1,14 +1,16 @@
 //! Releasing an MLS Welcome once its Commit is stored (docs/e2e.md): kept in each device's
-//! inbox, then posted to the open connections of the users it is for.
+//! inbox, its users admitted to the room's group, then posted to their open connections.
 
 use tracing::{info, warn};
 
 use super::{FanoutDeps, FanoutError};
 use crate::domain::{HeldWelcome, Message, PendingWelcome, WELCOME_TTL_SECS};
+use crate::ports::StoreError;
 use crate::protocol::{ServerFrame, Welcome};
 
-/// Keeps `welcome` for its devices and tells their users' connections. Keeping it is the
-/// guarantee, so its failure fails the record (a retry finds the Commit stored and keeps the
+/// Keeps `welcome` for its devices, admits their users as senders of the room's group, and
+/// tells their connections. Keeping and admitting are the guarantee, so their failure fails the
+/// record (a retry finds the Commit stored and keeps the
 /// welcome then); a post that fails is only logged, since the device reads its inbox when it
 /// connects.
 pub(super) async fn release(
@@ -26,12 +28,23 @@ pub(super) async fn release(
     };
     let to: Vec<(String, String)> = welcome.to.into_iter().map(|r| (r.user, r.device)).collect();
     let held = HeldWelcome { welcome: pending, to, expires_at: now + WELCOME_TTL_SECS };
-    deps.stores.welcomes.hold_welcome(&held).await?;
-    info!(room = %commit.room, seq = commit.seq, devices = held.to.len(), "welcome released");
-    let mut users: Vec<&str> = held.to.iter().map(|(u, _)| u.as_str()).collect();
+    let mut users: Vec<String> = held.to.iter().map(|(u, _)| u.clone()).collect();
     users.sort_unstable();
     users.dedup();
-    for user in users {
+    // Before the Welcome can be read (inbox or post): a user who joins from it may send at once.
+    match deps.stores.messages.admit(&commit.room, &users).await {
+        Ok(()) => {}
+        // The record's Commit was a duplicate (its clientMsgId) of a stored message that made
+        // no group: there is no group to join, so no Welcome to keep. Retrying cannot change it.
+        Err(StoreError::NotFound(what)) => {
+            warn!(room = %commit.room, seq = commit.seq, what, "welcome dropped: the room has no MLS group");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    deps.stores.welcomes.hold_welcome(&held).await?;
+    info!(room = %commit.room, seq = commit.seq, devices = held.to.len(), "welcome released");
+    for user in users.iter().map(String::as_str) {
         let connections = match deps.stores.presence.connections_of(user, now).await {
             Ok(c) => c,
             Err(e) => {

@@ -20,9 +20,21 @@ use crate::protocol::mls::{self, ContentType};
 /// from past epochs pass: members keep past epochs' keys. The room's epoch only grows, and a
 /// client moves past it only after seeing the Commit stored, so this read never refuses an
 /// honest client.
-pub(super) async fn check(deps: &SendDeps, room: &RoomId, body: &str) -> Result<(), ActionError> {
+///
+/// Only admitted users (`RoomEpoch::admits`: the group's creator and those a Welcome was
+/// released for) may send into a group that exists: without this, anyone subscribed could send
+/// a Commit with the room's group id and epoch, which the server cannot tell from a member's
+/// and would store, moving the room to an epoch no member can reach. A stranger's epoch-0
+/// Commit still goes on, to be answered `conflict` (the group exists), as clients expect.
+pub(super) async fn check(deps: &SendDeps, room: &RoomId, user: &str, body: &str) -> Result<(), ActionError> {
     let framing = mls::read_framing(body).map_err(ActionError::BadRequest)?;
     let now = deps.stores.messages.room_epoch(room.as_str()).await?;
+    let creating = framing.content_type == ContentType::Commit && framing.epoch == 0;
+    if !creating && !now.admits(user) {
+        return Err(ActionError::Forbidden(format!(
+            "{user} is not in {room}'s MLS group: a member must add you (a Welcome) before you can send there"
+        )));
+    }
     if framing.epoch > now.epoch {
         return Err(ActionError::BadRequest(format!(
             "the message is from epoch {}, but {room} is at epoch {}: only stored Commits move the group on",

@@ -22,7 +22,7 @@ pub(super) async fn publish(deps: &SendDeps, caller: &Caller, out: Outgoing<'_>)
     let conn = &caller.connection;
     require_subscribed(deps, conn, room).await?;
     if room.is_encrypted() {
-        super::epochs::check(deps, room, body).await?;
+        super::epochs::check(deps, room, &conn.user, body).await?;
     }
     let candidate = Candidate {
         room: room.as_str(),
